@@ -1,0 +1,34 @@
+# One entry point for every task. Each target creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: quickstart test lint bench serve clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+## quickstart: start ByteNite Local and run the quickstart notebook end to end
+quickstart: $(STAMP)
+	$(PY) -m bytenite_nb.cli quickstart
+
+## test: the whole test suite (unit, integration, notebooks, browser)
+test: $(STAMP)
+	bash scripts/ensure-chromium.sh
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check bytenite_nb tests benchmarks
+
+bench: $(STAMP)
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+serve: $(STAMP)
+	$(VENV)/bin/bytenite-nb serve
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-output
