@@ -1,8 +1,9 @@
 """bytenite-nb: run and analyse ByteNite jobs from Jupyter.
 
     >>> import bytenite_nb
-    >>> client = bytenite_nb.Client()          # BYTENITE_API_KEY / BYTENITE_BASE_URL, config file...
-    >>> job = client.submit("hello-world-template", source="notes.txt", params={"app": {"case": "upper"}})
+    >>> client = bytenite_nb.Client()   # key and URL from the environment or config file
+    >>> job = client.submit("hello-world-template", source="notes.txt",
+    ...                     params={"app": {"case": "upper"}})
     >>> job.wait().load_results()
 
 In IPython or Jupyter: ``%load_ext bytenite_nb``, then ``%bytenite help``.

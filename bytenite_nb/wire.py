@@ -329,7 +329,9 @@ def int64_in(value: Any, *, field: str = "value") -> int | None:
         text = value.strip()
         if re.fullmatch(r"[+-]?\d+", text):
             return int(text)
-        raise ValueError(f"{field} must be an integer (a number or a string of digits), got {value!r}")
+        raise ValueError(
+            f"{field} must be an integer (a number or a string of digits), got {value!r}"
+        )
     raise ValueError(f"{field} must be an integer, got {type(value).__name__}")
 
 
