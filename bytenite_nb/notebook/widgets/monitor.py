@@ -1,0 +1,264 @@
+"""JobMonitor: the live progress card for one ByteNite job (anywidget).
+
+Threading model (pain point P5): the client's ``JobWatcher`` calls :meth:`JobMonitor.update`
+on its background thread. ``update`` only hands the snapshot to a :class:`Throttle`; the
+throttle turns it into trait values at most ten times a second, inside ``hold_sync`` so each
+flush is one comm message (P6). Nothing here prints or displays from a thread. The terminal
+snapshot is applied immediately, and ``on_end`` callbacks fire exactly once after it.
+
+Front-end actions arrive as custom messages (``{"type": "abort"}``, ``{"type": "logs"}``) on
+the kernel's main thread, which is free because cells do not block (P4).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import traitlets as t
+
+from bytenite_nb.notebook.widgets._assets import css_source, esm_source
+from bytenite_nb.notebook.widgets._view import (
+    MonitorState,
+    furthest,
+    render_html,
+    render_text,
+    state_from_snapshot,
+)
+from bytenite_nb.notebook.widgets.throttle import Throttle
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bytenite_nb.api.jobs import Job
+
+log = logging.getLogger(__name__)
+
+#: Default minimum seconds between two comm messages of one monitor (10 updates/s).
+UPDATE_INTERVAL = 0.1
+#: Rows of logs sent to the browser by the Logs button (the DataFrame keeps them all).
+LOGS_HTML_ROWS = 2000
+
+
+def _is_terminal(snapshot: Any) -> bool:
+    flag = getattr(snapshot, "is_terminal", None)
+    if isinstance(flag, bool):
+        return flag
+    state = getattr(snapshot, "state", None)
+    return bool(getattr(state, "is_terminal", False))
+
+
+class JobMonitor(anywidget.AnyWidget):
+    """Live view of one job: stages, task bar and grid, elapsed time, log tail, Abort, Logs.
+
+    ``JobMonitor(job)`` starts following the job at once (``watch=False`` to feed it yourself
+    through :meth:`update`). It is what IPython shows for any ``bytenite_nb.Job`` once
+    ``%load_ext bytenite_nb`` has run.
+    """
+
+    _esm = esm_source("monitor.js")
+    _css = css_source()
+
+    job_id = t.Unicode("").tag(sync=True)
+    name = t.Unicode("").tag(sync=True)
+    template_id = t.Unicode("").tag(sync=True)
+    state = t.Unicode("UNKNOWN").tag(sync=True)
+    stage = t.Unicode("queued").tag(sync=True)
+    failed_at = t.Unicode("").tag(sync=True)
+    done = t.Int(0).tag(sync=True)
+    running = t.Int(0).tag(sync=True)
+    failed = t.Int(0).tag(sync=True)
+    total = t.Int(0).tag(sync=True)
+    started_ms = t.Float(0.0).tag(sync=True)
+    ended_ms = t.Float(0.0).tag(sync=True)
+    elapsed = t.Float(0.0).tag(sync=True)
+    #: One character per task (q queued, r running, y retrying, d done, f failed, c cancelled).
+    grid = t.Unicode("").tag(sync=True)
+    logs = t.List(t.Unicode()).tag(sync=True)
+    error_message = t.Unicode("").tag(sync=True)
+    task_error = t.Unicode("").tag(sync=True)
+    summary = t.Unicode("").tag(sync=True)
+    abortable = t.Bool(True).tag(sync=True)
+    abort_requested = t.Bool(False).tag(sync=True)
+    notice = t.Unicode("").tag(sync=True)
+
+    def __init__(
+        self,
+        job: Job | None = None,
+        *,
+        watch: bool = True,
+        interval: float = UPDATE_INTERVAL,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._job = job
+        self._reached = "queued"
+        self._view = MonitorState(job_id=self.job_id, name=self.name)
+        self._end_callbacks: list[Callable[[MonitorState], None]] = []
+        self._ended = threading.Event()
+        self._watcher: Any = None
+        self.logs_frame: Any = None
+        #: The throttle between the feeder thread and the traits (exposed for tests/benchmarks).
+        self.throttle: Throttle[Any] = Throttle(self._apply, interval)
+        self.on_msg(self._on_front_end_msg)
+        if job is not None:
+            self._set_view(
+                state_from_snapshot(
+                    job, job_id=job.id, name=job.name or "", template_id=job.template_id or ""
+                )
+            )
+            if watch:
+                self.start()
+
+    # -- feeding ------------------------------------------------------------------------------
+
+    @property
+    def job(self) -> Job | None:
+        """The job this monitor follows."""
+        return self._job
+
+    @property
+    def view_state(self) -> MonitorState:
+        """The last applied view state."""
+        return self._view
+
+    @property
+    def ended(self) -> threading.Event:
+        """Set once the terminal state has been applied."""
+        return self._ended
+
+    def start(self) -> None:
+        """Follow the job through the client's ``JobWatcher`` (events, polling fallback)."""
+        if self._job is None or self._watcher is not None:
+            return
+        self._watcher = self._job.watch(self.update)
+
+    def stop(self) -> None:
+        """Stop following the job (the widget keeps its last state)."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+        self.throttle.flush()
+
+    def update(self, snapshot: Any) -> None:
+        """Feed one ``JobSnapshot``; safe from any thread, cheap enough for every event.
+
+        The snapshot is read when the throttle applies it, not now: thousands of events cost
+        thousands of cheap calls, not thousands of grid encodings.
+        """
+        self.throttle.submit(snapshot, final=_is_terminal(snapshot))
+
+    def on_end(self, callback: Callable[[MonitorState], None]) -> None:
+        """Call ``callback(final_state)`` once the job has ended (at once if it already has)."""
+        if self._ended.is_set():
+            callback(self._view)
+        else:
+            self._end_callbacks.append(callback)
+
+    def _apply(self, snapshot: Any) -> None:
+        reached = self._reached
+        view = state_from_snapshot(
+            snapshot,
+            job_id=self.job_id,
+            name=self.name,
+            template_id=self.template_id,
+            reached=furthest(reached, "tasks") if getattr(snapshot, "tasks_total", 0) else reached,
+        )
+        self._reached = furthest(reached, view.stage)
+        self._set_view(view)
+
+    def _set_view(self, view: MonitorState) -> None:
+        self._view = view
+        values = view.traits()
+        if view.terminal:
+            values["abort_requested"] = False
+            if self.abort_requested and view.stage == "failed":
+                values["notice"] = "aborted"
+        # One comm message per flush, carrying only the traits that changed.
+        with self.hold_sync():
+            for name, value in values.items():
+                if getattr(self, name) != value:
+                    setattr(self, name, value)
+        if view.terminal and not self._ended.is_set():
+            self._ended.set()
+            callbacks, self._end_callbacks = self._end_callbacks, []
+            for callback in callbacks:
+                try:
+                    callback(view)
+                except Exception:  # a broken observer must not break the feeder thread
+                    log.exception("JobMonitor end callback failed")
+
+    # -- front-end actions --------------------------------------------------------------------
+
+    def _on_front_end_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        kind = content.get("type")
+        if kind == "abort":
+            self.abort()
+        elif kind == "logs":
+            self.send_logs()
+
+    def abort(self) -> None:
+        """Abort the job on the server (what the Abort button does)."""
+        if self._job is None or self._view.terminal:
+            return
+        self.abort_requested = True
+        self.notice = "abort requested…"
+        try:
+            self._job.abort()
+        except Exception as exc:  # show it on the card: a swallowed error is a lie
+            self.abort_requested = False
+            self.notice = f"abort failed: {exc}"
+            return
+        self.notice = "abort requested; waiting for the server…"
+
+    def send_logs(self) -> None:
+        """Fetch the full logs as a DataFrame, keep it in ``logs_frame``, show it in the card."""
+        if self._job is None:
+            self.send({"type": "error", "message": "no job attached"})
+            return
+        try:
+            frame = self._job.logs_df()
+        except Exception as exc:
+            self.send({"type": "error", "message": f"could not fetch logs: {exc}"})
+            return
+        self.logs_frame = frame
+        shown = frame.tail(LOGS_HTML_ROWS)
+        note = f"{len(frame)} log lines" + (
+            f" (last {LOGS_HTML_ROWS} shown; all of them: job.logs_df())"
+            if len(frame) > LOGS_HTML_ROWS
+            else ""
+        )
+        self.send({"type": "logs", "html": shown.to_html(max_cols=12, border=0), "note": note})
+
+    # -- reprs ----------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return render_text(self._view)
+
+    def _repr_html_(self) -> str:
+        return render_html(self._view)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle
+        # Frontends without a widget manager (nbconvert, GitHub, VS Code offline) show these.
+        data["text/plain"] = render_text(self._view)
+        data["text/html"] = render_html(self._view)
+        return data, metadata
+
+    def static_bundle(self) -> dict[str, str]:
+        """``text/plain`` + ``text/html`` of the current state, without the widget view."""
+        return {"text/plain": render_text(self._view), "text/html": render_html(self._view)}
+
+    def close(self) -> None:
+        """Stop following the job and close the widget."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+        self.throttle.close()
+        super().close()
