@@ -1,0 +1,81 @@
+"""The ByteNite Customer API client: no Jupyter, no pandas at import time.
+
+Public names: :class:`Client`, :func:`connect`, :class:`Job`, the event tools
+(:class:`EventStream`, :class:`JobSnapshot`, :class:`JobWatcher`, :func:`decode_events`),
+the records in :mod:`~bytenite_nb.api.models`, and the exception tree in
+:mod:`~bytenite_nb.api.errors`.
+"""
+
+from __future__ import annotations
+
+from bytenite_nb.api.client import Client, Filter, connect
+from bytenite_nb.api.config import Settings, resolve_settings, save_config
+from bytenite_nb.api.errors import (
+    APIConnectionError,
+    APIError,
+    APIResponseError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ByteniteError,
+    ConfigurationError,
+    ConflictError,
+    InternalServerError,
+    JobFailedError,
+    MissingCredentialsError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+    WaitTimeoutError,
+)
+from bytenite_nb.api.events import Event, EventStream, JobSnapshot, JobWatcher, decode_events
+from bytenite_nb.api.jobs import Job
+from bytenite_nb.api.models import (
+    DataSourceInfo,
+    LogEntry,
+    Pagination,
+    ResultFile,
+    TaskInfo,
+    Template,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ByteniteError",
+    "Client",
+    "ConfigurationError",
+    "ConflictError",
+    "DataSourceInfo",
+    "Event",
+    "EventStream",
+    "Filter",
+    "InternalServerError",
+    "Job",
+    "JobFailedError",
+    "JobSnapshot",
+    "JobWatcher",
+    "LogEntry",
+    "MissingCredentialsError",
+    "NotFoundError",
+    "Pagination",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResultFile",
+    "Settings",
+    "TaskInfo",
+    "Template",
+    "UnprocessableEntityError",
+    "WaitTimeoutError",
+    "connect",
+    "decode_events",
+    "resolve_settings",
+    "save_config",
+]

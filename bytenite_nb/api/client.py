@@ -1,0 +1,597 @@
+"""The ByteNite Customer API client.
+
+    >>> from bytenite_nb import Client
+    >>> client = Client()                       # key + URL resolved as in api/config.py
+    >>> job = client.submit("hello-world-template", source="https://example.com/in.txt",
+    ...                     params={"app": {"case": "upper"}})
+    >>> job.wait().results()
+
+Every Customer API endpoint has a method here (Python names, snake_case arguments); answers
+come back as :class:`~bytenite_nb.api.jobs.Job` and the records in
+:mod:`~bytenite_nb.api.models`. Errors are :mod:`~bytenite_nb.api.errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bytenite_nb import wire
+from bytenite_nb.api._http import Transport
+from bytenite_nb.api.config import Settings, resolve_settings
+from bytenite_nb.api.errors import APIStatusError, ByteniteError, NotFoundError
+from bytenite_nb.api.events import EventStream
+from bytenite_nb.api.jobs import Job
+from bytenite_nb.api.models import (
+    DataSourceInfo,
+    LogEntry,
+    Pagination,
+    ResultFile,
+    TaskInfo,
+    Template,
+    flatten_logs,
+)
+from bytenite_nb.api.pagination import Page, paginate
+from bytenite_nb.api.uploads import is_upload_source, open_upload
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from bytenite_nb.api.dev import DevAPI
+
+__all__ = ["Client", "Filter", "connect"]
+
+log = logging.getLogger("bytenite_nb.api")
+
+_C = wire.CUSTOMER_PREFIX
+#: Keys of user-owned JSON whose contents must reach the server exactly as written.
+_OPAQUE = ("params", "app", "partitioner", "assembler")
+
+
+def Filter(field: str, condition: str | wire.FilterCondition, value: Any) -> dict[str, Any]:
+    """One ``POST /jobs/filter`` filter: ``Filter("state", "eq", "JOB_STATE_COMPLETE")``.
+
+    ``condition`` is a :class:`~bytenite_nb.wire.FilterCondition` or its (short) name; the
+    value is wrapped as the ``google.protobuf.Value`` Any the API expects.
+    """
+    cond = wire.FilterCondition.parse(condition)
+    if isinstance(value, wire._NamedEnum):
+        value = value.value
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        value = [v.value if isinstance(v, wire._NamedEnum) else v for v in value]
+    return {
+        "field": wire.to_camel(field),
+        "condition": cond.value,
+        "value": {"@type": wire.PROTOBUF_VALUE_TYPE, "value": value},
+    }
+
+
+def _data_source(source: Any) -> dict[str, Any]:
+    """A wire data source from a dict (as is), a URL, or a descriptor name like ``"bypass"``."""
+    if isinstance(source, Mapping):
+        return wire.camelize_keys(dict(source), opaque=("params",))
+    if isinstance(source, str):
+        if source.startswith(("http://", "https://")):
+            return wire.url_source(source)
+        if source in {d.value for d in wire.Descriptor}:
+            return {"dataSourceDescriptor": source}
+    raise ValueError(
+        "data source must be a URL, a descriptor name (bypass, bucket, ...) or a dict, "
+        f"got {source!r}"
+    )
+
+
+class Client:
+    """A connection to one ByteNite API (ByteNite Local by default).
+
+    ``api_key`` / ``base_url`` default to the environment, the config file, the keyring, or a
+    running ByteNite Local (see :mod:`bytenite_nb.api.config`). ``timeout`` is the read timeout
+    in seconds for ordinary calls; ``max_retries`` bounds transport retries (429/502/503/504
+    and connection errors, with jittered backoff and Retry-After). The key never appears in
+    the repr, logs, or exceptions.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        settings: Settings | None = None,
+    ) -> None:
+        self.settings = settings or resolve_settings(api_key, base_url)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._transport = Transport(self.settings, timeout=timeout, max_retries=max_retries)
+        self._dev: DevAPI | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    def __repr__(self) -> str:
+        return f"<Client {self.base_url} api_key=<hidden>>"
+
+    def close(self) -> None:
+        """Close the HTTP connection pools."""
+        self._transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def with_options(
+        self, *, timeout: float | None = None, max_retries: int | None = None
+    ) -> Client:
+        """A new client with the same credentials and some options changed."""
+        return Client(
+            settings=self.settings,
+            timeout=self.timeout if timeout is None else timeout,
+            max_retries=self.max_retries if max_retries is None else max_retries,
+        )
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._transport.request(method, path, **kwargs)
+
+    def _job_call(self, method: str, path: str, **kwargs: Any) -> Job:
+        return Job.from_response(self, self._call(method, path, **kwargs))
+
+    # -- info and auth ----------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """``GET /info``: the API version and server messages."""
+        return self._call("GET", f"{_C}/info")
+
+    def access_token(self) -> str:
+        """A current access token (exchanged from the API key, cached until near expiry)."""
+        return self._transport.auth.token()
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def create_job(
+        self,
+        template_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        data_source: Any = None,
+        data_destination: Any = None,
+        params: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        job_id: str | None = None,
+    ) -> Job:
+        """``POST /jobs``: create a NEW (draft) job from a template.
+
+        The client picks the ``jobId`` (a UUID4 unless given), which makes the request
+        idempotent: the transport may safely repeat it after a dropped connection.
+        """
+        body: dict[str, Any] = {"templateId": template_id, "jobId": job_id or str(uuid.uuid4())}
+        if name is not None:
+            body["name"] = name
+        if description is not None:
+            body["description"] = description
+        if data_source is not None:
+            body["dataSource"] = _data_source(data_source)
+        if data_destination is not None:
+            body["dataDestination"] = _data_source(data_destination)
+        if params is not None:
+            body["params"] = params
+        if config is not None:
+            body["config"] = wire.camelize_keys(config)
+        return self._job_call("POST", f"{_C}/jobs", json=body, idempotent=True)
+
+    def job(self, job_id: str) -> Job:
+        """``GET /jobs/{id}``: re-attach to any job."""
+        return self._job_call("GET", f"{_C}/jobs/{job_id}")
+
+    def jobs(
+        self,
+        *,
+        state: Any = None,
+        template_id: str | None = None,
+        filters: Iterable[dict[str, Any]] | None = None,
+        order_by: str | None = None,
+        page_size: int = 100,
+        limit: int | None = None,
+    ) -> Iterator[Job]:
+        """Iterate jobs lazily, one request per ``page_size`` jobs.
+
+        ``state`` (a JobState or name, or several) and ``template_id`` become filters; any
+        filter sends ``POST /jobs/filter``, otherwise ``GET /jobs``. ``filters`` takes
+        :func:`Filter` dicts. ``limit`` caps how many jobs are yielded.
+        """
+        all_filters = list(filters or ())
+        if state is not None:
+            if isinstance(state, (list, tuple, set, frozenset)):
+                names = [wire.JobState.parse(s).value for s in state]
+                all_filters.append(Filter("state", wire.FilterCondition.IN, names))
+            else:
+                all_filters.append(
+                    Filter("state", wire.FilterCondition.EQ, wire.JobState.parse(state).value)
+                )
+        if template_id is not None:
+            all_filters.append(Filter("templateId", wire.FilterCondition.EQ, template_id))
+
+        def fetch(offset: int, size: int) -> Page[Job]:
+            if all_filters:
+                body: dict[str, Any] = {
+                    "pagination": {"limit": size, "offset": offset},
+                    "filters": all_filters,
+                }
+                if order_by:
+                    body["orderBy"] = order_by
+                # A filter query is a read, so repeating it is safe.
+                answer = self._call("POST", f"{_C}/jobs/filter", json=body, idempotent=True)
+            else:
+                query: dict[str, Any] = {"pagination.limit": size, "pagination.offset": offset}
+                if order_by:
+                    query["orderBy"] = order_by
+                answer = self._call("GET", f"{_C}/jobs", params=query)
+            items = [Job(self, raw) for raw in answer.get("data") or ()]
+            return Page(items, Pagination.from_json(answer.get("pagination")))
+
+        return paginate(fetch, page_size=page_size, limit=limit)
+
+    def jobs_df(self, *, page_size: int = 500, **kwargs: Any) -> pd.DataFrame:
+        """:meth:`jobs` as a typed DataFrame indexed by job id (``frames.jobs_df``)."""
+        from bytenite_nb import frames
+
+        return frames.jobs_df(self.jobs(page_size=page_size, **kwargs))
+
+    def set_data_source(
+        self, job_id: str, data_source: Any = None, data_destination: Any = None
+    ) -> Job:
+        """``PATCH /jobs/{id}/datasource``: set the input and/or output of a NEW job.
+
+        Each may be a wire dict, a URL (input), or a descriptor name (``"bypass"``,
+        ``"bucket"``). For a ``file`` source the answer carries the upload URL
+        (``job.upload_url``).
+        """
+        body: dict[str, Any] = {}
+        if data_source is not None:
+            body["dataSource"] = _data_source(data_source)
+        if data_destination is not None:
+            body["dataDestination"] = _data_source(data_destination)
+        if not body:
+            raise ValueError("give data_source, data_destination, or both")
+        return self._job_call("PATCH", f"{_C}/jobs/{job_id}/datasource", json=body)
+
+    def set_params(self, job_id: str, params: dict[str, Any]) -> Job:
+        """``PATCH /jobs/{id}/params``: ``{"app": {}, "partitioner": {}, "assembler": {}}``.
+
+        The server validates them against the template's schema (400/422 on failure).
+        """
+        unknown = set(params) - {"app", "partitioner", "assembler", "preset"}
+        if unknown:
+            raise ValueError(
+                f"params take the keys app, partitioner and assembler; got {sorted(unknown)} "
+                "(put app parameters under 'app')"
+            )
+        return self._job_call("PATCH", f"{_C}/jobs/{job_id}/params", json=params)
+
+    def set_name(self, job_id: str, name: str) -> Job:
+        """``PATCH /jobs/{id}/jobname`` (the body is a bare JSON string, as the API wants)."""
+        return self._job_call("PATCH", f"{_C}/jobs/{job_id}/jobname", json=name)
+
+    def set_config(self, job_id: str, config: dict[str, Any]) -> Job:
+        """``PATCH /jobs/{id}/configs``: ``task_timeout``, ``job_timeout``, ``is_test_job``...
+
+        Keys may be snake_case or camelCase.
+        """
+        return self._job_call(
+            "PATCH", f"{_C}/jobs/{job_id}/configs", json=wire.camelize_keys(config)
+        )
+
+    def run_job(self, job_id: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``POST /jobs/{id}/run``: start a NEW job. Not retried after a lost answer."""
+        body = {"config": wire.camelize_keys(config)} if config else {}
+        return self._call("POST", f"{_C}/jobs/{job_id}/run", json=body, idempotent=False)
+
+    def abort_job(self, job_id: str) -> dict[str, Any]:
+        """``POST /jobs/{id}/abort``: a running job ends FAILED; a never-started one is deleted."""
+        return self._call("POST", f"{_C}/jobs/{job_id}/abort", idempotent=False)
+
+    def delete_job(self, job_id: str) -> dict[str, Any]:
+        """``DELETE /jobs/{id}``."""
+        return self._call("DELETE", f"{_C}/jobs/{job_id}")
+
+    def upload_completed(self, job_id: str) -> dict[str, Any]:
+        """``PATCH /jobs/{id}/uploadcompleted``: the ``file`` input is in place."""
+        return self._call("PATCH", f"{_C}/jobs/{job_id}/uploadcompleted")
+
+    def upload(self, job_id: str, source: Any, *, upload_url: str | None = None) -> None:
+        """Upload the input of a ``file`` data source: PUT to ``tempUrl``, then mark complete.
+
+        ``source`` is a path, bytes, or a binary file object; files are streamed, never read
+        whole. The PUT carries no Authorization header (the URL is pre-signed). If the job
+        has no ``file`` source yet, one is set first.
+        """
+        body, filename, size, close_after = open_upload(source)
+        try:
+            url = upload_url
+            if url is None:
+                job = self.job(job_id)
+                url = job.upload_url
+                if url is None:
+                    url = self.set_data_source(job_id, wire.file_source()).upload_url
+            if url is None:
+                raise ByteniteError(f"job {job_id} has no upload URL (tempUrl) for its file source")
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "Content-Disposition": f'attachment; filename="{_header_filename(filename)}"',
+            }
+            if size is not None:
+                headers["Content-Length"] = str(size)
+            # PUT is idempotent, and urllib3 rewinds a file body before a retry.
+            self._transport.send(
+                "PUT",
+                url,
+                data=body,
+                headers=headers,
+                authenticate=False,
+                read_timeout=max(self.timeout, 300.0),
+            ).close()
+        finally:
+            if close_after:
+                body.close()
+        self.upload_completed(job_id)
+
+    def results(self, job_id: str) -> list[ResultFile]:
+        """``GET /jobs/{id}/results``: names and temporary links (400 until COMPLETE)."""
+        answer = self._call("GET", f"{_C}/jobs/{job_id}/results")
+        return [ResultFile.from_json(r) for r in answer.get("results") or ()]
+
+    def download_results(
+        self, job_id: str, directory: str | Path = ".", *, overwrite: bool = True
+    ) -> list[Path]:
+        """Download every result file of a job into ``directory``; returns the paths."""
+        target = Path(directory).expanduser()
+        target.mkdir(parents=True, exist_ok=True)
+        root = target.resolve()
+        paths: list[Path] = []
+        for result in self.results(job_id):
+            dest = (target / result.name).resolve()
+            if root not in dest.parents:
+                raise ByteniteError(
+                    f"refusing result name {result.name!r}: it points outside {root}"
+                )
+            if dest.exists() and not overwrite:
+                raise FileExistsError(dest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self._download(result.link, dest)
+            paths.append(dest)
+        return paths
+
+    def _download(self, link: str, dest: Path) -> None:
+        # Result links are pre-signed; send no credentials unless the API host itself asks.
+        try:
+            response = self._transport.send("GET", link, authenticate=False, stream=True)
+        except APIStatusError as exc:
+            if exc.status_code not in (401, 403) or not self._transport.url(link).startswith(
+                self.base_url
+            ):
+                raise
+            response = self._transport.send("GET", link, stream=True)
+        partial = dest.with_name(dest.name + ".part")
+        try:
+            with response, partial.open("wb") as fh:
+                for block in response.iter_content(chunk_size=1 << 16):
+                    fh.write(block)
+            os.replace(partial, dest)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
+
+    def logs(
+        self,
+        job_id: str,
+        *,
+        task_ids: Iterable[str] | None = None,
+        levels: Iterable[Any] | None = None,
+        services: Iterable[Any] | None = None,
+    ) -> list[LogEntry]:
+        """``POST /logs``: log lines (optionally of some tasks/levels/services), oldest first."""
+        return [
+            LogEntry.from_json(r)
+            for r in self.log_records(job_id, task_ids=task_ids, levels=levels, services=services)
+        ]
+
+    def log_records(
+        self,
+        job_id: str,
+        *,
+        task_ids: Iterable[str] | None = None,
+        levels: Iterable[Any] | None = None,
+        services: Iterable[Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Like :meth:`logs`, as flat JSON records (``jobId``, ``service``, ``taskId``, ``log``)."""
+        body = {
+            "jobId": job_id,
+            "taskIds": list(task_ids or ()),
+            "levels": [wire.LogLevel.parse(x).value for x in levels or ()],
+            "services": [wire.LogService.parse(x).value for x in services or ()],
+        }
+        answer = self._call("POST", f"{_C}/logs", json=body, idempotent=True)
+        return flatten_logs(answer, job_id)
+
+    def tasks(self, job_id: str) -> list[TaskInfo]:
+        """``GET /jobs/{id}/tasks`` (ByteNite Local extension): per-task state and timings."""
+        answer = self._call("GET", f"{_C}/jobs/{job_id}/tasks")
+        return [TaskInfo.from_json(t, job_id=job_id) for t in answer.get("tasks") or ()]
+
+    def running_tasks(self, job_ids: Iterable[str]) -> dict[str, int]:
+        """``POST /jobs/runningTasks``: how many tasks each job is running now."""
+        answer = self._call(
+            "POST", f"{_C}/jobs/runningTasks", json={"jobsIds": list(job_ids)}, idempotent=True
+        )
+        return {k: int(v) for k, v in (answer.get("jobsRunningTasks") or {}).items()}
+
+    def test_data_source(self, data_source: Any, *, list_files: bool = False) -> DataSourceInfo:
+        """``POST /datasource/test``: check that the server can read a data source."""
+        body = {"dataSource": _data_source(data_source), "listFiles": list_files}
+        return DataSourceInfo.from_json(
+            self._call("POST", f"{_C}/datasource/test", json=body, idempotent=True)
+        )
+
+    # -- templates ------------------------------------------------------------------------
+
+    def templates(
+        self, *, order_by: str | None = None, page_size: int = 100, limit: int | None = None
+    ) -> Iterator[Template]:
+        """``GET /jobs/templates``, lazily page by page."""
+
+        def fetch(offset: int, size: int) -> Page[Template]:
+            query: dict[str, Any] = {"pagination.limit": size, "pagination.offset": offset}
+            if order_by:
+                query["orderBy"] = order_by
+            answer = self._call("GET", f"{_C}/jobs/templates", params=query)
+            items = [
+                Template.from_json(t) for t in answer.get("data") or answer.get("templates") or ()
+            ]
+            return Page(items, Pagination.from_json(answer.get("pagination")))
+
+        return paginate(fetch, page_size=page_size, limit=limit)
+
+    def template(self, template_id: str) -> Template:
+        """One template by id (``GET /jobs/templates/{id}``, falling back to the listing)."""
+        try:
+            answer = self._call("GET", f"{_C}/jobs/templates/{template_id}")
+        except NotFoundError:
+            answer = None
+        if isinstance(answer, dict):
+            raw = answer.get("template") or answer.get("data") or answer
+            if isinstance(raw, dict) and raw.get("id"):
+                return Template.from_json(raw)
+        for template in self.templates():
+            if template.id == template_id:
+                return template
+        raise NotFoundError(
+            f"no template {template_id!r}",
+            status_code=404,
+            method="GET",
+            url=f"{_C}/jobs/templates/{template_id}",
+        )
+
+    def presets(self, template_id: str) -> list[dict[str, Any]]:
+        """``GET /jobs/templates/{id}/presets`` (deprecated by ByteNite in 2025-08; raw JSON)."""
+        return list(
+            self._call("GET", f"{_C}/jobs/templates/{template_id}/presets").get("presets") or ()
+        )
+
+    # -- events ---------------------------------------------------------------------------
+
+    def events(
+        self, *, since: str | int | None = None, job_id: str | None = None, **kwargs: Any
+    ) -> EventStream:
+        """``GET /events`` as an iterator of :class:`~bytenite_nb.api.events.Event`.
+
+        Reconnects with backoff and resumes after the last sequence number seen; ``since``
+        replays from a sequence number, ``job_id`` keeps one job's events. See
+        :class:`~bytenite_nb.api.events.EventStream` for the other options.
+        """
+        return EventStream(self._transport, since=since, job_id=job_id, **kwargs)
+
+    def watch(
+        self, job_id: str, on_update: Callable[..., None] | None = None, **kwargs: Any
+    ) -> Any:
+        """Start a :class:`~bytenite_nb.api.events.JobWatcher` on a job."""
+        from bytenite_nb.api.events import JobWatcher
+
+        return JobWatcher(self, job_id, on_update, **kwargs)
+
+    # -- the one-call path ------------------------------------------------------------------
+
+    def submit(
+        self,
+        template_id: str,
+        *,
+        source: Any = None,
+        params: dict[str, Any] | None = None,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+        data_destination: Any = None,
+        description: str | None = None,
+        run: bool = True,
+    ) -> Job:
+        """Create, configure and (by default) run a job; returns its :class:`Job`.
+
+        ``source``: an ``http(s)://`` URL (url source), a local path, bytes or a binary file
+        (file source, uploaded streamed), a wire dict, a descriptor name such as
+        ``"bypass"``, or ``None`` for the template's default. Inputs are checked before
+        anything is created; if a later step fails, the draft job is deleted again.
+        """
+        upload: Any = None
+        data_source: dict[str, Any] | None = None
+        if source is not None:
+            if isinstance(source, (bytes, bytearray, memoryview)) or hasattr(source, "read"):
+                upload = source
+            elif isinstance(source, Path) or (
+                isinstance(source, str)
+                and not source.startswith(("http://", "https://"))
+                and source not in {d.value for d in wire.Descriptor}
+            ):
+                if not is_upload_source(source):
+                    raise FileNotFoundError(
+                        f"source {str(source)!r} is neither an http(s) URL nor an existing file"
+                    )
+                upload = source
+            else:
+                data_source = _data_source(source)
+        if upload is not None:
+            data_source = wire.file_source()
+        destination = _data_source(data_destination) if data_destination is not None else None
+        if params is not None:
+            unknown = set(params) - {"app", "partitioner", "assembler", "preset"}
+            if unknown:
+                raise ValueError(
+                    f"params take the keys app, partitioner and assembler; got {sorted(unknown)}"
+                )
+
+        job = self.create_job(template_id, name=name, description=description)
+        try:
+            if data_source is not None or destination is not None:
+                if destination is None:
+                    destination = job.data_destination or wire.bucket_destination()
+                job = self.set_data_source(job.id, data_source, destination)
+            if params is not None:
+                job = self.set_params(job.id, params)
+            if config is not None:
+                job = self.set_config(job.id, config)
+            if upload is not None:
+                self.upload(job.id, upload, upload_url=job.upload_url)
+            if run:
+                self.run_job(job.id)
+        except BaseException:
+            # Leave nothing half-made behind: the draft never ran, so deleting it is safe.
+            with contextlib.suppress(Exception):
+                self.delete_job(job.id)
+            raise
+        return job.refresh()
+
+    # -- developer API --------------------------------------------------------------------
+
+    @property
+    def dev(self) -> DevAPI:
+        """The Developer API (apps, engines, templates), where the server offers it."""
+        if self._dev is None:
+            from bytenite_nb.api.dev import DevAPI
+
+            self._dev = DevAPI(self._transport)
+        return self._dev
+
+
+def _header_filename(name: str) -> str:
+    return "".join(c for c in name if c.isprintable() and c not in '"\\') or "data.bin"
+
+
+def connect(api_key: str | None = None, base_url: str | None = None, **kwargs: Any) -> Client:
+    """``Client(...)`` under a verb: resolve credentials and return a client."""
+    return Client(api_key, base_url, **kwargs)

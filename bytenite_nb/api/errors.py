@@ -1,0 +1,297 @@
+"""Every exception the ByteNite client raises.
+
+All of them derive from one root, so ``except ByteniteError`` catches anything this package
+raises on purpose. HTTP errors are keyed by status code; transport failures (nothing usable
+came back) are a separate branch, so a caller can tell "the server said no" from "the server
+was not reachable"::
+
+    ByteniteError
+    ├── ConfigurationError
+    │   └── MissingCredentialsError          no API key anywhere (names every place it looked)
+    ├── APIError                             anything that went wrong talking to the API
+    │   ├── APIStatusError                   the server answered with an error status
+    │   │   ├── BadRequestError              400 (also ValueError)
+    │   │   ├── AuthenticationError          401
+    │   │   ├── PermissionDeniedError        403
+    │   │   ├── NotFoundError                404 (also LookupError)
+    │   │   ├── ConflictError                409
+    │   │   ├── UnprocessableEntityError     422 (also ValueError)
+    │   │   ├── RateLimitError               429
+    │   │   └── InternalServerError          5xx
+    │   ├── APIConnectionError               no answer: refused, reset, DNS, retries exhausted
+    │   │   └── APITimeoutError              connect or read timeout (also TimeoutError)
+    │   └── APIResponseError                 an answer that is not the JSON the API promises
+    ├── JobFailedError                       a waited-for job ended JOB_STATE_FAILED
+    └── WaitTimeoutError                     Job.wait(timeout=...) ran out (also TimeoutError)
+
+``APIStatusError`` carries ByteNite's error body: ``status_code``, ``message`` (the top-level
+``message``), ``description`` (``error.description``), ``error_message`` (``error.message``)
+and ``request_id`` (body ``requestId`` or the ``X-Request-Id`` header). ``make_status_error``
+is the one place that maps a response onto this tree.
+
+Exception text never contains credentials: messages are built from the server's error body
+and the request's method and path, never from headers or the request body.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from bytenite_nb import wire
+
+if TYPE_CHECKING:  # pragma: no cover
+    import requests
+
+    from bytenite_nb.api.jobs import Job
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ByteniteError",
+    "ConfigurationError",
+    "ConflictError",
+    "InternalServerError",
+    "JobFailedError",
+    "MissingCredentialsError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "UnprocessableEntityError",
+    "WaitTimeoutError",
+    "make_status_error",
+]
+
+
+class ByteniteError(Exception):
+    """Root of every exception raised by bytenite-nb on purpose."""
+
+
+class ConfigurationError(ByteniteError):
+    """The client is configured in a way that cannot work (bad URL, unreadable config file)."""
+
+
+class MissingCredentialsError(ConfigurationError):
+    """No API key was found; the message lists every place the client looked."""
+
+    def __init__(self, places: list[str]) -> None:
+        self.places = list(places)
+        listing = "\n".join(f"  - {place}" for place in self.places)
+        super().__init__(
+            "No ByteNite API key found. Set one in any of these places "
+            f"(checked in this order):\n{listing}"
+        )
+
+
+class APIError(ByteniteError):
+    """Something went wrong talking to the API.
+
+    Attributes: ``method`` and ``url`` of the request (path and query only, no credentials),
+    ``request_id`` if the server gave one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.message = message
+        self.method = method
+        self.url = url
+        self.request_id = request_id or None
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = f"{self.method} {self.url}: " if self.method and self.url else ""
+        rid = f" (request id {self.request_id})" if self.request_id else ""
+        return f"{where}{self.message}{rid}"
+
+
+class APIStatusError(APIError):
+    """The server answered with an error status; its ByteNite error body is kept."""
+
+    status_code: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        description: str | None = None,
+        error_message: str | None = None,
+        body: Any = None,
+        method: str | None = None,
+        url: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url, request_id=request_id)
+        self.status_code = status_code
+        self.description = description or None
+        self.error_message = error_message or None
+        self.body = body
+
+    def __str__(self) -> str:
+        text = f"{self.status_code} {self.message}"
+        if self.description and self.description not in self.message:
+            text += f": {self.description}"
+        where = f"{self.method} {self.url}: " if self.method and self.url else ""
+        rid = f" (request id {self.request_id})" if self.request_id else ""
+        return f"{where}{text}{rid}"
+
+
+class BadRequestError(APIStatusError, ValueError):
+    """400: the request was malformed or not allowed in the job's current state."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key or access token was rejected."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: authenticated, but not allowed to touch this resource."""
+
+
+class NotFoundError(APIStatusError, LookupError):
+    """404: no such job, template, or route."""
+
+
+class ConflictError(APIStatusError):
+    """409: the resource is in a state that forbids this change."""
+
+
+class UnprocessableEntityError(APIStatusError, ValueError):
+    """422: the body was well-formed but invalid (e.g. params fail the template's schema)."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; retries are already exhausted when you see this."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the server failed; retries are already exhausted when you see this."""
+
+
+class APIConnectionError(APIError):
+    """No usable answer: connection refused or reset, DNS failure, or retries exhausted."""
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """The connect or read timeout elapsed."""
+
+
+class APIResponseError(APIError):
+    """The server answered 2xx but the body is not the JSON the API promises."""
+
+
+class JobFailedError(ByteniteError):
+    """A job ended ``JOB_STATE_FAILED``.
+
+    Attributes: ``job`` (the refreshed :class:`~bytenite_nb.api.jobs.Job`), ``error_message``
+    (the job's ``errorMessage``), ``error_logs`` (the first ERROR-or-worse log lines).
+    """
+
+    def __init__(self, job: Job, error_logs: list[str] | None = None) -> None:
+        self.job = job
+        self.error_message = job.error_message
+        self.error_logs = list(error_logs or [])
+        text = f"Job {job.id} failed"
+        if self.error_message:
+            text += f": {self.error_message}"
+        if self.error_logs:
+            text += "\nFirst error log lines:\n" + "\n".join(
+                f"  {line}" for line in self.error_logs
+            )
+        super().__init__(text)
+
+
+class WaitTimeoutError(ByteniteError, TimeoutError):
+    """``Job.wait(timeout=...)`` gave up before the job reached a terminal state.
+
+    The job keeps running on the server; ``job`` is the last known state.
+    """
+
+    def __init__(self, job: Job, timeout: float) -> None:
+        self.job = job
+        self.timeout = timeout
+        super().__init__(
+            f"Job {job.id} still {job.state.name} after waiting {timeout:g} s "
+            "(it keeps running; call wait() again or abort())"
+        )
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status: int) -> type[APIStatusError]:
+    """The exception class for an HTTP error status."""
+    if status in _STATUS_CLASSES:
+        return _STATUS_CLASSES[status]
+    if status >= 500:
+        return InternalServerError
+    return APIStatusError
+
+
+def safe_url(url: str) -> str:
+    """The path and query of ``url`` without userinfo, so errors never leak credentials."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return f"{parts.scheme}://{host}{path}" if parts.scheme else path
+
+
+def make_status_error(response: requests.Response) -> APIStatusError:
+    """Map an error response onto the exception tree, keeping ByteNite's error body."""
+    status = response.status_code
+    body: Any = None
+    try:
+        body = response.json()
+    except (ValueError, json.JSONDecodeError):
+        body = response.text[:500] if response.text else None
+    message = ""
+    description = None
+    error_message = None
+    request_id = response.headers.get(wire.REQUEST_ID_HEADER)
+    if isinstance(body, dict):
+        message = str(body.get("message") or "").strip()
+        request_id = body.get("requestId") or request_id
+        err = body.get("error")
+        if isinstance(err, dict):
+            description = err.get("description")
+            error_message = err.get("message")
+        elif isinstance(body.get("detail"), str):  # a framework-level error (e.g. FastAPI)
+            description = body["detail"]
+    elif isinstance(body, str):
+        description = body.strip() or None
+    if not message:
+        message = error_message or response.reason or f"HTTP {status}"
+    request = response.request
+    return status_error_class(status)(
+        message,
+        status_code=status,
+        description=description,
+        error_message=error_message,
+        body=body,
+        method=request.method if request is not None else None,
+        url=safe_url(request.url) if request is not None and request.url else None,
+        request_id=request_id,
+    )

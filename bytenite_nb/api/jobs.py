@@ -1,0 +1,350 @@
+"""The :class:`Job` handle: a job's JSON plus the client it came from.
+
+Attributes are read from the job's protojson (``raw``) on access, so unknown fields are kept
+and building thousands of jobs from a listing costs one small object each.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bytenite_nb import wire
+from bytenite_nb.api.errors import JobFailedError, WaitTimeoutError
+from bytenite_nb.api.models import (
+    LogEntry,
+    ResultFile,
+    TaskInfo,
+    opt_int,
+    opt_str,
+    parse_enum,
+    parse_ts,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from bytenite_nb.api.client import Client
+    from bytenite_nb.api.events import EventStream, JobSnapshot, JobWatcher
+
+__all__ = ["Job"]
+
+log = logging.getLogger("bytenite_nb.api")
+
+#: How many ERROR-or-worse log lines a JobFailedError quotes.
+ERROR_LOG_LINES = 5
+_ERROR_LEVELS = frozenset({wire.LogLevel.ERROR, wire.LogLevel.FATAL, wire.LogLevel.PANIC})
+
+
+class Job:
+    """A ByteNite job, bound to the :class:`~bytenite_nb.api.client.Client` that fetched it.
+
+    Read-only attributes mirror the job's JSON (``id``, ``name``, ``state``, ``template_id``,
+    ``error_message``, ``num_chunks``, timestamps as aware UTC datetimes, ``duration`` as a
+    timedelta); ``raw`` is the JSON itself. Methods act on the server and refresh the handle.
+    """
+
+    __slots__ = ("_client", "raw", "template_info")
+
+    def __init__(
+        self, client: Client, raw: dict[str, Any], template_info: dict[str, Any] | None = None
+    ) -> None:
+        self._client = client
+        self.raw: dict[str, Any] = raw
+        self.template_info: dict[str, Any] | None = template_info or raw.get("templateInfo")
+
+    @classmethod
+    def from_response(cls, client: Client, body: dict[str, Any]) -> Job:
+        """Build from a ``JobResponse`` (``{"job": ..., "templateInfo": ...}``) or a bare job."""
+        if isinstance(body.get("job"), dict):
+            return cls(client, body["job"], body.get("templateInfo"))
+        return cls(client, body)
+
+    def _replace(self, other: Job | dict[str, Any]) -> Job:
+        if isinstance(other, Job):
+            self.raw, self.template_info = other.raw, other.template_info or self.template_info
+        else:
+            self.raw = other
+        return self
+
+    # -- attributes -----------------------------------------------------------------------
+
+    @property
+    def client(self) -> Client:
+        return self._client
+
+    @property
+    def id(self) -> str:
+        return str(self.raw.get("id") or "")
+
+    @property
+    def name(self) -> str | None:
+        return opt_str(self.raw.get("name"))
+
+    @property
+    def description(self) -> str | None:
+        return opt_str(self.raw.get("description"))
+
+    @property
+    def template_id(self) -> str | None:
+        return opt_str(self.raw.get("templateId"))
+
+    @property
+    def state(self) -> wire.JobState:
+        return parse_enum(wire.JobState, self.raw.get("state"), wire.JobState.UNKNOWN)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state.is_terminal
+
+    @property
+    def error_message(self) -> str | None:
+        return opt_str(self.raw.get("errorMessage"))
+
+    @property
+    def num_chunks(self) -> int | None:
+        return opt_int(self.raw.get("numChunks"))
+
+    @property
+    def created_at(self) -> dt.datetime | None:
+        return parse_ts(self.raw.get("createdAt"))
+
+    @property
+    def submitted_at(self) -> dt.datetime | None:
+        return parse_ts(self.raw.get("submittedAt"))
+
+    @property
+    def started_at(self) -> dt.datetime | None:
+        return parse_ts(self.raw.get("startedAt"))
+
+    @property
+    def ended_at(self) -> dt.datetime | None:
+        return parse_ts(self.raw.get("endedAt"))
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        """Run time: ``ended_at - started_at`` when both are known, else the ``duration`` field
+        (int64 seconds), else time since start for a running job."""
+        start, end = self.started_at, self.ended_at
+        if start and end:
+            return end - start
+        seconds = opt_int(self.raw.get("duration"))
+        if seconds:
+            return dt.timedelta(seconds=seconds)
+        if start and self.state.is_running:
+            return wire.utcnow() - start
+        return None
+
+    @property
+    def data_source(self) -> dict[str, Any] | None:
+        return self.raw.get("dataSource")
+
+    @property
+    def data_destination(self) -> dict[str, Any] | None:
+        return self.raw.get("dataDestination")
+
+    @property
+    def params(self) -> dict[str, Any] | None:
+        return self.raw.get("params")
+
+    @property
+    def config(self) -> dict[str, Any] | None:
+        return self.raw.get("config")
+
+    @property
+    def state_timestamps(self) -> dict[str, dt.datetime | None]:
+        return {k: parse_ts(v) for k, v in (self.raw.get("stateTimestamps") or {}).items()}
+
+    @property
+    def upload_url(self) -> str | None:
+        """The ``tempUrl`` to PUT the input to, for a ``file`` data source."""
+        params = (self.data_source or {}).get("params") or {}
+        return opt_str(params.get("tempUrl") or params.get("temp_url"))
+
+    def __repr__(self) -> str:
+        name = f" {self.name!r}" if self.name else ""
+        return f"<Job {self.id}{name} {self.state.name}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Job) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(("Job", self.id))
+
+    # -- server actions ---------------------------------------------------------------------
+
+    def refresh(self) -> Job:
+        """Re-read the job from the server; returns ``self``."""
+        return self._replace(self._client.job(self.id))
+
+    def run(self, config: dict[str, Any] | None = None) -> Job:
+        """Start a NEW job (``POST /jobs/{id}/run``); returns ``self``, refreshed."""
+        self._client.run_job(self.id, config=config)
+        return self.refresh()
+
+    def abort(self) -> Job:
+        """Abort: a running job ends FAILED; a job that never started is deleted."""
+        self._client.abort_job(self.id)
+        try:
+            return self.refresh()
+        except LookupError:  # it had not started, so the server deleted it
+            return self
+
+    def delete(self) -> None:
+        """Delete the job."""
+        self._client.delete_job(self.id)
+
+    def set_params(self, params: dict[str, Any]) -> Job:
+        return self._replace(self._client.set_params(self.id, params))
+
+    def set_data_source(
+        self,
+        data_source: dict[str, Any] | None = None,
+        data_destination: dict[str, Any] | None = None,
+    ) -> Job:
+        return self._replace(self._client.set_data_source(self.id, data_source, data_destination))
+
+    def set_name(self, name: str) -> Job:
+        return self._replace(self._client.set_name(self.id, name))
+
+    def set_config(self, config: dict[str, Any]) -> Job:
+        return self._replace(self._client.set_config(self.id, config))
+
+    def upload(self, source: Any) -> Job:
+        """Upload the input of a ``file`` data source (path, bytes or binary file object)."""
+        self._client.upload(self.id, source)
+        return self.refresh()
+
+    def results(self) -> list[ResultFile]:
+        """The result files (raises BadRequestError while the job has not completed)."""
+        return self._client.results(self.id)
+
+    def download(self, directory: str | Path = ".", *, overwrite: bool = True) -> list[Path]:
+        """Download every result file into ``directory``; returns the written paths."""
+        return self._client.download_results(self.id, directory, overwrite=overwrite)
+
+    def logs(
+        self,
+        *,
+        task_ids: Iterable[str] | None = None,
+        levels: Iterable[Any] | None = None,
+        services: Iterable[Any] | None = None,
+    ) -> list[LogEntry]:
+        """The job's log lines, oldest first."""
+        return self._client.logs(self.id, task_ids=task_ids, levels=levels, services=services)
+
+    def logs_df(self, **filters: Any) -> pd.DataFrame:
+        """:meth:`logs` as a typed DataFrame (see :func:`bytenite_nb.frames.logs_df`)."""
+        from bytenite_nb import frames
+
+        return frames.logs_df(self.logs(**filters))
+
+    def tasks(self) -> list[TaskInfo]:
+        """Per-task states and timings (a ByteNite Local extension)."""
+        return self._client.tasks(self.id)
+
+    def tasks_df(self) -> pd.DataFrame:
+        """:meth:`tasks` as a typed DataFrame (see :func:`bytenite_nb.frames.tasks_df`)."""
+        from bytenite_nb import frames
+
+        return frames.tasks_df(self.tasks())
+
+    def results_df(self) -> pd.DataFrame:
+        from bytenite_nb import frames
+
+        return frames.results_df(self.results(), job_id=self.id)
+
+    def events(self, *, since: str | None = None, **kwargs: Any) -> EventStream:
+        """This job's events (other jobs' events are filtered out)."""
+        return self._client.events(since=since, job_id=self.id, **kwargs)
+
+    def load_results(self, *, concat: bool = False, directory: str | Path | None = None) -> Any:
+        """Download the results and read the tabular ones into DataFrames.
+
+        CSV, TSV, JSON, JSON Lines and Parquet are read as tables; ``.txt``/``.log`` files as
+        one row per line (column ``line``); other files are skipped. Returns ``{name: df}``,
+        or one DataFrame with a ``result_file`` column when ``concat=True``.
+        """
+        from bytenite_nb import frames
+
+        if directory is None:
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="bytenite-results-") as tmp:
+                paths = self.download(tmp)
+                return frames.load_result_files(paths, Path(tmp), concat=concat)
+        target = Path(directory)
+        return frames.load_result_files(self.download(target), target, concat=concat)
+
+    def watch(
+        self, on_update: Callable[[JobSnapshot], None] | None = None, **kwargs: Any
+    ) -> JobWatcher:
+        """Start a :class:`~bytenite_nb.api.events.JobWatcher` feeding ``on_update``."""
+        from bytenite_nb.api.events import JobWatcher
+
+        return JobWatcher(self._client, self.id, on_update, **kwargs)
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        poll_interval: float = 1.0,
+        on_update: Callable[[JobSnapshot], None] | None = None,
+    ) -> Job:
+        """Block until the job is COMPLETE or FAILED; returns ``self``, refreshed.
+
+        Follows the events stream (polling when it is silent or absent). Raises
+        :class:`JobFailedError` (with ``errorMessage`` and the first ERROR log lines) when the
+        job fails, :class:`WaitTimeoutError` after ``timeout`` seconds (the job keeps running).
+        A KeyboardInterrupt stops waiting and propagates; it does not abort the job.
+        """
+        from bytenite_nb.api.events import JobWatcher
+
+        done = threading.Event()
+
+        def forward(snapshot: JobSnapshot) -> None:
+            if on_update is not None:
+                on_update(snapshot)
+            if snapshot.is_terminal:
+                done.set()
+
+        watcher = JobWatcher(self._client, self.id, forward, poll_interval=poll_interval)
+        try:
+            finished = _wait_interruptibly(done, watcher.done, timeout)
+        finally:
+            watcher.stop()
+        if watcher.error is not None and not done.is_set():
+            raise watcher.error
+        self.refresh()
+        if not finished or not self.is_terminal:
+            raise WaitTimeoutError(self, timeout if timeout is not None else 0.0)
+        if self.state is wire.JobState.FAILED:
+            raise JobFailedError(self, self._error_log_lines())
+        return self
+
+    def _error_log_lines(self) -> list[str]:
+        try:
+            entries = self._client.logs(self.id)
+        except Exception as exc:
+            log.debug("could not fetch logs of failed job %s: %s", self.id, exc)
+            return []
+        return [str(e) for e in entries if e.level in _ERROR_LEVELS][:ERROR_LOG_LINES]
+
+
+def _wait_interruptibly(
+    done: threading.Event, stopped: threading.Event, timeout: float | None
+) -> bool:
+    """Wait for ``done`` (or the watcher ending) in short slices so Ctrl-C gets through."""
+    import time
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not done.is_set() and not stopped.is_set():
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return False
+        done.wait(0.2 if remaining is None else min(0.2, remaining))
+    return done.is_set() or stopped.is_set()
