@@ -1,0 +1,592 @@
+"""Running one job: data source → partitioner → one task per chunk, in parallel → assembler.
+
+No knowledge of HTTP or SQLite: the runner gives a :class:`PipelineSpec`, receives progress on
+a :class:`PipelineObserver`, and gets the ``OUTPUT_DIR`` back (or an exception).
+
+The runtime contract (DESIGN.md, reference §9.2), per stage:
+
+* partitioner: ``SOURCE_DIR``, ``CHUNKS_DIR``, ``PARTITIONER_PARAMS``;
+* task: ``TASK_DIR`` (holding ``data.bin``), ``TASK_RESULTS_DIR``, ``APP_PARAMS``,
+  ``CHUNK_NUMBER``;
+* assembler: ``TASK_RESULTS_DIR`` (every task's results, flat), ``OUTPUT_DIR``,
+  ``ASSEMBLER_PARAMS``;
+* all: ``SHARED_CACHE_DIR``, ``USER_CACHE_DIR``, ``SECRETS``. JSON params are always set.
+
+Chunks: every file the partitioner leaves in ``CHUNKS_DIR`` is one task. ``data_{i}.bin``
+files come first, by ``i``; any other files follow, by name. ``CHUNK_NUMBER`` is the position
+in that order (0 … numChunks-1).
+
+Results: each task's ``TASK_RESULTS_DIR`` is moved into the assembler's, chunk by chunk, keeping
+relative paths. A path already taken by an earlier chunk is never overwritten: the later file is
+renamed ``<stem>-chunk<N><ext>`` (``-chunk<N>-<k>`` if that is taken too), so N tasks that all
+write ``out.png`` give ``out.png`` (the first chunk that wrote it), ``out-chunk1.png``, …
+
+Layout of ``workdir``: ``source/``, ``chunks/``, ``tasks/<N>/{data,results}/`` (cwd of task
+N), ``results/`` (the assembler's input), ``output/`` (returned).
+
+Logs: each output line is one ``observer.log`` call as soon as it is written: stdout → INFO,
+stderr → ERROR, unless the line starts with a level name the way ``logging`` prints them
+(``WARNING:root:…``, ``[INFO] …``, ``2024-01-01 12:00:00,000 - x - DEBUG - …``). Lines from the
+app have container ``main``; ByteNite Local's own lines (retries, timeouts) ``bytenite-local``.
+
+Task attempts are numbered from 1. A task reports ``QUEUED`` (attempt 1) once chunks are
+known, ``RUNNING`` when an attempt starts, ``RETRYING`` when an attempt failed and another
+follows, then ``COMPLETE``, ``FAILED`` or ``CANCELLED`` (stopped by an abort, the job
+timeout, or another task's final failure).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bytenite_nb.server import datasources
+from bytenite_nb.server.executors import (
+    Executor,
+    ProcessResult,
+    ProcessSpec,
+    base_environment,
+    shared_executor,
+)
+from bytenite_nb.server.registry import Engine
+from bytenite_nb.wire import JobState, LogLevel, LogService, TaskState
+
+__all__ = [
+    "PipelineCancelled",
+    "PipelineError",
+    "PipelineException",
+    "PipelineObserver",
+    "PipelineSpec",
+    "PipelineTimeout",
+    "chunk_files",
+    "flatten_results",
+    "parse_level",
+    "run_pipeline",
+]
+
+log = logging.getLogger(__name__)
+
+APP_CONTAINER = "main"
+RUNTIME_CONTAINER = "bytenite-local"
+_POLL = 0.05
+
+
+class PipelineException(Exception):
+    """Base of the three ways a pipeline ends without output."""
+
+
+class PipelineError(PipelineException):
+    """The job failed; the message says where and why (for ``errorMessage``)."""
+
+
+class PipelineCancelled(PipelineException):
+    """The ``cancel`` event was set; all work was stopped."""
+
+
+class PipelineTimeout(PipelineException):
+    """The job ran past its ``jobTimeout``; all work was stopped."""
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """Everything one run needs. Fields after ``uploaded_file`` are ByteNite Local extras."""
+
+    job_id: str
+    workdir: Path
+    data_source: dict[str, Any] | None
+    partitioner: Engine
+    app: Engine
+    assembler: Engine
+    params: dict[str, Any]
+    task_timeout: float | None
+    job_timeout: float | None
+    max_task_retries: int = 0
+    uploaded_file: Path | None = None
+    #: Worker slots when no executor is passed to run_pipeline (default: os.cpu_count()).
+    workers: int | None = None
+    shared_cache_dir: Path | None = None  # default: workdir/cache/shared
+    user_cache_dir: Path | None = None  # default: workdir/cache/user
+    secrets: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    max_download_bytes: int | None = None
+
+
+class PipelineObserver(Protocol):
+    """Progress callbacks. The pipeline serialises calls (one at a time, from any thread)."""
+
+    def stage(self, state: JobState) -> None: ...
+
+    def chunks(self, count: int) -> None: ...
+
+    def task(
+        self,
+        chunk: int,
+        state: TaskState,
+        attempt: int,
+        *,
+        exit_code: int | None = None,
+        error: str | None = None,
+    ) -> None: ...
+
+    def log(
+        self,
+        service: LogService,
+        chunk: int | None,
+        level: LogLevel,
+        message: str,
+        container: str,
+    ) -> None: ...
+
+
+class _Serialised:
+    """Forwards observer calls one at a time; an observer bug never breaks the job."""
+
+    def __init__(self, observer: PipelineObserver) -> None:
+        self._observer = observer
+        self._lock = threading.Lock()
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> None:
+        with self._lock:
+            try:
+                getattr(self._observer, name)(*args, **kwargs)
+            except Exception:
+                log.exception("pipeline observer %s() failed", name)
+
+    def stage(self, state: JobState) -> None:
+        self._call("stage", state)
+
+    def chunks(self, count: int) -> None:
+        self._call("chunks", count)
+
+    def task(self, chunk: int, state: TaskState, attempt: int, *, exit_code: int | None = None,
+             error: str | None = None) -> None:
+        self._call("task", chunk, state, attempt, exit_code=exit_code, error=error)
+
+    def log(self, service: LogService, chunk: int | None, level: LogLevel, message: str,
+            container: str) -> None:
+        self._call("log", service, chunk, level, message, container)
+
+
+# --------------------------------------------------------------------------------------------
+# log levels
+# --------------------------------------------------------------------------------------------
+
+_LEVELS = {
+    "TRACE": LogLevel.TRACE, "DEBUG": LogLevel.DEBUG, "INFO": LogLevel.INFO,
+    "WARN": LogLevel.WARN, "WARNING": LogLevel.WARN, "ERROR": LogLevel.ERROR,
+    "CRITICAL": LogLevel.FATAL, "FATAL": LogLevel.FATAL, "PANIC": LogLevel.PANIC,
+}
+_LEVEL_NAMES = "|".join(sorted(_LEVELS, key=len, reverse=True))
+_LEVEL_PREFIX = re.compile(rf"^\s*\[?({_LEVEL_NAMES})\]?(?::|\s+-\s|\s)")
+_LEVEL_AFTER_TIME = re.compile(
+    rf"^\d{{4}}-\d{{2}}-\d{{2}}[ T][\d:.,]+\S*\s+(?:-\s+)?(?:\S+\s+-\s+)?\[?({_LEVEL_NAMES})\]?\b"
+)
+
+
+def parse_level(line: str, stream: str) -> LogLevel:
+    """The level of an output line: a recognised prefix wins; else stdout INFO, stderr ERROR."""
+    match = _LEVEL_PREFIX.match(line) or _LEVEL_AFTER_TIME.match(line)
+    if match:
+        return _LEVELS[match.group(1)]
+    return LogLevel.INFO if stream == "stdout" else LogLevel.ERROR
+
+
+# --------------------------------------------------------------------------------------------
+# chunks and results
+# --------------------------------------------------------------------------------------------
+
+_CHUNK_NAME = re.compile(r"^data_(\d+)\.bin$")
+
+
+def chunk_files(chunks_dir: Path) -> list[Path]:
+    """The partitioner's chunk files in task order: ``data_{i}.bin`` by ``i``, then the rest."""
+    numbered: list[tuple[int, str, Path]] = []
+    others: list[Path] = []
+    for entry in chunks_dir.iterdir():
+        if not entry.is_file():
+            continue
+        match = _CHUNK_NAME.match(entry.name)
+        if match:
+            numbered.append((int(match.group(1)), entry.name, entry))
+        else:
+            others.append(entry)
+    return [p for _, _, p in sorted(numbered)] + sorted(others, key=lambda p: p.name)
+
+
+def _suffixed(name: str, chunk: int, k: int) -> str:
+    stem, ext = name, ""
+    if not name.startswith(".") and "." in name:
+        stem, ext = name.rsplit(".", 1)
+        ext = "." + ext
+        if stem.endswith(".tar"):
+            stem, ext = stem[:-4], ".tar" + ext
+    tail = f"-chunk{chunk}" + (f"-{k}" if k else "")
+    return f"{stem}{tail}{ext}"
+
+
+def _is_real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _place(root: Path, parts: list[str], chunk: int) -> Path:
+    """A free destination under ``root`` for relative ``parts``, renaming on collision."""
+    here = root
+    for i, comp in enumerate(parts[:-1]):
+        candidate = here / comp
+        if os.path.lexists(candidate) and not _is_real_dir(candidate):
+            k = 0
+            while True:  # a file already sits where this chunk needs a folder
+                name = _suffixed(comp, chunk, k)
+                candidate = here / name
+                if not os.path.lexists(candidate) or _is_real_dir(candidate):
+                    break
+                k += 1
+            parts[i] = name
+        here = candidate
+    name, k = parts[-1], 0
+    while os.path.lexists(here / name):
+        name = _suffixed(parts[-1], chunk, k)
+        k += 1
+    return here / name
+
+
+def flatten_results(
+    task_results: Sequence[tuple[int, Path]],
+    dest: Path,
+    on_note: Callable[[int, str], None] | None = None,
+) -> int:
+    """Move each ``(chunk, results_dir)`` into ``dest`` in the given order; returns the count.
+
+    Relative paths are kept; a collision renames the later file (see the module docstring).
+    Symlinks are replaced by a copy of the file they point to (dangling ones are dropped), so
+    that results never reference files outside the job.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    moved = 0
+    for chunk, results_dir in task_results:
+        if not results_dir.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(results_dir):
+            dirnames.sort()
+            base = Path(dirpath)
+            linked_dirs = [d for d in dirnames if (base / d).is_symlink()]
+            for d in linked_dirs:
+                dirnames.remove(d)
+            for name in sorted(filenames + linked_dirs):
+                src = base / name
+                parts = list(src.relative_to(results_dir).parts)
+                target = _place(dest, parts, chunk)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if src.is_symlink():
+                    if src.is_file():
+                        shutil.copyfile(src, target)
+                    else:
+                        if on_note:
+                            on_note(chunk, f"dropped symlink {'/'.join(parts)}: not a file")
+                        continue
+                else:
+                    os.replace(src, target)
+                if on_note and target.relative_to(dest).parts != tuple(parts):
+                    rel = target.relative_to(dest).as_posix()
+                    on_note(chunk, f"result {'/'.join(parts)} renamed to {rel} (name taken)")
+                moved += 1
+    return moved
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+# --------------------------------------------------------------------------------------------
+# the run
+# --------------------------------------------------------------------------------------------
+
+
+def _params_json(params: dict[str, Any], section: str) -> str:
+    value = (params or {}).get(section)
+    return json.dumps({} if value is None else value)
+
+
+class _Job:
+    """State of one :func:`run_pipeline` call."""
+
+    def __init__(self, spec: PipelineSpec, observer: PipelineObserver,
+                 cancel: threading.Event, executor: Executor) -> None:
+        self.spec = spec
+        self.obs = _Serialised(observer)
+        self.cancel = cancel
+        self.executor = executor
+        #: Set on cancel, job timeout or a task's final failure: everything stops.
+        self.stop = threading.Event()
+        self.started = time.monotonic()
+        self.deadline = None if not spec.job_timeout else self.started + float(spec.job_timeout)
+        self.failure: str | None = None
+        self.failure_lock = threading.Lock()
+        w = spec.workdir
+        self.source_dir, self.chunks_dir = w / "source", w / "chunks"
+        self.tasks_dir, self.results_dir, self.output_dir = w / "tasks", w / "results", w / "output"
+        self.shared_cache = spec.shared_cache_dir or w / "cache" / "shared"
+        self.user_cache = spec.user_cache_dir or w / "cache" / "user"
+        self.base_env = base_environment()
+        self.base_env.update(
+            SHARED_CACHE_DIR=str(self.shared_cache),
+            USER_CACHE_DIR=str(self.user_cache),
+            SECRETS=json.dumps(list(spec.secrets)),
+        )
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def note(self, service: LogService, chunk: int | None, level: LogLevel, message: str) -> None:
+        self.obs.log(service, chunk, level, message, RUNTIME_CONTAINER)
+
+    def check(self) -> None:
+        """Raise if the job was cancelled or ran out of time."""
+        if self.cancel.is_set():
+            self.stop.set()
+            raise PipelineCancelled("the job was aborted")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.stop.set()
+            raise PipelineTimeout(self.timeout_message())
+
+    def timeout_message(self) -> str:
+        return f"the job exceeded its jobTimeout of {_seconds(self.spec.job_timeout)}"
+
+    def run_engine(self, engine: Engine, service: LogService, env: dict[str, str],
+                   cwd: Path, chunk: int | None = None,
+                   timeout: float | None = None) -> ProcessResult:
+        assert engine.entrypoint_path is not None and engine.app_dir is not None
+        full_env = dict(self.base_env)
+        full_env.update(env)
+        spec = ProcessSpec(script=engine.entrypoint_path, cwd=cwd, env=full_env,
+                           path0=engine.app_dir)
+
+        def on_output(stream: str, line: str) -> None:
+            self.obs.log(service, chunk, parse_level(line, stream), line, APP_CONTAINER)
+
+        return self.executor.run(spec, on_output, cancel=self.stop, timeout=timeout,
+                                 deadline=self.deadline)
+
+    def stage_failure(self, what: str, result: ProcessResult) -> PipelineException:
+        if result.outcome == "cancelled":
+            return PipelineCancelled("the job was aborted")
+        if result.outcome == "deadline":
+            return PipelineTimeout(self.timeout_message())
+        return PipelineError(f"the {what} {_describe(result)}")
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def fetch(self) -> None:
+        self.obs.stage(JobState.UPLOADING)
+        for d in (self.source_dir, self.chunks_dir, self.tasks_dir, self.shared_cache,
+                  self.user_cache):
+            d.mkdir(parents=True, exist_ok=True)
+        try:
+            datasources.fetch_source(
+                self.spec.data_source, self.source_dir, uploaded_file=self.spec.uploaded_file,
+                max_bytes=self.spec.max_download_bytes, cancel=self.cancel,
+                deadline=self.deadline,
+            )
+        except datasources.DataSourceError as exc:
+            self.check()
+            raise PipelineError(f"data source: {exc}") from None
+
+    def partition(self) -> list[Path]:
+        self.check()
+        self.obs.stage(JobState.PARTITIONING)
+        engine = self.spec.partitioner
+        if engine.builtin:
+            sources = sorted(p for p in self.source_dir.iterdir() if p.is_file())
+            for i, src in enumerate(sources):
+                _link_or_copy(src, self.chunks_dir / f"data_{i}.bin")
+        else:
+            result = self.run_engine(
+                engine, LogService.PARTITIONER,
+                {"SOURCE_DIR": str(self.source_dir), "CHUNKS_DIR": str(self.chunks_dir),
+                 "PARTITIONER_PARAMS": _params_json(self.spec.params, "partitioner")},
+                cwd=self.spec.workdir,
+            )
+            self.check()
+            if not result.ok:
+                raise self.stage_failure(f"partitioner {engine.tag}", result)
+        chunks = chunk_files(self.chunks_dir)
+        if not chunks:
+            raise PipelineError(f"the partitioner {engine.tag} wrote no chunks to CHUNKS_DIR")
+        self.obs.chunks(len(chunks))
+        self.obs.stage(JobState.PARTITIONED)
+        return chunks
+
+    def run_tasks(self, chunks: list[Path]) -> list[tuple[int, Path]]:
+        for n in range(len(chunks)):
+            self.obs.task(n, TaskState.QUEUED, 1)
+        results = [(n, self.tasks_dir / str(n) / "results") for n in range(len(chunks))]
+        pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, min(self.executor.workers, len(chunks))),
+            thread_name_prefix=f"bytenite-{self.spec.job_id[:8]}",
+        )
+        try:
+            futures = [pool.submit(self.run_task, n, path) for n, path in enumerate(chunks)]
+            pending = set(futures)
+            while pending:
+                _, pending = concurrent.futures.wait(pending, timeout=_POLL)
+                if self.cancel.is_set() or (
+                    self.deadline is not None and time.monotonic() > self.deadline
+                ):
+                    self.stop.set()
+            for f in futures:
+                f.result()  # re-raise a bug in run_task rather than hiding it
+        finally:
+            pool.shutdown(wait=True)
+        self.check()
+        if self.failure:
+            raise PipelineError(self.failure)
+        self.obs.stage(JobState.TASKS_COMPLETED)
+        return results
+
+    def run_task(self, chunk: int, chunk_path: Path) -> None:
+        spec = self.spec
+        attempts = max(0, int(spec.max_task_retries or 0)) + 1
+        base = self.tasks_dir / str(chunk)
+        task_dir, results_dir = base / "data", base / "results"
+        for attempt in range(1, attempts + 1):
+            if self.stop.is_set():
+                self.obs.task(chunk, TaskState.CANCELLED, attempt)
+                return
+            for d in (task_dir, results_dir):
+                shutil.rmtree(d, ignore_errors=True)
+                d.mkdir(parents=True)
+            _link_or_copy(chunk_path, task_dir / "data.bin")
+            self.obs.task(chunk, TaskState.RUNNING, attempt)
+            if spec.app.builtin:  # not reachable through the registry; kept total
+                raise PipelineError("an app cannot be a built-in engine")
+            result = self.run_engine(
+                spec.app, LogService.TASKRUNNER,
+                {"TASK_DIR": str(task_dir), "TASK_RESULTS_DIR": str(results_dir),
+                 "APP_PARAMS": _params_json(spec.params, "app"), "CHUNK_NUMBER": str(chunk)},
+                cwd=base, chunk=chunk,
+                timeout=float(spec.task_timeout) if spec.task_timeout else None,
+            )
+            if result.ok:
+                self.obs.task(chunk, TaskState.COMPLETE, attempt, exit_code=0)
+                return
+            if result.outcome in ("cancelled", "deadline"):
+                self.obs.task(chunk, TaskState.CANCELLED, attempt, exit_code=result.exit_code)
+                return
+            why = _describe(result, timeout=spec.task_timeout)
+            if attempt < attempts:
+                self.note(LogService.TASKRUNNER, chunk, LogLevel.WARN,
+                          f"attempt {attempt} of {attempts} {why}; retrying")
+                self.obs.task(chunk, TaskState.RETRYING, attempt,
+                              exit_code=result.exit_code, error=why)
+                continue
+            self.note(LogService.TASKRUNNER, chunk, LogLevel.ERROR,
+                      f"attempt {attempt} of {attempts} {why}")
+            self.obs.task(chunk, TaskState.FAILED, attempt, exit_code=result.exit_code, error=why)
+            with self.failure_lock:
+                if self.failure is None:
+                    tries = f" after {attempts} attempts" if attempts > 1 else ""
+                    self.failure = f"task for chunk {chunk} {why}{tries}"
+            self.stop.set()  # one task failed for good: the job has failed, stop the rest
+            return
+
+    def assemble(self, task_results: list[tuple[int, Path]]) -> Path:
+        self.check()
+        self.obs.stage(JobState.MERGING)
+
+        def on_note(chunk: int, message: str) -> None:
+            self.note(LogService.ASSEMBLER, chunk, LogLevel.INFO, message)
+
+        flatten_results(task_results, self.results_dir, on_note)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        engine = self.spec.assembler
+        if engine.builtin:
+            for entry in sorted(self.results_dir.iterdir()):
+                os.replace(entry, self.output_dir / entry.name)
+        else:
+            result = self.run_engine(
+                engine, LogService.ASSEMBLER,
+                {"TASK_RESULTS_DIR": str(self.results_dir), "OUTPUT_DIR": str(self.output_dir),
+                 "ASSEMBLER_PARAMS": _params_json(self.spec.params, "assembler")},
+                cwd=self.spec.workdir,
+            )
+            self.check()
+            if not result.ok:
+                raise self.stage_failure(f"assembler {engine.tag}", result)
+        self.obs.stage(JobState.MERGED)
+        return self.output_dir
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return f"{value:g} s"
+
+
+def _describe(result: ProcessResult, timeout: float | None = None) -> str:
+    """``failed with exit code 1: <last stderr line>`` and friends."""
+    if result.outcome == "timeout":
+        text = f"timed out after {_seconds(timeout)} (taskTimeout) and was killed"
+    elif result.outcome == "error":
+        text = f"could not run: {result.error}"
+    elif result.exit_code is not None and result.exit_code < 0:
+        text = f"was killed by signal {-result.exit_code}"
+    else:
+        text = f"failed with exit code {result.exit_code}"
+    if result.last_stderr and result.outcome != "timeout":
+        text += f": {result.last_stderr.strip()[:500]}"
+    return text
+
+
+def run_pipeline(
+    spec: PipelineSpec,
+    observer: PipelineObserver,
+    cancel: threading.Event,
+    *,
+    executor: Executor | None = None,
+) -> Path:
+    """Run partitioner -> tasks -> assembler. Returns the OUTPUT_DIR (files = job results).
+
+    Raises :class:`PipelineError` (message for ``errorMessage``) on failure,
+    :class:`PipelineCancelled` when ``cancel`` was set (all processes are killed within a
+    fraction of a second), :class:`PipelineTimeout` past ``job_timeout``. ``executor``
+    defaults to the process-wide fork server executor with ``spec.workers`` slots.
+    Observer calls are serialised but may come from any thread.
+    """
+    executor = executor or shared_executor(spec.workers)
+    job = _Job(spec, observer, cancel, executor)
+    spec.workdir.mkdir(parents=True, exist_ok=True)
+    # ``stop`` must follow ``cancel`` while a partitioner or assembler runs too.
+    linked = threading.Event()
+
+    def link() -> None:
+        while not linked.wait(_POLL):
+            if cancel.is_set():
+                job.stop.set()
+                return
+
+    linker = threading.Thread(target=link, name="bytenite-cancel-link", daemon=True)
+    linker.start()
+    try:
+        job.fetch()
+        chunks = job.partition()
+        task_results = job.run_tasks(chunks)
+        output = job.assemble(task_results)
+        job.check()
+        job.obs.stage(JobState.DOWNLOADING)
+        return output
+    finally:
+        linked.set()
+        with contextlib.suppress(RuntimeError):
+            linker.join()

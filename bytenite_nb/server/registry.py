@@ -1,0 +1,571 @@
+"""Apps, engines and templates known to ByteNite Local.
+
+Everything is loaded from folders in the ByteNite Dev CLI layout::
+
+    <name>/
+      manifest.json     name, version, entrypoint (default main.py), type (engines)
+      app/main.py       the entrypoint and any modules next to it
+      template.json     optional (apps only): a job template pushed with the app
+      schema.json       optional: JSON Schema (Draft 2020-12) for the params of this app/engine
+
+Manifest keys are read case-insensitively (CLI-generated manifests wrote ``Name``/``Version``,
+the docs write ``name``/``version``). ``type`` = ``partitioner``/``assembler`` makes an engine,
+anything else (missing, ``app``) an app. Standalone template files (``*.json`` with ``id`` and
+``app``) anywhere under a scanned dir are loaded as templates too.
+
+A folder that cannot be loaded is recorded in :attr:`Registry.problems` (path and reason) and
+skipped: a bad folder never stops the server.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from bytenite_nb import wire
+
+__all__ = [
+    "BUNDLED_DIR",
+    "Engine",
+    "Kind",
+    "Problem",
+    "Registry",
+    "RegistryError",
+    "Template",
+    "parse_tag",
+    "validate_params",
+]
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["app", "partitioner", "assembler"]
+KINDS: tuple[str, ...] = ("app", "partitioner", "assembler")
+ENGINE_KINDS: tuple[str, ...] = ("partitioner", "assembler")
+
+#: The bundled app/engine/template folders shipped inside the package.
+BUNDLED_DIR = Path(__file__).resolve().parent / "apps"
+PASSTHROUGH = "passthrough"
+BUNDLED_OWNER = "bytenite-local"
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_VERSION_RE = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
+# Folders never worth descending into while looking for app folders.
+_SKIP_DIRS = frozenset(
+    {"__pycache__", "node_modules", ".git", ".venv", "venv", ".ipynb_checkpoints"}
+)
+_MAX_SCAN_DEPTH = 4
+
+
+class RegistryError(LookupError):
+    """A tag, template or folder could not be resolved or loaded; the message says which."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A folder or file that could not be loaded, and why."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Engine:
+    """An app, partitioner or assembler that the pipeline can run.
+
+    ``builtin`` is ``"passthrough"`` for the built-in engines (no folder, no entrypoint);
+    otherwise the code is ``folder / "app" / entrypoint``.
+    """
+
+    name: str
+    version: str
+    kind: str
+    folder: Path | None
+    entrypoint: str
+    manifest: dict[str, Any]
+    schema: dict[str, Any] | None = None
+    builtin: str | None = None
+    status: str = "active"
+    description: str = ""
+    owner: str = BUNDLED_OWNER
+    created_at: _dt.datetime = field(default_factory=wire.utcnow)
+
+    @property
+    def tag(self) -> str:
+        """``name@version``, e.g. ``hello-world@0.1``."""
+        return self.name if self.builtin else f"{self.name}@{self.version}"
+
+    @property
+    def app_dir(self) -> Path | None:
+        """The ``app/`` folder the entrypoint runs from (``sys.path[0]`` and the cwd)."""
+        return None if self.folder is None else self.folder / "app"
+
+    @property
+    def entrypoint_path(self) -> Path | None:
+        """The file to run, or ``None`` for a built-in engine."""
+        return None if self.folder is None else self.folder / "app" / self.entrypoint
+
+    @property
+    def version_key(self) -> tuple[int, ...]:
+        return _version_key(self.version)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A job template: which app and engines to run, plus job defaults."""
+
+    id: str
+    description: str
+    app: str
+    partitioner: str = PASSTHROUGH
+    assembler: str = PASSTHROUGH
+    data_source: dict[str, Any] | None = None
+    data_destination: dict[str, Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    owner: str = BUNDLED_OWNER
+    created_at: _dt.datetime = field(default_factory=wire.utcnow)
+    path: Path | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The template as the API returns it (camelCase; unset fields ``null``)."""
+        return {
+            "id": self.id,
+            "owner": self.owner,
+            "description": self.description,
+            "app": self.app,
+            "partitioner": self.partitioner,
+            "assembler": self.assembler,
+            "dataSource": self.data_source,
+            "dataDestination": self.data_destination,
+            "params": self.params,
+            "config": self.config,
+            "createdAt": wire.format_timestamp(self.created_at),
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    match = _VERSION_RE.match(version.strip())
+    if not match:
+        raise ValueError(f"version {version!r} is not of the form major.minor (e.g. 0.1)")
+    return tuple(int(p) for p in match.groups() if p is not None)
+
+
+def parse_tag(tag: str) -> tuple[str, tuple[int, ...] | None]:
+    """Split ``name``, ``name@1``, ``name@1.2`` into ``(name, version parts or None)``.
+
+    Raises :class:`RegistryError` when the tag is malformed.
+    """
+    text = str(tag).strip()
+    if not text:
+        raise RegistryError("empty app/engine tag")
+    name, sep, version = text.partition("@")
+    if not _NAME_RE.match(name):
+        raise RegistryError(
+            f"invalid tag {tag!r}: the name may contain letters, digits, '-' and '_' (max 64)"
+        )
+    if not sep:
+        return name, None
+    try:
+        return name, _version_key(version)
+    except ValueError:
+        raise RegistryError(
+            f"invalid tag {tag!r}: expected name, name@major or name@major.minor"
+        ) from None
+
+
+def _lower_keys(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """Manifest keys case-insensitively, ``platform_config``/``platformConfig`` alike."""
+    return {str(k).lower().replace("_", ""): v for k, v in obj.items()}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path.name} is not UTF-8 text ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{path.name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+
+
+def _check_schema(schema: Any, where: str) -> dict[str, Any]:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    if not isinstance(schema, dict):
+        raise ValueError(f"{where} must be a JSON object (a JSON Schema)")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise ValueError(f"{where} is not a valid JSON Schema: {exc.message}") from None
+    return schema
+
+
+def _field_name(error: Any) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "required":
+        match = re.match(r"^'(.+)' is a required property$", error.message)
+        if match:
+            parts.append(match.group(1))
+    return ".".join(parts) if parts else "(params)"
+
+
+def validate_params(engine: Engine, params: Any, *, prefix: str = "") -> list[str]:
+    """Check ``params`` against the engine's ``schema.json`` (JSON Schema Draft 2020-12).
+
+    Returns one message per failing field, ``"<field>: <reason>"`` (``prefix`` is prepended
+    to field names, e.g. ``"app."``); an empty list when the params are valid or the engine
+    has no schema.
+    """
+    if engine.schema is None:
+        return []
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(engine.schema)
+    errors = sorted(
+        validator.iter_errors(params if params is not None else {}),
+        key=lambda e: (list(map(str, e.absolute_path)), e.message),
+    )
+    messages = []
+    for error in errors:
+        name = _field_name(error)
+        reason = error.message
+        if error.validator == "required":
+            reason = "is required"
+        messages.append(f"{prefix}{name}: {reason}")
+    return messages
+
+
+def _template_from(data: Any, *, path: Path | None, owner: str) -> Template:
+    if not isinstance(data, dict):
+        raise ValueError("a template must be a JSON object")
+    keys = {wire.to_camel(str(k)): v for k, v in data.items()}
+    tid = keys.get("id")
+    if not isinstance(tid, str) or not tid.strip():
+        raise ValueError("the template has no 'id'")
+    if not re.match(r"^[A-Za-z0-9_.@-]{1,128}$", tid):
+        raise ValueError(f"template id {tid!r} may contain letters, digits, '-', '_', '.', '@'")
+    app = keys.get("app")
+    if not isinstance(app, str) or not app.strip():
+        raise ValueError(f"template {tid!r} has no 'app' tag")
+    parse_tag(app)
+    partitioner = keys.get("partitioner") or PASSTHROUGH
+    assembler = keys.get("assembler") or PASSTHROUGH
+    for tag in (partitioner, assembler):
+        if not isinstance(tag, str):
+            raise ValueError(f"template {tid!r}: engine tags must be strings")
+        parse_tag(tag)
+    params = keys.get("params") or {}
+    config = keys.get("config") or {}
+    if not isinstance(params, dict) or not isinstance(config, dict):
+        raise ValueError(f"template {tid!r}: 'params' and 'config' must be JSON objects")
+    bad = sorted(set(params) - {"partitioner", "app", "assembler", "preset"})
+    if bad:
+        raise ValueError(
+            f"template {tid!r}: unknown params section(s) {bad}; "
+            "expected partitioner, app, assembler"
+        )
+    for key in ("dataSource", "dataDestination"):
+        value = keys.get(key)
+        has_descriptor = isinstance(value, dict) and value.get("dataSourceDescriptor")
+        if value is not None and not has_descriptor:
+            raise ValueError(f"template {tid!r}: {key} must have a dataSourceDescriptor")
+    return Template(
+        id=tid,
+        description=str(keys.get("description") or ""),
+        app=app,
+        partitioner=partitioner,
+        assembler=assembler,
+        data_source=keys.get("dataSource"),
+        data_destination=keys.get("dataDestination"),
+        params=params,
+        config=config,
+        owner=str(keys.get("owner") or owner),
+        path=path,
+    )
+
+
+def _builtin(kind: str) -> Engine:
+    return Engine(
+        name=PASSTHROUGH,
+        version="0.0",
+        kind=kind,
+        folder=None,
+        entrypoint="",
+        manifest={"name": PASSTHROUGH, "type": kind},
+        builtin=PASSTHROUGH,
+        description=f"built-in passthrough {kind}",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the registry
+# --------------------------------------------------------------------------------------------
+
+
+class Registry:
+    """Apps, engines and templates, loaded from folders; thread-safe.
+
+    ``Registry(bundled=True, dirs=())`` loads the bundled folders in ``server/apps/`` and then
+    every folder found under each of ``dirs``. Later definitions of the same
+    ``(kind, name, version)`` or template id replace earlier ones (as a Dev CLI re-push does).
+    """
+
+    def __init__(self, bundled: bool = True, dirs: Iterable[str | Path] = ()) -> None:
+        self._lock = threading.RLock()
+        self._engines: dict[tuple[str, str, str], Engine] = {}
+        self._templates: dict[str, Template] = {}
+        #: Folders and files that could not be loaded: path and reason.
+        self.problems: list[Problem] = []
+        for kind in ENGINE_KINDS:
+            engine = _builtin(kind)
+            self._engines[(kind, engine.name, engine.version)] = engine
+        if bundled:
+            self.load_dir(BUNDLED_DIR, owner=BUNDLED_OWNER)
+        for d in dirs:
+            self.load_dir(Path(d))
+
+    # -- loading --------------------------------------------------------------------------
+
+    def _problem(self, path: Path, reason: str) -> None:
+        problem = Problem(Path(path), reason)
+        with self._lock:
+            self.problems.append(problem)
+        log.warning("skipped %s", problem)
+
+    def load_dir(self, root: str | Path, *, owner: str = "local") -> list[Problem]:
+        """Load every app/engine folder and template file under ``root``.
+
+        Returns the problems found in this call (also appended to :attr:`problems`).
+        """
+        root = Path(root)
+        before = len(self.problems)
+        if not root.is_dir():
+            self._problem(root, "not a directory")
+            return self.problems[before:]
+        self._scan(root, owner, depth=0)
+        return self.problems[before:]
+
+    def _scan(self, folder: Path, owner: str, depth: int) -> None:
+        if (folder / "manifest.json").is_file():
+            try:
+                self.add_folder(folder, owner=owner)
+            except RegistryError as exc:
+                self._problem(folder, str(exc))
+            return
+        if (folder / "app").is_dir() and depth > 0:
+            self._problem(folder, "has an app/ folder but no manifest.json")
+            return
+        if depth >= _MAX_SCAN_DEPTH:
+            return
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError as exc:
+            self._problem(folder, f"cannot be read: {exc.strerror or exc}")
+            return
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name in _SKIP_DIRS:
+                continue
+            if entry.is_dir():
+                self._scan(entry, owner, depth + 1)
+            elif entry.suffix == ".json" and entry.is_file():
+                self._maybe_template_file(entry, owner)
+
+    def _maybe_template_file(self, path: Path, owner: str) -> None:
+        try:
+            data = _read_json(path)
+        except ValueError as exc:
+            if "template" in path.name:
+                self._problem(path, str(exc))
+            return
+        if not (isinstance(data, dict) and "id" in data and "app" in data):
+            return  # some other JSON file; not ours to judge
+        try:
+            self.add_template(data, path=path, owner=owner)
+        except RegistryError as exc:
+            self._problem(path, str(exc))
+
+    def add_folder(
+        self, folder: str | Path, *, owner: str = "local", active: bool = True
+    ) -> Engine:
+        """Load one app/engine folder (and its ``template.json``); returns the engine.
+
+        Raises :class:`RegistryError` with the reason when the folder is not loadable; a bad
+        ``template.json`` next to a good app is recorded in :attr:`problems` instead.
+        """
+        folder = Path(folder).resolve()
+        try:
+            engine = self._engine_from_folder(folder, owner=owner, active=active)
+        except ValueError as exc:
+            raise RegistryError(str(exc)) from None
+        key = (engine.kind, engine.name, engine.version)
+        with self._lock:
+            if engine.name == PASSTHROUGH and engine.kind in ENGINE_KINDS:
+                raise RegistryError(f"'{PASSTHROUGH}' is a built-in {engine.kind}")
+            self._engines[key] = engine
+        template_path = folder / "template.json"
+        if template_path.is_file():
+            if engine.kind != "app":
+                self._problem(template_path, "only apps carry a template.json; ignored")
+            else:
+                try:
+                    self.add_template(_read_json(template_path), path=template_path, owner=owner)
+                except (ValueError, RegistryError) as exc:
+                    self._problem(template_path, str(exc))
+        return engine
+
+    def _engine_from_folder(self, folder: Path, *, owner: str, active: bool) -> Engine:
+        if not folder.is_dir():
+            raise ValueError("not a directory")
+        manifest_path = folder / "manifest.json"
+        if not manifest_path.is_file():
+            raise ValueError("no manifest.json")
+        manifest = _read_json(manifest_path)
+        if not isinstance(manifest, dict):
+            raise ValueError("manifest.json must be a JSON object")
+        keys = _lower_keys(manifest)
+        name = keys.get("name")
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise ValueError(
+                "manifest.json needs a 'name' of letters, digits, '-' and '_' (max 64), "
+                f"got {name!r}"
+            )
+        version = keys.get("version")
+        if isinstance(version, (int, float)) and not isinstance(version, bool):
+            version = str(version)
+        if not isinstance(version, str):
+            raise ValueError("manifest.json has no 'version' (e.g. \"0.1\")")
+        try:
+            _version_key(version)
+        except ValueError as exc:
+            raise ValueError(f"manifest.json: {exc}") from None
+        kind = str(keys.get("type") or "app").strip().lower()
+        if kind not in KINDS:
+            raise ValueError(
+                f"manifest.json: type {kind!r} is not one of partitioner, assembler, app"
+            )
+        entrypoint = keys.get("entrypoint") or "main.py"
+        if not isinstance(entrypoint, str) or Path(entrypoint).is_absolute() or ".." in Path(
+            entrypoint
+        ).parts:
+            raise ValueError(f"manifest.json: bad entrypoint {entrypoint!r}")
+        if not entrypoint.endswith(".py"):
+            raise ValueError(
+                f"entrypoint {entrypoint!r}: ByteNite Local runs Python entrypoints only"
+            )
+        if not (folder / "app" / entrypoint).is_file():
+            raise ValueError(f"entrypoint app/{entrypoint} not found")
+        schema = None
+        schema_path = folder / "schema.json"
+        if schema_path.is_file():
+            schema = _check_schema(_read_json(schema_path), "schema.json")
+        return Engine(
+            name=name,
+            version=version.strip(),
+            kind=kind,
+            folder=folder,
+            entrypoint=entrypoint,
+            manifest=manifest,
+            schema=schema,
+            status="active" if active else "inactive",
+            description=str(keys.get("description") or ""),
+            owner=owner,
+        )
+
+    def add_template(
+        self, data: Mapping[str, Any], *, path: Path | None = None, owner: str = "local"
+    ) -> Template:
+        """Add (or replace) a template from its JSON form; raises :class:`RegistryError`."""
+        try:
+            template = _template_from(dict(data), path=path, owner=owner)
+        except ValueError as exc:
+            raise RegistryError(str(exc)) from None
+        with self._lock:
+            self._templates[template.id] = template
+        return template
+
+    def set_status(self, tag: str, kind: str, active: bool) -> Engine:
+        """Activate or deactivate the engine ``tag`` resolves to (Dev API); returns it."""
+        engine = self.resolve(tag, kind, include_inactive=True)
+        if engine.builtin:
+            raise RegistryError(f"'{engine.name}' is built in and always active")
+        from dataclasses import replace
+
+        updated = replace(engine, status="active" if active else "inactive")
+        with self._lock:
+            self._engines[(engine.kind, engine.name, engine.version)] = updated
+        return updated
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def engines(self, kind: str | None = None) -> list[Engine]:
+        """All engines (apps too), optionally of one kind, by name then version."""
+        with self._lock:
+            found = [e for e in self._engines.values() if kind is None or e.kind == kind]
+        return sorted(found, key=lambda e: (e.kind, e.name, e.version_key))
+
+    def resolve(self, tag: str, kind: str, *, include_inactive: bool = False) -> Engine:
+        """The engine a tag names: ``name`` → highest version, ``name@1`` → highest 1.x,
+        ``name@1.2`` → exactly 1.2. Raises :class:`RegistryError` naming the tag."""
+        if kind not in KINDS:
+            raise RegistryError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        name, want = parse_tag(tag)
+        with self._lock:
+            candidates = [e for e in self._engines.values() if e.kind == kind and e.name == name]
+            other_kinds = sorted(
+                {e.kind for e in self._engines.values() if e.name == name and e.kind != kind}
+            )
+        if not candidates:
+            hint = ""
+            if other_kinds:
+                hint = f" (there is a {' and a '.join(other_kinds)} named {name!r})"
+            raise RegistryError(f"no {kind} named {name!r} (tag {tag!r}){hint}")
+        if want is not None:
+            candidates = [e for e in candidates if e.version_key[: len(want)] == want]
+            if not candidates:
+                raise RegistryError(f"no version of {kind} {name!r} matches tag {tag!r}")
+        active = candidates if include_inactive else [c for c in candidates if c.status == "active"]
+        if not active:
+            raise RegistryError(
+                f"{kind} {tag!r} is inactive; activate it before running jobs with it"
+            )
+        return max(active, key=lambda e: e.version_key)
+
+    def templates(self) -> list[Template]:
+        """Every template, by id."""
+        with self._lock:
+            return sorted(self._templates.values(), key=lambda t: t.id)
+
+    def template(self, template_id: str) -> Template:
+        """The template with this id; raises :class:`RegistryError` naming it."""
+        with self._lock:
+            found = self._templates.get(template_id)
+        if found is None:
+            raise RegistryError(f"no template with id {template_id!r}")
+        return found
+
+    def resolve_template(self, template: Template | str) -> tuple[Engine, Engine, Engine]:
+        """``(partitioner, app, assembler)`` for a template; raises :class:`RegistryError`."""
+        if isinstance(template, str):
+            template = self.template(template)
+        return (
+            self.resolve(template.partitioner, "partitioner"),
+            self.resolve(template.app, "app"),
+            self.resolve(template.assembler, "assembler"),
+        )

@@ -1,0 +1,282 @@
+"""The fork server ("zygote") that starts every ByteNite Local task in a fresh process.
+
+Run as a script by :class:`bytenite_nb.server.executors.ForkServerExecutor`, never imported by
+the server (it must stay free of the server's threads, so it is a separate, single-threaded
+interpreter started with ``subprocess``). It pre-imports common modules once, then for each
+request forks a child that becomes the task: its own process group, the contract environment,
+the app's cwd, ``sys.argv``/``sys.path[0]`` as ``python main.py`` would set them, fds 1/2 on
+the pipes the server passed along, and the entrypoint run with ``runpy.run_path`` as
+``__main__``. Forking a warm interpreter costs about a millisecond; starting one costs tens.
+
+Protocol, over a Unix stream socket (one connection per task; JSON lines):
+
+* server → zygote: ``{"script", "argv", "env", "cwd", "path0"}`` with two fds attached
+  (``SCM_RIGHTS``): the write ends of the task's stdout and stderr pipes;
+* zygote → server: ``{"pid": N}`` once forked, then ``{"exit": code}`` (or ``{"signal": n}``)
+  once reaped, then the zygote closes the connection;
+* the server closing the connection early means "kill it": the zygote kills the task's whole
+  process group. When the task's main process ends, whatever it left in its process group is
+  killed too, as a container's processes die with it.
+
+The zygote exits (killing every task's process group) when its stdin reaches EOF, i.e. when
+the server closed it or died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+
+# Modules most apps import; importing them here once makes every forked task start warm.
+DEFAULT_PRELOAD = (
+    "argparse", "base64", "collections", "csv", "dataclasses", "datetime", "functools",
+    "glob", "gzip", "hashlib", "io", "itertools", "json", "logging", "math", "pathlib",
+    "random", "re", "runpy", "shutil", "statistics", "string", "subprocess", "tempfile",
+    "textwrap", "threading", "time", "traceback", "typing", "urllib.parse", "urllib.request",
+    "uuid", "zipfile",
+)
+_MAX_REQUEST = 16 * 1024 * 1024
+
+
+def _exit_code(code: object) -> int:
+    """``SystemExit.code`` → process exit status, as the interpreter maps it."""
+    if code is None:
+        return 0
+    if isinstance(code, bool):
+        return int(code)
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _run_child(request: dict, out_fd: int, err_fd: int) -> int:
+    """Become the task (in the forked child); returns the exit status."""
+    import atexit
+    import io
+    import runpy
+    import threading
+    import traceback
+
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(err_fd, 2)
+    for fd in (devnull, out_fd, err_fd):
+        if fd > 2:
+            os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.argv = list(request["argv"])
+    sys.path[0] = request["path0"]
+    # Line-buffered so that every line reaches the job's logs as it is written.
+    sys.stdout = sys.__stdout__ = io.TextIOWrapper(
+        io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
+        line_buffering=True,
+    )
+    sys.stderr = sys.__stderr__ = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
+        line_buffering=True,
+    )
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+    code = 0
+    try:
+        runpy.run_path(request["script"], run_name="__main__")
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    # What interpreter shutdown does: wait for non-daemon threads, run atexit handlers.
+    try:
+        main = threading.main_thread()
+        for thread in threading.enumerate():
+            if thread is not main and not thread.daemon:
+                thread.join()
+        atexit._run_exitfuncs()
+    except BaseException:
+        traceback.print_exc()
+        code = code or 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    return code
+
+
+class _Conn:
+    """One server connection: a request being read, then the task it started."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+        self.fds: list[int] = []
+        self.pid: int | None = None
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _send(conn: _Conn, message: dict) -> None:
+    with contextlib.suppress(OSError):
+        conn.sock.sendall(json.dumps(message).encode() + b"\n")
+
+
+def serve(listener: socket.socket) -> None:
+    """The zygote's loop: accept, fork, reap; until stdin reaches EOF."""
+    listener.setblocking(False)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    os.set_blocking(wake_r, False)
+    signal.set_wakeup_fd(wake_w)
+    # A handler (not SIG_DFL/SIG_IGN) so that SIGCHLD wakes the selector through wake_w.
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is the server's
+
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, "accept")
+    sel.register(wake_r, selectors.EVENT_READ, "sigchld")
+    sel.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
+    by_pid: dict[int, _Conn] = {}
+
+    def close_conn(conn: _Conn) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            sel.unregister(conn.sock)
+        conn.sock.close()
+        for fd in conn.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        conn.fds = []
+
+    def start(conn: _Conn, request: dict) -> None:
+        out_fd, err_fd = conn.fds[:2]
+        pid = os.fork()
+        if pid == 0:  # the task
+            code = 1
+            try:
+                with contextlib.suppress(OSError):
+                    os.setpgid(0, 0)
+                signal.set_wakeup_fd(-1)
+                for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, signal.SIG_DFL)
+                # Close everything of the zygote's: other tasks' connections, the listener.
+                # Through the socket objects, so no later finaliser closes a reused fd.
+                sockets = [k.fileobj for k in sel.get_map().values()
+                           if isinstance(k.fileobj, socket.socket)]
+                sel.close()
+                for sock in sockets:
+                    sock.close()
+                for fd in (wake_r, wake_w):
+                    os.close(fd)
+                for fd in conn.fds[2:]:
+                    os.close(fd)
+                code = _run_child(request, out_fd, err_fd)
+            finally:
+                os._exit(code)
+        # Set the group from the parent too, so it exists before the server learns the pid.
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
+        for fd in conn.fds:
+            os.close(fd)
+        conn.fds = []
+        conn.pid = pid
+        by_pid[pid] = conn
+        _send(conn, {"pid": pid})
+
+    def on_readable(conn: _Conn) -> None:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(conn.sock, 65536, 4)
+        except OSError:
+            data, fds = b"", []
+        conn.fds.extend(fds)
+        if not data:  # the server hung up: if the task still runs, kill it
+            if conn.pid is not None and conn.pid in by_pid:
+                _kill_group(conn.pid)
+            close_conn(conn)
+            return
+        if conn.pid is not None:
+            return  # nothing more is expected on a started connection
+        conn.buf += data
+        if b"\n" not in conn.buf:
+            if len(conn.buf) > _MAX_REQUEST:
+                close_conn(conn)
+            return
+        line = conn.buf.split(b"\n", 1)[0]
+        try:
+            request = json.loads(line)
+            if len(conn.fds) < 2:
+                raise ValueError("two fds (stdout, stderr) must come with the request")
+        except ValueError as exc:
+            _send(conn, {"error": str(exc)})
+            close_conn(conn)
+            return
+        try:
+            start(conn, request)
+        except OSError as exc:
+            _send(conn, {"error": f"fork failed: {exc}"})
+            close_conn(conn)
+
+    def reap() -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            _kill_group(pid)  # stragglers die with the task, as in a container
+            conn = by_pid.pop(pid, None)
+            if conn is None:
+                continue
+            if os.WIFSIGNALED(status):
+                _send(conn, {"signal": os.WTERMSIG(status)})
+            else:
+                _send(conn, {"exit": os.waitstatus_to_exitcode(status)})
+            close_conn(conn)
+
+    while True:
+        for key, _ in sel.select():
+            tag = key.data
+            if tag == "accept":
+                with contextlib.suppress(BlockingIOError, InterruptedError):
+                    sock, _ = listener.accept()
+                    sock.setblocking(True)
+                    sel.register(sock, selectors.EVENT_READ, _Conn(sock))
+            elif tag == "sigchld":
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(wake_r, 4096):
+                        pass
+                reap()
+            elif tag == "stdin":
+                if not os.read(sys.stdin.fileno(), 4096):
+                    for pid in list(by_pid):
+                        _kill_group(pid)
+                    return
+            else:
+                on_readable(tag)
+        reap()  # a SIGCHLD may have raced with the wake-up pipe's drain
+
+
+def main() -> None:
+    """Entry point: ``python zygote.py <listening-socket-fd> [comma-separated modules]``."""
+    listener = socket.socket(fileno=int(sys.argv[1]))
+    import importlib
+
+    preload = sys.argv[2].split(",") if len(sys.argv) > 2 else DEFAULT_PRELOAD
+    for name in filter(None, preload):
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+    sys.stdout.write("ready\n")  # the executor waits for this before sending work
+    sys.stdout.flush()
+    serve(listener)
+
+
+if __name__ == "__main__":
+    main()
