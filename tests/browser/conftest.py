@@ -1,0 +1,197 @@
+"""Real JupyterLab in Debian's Chromium through Playwright (style-and-ecosystem.md, B3).
+
+Never downloads a browser: tests are skipped when /usr/bin/chromium is missing. The server
+runs with isolated config/runtime/IPython dirs under a temporary root; the kernel inherits
+``BYTENITE_BASE_URL``/``BYTENITE_API_KEY`` of the session's ByteNite Local, so notebooks reach
+it without any secret in their source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test in this folder is a browser test; skip them all without chromium."""
+    here = Path(__file__).parent
+    skip = None
+    if not CHROMIUM.exists():
+        skip = pytest.mark.skip(reason="/usr/bin/chromium missing (scripts/ensure-chromium.sh)")
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            skip = pytest.mark.skip(reason="playwright (python) not installed")
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+            if skip is not None:
+                item.add_marker(skip)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Lab:
+    """A running JupyterLab: its URL, notebook root dir and log file."""
+
+    url: str
+    root: Path
+    log: Path
+
+    def write_notebook(self, name: str, cells: list[str]) -> str:
+        """Write a notebook of code cells into the root; returns its name."""
+        import nbformat
+
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        nbformat.write(nb, self.root / name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """JupyterLab 4 on a free port, token-less, isolated dirs, kernel env pointing at Local."""
+    try:
+        local_server = request.getfixturevalue("local_server")
+    except ImportError:  # ByteNite Local not importable: widget-only tests still run
+        local_server = None
+    base = tmp_path_factory.mktemp("jupyterlab")
+    root = base / "root"
+    settings = base / "settings" / "@jupyterlab" / "apputils-extension"
+    for d in (root, settings):
+        d.mkdir(parents=True)
+    # The "get Jupyter news?" toast would cover our widgets in screenshots.
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    port = _free_port()
+    env = dict(os.environ)
+    env.update(
+        JUPYTER_CONFIG_DIR=str(base / "config"),
+        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+        IPYTHONDIR=str(base / "ipython"),
+        PYTHONUNBUFFERED="1",
+    )
+    if local_server is not None:
+        env.update(BYTENITE_BASE_URL=local_server.base_url, BYTENITE_API_KEY=local_server.api_key)
+    env.pop("BYTENITE_NONINTERACTIVE", None)
+    env.pop("BYTENITE_DISPLAY", None)
+    log_path = base / "jupyterlab.log"
+    cmd = [
+        sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.token=",
+        "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
+        "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={root}",
+        f"--LabApp.user_settings_dir={base / 'settings'}",
+        f"--LabApp.workspaces_dir={base / 'workspaces'}",
+    ]
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen(cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"JupyterLab did not start; log:\n{log_path.read_text()}")
+            time.sleep(0.3)
+        yield Lab(url=url, root=root, log=log_path)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (no downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                      args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture()
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page (1280x900) per test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+@pytest.fixture()
+def shots(request: pytest.FixtureRequest) -> Path:
+    """Where a test saves its screenshots: test-output/browser/<test name>/."""
+    root = Path(request.config.rootpath) / "test-output" / "browser" / request.node.name
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def open_notebook(page: Any, lab: Lab, name: str) -> None:
+    """Open a notebook in Lab and wait until its kernel is connected and idle."""
+    page.goto(f"{lab.url}/lab/tree/{name}")
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+        " const k = w && w.sessionContext && w.sessionContext.session"
+        " && w.sessionContext.session.kernel;"
+        " return k && k.connectionStatus === 'connected' && k.status === 'idle'; }",
+        timeout=90_000,
+    )
+
+
+def run_all(page: Any) -> None:
+    """Run every cell (galata's hook: the app's command registry)."""
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+def save(page: Any) -> None:
+    """Save the current notebook and wait for the save to finish."""
+    page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp.shell.currentWidget;"
+        " return w && w.context && !w.context.model.dirty; }"
+    )
