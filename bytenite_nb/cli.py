@@ -1,0 +1,93 @@
+"""``bytenite-nb``: the command line. ``bytenite-nb serve`` runs ByteNite Local."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bytenite_nb.local import ServerStartError, serve
+    from bytenite_nb.server.config import ServerConfig, api_keys_from_env, default_data_dir
+
+    keys = tuple(args.api_key or ()) or api_keys_from_env()
+    kwargs: dict[str, Any] = {
+        "data_dir": Path(args.data_dir) if args.data_dir else default_data_dir(),
+        "host": args.host, "port": args.port, "api_keys": keys,
+        "apps_dirs": tuple(Path(p) for p in args.apps or ()), "executor": args.executor,
+        "scheduler": args.scheduler,
+    }
+    for name in ("workers", "token_ttl", "heartbeat_interval"):
+        value = getattr(args, name)
+        if value is not None:
+            kwargs[name] = value
+    try:
+        config = ServerConfig(**kwargs)
+    except ValueError as exc:
+        print(f"bytenite-nb serve: {exc}", file=sys.stderr)
+        return 2
+
+    def announce(url: str, ctx: Any) -> None:
+        print(f"ByteNite Local listening on {url}", flush=True)
+        print(f"  data dir: {config.data_dir}", flush=True)
+        if ctx.key_path is not None:
+            print(f"  API key:  stored in {ctx.key_path} (0600)", flush=True)
+        else:
+            print("  API keys: as given by --api-key / BYTENITE_LOCAL_API_KEYS", flush=True)
+        if config.host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"  warning: listening on {config.host}: reachable from other machines",
+                  flush=True)
+        for problem in getattr(ctx.registry, "problems", []) or []:
+            print(f"  app folder skipped: {problem}", flush=True)
+
+    try:
+        serve(config, ready_file=Path(args.ready_file) if args.ready_file else None,
+              announce=announce)
+    except ServerStartError as exc:
+        print(f"bytenite-nb serve: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``bytenite-nb`` argument parser."""
+    parser = argparse.ArgumentParser(prog="bytenite-nb",
+                                     description="Run and analyse ByteNite jobs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run ByteNite Local (the Customer API, locally)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="interface to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8765, help="port (0: a free one)")
+    serve.add_argument("--data-dir", help="where jobs, logs and results live "
+                                          "(default: the user data dir of bytenite-nb)")
+    serve.add_argument("--workers", type=int, help="parallel task processes (default: CPUs)")
+    serve.add_argument("--api-key", action="append", metavar="KEY",
+                       help="accept this API key (repeatable; default: "
+                            "$BYTENITE_LOCAL_API_KEYS, else a generated key kept in the data dir)")
+    serve.add_argument("--apps", action="append", metavar="DIR",
+                       help="also load app/engine/template folders from DIR (repeatable)")
+    serve.add_argument("--executor", choices=("local", "dask"), default="local")
+    serve.add_argument("--scheduler", help="dask scheduler address (with --executor dask)")
+    serve.add_argument("--token-ttl", type=float, help="access token lifetime in seconds")
+    serve.add_argument("--heartbeat-interval", type=float,
+                       help="seconds between /events heartbeats")
+    serve.add_argument("--ready-file", help=argparse.SUPPRESS)
+    serve.set_defaults(func=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bytenite-nb`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

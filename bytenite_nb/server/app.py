@@ -1,0 +1,193 @@
+"""``create_app(config)``: the ByteNite Local FastAPI application.
+
+Routes: ``/v1/auth`` (token exchange, info), the Customer API under ``/v1/customer`` and
+``/v1/computing`` (see `customer`), and ByteNite Local's unauthenticated file routes under
+``/local`` (result links and the ``file`` upload target, both addressed by unguessable tokens).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bytenite_nb import __version__, wire
+from bytenite_nb.server import models
+from bytenite_nb.server.config import ServerConfig
+from bytenite_nb.server.context import ServerContext
+from bytenite_nb.server.customer import EXTENSION, build_router, ctx_of, error_responses
+from bytenite_nb.server.errors import ApiError, bad_request, install_error_handlers, not_found
+
+_SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ +=,@()-]+")
+
+
+class RequestIdMiddleware:
+    """Gives every HTTP request an id (``request.state.request_id``, ``X-Request-Id``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if wire.REQUEST_ID_HEADER not in headers:
+                    headers.append(wire.REQUEST_ID_HEADER, request_id)
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def _auth_router() -> APIRouter:
+    router = APIRouter(tags=["auth"])
+
+    @router.post("/access_token", response_model=models.AccessTokenResponse,
+                 responses=error_responses(400, 401))
+    def access_token(request: Request, body: models.AccessTokenRequest) -> JSONResponse:
+        """Exchange an API key for an access token (``expiresIn`` seconds)."""
+        token, ttl = ctx_of(request).auth.issue(body.api_key)
+        return JSONResponse({"token": token, "expiresIn": wire.int64_out(ttl), "scope": "openid"})
+
+    @router.get("/info", response_model=models.InfoResponse)
+    def auth_info() -> JSONResponse:
+        """Auth service version."""
+        major, minor = [*__version__.split("."), "0"][:2]
+        return JSONResponse({"version": {"major": major, "minor": minor,
+                                         "tag": f"bytenite-local-{__version__}"}})
+
+    return router
+
+
+def _local_router() -> APIRouter:
+    router = APIRouter(tags=["extension"])
+
+    @router.get("/results/{token}/{filename}", openapi_extra=EXTENSION,
+                responses={200: {"description": "the result file",
+                                 "content": {"application/octet-stream": {}}},
+                           **error_responses(404, 410)})
+    def result_file(request: Request, token: str, filename: str) -> FileResponse:
+        """A job's result file (the ``link`` of ``GET /jobs/{jobId}/results``); no auth,
+        the link's token is the credential. Gone after 48 hours."""
+        row = ctx_of(request).store.result_by_token(token)
+        if row is None or not Path(row.path).is_file():
+            raise not_found("No such result file (the link is wrong or the job was deleted)")
+        if time.time() >= row.expires_at:
+            raise ApiError(410, "This result link expired (result files are kept 48 hours)")
+        return FileResponse(row.path, filename=Path(row.name).name,
+                            media_type="application/octet-stream")
+
+    @router.put("/uploads/{token}", response_model=models.UploadResponse,
+                openapi_extra={**EXTENSION, "requestBody": {
+                    "content": {"application/octet-stream": {"schema": {
+                        "type": "string", "format": "binary"}}}}},
+                responses=error_responses(400, 404, 413))
+    async def upload(request: Request, token: str,
+                     content_disposition: Annotated[str | None, Header()] = None,
+                     ) -> JSONResponse:
+        """The ``tempUrl`` of a ``file`` data source: PUT the raw bytes (no auth header; the
+        URL's token is the credential). Then ``PATCH /jobs/{jobId}/uploadcompleted``."""
+        ctx = ctx_of(request)
+        row = await run_in_threadpool(ctx.store.upload_by_token, token)
+        if row is None:
+            raise not_found("No such upload target")
+        job = await run_in_threadpool(ctx.store.get_job, row.job_id)
+        if job is None:
+            raise not_found("No such upload target")
+        if job["state"] != wire.JobState.NEW.value:
+            raise bad_request(f"Job {row.job_id} is in state {job['state']}; uploads are only "
+                              f"accepted while {wire.JobState.NEW.value}")
+        folder = ctx.runner.job_dir(row.job_id) / "upload"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = _filename(content_disposition)
+        partial = folder / f".{uuid.uuid4().hex}.part"
+        limit = ctx.config.max_upload_bytes
+        size = 0
+        try:
+            with open(partial, "wb") as fh:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise ApiError(413, f"Upload larger than the {limit} byte limit")
+                    fh.write(chunk)
+            for old in folder.iterdir():
+                if old != partial and not old.name.startswith("."):
+                    old.unlink(missing_ok=True)
+            final = folder / name
+            os.replace(partial, final)
+        finally:
+            partial.unlink(missing_ok=True)
+        await run_in_threadpool(ctx.store.set_upload, row.job_id, size=size, path=str(final),
+                                completed=False)
+        return JSONResponse({"ok": True, "size": wire.int64_out(size)})
+
+    return router
+
+
+def _filename(content_disposition: str | None) -> str:
+    """The upload's file name from ``Content-Disposition`` (sanitised), else ``upload.bin``."""
+    match = re.search(r'filename\*?=(?:UTF-8\'\')?"?([^";]+)"?', content_disposition or "")
+    name = Path(match.group(1)).name if match else ""
+    name = _SAFE_FILENAME.sub("_", name).strip(". ")
+    return name[:200] or "upload.bin"
+
+
+def _tidy_openapi(app: FastAPI) -> None:
+    """Validation errors answer 400 in ByteNite's shape, so drop FastAPI's 422 entries."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        for item in schema.get("paths", {}).values():
+            for op in item.values():
+                if isinstance(op, dict):
+                    op.get("responses", {}).pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def create_app(config: ServerConfig, ctx: ServerContext | None = None) -> FastAPI:
+    """Build the app for ``config`` (opening its data dir unless ``ctx`` is given).
+
+    The caller owns the context: ``app.state.ctx.close()`` when the server stops.
+    """
+    ctx = ctx or ServerContext.open(config)
+    app = FastAPI(
+        title="ByteNite Local",
+        version=__version__,
+        description="The ByteNite Customer API, served and executed locally. Operations "
+                    "tagged 'extension' (x-bytenite-local-extension) are ByteNite Local's own.",
+    )
+    app.state.ctx = ctx
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
+    app.include_router(_auth_router(), prefix=wire.AUTH_PREFIX)
+    customer = build_router()
+    app.include_router(customer, prefix=wire.CUSTOMER_PREFIX)
+    app.include_router(customer, prefix=wire.COMPUTING_PREFIX)
+    app.include_router(_local_router(), prefix="/local")
+    _tidy_openapi(app)
+    return app
+
+
+__all__ = ["ApiError", "RequestIdMiddleware", "create_app"]

@@ -1,0 +1,199 @@
+"""Events fan-out for ``GET /events``: persisted, sequenced, never blocking a producer.
+
+Every event is written to the ``events`` table first (which gives it its sequence number) and
+then offered to each live subscriber's bounded queue. Publishing holds one lock across both
+steps, so live delivery order equals sequence order.
+
+Slow consumers: when a subscriber's queue is full, the broker stops queueing for it and marks
+it *lagging*; its stream then catches up by reading the ``events`` table from the last sequence
+number it delivered, and rejoins the live queue. So a slow or vanished consumer costs at most
+``queue_size`` events of memory, never blocks a job, and never misses an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from bytenite_nb import wire
+from bytenite_nb.server.store import EventRow, Store
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event as delivered: sequence number, name, job id (None for heartbeats) and data."""
+
+    seq: int
+    name: str
+    job_id: str | None
+    data: dict[str, Any]
+
+    def line(self) -> bytes:
+        """The NDJSON line: ``{"result":{"event","seq","data":{"@type",...}}}``."""
+        body = {"result": {"event": self.name, "seq": str(self.seq), "data": self.data}}
+        return (json.dumps(body, separators=(",", ":")) + "\n").encode()
+
+
+class Subscription:
+    """One ``/events`` consumer's bounded queue, fed from any thread, read on the event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, maxsize: int) -> None:
+        self._loop = loop
+        self._maxsize = maxsize
+        self._lock = threading.Lock()
+        self._items: collections.deque[Event] = collections.deque()
+        self._wake = asyncio.Event()
+        self.lagging = False
+        self.closed = False
+
+    def offer(self, event: Event) -> None:
+        """Queue ``event`` unless full (then mark lagging). Never blocks."""
+        with self._lock:
+            if self.closed or self.lagging:
+                return
+            if len(self._items) >= self._maxsize:
+                # Drop the queue: the stream catches up from the events table instead.
+                self._items.clear()
+                self.lagging = True
+            else:
+                self._items.append(event)
+        self._notify()
+
+    def close(self) -> None:
+        """End the stream at its next wake-up."""
+        with self._lock:
+            self.closed = True
+        self._notify()
+
+    def _notify(self) -> None:
+        # A closed loop raises RuntimeError: nobody is listening any more.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def rejoin(self) -> None:
+        """Start queueing again after a catch-up from the table."""
+        with self._lock:
+            self.lagging = False
+
+    async def wait(self, timeout: float) -> list[Event] | None:
+        """The queued events (possibly empty if lagging/closed), or None after ``timeout``."""
+        with self._lock:
+            if self._items or self.lagging or self.closed:
+                return self._take()
+            self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except asyncio.TimeoutError:
+            return None
+        with self._lock:
+            return self._take()
+
+    def _take(self) -> list[Event]:
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+
+class Broker:
+    """Publishes events (persist, then fan out) and serves resumable streams of them."""
+
+    def __init__(self, store: Store, *, queue_size: int = 2000,
+                 heartbeat_interval: float = 5.0) -> None:
+        self._store = store
+        self._queue_size = queue_size
+        self.heartbeat_interval = heartbeat_interval
+        self._lock = threading.Lock()
+        self._subs: set[Subscription] = set()
+        self._closed = False
+
+    def publish(self, name: str, job_id: str | None, data: dict[str, Any]) -> Event:
+        """Persist and fan out one event. ``data`` gets its ``@type`` from `wire.EVENT_TYPES`."""
+        payload = {"@type": wire.EVENT_TYPES.get(name, wire.PROTOBUF_VALUE_TYPE), **data}
+        with self._lock:
+            seq = self._store.add_event(name, job_id, payload)
+            event = Event(seq, name, job_id, payload)
+            for sub in list(self._subs):
+                sub.offer(event)
+        return event
+
+    def subscribe(self, loop: asyncio.AbstractEventLoop) -> Subscription:
+        """A new live subscription (call `unsubscribe` when done)."""
+        sub = Subscription(loop, self._queue_size)
+        with self._lock:
+            if self._closed:
+                sub.close()
+            self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Stop feeding ``sub``."""
+        with self._lock:
+            self._subs.discard(sub)
+
+    def close(self) -> None:
+        """End every open stream (server shutdown) and refuse new ones."""
+        with self._lock:
+            self._closed = True
+            subs = list(self._subs)
+        for sub in subs:
+            sub.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once `close` was called."""
+        return self._closed
+
+    def heartbeat(self, seq: int) -> Event:
+        """A heartbeat carrying the stream's resume point ``seq`` (not persisted)."""
+        return Event(seq, wire.EVENT_HEARTBEAT, None, {
+            "@type": wire.HEARTBEAT_EVENT_TYPE,
+            "timestamp": wire.format_timestamp(wire.utcnow()),
+        })
+
+    async def stream(self, since: int | None = None, job_id: str | None = None,
+                     ) -> AsyncIterator[bytes]:
+        """NDJSON lines: events after ``since`` (None: only new ones), then live, with heartbeats.
+
+        ``job_id`` keeps only that job's events (heartbeats always pass).
+        """
+        # Read the resume point before subscribing and always catch up from the table once:
+        # an event published in between is then read from the table, never lost.
+        last = await run_in_threadpool(self._store.last_seq) if since is None else since
+        sub = self.subscribe(asyncio.get_running_loop())
+        try:
+            # Heartbeat first so a client learns the resume point and that the stream is live.
+            yield self.heartbeat(last).line()
+            catch_up = True
+            while not sub.closed:
+                if catch_up or sub.lagging:
+                    sub.rejoin()
+                    while True:
+                        rows: list[EventRow] = await run_in_threadpool(
+                            self._store.events_after, last, 500)
+                        if not rows:
+                            break
+                        for row in rows:
+                            last = row.seq
+                            if job_id is None or row.job_id == job_id:
+                                yield Event(row.seq, row.name, row.job_id, row.data).line()
+                    catch_up = False
+                batch = await sub.wait(self.heartbeat_interval)
+                if batch is None:
+                    yield self.heartbeat(last).line()
+                    continue
+                for event in batch:
+                    if event.seq <= last:
+                        continue  # already delivered by the catch-up read
+                    last = event.seq
+                    if job_id is None or event.job_id == job_id:
+                        yield event.line()
+        finally:
+            self.unsubscribe(sub)

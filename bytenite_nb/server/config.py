@@ -1,0 +1,61 @@
+"""ByteNite Local's configuration: one dataclass, filled from CLI flags, env vars or tests."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bytenite_nb import wire
+
+#: Environment variable holding comma-separated API keys (same role as repeated --api-key).
+API_KEYS_ENV = "BYTENITE_LOCAL_API_KEYS"
+
+
+def default_data_dir() -> Path:
+    """``platformdirs.user_data_dir("bytenite-nb")/local``: where a plain ``serve`` keeps state."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("bytenite-nb")) / "local"
+
+
+def api_keys_from_env() -> tuple[str, ...]:
+    """The keys listed in ``BYTENITE_LOCAL_API_KEYS`` (empty entries ignored)."""
+    raw = os.environ.get(API_KEYS_ENV, "")
+    return tuple(k.strip() for k in raw.split(",") if k.strip())
+
+
+@dataclass
+class ServerConfig:
+    """Everything a ByteNite Local instance needs to know; see docs/internals.md.
+
+    ``api_keys`` empty means: reuse or generate a key stored 0600 in ``data_dir/api_key``.
+    ``port`` 0 picks a free port. Sizes are in bytes, times in seconds.
+    """
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = 8765
+    api_keys: tuple[str, ...] = ()
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    token_ttl: float = wire.DEFAULT_TOKEN_TTL_SECONDS
+    max_download_bytes: int = 2 * 1024**3
+    max_upload_bytes: int = 2 * 1024**3
+    apps_dirs: tuple[Path, ...] = ()
+    executor: str = "local"
+    scheduler: str | None = None
+    #: Seconds between heartbeats on a quiet ``/events`` stream.
+    heartbeat_interval: float = 5.0
+    #: Events buffered per ``/events`` subscriber before it is cut off (it resumes with ?since).
+    subscriber_queue_size: int = 2000
+    #: Result links of the ``bucket`` destination live this long, as on ByteNite.
+    result_link_ttl: float = wire.RESULT_LINK_TTL_SECONDS
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).expanduser()
+        self.apps_dirs = tuple(Path(p).expanduser() for p in self.apps_dirs)
+        self.api_keys = tuple(self.api_keys)
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if self.executor not in ("local", "dask"):
+            raise ValueError(f"executor must be 'local' or 'dask', got {self.executor!r}")

@@ -1,0 +1,70 @@
+"""Everything one ByteNite Local instance holds: store, broker, registry, auth, runner."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bytenite_nb.server.auth import Auth, key_file, load_or_create_key
+from bytenite_nb.server.broker import Broker
+from bytenite_nb.server.config import ServerConfig
+from bytenite_nb.server.runner import Runner
+from bytenite_nb.server.store import Store
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "bytenite-local.db"
+
+
+@dataclass
+class ServerContext:
+    """The live parts of a server; build with `open`, release with `close`."""
+
+    config: ServerConfig
+    store: Store
+    broker: Broker
+    registry: object
+    auth: Auth
+    runner: Runner
+    #: Where the generated API key lives (None when keys came from the configuration).
+    key_path: Path | None = None
+    recovered: list[str] = field(default_factory=list)
+    _closed: bool = False
+
+    @classmethod
+    def open(cls, config: ServerConfig) -> ServerContext:
+        """Open the data dir: database, keys, registry; fail jobs a previous run left running."""
+        from bytenite_nb.server.registry import Registry
+
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        store = Store(config.data_dir / DB_FILE)
+        key_path = None
+        keys = tuple(config.api_keys)
+        if not keys:
+            keys = (load_or_create_key(config.data_dir),)
+            key_path = key_file(config.data_dir)
+        registry = Registry(bundled=True, dirs=config.apps_dirs)
+        for problem in getattr(registry, "problems", []) or []:
+            log.warning("app folder not loaded: %s", problem)
+        broker = Broker(store, queue_size=config.subscriber_queue_size,
+                        heartbeat_interval=config.heartbeat_interval)
+        runner = Runner(config, store, broker, registry)
+        ctx = cls(config=config, store=store, broker=broker, registry=registry,
+                  auth=Auth(store, keys, config.token_ttl), runner=runner, key_path=key_path)
+        ctx.recovered = runner.recover()
+        return ctx
+
+    @property
+    def api_key(self) -> str:
+        """The first accepted API key (what a local client should use)."""
+        return self.auth.keys[0]
+
+    def close(self) -> None:
+        """End streams, stop running jobs, close the database. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.broker.close()
+        self.runner.shutdown()
+        self.store.close()

@@ -1,0 +1,159 @@
+"""ByteNite's error body for every error ByteNite Local returns.
+
+Every error, whether raised by a route, by request validation, or by the router itself (unknown
+path, wrong method), leaves as ``{"ok": false, "requestId", "message", "error": {"code",
+"message", "description"}}`` with the HTTP status equal to ``error.code``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bytenite_nb import wire
+
+log = logging.getLogger(__name__)
+
+#: Descriptions ByteNite's OpenAPI document gives each status (SEED, reference section 11).
+STATUS_DESCRIPTIONS: dict[int, str] = {
+    400: "Returned when the users sends a malformed request.",
+    401: "Returned when the user is not authenticated.",
+    403: "Returned when the user does not have permission to access the resource.",
+    404: "Returned when the resource does not exist.",
+    405: "Returned when the method is not allowed on this path.",
+    409: "Returned when the resource already exists in a state that forbids the change.",
+    410: "Returned when the resource is gone or the endpoint was retired.",
+    413: "Returned when the request body is larger than the server accepts.",
+    500: "Returned when an error on the server occurred.",
+    503: "Returned when the resource is temporarily unavailable.",
+}
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a user-facing message. Raise it from any route."""
+
+    def __init__(self, status: int, message: str, *, description: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.description = description
+
+
+def bad_request(message: str) -> ApiError:
+    """400: the request itself is wrong (the message says how)."""
+    return ApiError(400, message)
+
+
+def not_found(message: str) -> ApiError:
+    """404: the named resource does not exist."""
+    return ApiError(404, message)
+
+
+def unauthorized(message: str) -> ApiError:
+    """401: missing, unknown or expired credentials."""
+    return ApiError(401, message)
+
+
+def request_id_of(request: Request) -> str:
+    """The id the request-id middleware gave this request ("" if it never ran)."""
+    return str(getattr(request.state, "request_id", "") or "")
+
+
+def error_body(status: int, message: str, request_id: str, description: str | None = None) -> dict:
+    """The GenericResponse-shaped error body."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return {
+        "ok": False,
+        "requestId": request_id,
+        "message": message,
+        "error": {
+            "code": str(status),
+            "message": phrase,
+            "description": description or STATUS_DESCRIPTIONS.get(status, phrase),
+        },
+    }
+
+
+def error_response(request: Request, status: int, message: str,
+                   description: str | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    """A JSONResponse carrying ByteNite's error body and the request id header."""
+    rid = request_id_of(request)
+    out_headers = {wire.REQUEST_ID_HEADER: rid} if rid else {}
+    out_headers.update(headers or {})
+    return JSONResponse(error_body(status, message, rid, description), status_code=status,
+                        headers=out_headers)
+
+
+def _malformed(body: Any) -> str | None:
+    """Why ``body`` (raw bytes FastAPI did not parse, e.g. sent without a JSON content type)
+    is not JSON, or None if it is JSON or absent."""
+    if not isinstance(body, (bytes, bytearray)) or not body.strip():
+        return None
+    try:
+        json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return f"Malformed JSON in request body: {exc}"
+    return None
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    """One readable sentence per pydantic error, naming the offending field."""
+    malformed = _malformed(getattr(exc, "body", None))
+    if malformed:
+        return malformed
+    parts: list[str] = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        kind = err.get("type", "")
+        if kind == "json_invalid":
+            detail = err.get("ctx", {}).get("error", "") if isinstance(err.get("ctx"), dict) else ""
+            return f"Malformed JSON in request body{': ' + str(detail) if detail else ''}"
+        where = ".".join(loc) if loc else "request body"
+        msg = str(err.get("msg", "is invalid"))
+        # pydantic prefixes custom ValueErrors with "Value error, ": drop the noise.
+        msg = msg.removeprefix("Value error, ")
+        if kind == "missing":
+            parts.append(f"{where} is required")
+        else:
+            parts.append(f"{where}: {msg}")
+    return "Invalid request: " + "; ".join(parts) if parts else "Invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every kind of failure through ByteNite's error body."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(request, exc.status, exc.message, exc.description)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(request, 400, _describe_validation(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        status = exc.status_code
+        if status == 404:
+            message = f"No route {request.method} {request.url.path}"
+        elif status == 405:
+            message = f"Method {request.method} is not allowed on {request.url.path}"
+        else:
+            message = str(exc.detail)
+        headers: dict[str, Any] = dict(exc.headers or {})
+        return error_response(request, status, message, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(request, 500, f"Internal error: {type(exc).__name__}: {exc}")

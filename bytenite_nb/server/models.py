@@ -1,0 +1,350 @@
+"""Request and response shapes of the Customer API, as pydantic models.
+
+Requests are parsed with these models (camelCase or snake_case keys, int64 as number or
+string); responses are built as plain dicts by `protojson` and these models only document
+them in the OpenAPI document, so the emitted JSON is exactly protojson's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic.alias_generators import to_camel
+
+from bytenite_nb import wire
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _int64(value: Any) -> int | None:
+    number = wire.int64_in(value)
+    if number is not None and not INT64_MIN <= number <= INT64_MAX:
+        raise ValueError(f"{number} does not fit in an int64")
+    return number
+
+
+def _non_negative_int64(value: Any) -> int | None:
+    number = _int64(value)
+    if number is not None and number < 0:
+        raise ValueError(f"must not be negative, got {number}")
+    return number
+
+
+_INT64_SCHEMA = {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^[+-]?\d+$"}]}
+
+#: An int64 accepted as a JSON number or a string of digits (protojson input rules).
+Int64In = Annotated[int | None, BeforeValidator(_int64), WithJsonSchema(_INT64_SCHEMA)]
+#: A non-negative int64 (timeouts, counts, pagination).
+UInt64In = Annotated[int | None, BeforeValidator(_non_negative_int64),
+                     WithJsonSchema(_INT64_SCHEMA)]
+#: int64 on the way out: always a decimal string.
+Int64Out = Annotated[str, WithJsonSchema({"type": "string", "pattern": r"^-?\d+$"})]
+
+
+class Wire(BaseModel):
+    """Base for request bodies: camelCase or snake_case keys in, unknown keys ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class DataSourceIn(Wire):
+    """``data_sourceDataSource``: a descriptor plus its ``@type``d params (user data)."""
+
+    data_source_descriptor: str = Field(min_length=1, description="url, file, bypass, bucket, ...")
+    params: dict[str, Any] | None = Field(
+        default=None, description="google.protobuf.Any: '@type' plus the descriptor's fields")
+
+
+class JobConfigIn(Wire):
+    """``jobJobConfig``: seconds; 0 or unset means no limit."""
+
+    task_timeout: UInt64In = None
+    job_timeout: UInt64In = None
+    is_test_job: bool | None = None
+    max_task_retries: UInt64In = Field(default=None, description="ByteNite Local honours it")
+
+
+class AppParamsIn(Wire):
+    """``jobAppParams``: free JSON objects per component (keys reach the app untouched)."""
+
+    preset: str | None = Field(default=None, description="deprecated, ignored")
+    partitioner: dict[str, Any] | None = None
+    assembler: dict[str, Any] | None = None
+    app: dict[str, Any] | None = None
+
+
+class CreateJobRequest(Wire):
+    """``POST /jobs``. ``jobId`` makes the call idempotent while the job is still NEW."""
+
+    template_id: str = Field(min_length=1)
+    job_id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    data_source: DataSourceIn | None = None
+    data_destination: DataSourceIn | None = None
+    params: AppParamsIn | None = None
+    config: JobConfigIn | None = None
+
+
+class SetDataSourceRequest(Wire):
+    """``PATCH /jobs/{jobId}/datasource``."""
+
+    data_source: DataSourceIn | None = None
+    data_destination: DataSourceIn | None = None
+
+
+class JobNameObject(Wire):
+    """Accepted besides the documented raw JSON string body of ``PATCH /jobname``."""
+
+    name: str
+
+
+class RunJobRequest(JobConfigIn):
+    """``POST /jobs/{jobId}/run``: ``{"config": {...}}`` or the same fields flat."""
+
+    config: JobConfigIn | None = None
+
+
+class RunningTasksRequest(Wire):
+    """``POST /jobs/runningTasks``."""
+
+    jobs_ids: list[str]
+
+
+class DataSourceTestRequest(Wire):
+    """``POST /datasource/test``."""
+
+    data_source: DataSourceIn
+    list_files: bool = False
+
+
+class PaginationIn(Wire):
+    """``commonLimitOffsetPagination``."""
+
+    limit: UInt64In = None
+    offset: UInt64In = None
+
+
+class FilterIn(Wire):
+    """``commonFilter``: ``value`` is bare JSON or a ``google.protobuf.Value`` Any."""
+
+    field: str = Field(min_length=1)
+    condition: str = Field(min_length=1)
+    value: Any = None
+
+
+class FilterJobsRequest(Wire):
+    """``POST /jobs/filter``."""
+
+    pagination: PaginationIn | None = None
+    filters: list[FilterIn] = Field(default_factory=list)
+    order_by: str | None = None
+
+
+class LogsRequest(Wire):
+    """``POST /logs``: empty lists mean all."""
+
+    job_id: str = Field(min_length=1)
+    task_ids: list[str] = Field(default_factory=list)
+    levels: list[str] = Field(default_factory=list)
+    services: list[str] = Field(default_factory=list)
+
+
+class AccessTokenRequest(Wire):
+    """``POST /v1/auth/access_token``."""
+
+    api_key: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Responses (documentation only)
+# ---------------------------------------------------------------------------------------------
+
+
+class Out(BaseModel):
+    """Base for documented responses: extra keys allowed, as protojson clients must tolerate."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetail(Out):
+    code: Int64Out
+    message: str
+    description: str
+
+
+class GenericResponse(Out):
+    """``commonGenericResponse``; every error uses this shape too."""
+
+    ok: bool
+    requestId: str
+    message: str
+    error: ErrorDetail | None = None
+
+
+class DataSourceOut(Out):
+    dataSourceDescriptor: str
+    params: dict[str, Any] | None = None
+
+
+class JobConfigOut(Out):
+    taskTimeout: Int64Out | None = None
+    jobTimeout: Int64Out | None = None
+    isTestJob: bool | None = None
+    maxTaskRetries: Int64Out | None = None
+
+
+class AppParamsOut(Out):
+    preset: str | None = None
+    partitioner: dict[str, Any] | None = None
+    assembler: dict[str, Any] | None = None
+    app: dict[str, Any] | None = None
+
+
+class JobTemplateOut(Out):
+    """``JobTemplate``, customer view (plus ByteNite Local's defaults and ``createdAt``)."""
+
+    id: str
+    owner: str | None = None
+    description: str | None = None
+    app: str | None = None
+    partitioner: str | None = None
+    assembler: str | None = None
+
+
+class JobOut(Out):
+    """``jobJob``: int64 fields are strings, unset messages are null."""
+
+    id: str
+    templateId: str
+    name: str
+    description: str
+    state: str
+    config: JobConfigOut | None = None
+    priority: str
+    startAt: str | None = None
+    submittedAt: str | None = None
+    startedAt: str | None = None
+    endedAt: str | None = None
+    deletedAt: str | None = None
+    createdAt: str | None = None
+    regions: dict[str, Any] | None = None
+    dataSource: DataSourceOut | None = None
+    dataDestination: DataSourceOut | None = None
+    params: AppParamsOut | None = None
+    duration: Int64Out
+    paymentAmount: Int64Out
+    numUnitsEstimation: str
+    numChunks: Int64Out
+    errorMessage: str
+    stateTimestamps: dict[str, str]
+    appId: str
+    templateInfo: JobTemplateOut | None = None
+
+
+class JobResponse(Out):
+    job: JobOut
+    templateInfo: JobTemplateOut | None = None
+
+
+class PaginatedOut(Out):
+    total: Int64Out
+    offset: Int64Out
+    hasPrevious: bool
+    hasNext: bool
+
+
+class JobsResponse(Out):
+    pagination: PaginatedOut
+    data: list[JobOut]
+
+
+class TemplatesResponse(Out):
+    pagination: PaginatedOut
+    data: list[JobTemplateOut]
+
+
+class TemplateResponse(Out):
+    template: JobTemplateOut
+
+
+class ResultOut(Out):
+    name: str
+    link: str
+
+
+class ResultsResponse(Out):
+    results: list[ResultOut]
+
+
+class LogInstance(Out):
+    log: str
+    timestamp: str | None = None
+    level: str
+    container: str
+
+
+class TaskLogs(Out):
+    logs: list[LogInstance]
+
+
+class LogsResponse(Out):
+    partitioner: list[LogInstance]
+    assembler: list[LogInstance]
+    taskrunner: dict[str, TaskLogs]
+
+
+class RunningTasksResponse(Out):
+    jobsRunningTasks: dict[str, int]
+
+
+class TaskOut(Out):
+    """ByteNite Local extension: one task (= one chunk) of a job."""
+
+    id: str
+    chunkNumber: int
+    state: str
+    attempts: int
+    startedAt: str | None = None
+    endedAt: str | None = None
+    duration: float | None = Field(default=None, description="seconds, fractional")
+    exitCode: int | None = None
+    errorMessage: str | None = None
+
+
+class TasksResponse(Out):
+    tasks: list[TaskOut]
+
+
+class DataSourceInfoResponse(Out):
+    filename: str | None = None
+    path: str | None = None
+    size: Int64Out | None = None
+    properties: dict[str, str] | None = None
+    tempUrl: str | None = None
+    files: dict[str, Any] | None = None
+
+
+class VersionOut(Out):
+    major: Int64Out
+    minor: Int64Out
+    tag: str
+
+
+class InfoResponse(Out):
+    version: VersionOut
+    messages: dict[str, str] | None = None
+
+
+class AccessTokenResponse(Out):
+    token: str
+    expiresIn: Int64Out
+    scope: str
+
+
+class UploadResponse(Out):
+    """ByteNite Local extension: what the upload target stored."""
+
+    ok: bool
+    size: Int64Out

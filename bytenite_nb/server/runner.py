@@ -1,0 +1,375 @@
+"""The job state machine: validates and runs jobs, one thread per running job.
+
+The runner turns `pipeline.run_pipeline`'s observer callbacks into store rows (job state,
+tasks, logs) and broker events, and finishes every run in exactly one terminal state:
+COMPLETE with results stored, or FAILED with an ``errorMessage``. State changes never go
+backwards and never leave a terminal state, so a late callback after an abort is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bytenite_nb import wire
+from bytenite_nb.server.broker import Broker
+from bytenite_nb.server.config import ServerConfig
+from bytenite_nb.server.store import ResultRow, Store
+
+log = logging.getLogger(__name__)
+
+JobState = wire.JobState
+TaskState = wire.TaskState
+
+ABORTED_MESSAGE = "Job aborted by user request"
+SHUTDOWN_MESSAGE = (
+    "ByteNite Local was stopped while this job was running: create and run the job again"
+)
+RESTARTED_MESSAGE = (
+    "ByteNite Local restarted while this job was running (it was in {state}); "
+    "its run was lost: create and run the job again"
+)
+
+
+def now_text() -> str:
+    """The current time as ByteNite writes timestamps."""
+    return wire.format_timestamp(wire.utcnow()) or ""
+
+
+def seconds_between(start: str | None, end: str | None) -> int:
+    """Whole seconds from ``start`` to ``end`` (RFC 3339), 0 if either is missing."""
+    a, b = wire.parse_timestamp(start), wire.parse_timestamp(end)
+    if a is None or b is None:
+        return 0
+    return max(0, round((b - a).total_seconds()))
+
+
+class Jobs:
+    """Job state changes shared by the API routes and the runner: persist, then publish."""
+
+    def __init__(self, store: Store, broker: Broker) -> None:
+        self.store = store
+        self.broker = broker
+
+    def transition(self, job_id: str, state: JobState, *, error: str | None = None,
+                   extra: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any] | None:
+        """Move a job forward to ``state``; ignored if that would go backwards or leave a
+        terminal state. Returns the job if it changed, else None."""
+        changed: dict[str, Any] = {}
+
+        def change(job: dict[str, Any]) -> dict[str, Any] | None:
+            current = JobState.parse(job["state"])
+            if current.is_terminal:
+                return None
+            order = wire.JOB_STATE_ORDER
+            if state is not JobState.FAILED and order.index(state) <= order.index(current):
+                return None
+            stamp = now_text()
+            job["state"] = state.value
+            job.setdefault("stateTimestamps", {})[state.value] = stamp
+            if state is JobState.STARTED:
+                job["startedAt"] = job.get("startedAt") or stamp
+            if state.is_terminal:
+                job["endedAt"] = stamp
+                job["duration"] = seconds_between(job.get("startedAt"), stamp)
+            if error is not None:
+                job["errorMessage"] = error
+            if extra is not None:
+                extra(job)
+            changed["previous"] = current.value
+            return job
+
+        job = self.store.update_job(job_id, change)
+        if job is None or not changed:
+            return None
+        self.publish_state(job, changed["previous"])
+        return job
+
+    def publish_state(self, job: dict[str, Any], previous: str | None) -> None:
+        """Emit ``job.state`` for ``job`` as stored."""
+        self.broker.publish(wire.EVENT_JOB_STATE, job["id"], {
+            "jobId": job["id"],
+            "state": job["state"],
+            "previousState": previous,
+            "timestamp": (job.get("stateTimestamps") or {}).get(job["state"]) or now_text(),
+            "numChunks": wire.int64_out(job.get("numChunks") or 0),
+            "errorMessage": job.get("errorMessage") or "",
+        })
+
+
+class _Observer:
+    """`pipeline.PipelineObserver` for one job: store rows + events."""
+
+    def __init__(self, runner: Runner, job_id: str) -> None:
+        self._runner = runner
+        self._jobs = runner.jobs
+        self._store = runner.store
+        self._job_id = job_id
+
+    def stage(self, state: JobState) -> None:
+        self._jobs.transition(self._job_id, JobState.parse(state))
+
+    def chunks(self, count: int) -> None:
+        def change(job: dict[str, Any]) -> dict[str, Any]:
+            job["numChunks"] = int(count)
+            return job
+
+        self._store.update_job(self._job_id, change)
+        for chunk in range(int(count)):
+            if self._store.get_task(self._job_id, chunk) is None:
+                self._store.upsert_task(self._job_id, chunk, state=TaskState.QUEUED.value)
+
+    def task(self, chunk: int, state: TaskState, attempt: int, *,
+             exit_code: int | None = None, error: str | None = None) -> None:
+        state = TaskState.parse(state)
+        stamp = now_text()
+        fields: dict[str, Any] = {"state": state.value, "attempts": int(attempt)}
+        if state is TaskState.RUNNING:
+            fields.update(started_at=stamp, started_mono=time.monotonic(), ended_at=None,
+                          duration=None, exit_code=None, error_message=None)
+        if state.is_terminal or state is TaskState.RETRYING:
+            started = self._store.task_started_mono(self._job_id, chunk)
+            fields["ended_at"] = stamp
+            if started is not None:
+                fields["duration"] = round(time.monotonic() - started, 6)
+        if exit_code is not None:
+            fields["exit_code"] = int(exit_code)
+        if error is not None:
+            fields["error_message"] = error
+        row = self._store.upsert_task(self._job_id, chunk, **fields)
+        self._runner.broker.publish(wire.EVENT_TASK_STATE, self._job_id, {
+            "jobId": self._job_id,
+            "taskId": wire.task_id(chunk),
+            "chunkNumber": chunk,
+            "state": row.state,
+            "attempt": row.attempts,
+            "timestamp": stamp,
+            "exitCode": row.exit_code,
+            "errorMessage": row.error_message or "",
+        })
+
+    def log(self, service: wire.LogService, chunk: int | None, level: wire.LogLevel,
+            message: str, container: str) -> None:
+        self._runner.add_log(self._job_id, wire.LogService.parse(service), chunk,
+                             wire.LogLevel.parse(level), message, container)
+
+
+class Runner:
+    """Starts, aborts and finishes job runs; owns the per-job threads and cancel events."""
+
+    def __init__(self, config: ServerConfig, store: Store, broker: Broker, registry: Any) -> None:
+        self.config = config
+        self.store = store
+        self.broker = broker
+        self.registry = registry
+        self.jobs = Jobs(store, broker)
+        self._lock = threading.Lock()
+        self._threads: dict[str, threading.Thread] = {}
+        self._cancels: dict[str, threading.Event] = {}
+        self._closing = False
+        self._pool: Any = None
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def job_dir(self, job_id: str) -> Path:
+        """The job's private folder (scratch space and uploads)."""
+        return self.config.data_dir / "jobs" / job_id
+
+    def results_dir(self, job_id: str) -> Path:
+        """Where a job's result files are kept for their links."""
+        return self.config.data_dir / "results" / job_id
+
+    # -- logs ----------------------------------------------------------------------------------
+
+    def add_log(self, job_id: str, service: wire.LogService, chunk: int | None,
+                level: wire.LogLevel, message: str, container: str = "main") -> None:
+        """Persist one log line and emit ``job.log``."""
+        stamp = now_text()
+        self.store.add_log(job_id, service.value, chunk, level.value, message, container, stamp)
+        self.broker.publish(wire.EVENT_JOB_LOG, job_id, {
+            "jobId": job_id,
+            "service": service.value,
+            "taskId": wire.task_id(chunk) if chunk is not None else "",
+            "level": level.value,
+            "log": message,
+            "container": container,
+            "timestamp": stamp,
+        })
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def recover(self) -> list[str]:
+        """Fail the jobs a previous server left running (called once at start-up)."""
+        running = [s.value for s in JobState if s.is_running]
+        failed = []
+        for job_id in self.store.job_ids_in_states(running):
+            job = self.store.get_job(job_id)
+            if job is None:
+                continue
+            message = RESTARTED_MESSAGE.format(state=job["state"])
+            if self.jobs.transition(job_id, JobState.FAILED, error=message):
+                self.store.cancel_open_tasks(job_id, TaskState.CANCELLED.value, now_text())
+                failed.append(job_id)
+        return failed
+
+    def start(self, job_id: str) -> None:
+        """Run a job (already moved to STARTED) on its own thread."""
+        cancel = threading.Event()
+        thread = threading.Thread(target=self._run, args=(job_id, cancel),
+                                  name=f"bytenite-job-{job_id}", daemon=True)
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("ByteNite Local is shutting down")
+            self._threads[job_id] = thread
+            self._cancels[job_id] = cancel
+        thread.start()
+
+    def is_running(self, job_id: str) -> bool:
+        """True while the job's thread is alive."""
+        with self._lock:
+            thread = self._threads.get(job_id)
+        return thread is not None and thread.is_alive()
+
+    def abort(self, job_id: str, message: str = ABORTED_MESSAGE, wait: float = 10.0) -> None:
+        """Fail a running job now and tell its pipeline to stop (waits up to ``wait`` s)."""
+        self.jobs.transition(job_id, JobState.FAILED, error=message)
+        with self._lock:
+            cancel = self._cancels.get(job_id)
+            thread = self._threads.get(job_id)
+        if cancel is not None:
+            cancel.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(wait)
+
+    def shutdown(self, wait: float = 10.0) -> None:
+        """Abort every running job (server stopping) and wait for their threads."""
+        with self._lock:
+            self._closing = True
+            ids = list(self._threads)
+        deadline = time.monotonic() + wait
+        for job_id in ids:
+            if self.is_running(job_id):
+                self.jobs.transition(job_id, JobState.FAILED, error=SHUTDOWN_MESSAGE)
+            with self._lock:
+                cancel = self._cancels.get(job_id)
+            if cancel is not None:
+                cancel.set()
+        for job_id in ids:
+            with self._lock:
+                thread = self._threads.get(job_id)
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def _spec(self, job: dict[str, Any], workdir: Path) -> Any:
+        from bytenite_nb.server import pipeline
+
+        template = self.registry.template(job["templateId"])
+        partitioner, app, assembler = self.registry.resolve_template(template)
+        config = job.get("config") or {}
+        upload = self.store.upload_for_job(job["id"])
+        source = job.get("dataSource") or wire.bypass()
+        return pipeline.PipelineSpec(
+            job_id=job["id"],
+            workdir=workdir,
+            data_source=source,
+            partitioner=partitioner,
+            app=app,
+            assembler=assembler,
+            params={k: (job.get("params") or {}).get(k) or {}
+                    for k in ("partitioner", "app", "assembler")},
+            task_timeout=float(config["taskTimeout"]) if config.get("taskTimeout") else None,
+            job_timeout=float(config["jobTimeout"]) if config.get("jobTimeout") else None,
+            max_task_retries=int(config.get("maxTaskRetries") or 0),
+            uploaded_file=Path(upload.path) if upload and upload.completed else None,
+            workers=self.config.workers,
+            max_download_bytes=self.config.max_download_bytes,
+            user_cache_dir=self.config.data_dir / "cache" / "user",
+            shared_cache_dir=self.config.data_dir / "cache" / "shared",
+        )
+
+    def _executor(self) -> Any:
+        """This server's own worker pool, so stopping the server stops its processes too."""
+        from bytenite_nb.server.executors import ForkServerExecutor
+
+        with self._lock:
+            if self._pool is None:
+                self._pool = ForkServerExecutor(self.config.workers)
+            return self._pool
+
+    def _run(self, job_id: str, cancel: threading.Event) -> None:
+        from bytenite_nb.server import pipeline
+
+        workdir = self.job_dir(job_id) / "work"
+        try:
+            job = self.store.get_job(job_id)
+            if job is None:
+                return
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.mkdir(parents=True, exist_ok=True)
+            spec = self._spec(job, workdir)
+            output = pipeline.run_pipeline(spec, _Observer(self, job_id), cancel,
+                                           executor=self._executor())
+            if cancel.is_set():
+                raise pipeline.PipelineCancelled(ABORTED_MESSAGE)
+            self.jobs.transition(job_id, JobState.DOWNLOADING)
+            self._store_results(job_id, Path(output))
+            self.jobs.transition(job_id, JobState.COMPLETE)
+        except Exception as exc:
+            self._fail(job_id, exc, pipeline_module=pipeline)
+        finally:
+            self.store.cancel_open_tasks(job_id, TaskState.CANCELLED.value, now_text())
+            shutil.rmtree(workdir, ignore_errors=True)
+            with self._lock:
+                self._threads.pop(job_id, None)
+                self._cancels.pop(job_id, None)
+
+    def _fail(self, job_id: str, exc: Exception, *, pipeline_module: Any) -> None:
+        if isinstance(exc, pipeline_module.PipelineCancelled):
+            message = ABORTED_MESSAGE
+        elif isinstance(exc, pipeline_module.PipelineTimeout):
+            message = str(exc) or "Job exceeded its jobTimeout"
+        elif isinstance(exc, pipeline_module.PipelineError):
+            message = str(exc) or type(exc).__name__
+        elif type(exc).__name__ == "RegistryError":
+            message = f"Cannot run the job: {exc}"
+        else:
+            log.exception("job %s failed with an internal error", job_id)
+            message = f"ByteNite Local internal error: {type(exc).__name__}: {exc}"
+        failed = self.jobs.transition(job_id, JobState.FAILED, error=message) is not None
+        if failed and not isinstance(exc, (pipeline_module.PipelineError,
+                                           pipeline_module.PipelineCancelled,
+                                           pipeline_module.PipelineTimeout)):
+            # The pipeline logs its own failures; make ours visible in the logs too.
+            self.add_log(job_id, wire.LogService.PARTITIONER, None, wire.LogLevel.ERROR,
+                         message, "bytenite-local")
+
+    def _store_results(self, job_id: str, output: Path) -> None:
+        job = self.store.get_job(job_id) or {}
+        destination = (job.get("dataDestination") or {}).get("dataSourceDescriptor") or "bucket"
+        if destination != wire.Descriptor.BUCKET.value or not output.is_dir():
+            return  # bypass: the job's output is discarded, as ByteNite does
+        target = self.results_dir(job_id)
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True, exist_ok=True)
+        expires = time.time() + self.config.result_link_ttl
+        rows = []
+        for path in sorted(p for p in output.rglob("*") if p.is_file()):
+            name = path.relative_to(output).as_posix()
+            dest = target / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(path), dest)
+            rows.append(ResultRow(token=secrets.token_urlsafe(24), job_id=job_id, name=name,
+                                  path=str(dest), size=dest.stat().st_size, expires_at=expires))
+        self.store.add_results(rows)

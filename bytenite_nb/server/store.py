@@ -1,0 +1,457 @@
+"""SQLite (WAL) persistence for ByteNite Local: jobs, tasks, logs, events, results, uploads, tokens.
+
+One connection guarded by one lock: ByteNite Local's write rate (state changes and log lines)
+is far below what a single SQLite connection sustains, and a single writer keeps every
+read-modify-write (`update_job`) atomic without retry loops on ``SQLITE_BUSY``.
+
+Jobs are stored as their wire-form JSON (camelCase keys, Python ints for int64, RFC 3339
+strings for timestamps); `protojson` turns them into responses.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    job_id TEXT NOT NULL,
+    chunk INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT,
+    ended_at TEXT,
+    started_mono REAL,
+    duration REAL,
+    exit_code INTEGER,
+    error_message TEXT,
+    PRIMARY KEY (job_id, chunk)
+);
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    service TEXT NOT NULL,
+    chunk INTEGER,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL,
+    container TEXT NOT NULL,
+    timestamp TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_job ON logs (job_id, id);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    job_id TEXT,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    token TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_job ON results (job_id, name);
+CREATE TABLE IF NOT EXISTS uploads (
+    token TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL UNIQUE,
+    path TEXT NOT NULL,
+    size INTEGER,
+    completed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL,
+    scope TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """One task of a job (ByteNite Local's task table)."""
+
+    job_id: str
+    chunk: int
+    state: str
+    attempts: int
+    started_at: str | None
+    ended_at: str | None
+    duration: float | None
+    exit_code: int | None
+    error_message: str | None
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One log line of a job."""
+
+    id: int
+    job_id: str
+    service: str
+    chunk: int | None
+    level: str
+    message: str
+    container: str
+    timestamp: str
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One persisted event; ``seq`` orders all events of this data dir."""
+
+    seq: int
+    name: str
+    job_id: str | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One result file of a job, served at an unguessable, expiring link."""
+
+    token: str
+    job_id: str
+    name: str
+    path: str
+    size: int
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class UploadRow:
+    """The upload target of a job with a ``file`` data source."""
+
+    token: str
+    job_id: str
+    path: str
+    size: int | None
+    completed: bool
+
+
+class Store:
+    """Thread-safe access to the data dir's SQLite database (``data_dir/bytenite-local.db``)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.RLock()
+        # isolation_level=None: autocommit; multi-statement changes use explicit transactions.
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=10000")
+        self._conn.executescript(SCHEMA)
+        self._closed = False
+
+    def close(self) -> None:
+        """Close the connection (further calls raise)."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._conn, self._lock)
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        """The stored job, or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return json.loads(row["data"]) if row else None
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        """Every job (filtering and ordering happen in `query`)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT data FROM jobs ORDER BY created_at, id").fetchall()
+        return [json.loads(r["data"]) for r in rows]
+
+    def put_job(self, job: dict[str, Any]) -> None:
+        """Insert or replace a job."""
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO jobs (id, created_at, state, data) VALUES (?, ?, ?, ?)",
+                (job["id"], job.get("createdAt") or "", job["state"], json.dumps(job)),
+            )
+
+    def update_job(
+        self, job_id: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
+        """Atomically read, change and write a job. ``change`` may raise to abort.
+
+        ``change`` gets a copy and returns the new job (or None to keep it unchanged).
+        Returns the job as stored afterwards, or None if it does not exist.
+        """
+        with self._tx():
+            row = self._conn.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            job = json.loads(row["data"])
+            new = change(json.loads(row["data"]))
+            if new is None:
+                return job
+            self._conn.execute("UPDATE jobs SET state = ?, data = ? WHERE id = ?",
+                               (new["state"], json.dumps(new), job_id))
+            return new
+
+    def delete_job(self, job_id: str) -> bool:
+        """Remove a job with its tasks, logs, results and upload rows. True if it existed."""
+        with self._tx():
+            cur = self._conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            for table in ("tasks", "logs", "results", "uploads"):
+                self._conn.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
+            return cur.rowcount > 0
+
+    def job_ids_in_states(self, states: Iterable[str]) -> list[str]:
+        """Ids of the jobs currently in any of ``states``."""
+        states = list(states)
+        marks = ",".join("?" * len(states))
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT id FROM jobs WHERE state IN ({marks})", states).fetchall()
+        return [r["id"] for r in rows]
+
+    # -- tasks --------------------------------------------------------------------------------
+
+    def upsert_task(self, job_id: str, chunk: int, **fields: Any) -> TaskRow:
+        """Create the task row if needed and set ``fields`` (column names) on it."""
+        allowed = {"state", "attempts", "started_at", "ended_at", "started_mono", "duration",
+                   "exit_code", "error_message"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown task fields: {sorted(unknown)}")
+        with self._tx():
+            self._conn.execute(
+                "INSERT OR IGNORE INTO tasks (job_id, chunk, state) VALUES (?, ?, ?)",
+                (job_id, chunk, fields.get("state", "TASK_STATE_QUEUED")),
+            )
+            if fields:
+                sets = ", ".join(f"{k} = ?" for k in fields)
+                self._conn.execute(f"UPDATE tasks SET {sets} WHERE job_id = ? AND chunk = ?",
+                                   (*fields.values(), job_id, chunk))
+            row = self._conn.execute("SELECT * FROM tasks WHERE job_id = ? AND chunk = ?",
+                                     (job_id, chunk)).fetchone()
+        return _task(row)
+
+    def get_task(self, job_id: str, chunk: int) -> TaskRow | None:
+        """One task, or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM tasks WHERE job_id = ? AND chunk = ?",
+                                     (job_id, chunk)).fetchone()
+        return _task(row) if row else None
+
+    def task_started_mono(self, job_id: str, chunk: int) -> float | None:
+        """Monotonic clock reading when the task's current attempt started (this process)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT started_mono FROM tasks WHERE job_id = ? AND chunk = ?",
+                (job_id, chunk)).fetchone()
+        return row["started_mono"] if row else None
+
+    def list_tasks(self, job_id: str) -> list[TaskRow]:
+        """A job's tasks by chunk number."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM tasks WHERE job_id = ? ORDER BY chunk",
+                                      (job_id,)).fetchall()
+        return [_task(r) for r in rows]
+
+    def cancel_open_tasks(self, job_id: str, state: str, ended_at: str) -> list[int]:
+        """Mark every non-terminal task of a job ``state``; returns their chunk numbers."""
+        open_states = ("TASK_STATE_QUEUED", "TASK_STATE_RUNNING", "TASK_STATE_RETRYING")
+        with self._tx():
+            rows = self._conn.execute(
+                "SELECT chunk FROM tasks WHERE job_id = ? AND state IN (?, ?, ?)",
+                (job_id, *open_states)).fetchall()
+            self._conn.execute(
+                "UPDATE tasks SET state = ?, ended_at = ? WHERE job_id = ? AND state IN (?, ?, ?)",
+                (state, ended_at, job_id, *open_states))
+        return [r["chunk"] for r in rows]
+
+    def running_task_counts(self, job_ids: Iterable[str]) -> dict[str, int]:
+        """How many tasks of each job are running right now (0 for unknown jobs)."""
+        ids = list(dict.fromkeys(job_ids))
+        counts = dict.fromkeys(ids, 0)
+        if not ids:
+            return counts
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT job_id, COUNT(*) AS n FROM tasks WHERE state = 'TASK_STATE_RUNNING' "
+                f"AND job_id IN ({marks}) GROUP BY job_id", ids).fetchall()
+        for r in rows:
+            counts[r["job_id"]] = r["n"]
+        return counts
+
+    # -- logs ---------------------------------------------------------------------------------
+
+    def add_log(self, job_id: str, service: str, chunk: int | None, level: str, message: str,
+                container: str, timestamp: str) -> int:
+        """Append one log line; returns its id."""
+        with self._lock:
+            cur = self._conn.execute(
+                "INSERT INTO logs (job_id, service, chunk, level, message, container, timestamp) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (job_id, service, chunk, level, message, container, timestamp))
+            return int(cur.lastrowid or 0)
+
+    def logs(self, job_id: str) -> list[LogRow]:
+        """Every log line of a job, in the order written."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM logs WHERE job_id = ? ORDER BY id",
+                                      (job_id,)).fetchall()
+        return [LogRow(**dict(r)) for r in rows]
+
+    # -- events -------------------------------------------------------------------------------
+
+    def add_event(self, name: str, job_id: str | None, data: dict[str, Any]) -> int:
+        """Persist an event; returns its sequence number."""
+        with self._lock:
+            cur = self._conn.execute("INSERT INTO events (name, job_id, data) VALUES (?, ?, ?)",
+                                     (name, job_id, json.dumps(data)))
+            return int(cur.lastrowid or 0)
+
+    def events_after(self, seq: int, limit: int = 500) -> list[EventRow]:
+        """Up to ``limit`` events with a sequence number greater than ``seq``, in order."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
+        return [EventRow(r["seq"], r["name"], r["job_id"], json.loads(r["data"])) for r in rows]
+
+    def last_seq(self) -> int:
+        """The highest sequence number handed out so far (0 if none)."""
+        with self._lock:
+            row = self._conn.execute("SELECT MAX(seq) AS m FROM events").fetchone()
+        return int(row["m"] or 0)
+
+    # -- results ------------------------------------------------------------------------------
+
+    def add_results(self, rows: Iterable[ResultRow]) -> None:
+        """Record a job's result files."""
+        with self._tx():
+            self._conn.executemany(
+                "INSERT INTO results (token, job_id, name, path, size, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(r.token, r.job_id, r.name, r.path, r.size, r.expires_at) for r in rows])
+
+    def results(self, job_id: str) -> list[ResultRow]:
+        """A job's result files by name."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM results WHERE job_id = ? ORDER BY name",
+                                      (job_id,)).fetchall()
+        return [ResultRow(**dict(r)) for r in rows]
+
+    def result_by_token(self, token: str) -> ResultRow | None:
+        """The result file a link token points at, or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM results WHERE token = ?",
+                                     (token,)).fetchone()
+        return ResultRow(**dict(row)) if row else None
+
+    # -- uploads ------------------------------------------------------------------------------
+
+    def ensure_upload(self, job_id: str, token: str, path: str) -> UploadRow:
+        """The job's upload target, created with ``token``/``path`` if it has none yet."""
+        with self._tx():
+            self._conn.execute(
+                "INSERT OR IGNORE INTO uploads (token, job_id, path) VALUES (?, ?, ?)",
+                (token, job_id, path))
+            row = self._conn.execute("SELECT * FROM uploads WHERE job_id = ?",
+                                     (job_id,)).fetchone()
+        return _upload(row)
+
+    def upload_for_job(self, job_id: str) -> UploadRow | None:
+        """The job's upload target, or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM uploads WHERE job_id = ?",
+                                     (job_id,)).fetchone()
+        return _upload(row) if row else None
+
+    def upload_by_token(self, token: str) -> UploadRow | None:
+        """The upload target a token names, or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM uploads WHERE token = ?",
+                                     (token,)).fetchone()
+        return _upload(row) if row else None
+
+    def set_upload(self, job_id: str, *, size: int | None = None, path: str | None = None,
+                   completed: bool | None = None) -> None:
+        """Record the stored size/path and/or the completed flag of a job's upload."""
+        with self._lock:
+            if path is not None:
+                self._conn.execute("UPDATE uploads SET path = ? WHERE job_id = ?", (path, job_id))
+            if size is not None:
+                self._conn.execute("UPDATE uploads SET size = ? WHERE job_id = ?", (size, job_id))
+            if completed is not None:
+                self._conn.execute("UPDATE uploads SET completed = ? WHERE job_id = ?",
+                                   (int(completed), job_id))
+
+    def delete_upload(self, job_id: str) -> None:
+        """Forget a job's upload target (its data source is no longer ``file``)."""
+        with self._lock:
+            self._conn.execute("DELETE FROM uploads WHERE job_id = ?", (job_id,))
+
+    # -- tokens -------------------------------------------------------------------------------
+
+    def add_token(self, token_hash: str, expires_at: float, scope: str) -> None:
+        """Remember an issued access token (by hash) and drop long-expired ones."""
+        with self._lock:
+            self._conn.execute("INSERT INTO tokens (hash, expires_at, scope) VALUES (?, ?, ?)",
+                               (token_hash, expires_at, scope))
+            self._conn.execute("DELETE FROM tokens WHERE expires_at < ?", (time.time() - 86400,))
+
+    def token_expiry(self, token_hash: str) -> float | None:
+        """When the token with this hash expires (unix time), or None if never issued."""
+        with self._lock:
+            row = self._conn.execute("SELECT expires_at FROM tokens WHERE hash = ?",
+                                     (token_hash,)).fetchone()
+        return float(row["expires_at"]) if row else None
+
+
+class _Transaction:
+    """``with store._tx():`` holds the lock and wraps the block in BEGIN IMMEDIATE/COMMIT."""
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock) -> None:
+        self._conn = conn
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            self._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self._lock.release()
+
+
+def _task(row: sqlite3.Row) -> TaskRow:
+    return TaskRow(job_id=row["job_id"], chunk=row["chunk"], state=row["state"],
+                   attempts=row["attempts"], started_at=row["started_at"],
+                   ended_at=row["ended_at"], duration=row["duration"],
+                   exit_code=row["exit_code"], error_message=row["error_message"])
+
+
+def _upload(row: sqlite3.Row) -> UploadRow:
+    return UploadRow(token=row["token"], job_id=row["job_id"], path=row["path"],
+                     size=row["size"], completed=bool(row["completed"]))
