@@ -44,6 +44,9 @@ def _uvicorn_server(app: Any, host: str, port: int, on_exit: Any) -> Any:
         def handle_exit(self, sig: int, frame: Any) -> None:
             on_exit()
             super().handle_exit(sig, frame)
+            # uvicorn re-raises the signal once serving ends, which would kill the process
+            # before it closes the database and removes server.json: exit normally instead.
+            self._captured_signals.clear()
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
                             timeout_graceful_shutdown=5, access_log=False)
