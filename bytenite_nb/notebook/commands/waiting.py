@@ -1,0 +1,119 @@
+"""``--wait``: block until a job ends, show progress only when it takes a while, and turn
+Ctrl-C into an abort of the remote job (unless ``--keep-running``).
+
+The quiet first phase is ``Job.wait(timeout=progress_after)``; if the job is still running
+then, a live progress view is displayed (``bytenite_nb.notebook.display``) and we wait again.
+When the wait ends that view is replaced by a one-line note, because the cell's return value
+shows the job once more, as its monitor, in its final state.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+
+from bytenite_nb.notebook.commands.errors import friendly_error, is_user_error
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bytenite_nb.api.jobs import Job
+    from bytenite_nb.notebook.commands.context import Context
+
+__all__ = ["wait_for"]
+
+
+def _show_progress(ctx: Context, job: Job) -> Any:
+    """Show live progress; returns what must be stopped/retired when the wait ends."""
+    if not ctx.magics.formatters_registered:
+        print(f"Waiting for job {job.id} ({job.state.name}); Ctrl-C aborts it.", flush=True)
+        return None
+    from bytenite_nb.notebook import display as job_display
+
+    shell = ctx.magics.shell
+    mode = job_display.display_mode(shell)
+    if mode == "widget":
+        # The cell's result will show the job's monitor once the wait is over; while blocked,
+        # a transient in-place HTML view (retired afterwards) avoids showing two monitors.
+        mode = "html"
+    return job_display.display_job(job, ip=shell, mode=mode)
+
+
+def _retire_progress(shown: Any, job: Job, started: float) -> None:
+    if shown is None:
+        return
+    watcher = getattr(shown, "watcher", None)
+    if watcher is not None:
+        watcher.stop()  # joins the thread: no progress update can land after the note below
+    if callable(getattr(shown, "update", None)):
+        seconds = time.monotonic() - started
+        note = f"(waited {seconds:.0f} s for job {job.id})"
+        shown.update({"text/plain": note, "text/html": f"<small>{note}</small>"}, raw=True)
+
+
+def wait_for(ctx: Context, job: Job) -> Job:
+    """Block until ``job`` ends; raises ``UsageError`` on Ctrl-C, failure is left to the caller.
+
+    Returns the refreshed job. ``JobFailedError`` propagates (the caller maps it to one line).
+    """
+    from bytenite_nb.api.errors import WaitTimeoutError
+
+    progress_after = float(ctx.option("progress_after"))
+    keep_running = (bool(ctx.command.options.get("keep_running"))
+                    or not ctx.magics.abort_on_interrupt)
+    interval = float(ctx.magics.poll_interval)
+    started = time.monotonic()
+    handle = None
+    try:
+        try:
+            if progress_after < 0:
+                return job.wait(poll_interval=interval)
+            if progress_after > 0:
+                return job.wait(timeout=progress_after, poll_interval=interval)
+        except WaitTimeoutError:
+            pass
+        handle = _show_progress(ctx, job)
+        return job.wait(poll_interval=interval)
+    except KeyboardInterrupt:
+        raise _interrupted(ctx, job, keep_running) from None
+    except BaseException as exc:
+        from bytenite_nb.api.errors import JobFailedError
+
+        if isinstance(exc, JobFailedError) or not is_user_error(exc):
+            raise
+        # The wait failed (e.g. the server went away), not the job: it is not orphaned, it is
+        # in the ledger and can be re-attached.
+        raise friendly_error(
+            exc, base_url=ctx.base_url(), secrets=ctx.magics.connection.secrets(),
+            note=f"stopped waiting; job {job.id} may still be running: "
+                 f"`%bytenite attach {job.id} --wait`",
+        ) from None
+    finally:
+        _retire_progress(handle, job, started)
+
+
+def _interrupted(ctx: Context, job: Job, keep_running: bool) -> UsageError:
+    if keep_running:
+        return UsageError(
+            f"Interrupted: stopped waiting; job {job.id} keeps running (--keep-running). "
+            f"Re-attach with `%bytenite attach {job.id}`, stop it with `%bytenite abort {job.id}`."
+        )
+    try:
+        job.abort()
+    except KeyboardInterrupt:
+        return UsageError(
+            f"Interrupted twice: the abort of job {job.id} may not have reached the server; "
+            f"check with `%bytenite status {job.id}`."
+        )
+    except Exception as exc:  # reported to the user as one line
+        if not is_user_error(exc):
+            raise
+        return friendly_error(
+            exc, base_url=ctx.base_url(), secrets=ctx.magics.connection.secrets(),
+            note=f"interrupted, but aborting job {job.id} failed; "
+                 f"retry with `%bytenite abort {job.id}`",
+        )
+    return UsageError(
+        f"Interrupted: aborted job {job.id} on the server (now {job.state.name}). "
+        "Add --keep-running to leave a job running when you interrupt the wait."
+    )

@@ -1,0 +1,50 @@
+"""Test helpers for code that uses the ``%bytenite`` magics (ours, and yours).
+
+:class:`TestingShell` is an IPython ``InteractiveShell`` for pytest: ``run_cell`` re-raises the
+cell's exception (so a failing magic fails the test), and history is kept in memory only (a
+history database per test would leak file handles and touch the home directory)::
+
+    from bytenite_nb.testing import TestingShell
+
+    def test_jobs(tmp_path):
+        ip = TestingShell.create()            # %load_ext bytenite_nb already done
+        ip.run_cell("%config ByteniteMagics.base_url = 'http://127.0.0.1:8765'")
+        df = ip.run_line_magic("bytenite", "jobs --limit 5")
+
+Nothing here is a fake: the shell runs real cells, and the magics talk to whatever server the
+configuration points at (use ``bytenite_nb.local.LocalServer`` for a real ByteNite Local).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
+from traitlets.config import Config
+
+__all__ = ["TestingShell"]
+
+
+class TestingShell(InteractiveShell):
+    """An ``InteractiveShell`` whose ``run_cell`` raises the cell's exception, history off."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def run_cell(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """Run a cell like IPython does (output, ``UsageError`` line), then re-raise its error."""
+        result = super().run_cell(*args, **kwargs)
+        result.raise_error()
+        return result
+
+    @classmethod
+    def create(cls, *, load_extension: bool = True, config: Config | None = None) -> TestingShell:
+        """A fresh shell (not the global singleton), with ``bytenite_nb`` loaded by default."""
+        cfg = Config()
+        cfg.HistoryManager.hist_file = ":memory:"
+        cfg.HistoryAccessor.enabled = False
+        if config is not None:
+            cfg.merge(config)
+        shell = cls(config=cfg)
+        if load_extension:
+            shell.run_cell("%load_ext bytenite_nb")
+        return shell
