@@ -425,7 +425,7 @@ class Client:
     def tasks(self, job_id: str) -> list[TaskInfo]:
         """``GET /jobs/{id}/tasks`` (ByteNite Local extension): per-task state and timings."""
         answer = self._call("GET", f"{_C}/jobs/{job_id}/tasks")
-        return [TaskInfo.from_json(t, job_id=job_id) for t in answer.get("tasks") or ()]
+        return [TaskInfo.from_json({**t, "jobId": job_id}) for t in answer.get("tasks") or ()]
 
     def running_tasks(self, job_ids: Iterable[str]) -> dict[str, int]:
         """``POST /jobs/runningTasks``: how many tasks each job is running now."""

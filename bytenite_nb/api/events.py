@@ -185,7 +185,10 @@ class Event:
             data = {} if data is None else {"value": data}
         if not isinstance(name, str):
             name = ""
-        seq = data.get("seq", envelope.get("id"))
+        # ByteNite Local puts ``seq`` beside ``event``; accept it inside ``data`` or as the SSE id.
+        seq = result.get("seq")
+        if seq is None or seq == "":
+            seq = data.get("seq", envelope.get("id"))
         return cls(
             name=name,
             data=data,
@@ -297,6 +300,8 @@ class EventStream(Iterator[Event]):
         headers: dict[str, str] = {
             "Accept": "application/x-ndjson, text/event-stream, application/json"
         }
+        if self.job_id is not None:
+            params["jobId"] = self.job_id  # ByteNite Local filters server-side; we filter too
         if self.last_seq is not None:
             params["since"] = self.last_seq
             headers[wire.LAST_EVENT_ID_HEADER] = self.last_seq
@@ -381,12 +386,16 @@ class EventStream(Iterator[Event]):
         event = Event.from_envelope(envelope)
         if event is None:
             return None
+        if event.name == wire.EVENT_HEARTBEAT:
+            # A heartbeat carries the stream's resume point (the last seq it has passed, which
+            # may be another job's event): remember it, never treat it as a duplicate.
+            if event.seq is not None and _is_newer(event.seq, self.last_seq):
+                self.last_seq = event.seq
+            return event if self.include_heartbeats else None
         if event.seq is not None:
             if not _is_newer(event.seq, self.last_seq):
                 return None  # replayed after a resume: already delivered
             self.last_seq = event.seq
-        if event.name == wire.EVENT_HEARTBEAT:
-            return event if self.include_heartbeats else None
         if self.job_id is not None and event.job_id != self.job_id:
             return None
         return event
