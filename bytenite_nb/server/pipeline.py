@@ -390,6 +390,10 @@ class _Job:
 
     def fetch(self) -> None:
         self.obs.stage(JobState.UPLOADING)
+        # A re-used workdir must not leak an earlier run's chunks or results into this one.
+        for d in (self.source_dir, self.chunks_dir, self.tasks_dir, self.results_dir,
+                  self.output_dir):
+            shutil.rmtree(d, ignore_errors=True)
         for d in (self.source_dir, self.chunks_dir, self.tasks_dir, self.shared_cache,
                   self.user_cache):
             d.mkdir(parents=True, exist_ok=True)
