@@ -534,7 +534,8 @@ class Registry:
         if not candidates:
             hint = ""
             if other_kinds:
-                hint = f" (there is a {' and a '.join(other_kinds)} named {name!r})"
+                kinds = " and ".join(("an " if k[0] in "aeiou" else "a ") + k for k in other_kinds)
+                hint = f" (there is {kinds} named {name!r})"
             raise RegistryError(f"no {kind} named {name!r} (tag {tag!r}){hint}")
         if want is not None:
             candidates = [e for e in candidates if e.version_key[: len(want)] == want]

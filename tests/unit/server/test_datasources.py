@@ -1,0 +1,160 @@
+"""Data sources: url (streamed, capped), file, bypass; cloud buckets refused at set time."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bytenite_nb import wire
+from bytenite_nb.server.datasources import (
+    BYPASS_FILENAME,
+    DataSourceError,
+    check_destination,
+    check_source,
+    describe_source,
+    fetch_source,
+)
+
+BODY = b"hello world\n" * 1000
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:  # keep test output quiet
+        pass
+
+    def _headers(self) -> bytes | None:
+        if self.path.startswith("/missing"):
+            self.send_error(404, "Not Found")
+            return None
+        body = BODY
+        self.send_response(200)
+        if self.path.startswith("/cd"):
+            self.send_header("Content-Disposition", 'attachment; filename="../report 1.csv"')
+        if self.path.startswith("/chunked"):
+            self.send_header("Connection", "close")  # no Content-Length: the cap must stream
+        else:
+            self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        return body
+
+    def do_HEAD(self) -> None:
+        self._headers()
+
+    def do_GET(self) -> None:
+        body = self._headers()
+        if body is not None:
+            self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_url_download(tmp_path: Path, server: str) -> None:
+    files = fetch_source(wire.url_source(f"{server}/data/hello%20world.txt?sig=1"), tmp_path)
+    assert [f.name for f in files] == ["hello world.txt"]
+    assert files[0].read_bytes() == BODY
+
+
+def test_url_filename_from_content_disposition(tmp_path: Path, server: str) -> None:
+    files = fetch_source(wire.url_source(f"{server}/cd/x"), tmp_path)
+    assert [f.name for f in files] == ["report 1.csv"]  # no directory parts survive
+
+
+def test_url_size_cap(tmp_path: Path, server: str) -> None:
+    for path in ("/data/big.txt", "/chunked/big.txt"):
+        with pytest.raises(DataSourceError, match=r"larger than .* limit of 100 bytes"):
+            fetch_source(wire.url_source(server + path), tmp_path, max_bytes=100)
+    assert list(tmp_path.iterdir()) == []  # nothing partial left behind
+
+
+def test_url_errors(tmp_path: Path, server: str) -> None:
+    with pytest.raises(DataSourceError, match="HTTP 404"):
+        fetch_source(wire.url_source(f"{server}/missing"), tmp_path)
+    with pytest.raises(DataSourceError, match="failed"):
+        fetch_source(wire.url_source("http://127.0.0.1:9/nothing"), tmp_path)
+
+
+def test_bypass_and_none_give_a_dummy_file(tmp_path: Path) -> None:
+    for source in (wire.bypass(), None):
+        files = fetch_source(source, tmp_path / "s")
+        assert [f.name for f in files] == [BYPASS_FILENAME]
+
+
+def test_file_source_links_the_upload(tmp_path: Path) -> None:
+    upload = tmp_path / "up" / "data.csv"
+    upload.parent.mkdir()
+    upload.write_text("a,b\n1,2\n")
+    files = fetch_source(wire.file_source(), tmp_path / "s", uploaded_file=upload)
+    assert [f.name for f in files] == ["data.csv"] and files[0].read_text() == "a,b\n1,2\n"
+    with pytest.raises(DataSourceError, match="no completed upload"):
+        fetch_source(wire.file_source(), tmp_path / "s2")
+
+
+@pytest.mark.parametrize("desc", ["s3", "aws", "gcp", "storj"])
+def test_cloud_buckets_refused_at_set_time(desc: str) -> None:
+    source = {"dataSourceDescriptor": desc,
+              "params": {"@type": wire.S3_DATA_SOURCE_TYPE, "bucketName": "b", "name": "x"}}
+    with pytest.raises(DataSourceError, match=f"does not serve the '{desc}' data source"):
+        check_source(source)
+    with pytest.raises(DataSourceError, match=f"does not serve the '{desc}' data destination"):
+        check_destination(source)
+
+
+def test_check_source_messages() -> None:
+    assert check_source(wire.url_source("https://example.com/x")) is wire.Descriptor.URL
+    assert check_source(wire.bypass()) is wire.Descriptor.BYPASS
+    assert check_destination(wire.bucket_destination()) is wire.Descriptor.BUCKET
+    with pytest.raises(DataSourceError, match="only be a data destination"):
+        check_source(wire.bucket_destination())
+    with pytest.raises(DataSourceError, match="only be a data source"):
+        check_destination(wire.file_source())
+    with pytest.raises(DataSourceError, match=r"needs params\.url"):
+        check_source({"dataSourceDescriptor": "url", "params": {}})
+    with pytest.raises(DataSourceError, match="http:// or https://"):
+        check_source(wire.url_source("file:///etc/passwd"))
+    with pytest.raises(DataSourceError, match="not one of"):
+        check_source({"dataSourceDescriptor": "ftp"})
+    with pytest.raises(DataSourceError, match="missing"):
+        check_source({"params": {}})
+
+
+def test_describe_source(tmp_path: Path, server: str) -> None:
+    info = describe_source(wire.url_source(f"{server}/data/in.txt"), True)
+    assert (info["filename"], info["size"]) == ("in.txt", len(BODY))
+    assert info["files"]["files"][0]["name"] == "in.txt"
+    assert describe_source(wire.bypass(), False)["files"] is None
+    upload = tmp_path / "u.bin"
+    upload.write_bytes(b"12345")
+    info = describe_source(wire.file_source(), True, uploaded_file=upload)
+    assert (info["filename"], info["size"]) == ("u.bin", 5)
+    with pytest.raises(DataSourceError, match="HTTP 404"):
+        describe_source(wire.url_source(f"{server}/missing"), False)
+
+
+def test_cancel_stops_a_download(tmp_path: Path) -> None:
+    # A server that accepts and never answers: cancel must still return promptly.
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    try:
+        with pytest.raises(DataSourceError, match="cancelled"):
+            fetch_source(wire.url_source(f"http://127.0.0.1:{listener.getsockname()[1]}/x"),
+                         tmp_path, cancel=cancel)
+    finally:
+        listener.close()
