@@ -188,8 +188,26 @@ def _display_html(job: Any, ip: Any, display: Callable[..., Any]) -> Any:
     def on_update(snapshot: Any) -> None:
         throttle.submit(snapshot, final=bool(getattr(snapshot, "is_terminal", False)))
 
-    handle.watcher = job.watch(on_update)  # kept on the handle so it can be stopped
+    # Kept on the handle so whoever retires the display can stop the updates first.
+    handle.watcher = _HtmlFeed(job.watch(on_update), throttle)
     return handle
+
+
+class _HtmlFeed:
+    """The watcher behind an ``html`` display; ``stop()`` also drops any pending update, so
+    nothing overwrites what the caller shows next in that display."""
+
+    def __init__(self, watcher: Any, throttle: Throttle[Any]) -> None:
+        self._watcher = watcher
+        self._throttle = throttle
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """Stop watching and publishing."""
+        self._watcher.stop(timeout)
+        self._throttle.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._watcher, name)
 
 
 class LogReporter:

@@ -52,6 +52,7 @@ GRID_CHARS: dict[TaskState, str] = {
 
 #: How many log lines the widget keeps (the full logs are one click away).
 LOG_LINES = 8
+_CANCEL_UNFINISHED = str.maketrans({"q": "c", "r": "c", "y": "c"})
 _MAX_LINE = 400
 _MAX_ERROR = 4000
 
@@ -196,6 +197,9 @@ def state_from_snapshot(
     task_states = dict(_get(snapshot, "task_states", default={}) or {})
     total = int(_get(snapshot, "tasks_total", "num_chunks", default=0) or 0)
     grid = encode_grid(task_states, total)
+    if stage == "failed":
+        # A failed job runs nothing more: unfinished tasks will never finish, show that.
+        grid = grid.translate(_CANCEL_UNFINISHED)
     total = max(total, len(grid))
     done = _get(snapshot, "tasks_done")
     failed = _get(snapshot, "tasks_failed")

@@ -173,8 +173,9 @@ class JobMonitor(anywidget.AnyWidget):
         values = view.traits()
         if view.terminal:
             values["abort_requested"] = False
+            values["notice"] = ""
             if self.abort_requested and view.stage == "failed":
-                values["notice"] = "aborted"
+                values["notice"] = "aborted on request"
         # One comm message per flush, carrying only the traits that changed.
         with self.hold_sync():
             for name, value in values.items():
@@ -212,7 +213,8 @@ class JobMonitor(anywidget.AnyWidget):
             self.abort_requested = False
             self.notice = f"abort failed: {exc}"
             return
-        self.notice = "abort requested; waiting for the server…"
+        if not self._ended.is_set():  # the end state may already have arrived meanwhile
+            self.notice = "abort requested; waiting for the server…"
 
     def send_logs(self) -> None:
         """Fetch the full logs as a DataFrame, keep it in ``logs_frame``, show it in the card."""

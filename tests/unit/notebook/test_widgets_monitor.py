@@ -85,7 +85,7 @@ def test_failure_keeps_error_first_task_error_and_where_it_failed() -> None:
     assert monitor.failed_at == "tasks"
     assert monitor.error_message == "task task-1 failed after 1 attempt"
     assert monitor.task_error.startswith("task-1: exit code 3")
-    assert monitor.grid == "dfqq"
+    assert monitor.grid == "dfcc"  # a failed job runs nothing more: unfinished = cancelled
     text = repr(monitor)
     assert text.startswith("✘") and "FAILED during tasks" in text
     assert "first failing task: task-1: exit code 3" in text

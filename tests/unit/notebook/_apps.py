@@ -1,0 +1,73 @@
+"""Real ByteNite app folders for the widget tests: a fan-out partitioner and a slow app.
+
+They are ordinary Dev-CLI-layout folders that ByteNite Local runs like any other app, so the
+monitor sees real partitioning, many real tasks, real logs, a real failure, and real aborts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+FANOUT_MAIN = '''\
+import json, os
+params = json.loads(os.environ.get("PARTITIONER_PARAMS") or "{}")
+for i in range(int(params.get("chunks", 12))):
+    with open(os.path.join(os.environ["CHUNKS_DIR"], f"data_{i}.bin"), "w") as f:
+        f.write(f"chunk {i}\\n")
+print("wrote", params.get("chunks", 12), "chunks")
+'''
+
+SLEEPY_MAIN = '''\
+import json, os, sys, time
+params = json.loads(os.environ.get("APP_PARAMS") or "{}")
+chunk = int(os.environ.get("CHUNK_NUMBER", "0"))
+seconds = float(params.get("seconds", 0.3))
+print(f"chunk {chunk}: sleeping {seconds}s", flush=True)
+time.sleep(seconds)
+if params.get("fail_chunk") == chunk:
+    print(f"chunk {chunk}: {params.get('message', 'failing on purpose')}", file=sys.stderr)
+    sys.exit(3)
+with open(os.path.join(os.environ["TASK_RESULTS_DIR"], f"out_{chunk}.txt"), "w") as f:
+    f.write(f"done {chunk}\\n")
+print(f"chunk {chunk}: done", flush=True)
+'''
+
+SLEEPY_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "sleepy app params",
+    "type": "object",
+    "properties": {
+        "seconds": {"type": "number", "minimum": 0, "maximum": 600,
+                    "description": "how long each task sleeps"},
+        "fail_chunk": {"type": "integer", "minimum": 0,
+                       "description": "this chunk exits with code 3"},
+        "message": {"type": "string", "description": "what the failing chunk prints"},
+        "mode": {"enum": ["fast", "slow"]},
+    },
+    "additionalProperties": False,
+}
+
+TEMPLATE_ID = "sleepy-template"
+
+
+def write_test_apps(root: Path) -> Path:
+    """Create the ``fanout`` partitioner, the ``sleepy`` app and ``sleepy-template``."""
+    fanout = root / "fanout"
+    (fanout / "app").mkdir(parents=True)
+    (fanout / "manifest.json").write_text(json.dumps(
+        {"name": "fanout", "version": "0.1", "type": "partitioner", "entrypoint": "main.py",
+         "description": "writes params.chunks chunks"}))
+    (fanout / "app" / "main.py").write_text(FANOUT_MAIN)
+    sleepy = root / "sleepy"
+    (sleepy / "app").mkdir(parents=True)
+    (sleepy / "manifest.json").write_text(json.dumps(
+        {"name": "sleepy", "version": "0.1", "entrypoint": "main.py",
+         "description": "sleeps, optionally fails one chunk"}))
+    (sleepy / "app" / "main.py").write_text(SLEEPY_MAIN)
+    (sleepy / "schema.json").write_text(json.dumps(SLEEPY_SCHEMA))
+    (sleepy / "template.json").write_text(json.dumps(
+        {"id": TEMPLATE_ID, "description": "fan out, sleep, pass through",
+         "app": "sleepy", "partitioner": "fanout", "assembler": "passthrough",
+         "params": {"partitioner": {"chunks": 12}, "app": {"seconds": 0.3}, "assembler": {}}}))
+    return root
