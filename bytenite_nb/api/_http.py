@@ -130,9 +130,10 @@ class Transport:
                 url=wire.AUTH_PREFIX + "/access_token",
             )
         try:
-            lifetime = float(wire.int64_in(body.get("expiresIn")) or wire.DEFAULT_TOKEN_TTL_SECONDS)
+            seconds = wire.int64_in(body.get("expiresIn"))
         except ValueError:
-            lifetime = float(wire.DEFAULT_TOKEN_TTL_SECONDS)
+            seconds = None
+        lifetime = float(wire.DEFAULT_TOKEN_TTL_SECONDS if seconds is None else seconds)
         return token, lifetime
 
     def send(

@@ -1,0 +1,111 @@
+"""Credential and base URL resolution: fixed order, clear errors, the key never shown."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from bytenite_nb.api import Client, ConfigurationError, MissingCredentialsError
+from bytenite_nb.api.config import (
+    DEFAULT_BASE_URL,
+    config_path,
+    normalize_base_url,
+    resolve_settings,
+    save_config,
+)
+
+
+def test_missing_key_names_every_place() -> None:
+    with pytest.raises(MissingCredentialsError) as info:
+        resolve_settings()
+    text = str(info.value)
+    for place in (
+        "api_key argument",
+        "BYTENITE_API_KEY",
+        "config.toml",
+        "keyring",
+        "ByteNite Local",
+    ):
+        assert place in text
+    assert len(info.value.places) == 5
+
+
+def test_order_argument_env_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    save_config(api_key="from-file", base_url="http://file.test:1/v1/customer")
+    s = resolve_settings()
+    assert (s.api_key, s.base_url) == ("from-file", "http://file.test:1")
+    assert "config file" in s.api_key_source
+    monkeypatch.setenv("BYTENITE_API_KEY", "from-env")
+    monkeypatch.setenv("BYTENITE_BASE_URL", "http://env.test:2/")
+    s = resolve_settings()
+    assert (s.api_key, s.base_url) == ("from-env", "http://env.test:2")
+    s = resolve_settings("from-arg", "https://arg.test")
+    assert (s.api_key, s.base_url) == ("from-arg", "https://arg.test")
+
+
+def test_default_base_url() -> None:
+    assert resolve_settings("k").base_url == DEFAULT_BASE_URL
+
+
+def test_running_local_server_is_discovered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "server.json").write_text(
+        json.dumps({"pid": os.getpid(), "url": "http://127.0.0.1:9999"})
+    )
+    (local / "api_key").write_text("local-key\n")
+    monkeypatch.setenv("BYTENITE_LOCAL_DIR", str(local))
+    s = resolve_settings()
+    assert (s.api_key, s.base_url) == ("local-key", "http://127.0.0.1:9999")
+    # The local key is only used for that server.
+    with pytest.raises(MissingCredentialsError):
+        resolve_settings(base_url="http://elsewhere.test")
+
+
+def test_dead_local_server_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "server.json").write_text(json.dumps({"pid": 2**22 + 12345, "url": "http://x:1"}))
+    monkeypatch.setenv("BYTENITE_LOCAL_DIR", str(local))
+    assert resolve_settings("k").base_url == DEFAULT_BASE_URL
+
+
+def test_save_config_is_private_and_round_trips() -> None:
+    path = save_config(api_key='we"ird\\k\tey', base_url="http://a.test")
+    save_config(api_key="other", profile="staging")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path == config_path()
+    assert resolve_settings().api_key == 'we"ird\\k\tey'
+    assert resolve_settings(profile="staging").api_key == "other"
+
+
+def test_bad_config_file_is_a_clear_error_without_its_content() -> None:
+    path = config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text('[default]\napi_key = "sekrit-in-broken-file\n')
+    with pytest.raises(ConfigurationError) as info:
+        resolve_settings()
+    assert "sekrit" not in str(info.value)
+
+
+@pytest.mark.parametrize("bad", ["ftp://x", "localhost:8765", "", "http://"])
+def test_bad_base_url(bad: str) -> None:
+    with pytest.raises(ConfigurationError):
+        normalize_base_url(bad)
+
+
+def test_base_url_trimming() -> None:
+    assert normalize_base_url("http://h:1/v1/computing/") == "http://h:1"
+    assert normalize_base_url(" https://h/ ") == "https://h"
+
+
+def test_key_not_in_any_repr() -> None:
+    c = Client(api_key="super-secret-key", base_url="http://h.test")
+    for text in (repr(c), str(c), repr(c.settings), str(c.settings), repr(c._transport.auth)):
+        assert "super-secret-key" not in text
