@@ -67,7 +67,9 @@ class ByteniteMagics(Magics):
         help="Print API and usage errors as one line; False shows tracebacks (like --debug).",
     ).tag(config=True)
     local_data_dir = Unicode(
-        "", help="Data dir for `%bytenite local` (empty: ByteNite Local's default)."
+        "",
+        help="Data dir for `%bytenite local` (empty: BYTENITE_LOCAL_DIR, else ByteNite "
+        "Local's default).",
     ).tag(config=True)
     ledger_path = Unicode(
         "",

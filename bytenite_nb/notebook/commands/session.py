@@ -86,8 +86,13 @@ class Connection:
 
     @staticmethod
     def local_data_dir(configured: str) -> Path | None:
-        """The data dir for ByteNite Local: the trait value, or ``None`` for its default."""
-        return Path(configured).expanduser() if configured else None
+        """The data dir for ByteNite Local: the trait (or ``--data-dir``) value, else
+        ``BYTENITE_LOCAL_DIR`` (where the client looks for a running one), else ``None`` for
+        ByteNite Local's default."""
+        import os
+
+        chosen = configured or os.environ.get("BYTENITE_LOCAL_DIR", "").strip()
+        return Path(chosen).expanduser() if chosen else None
 
 
 def _close(client: Any) -> None:

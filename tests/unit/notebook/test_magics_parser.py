@@ -91,7 +91,7 @@ def test_numbers_are_validated() -> None:
         parse_line("jobs --limit many")
     with pytest.raises(UsageError, match="expected 0 or more"):
         parse_line("jobs --limit -3")
-    with pytest.raises(UsageError, match="a port is 0..65535"):
+    with pytest.raises(UsageError, match=r"a port is 0\.\.65535"):
         parse_line("local --port 70000")
     assert parse_line("run t --progress-after -1").options["progress_after"] == -1
 

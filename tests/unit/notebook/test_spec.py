@@ -55,7 +55,8 @@ def test_escapes_give_literal_text() -> None:
 
 def test_dotted_paths_walk_attributes_and_keys() -> None:
     class Box:
-        inner = {"k": "v"}
+        def __init__(self) -> None:
+            self.inner = {"k": "v"}
 
     assert resolve_text("{box.inner.k}", {"box": Box()}) == "v"
     with pytest.raises(UsageError, match="has no attribute or key 'nope'"):
@@ -191,7 +192,7 @@ def test_params_shorthand_and_sections() -> None:
 
 
 def test_unknown_field_suggests() -> None:
-    with pytest.raises(UsageError, match="unknown field 'nmae'. Did you mean 'name'"):
+    with pytest.raises(UsageError, match=r"unknown field 'nmae'\. Did you mean 'name'"):
         build_spec({"templateId": "t", "nmae": "x"})
     with pytest.raises(UsageError, match="given twice"):
         build_spec({"templateId": "t", "source": "bypass", "dataSource": "bypass"})
