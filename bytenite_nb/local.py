@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,12 +160,14 @@ class LocalServer:
               apps_dirs: Iterable[str | Path] = (), in_process: bool = False,
               executor: str = "local", scheduler: str | None = None, host: str = "127.0.0.1",
               token_ttl: float | None = None, heartbeat_interval: float | None = None,
-              reuse: bool = True) -> LocalServer:
+              reuse: bool = True, config_overrides: Mapping[str, Any] | None = None,
+              ) -> LocalServer:
         """Start ByteNite Local on ``host:port`` (0 = a free port) serving ``data_dir``.
 
         With ``reuse`` (default), a server already serving ``data_dir`` is returned instead
         (not owned: `stop` leaves it running). ``api_keys`` None/empty: the data dir's
-        generated key. Raises `ServerStartError` if the server does not come up.
+        generated key. ``config_overrides``: further `ServerConfig` fields (in-process only,
+        e.g. ``result_link_ttl``). Raises `ServerStartError` if the server does not come up.
         """
         from bytenite_nb.server.config import ServerConfig, default_data_dir
 
@@ -185,6 +187,10 @@ class LocalServer:
             kwargs["token_ttl"] = token_ttl
         if heartbeat_interval is not None:
             kwargs["heartbeat_interval"] = heartbeat_interval
+        if config_overrides:
+            if not in_process:
+                raise ValueError("config_overrides need in_process=True")
+            kwargs.update(config_overrides)
         config = ServerConfig(**kwargs)
         if in_process:
             return cls._start_thread(config)

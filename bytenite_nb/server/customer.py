@@ -7,6 +7,7 @@ loop; only the streaming ``/events`` route is async.
 
 from __future__ import annotations
 
+import inspect
 import re
 import shutil
 import uuid
@@ -560,9 +561,13 @@ def _deprecated(path: str) -> Any:
         "/stats/job_types": "GET /jobs/templates",
     }[path]
 
-    def gone() -> None:
+    def gone(**_: str) -> None:
         raise ApiError(410, f"{path} was deprecated by ByteNite in 2025 and is not served; "
                             f"use {replacement} instead")
+    # Declare the path's parameters so the OpenAPI document stays valid.
+    gone.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str)
+        for name in re.findall(r"{(\w+)}", path)])
     gone.__name__ = "deprecated_" + re.sub(r"\W+", "_", path).strip("_")
     gone.__doc__ = f"Deprecated by ByteNite: use {replacement}."
     return gone

@@ -281,8 +281,14 @@ def parse_order(order_by: str | None, fields: dict[str, str],
 
 def sort_records(records: list[dict[str, Any]], keys: Sequence[tuple[str, bool]],
                  fields: dict[str, str]) -> list[dict[str, Any]]:
-    """Sort by ``keys`` (missing values last in either direction), ties by ``id``."""
-    out = sorted(records, key=lambda r: str(r.get("id", "")))
+    """Sort by ``keys`` (missing values last in either direction).
+
+    Ties keep the given order (creation order for jobs), reversed when the first key is
+    descending, so "newest first" stays newest first within one millisecond too.
+    """
+    out = list(records)
+    if keys and keys[0][1]:
+        out.reverse()
     for name, descending in reversed(list(keys)):
         kind = fields[name]
         present = [r for r in out if _field_value(r, name, kind) is not None]

@@ -177,9 +177,9 @@ class Store:
         return json.loads(row["data"]) if row else None
 
     def list_jobs(self) -> list[dict[str, Any]]:
-        """Every job (filtering and ordering happen in `query`)."""
+        """Every job, oldest first (filtering and ordering happen in `query`)."""
         with self._lock:
-            rows = self._conn.execute("SELECT data FROM jobs ORDER BY created_at, id").fetchall()
+            rows = self._conn.execute("SELECT data FROM jobs ORDER BY rowid").fetchall()
         return [json.loads(r["data"]) for r in rows]
 
     def put_job(self, job: dict[str, Any]) -> None:
