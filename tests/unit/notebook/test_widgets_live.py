@@ -1,0 +1,276 @@
+"""Widgets against a real ByteNite Local over loopback: no browser, real jobs, real events.
+
+Waits use generous deadlines only to avoid hanging forever; nothing asserts on timings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from bytenite_nb.api.client import Client
+from bytenite_nb.notebook.widgets.dashboard import JobsDashboard
+from bytenite_nb.notebook.widgets.form import JobForm
+from bytenite_nb.notebook.widgets.login import LoginWidget
+from bytenite_nb.notebook.widgets.monitor import JobMonitor
+from tests.unit.notebook._apps import SLEEPY_SCHEMA, TEMPLATE_ID, write_test_apps
+
+KEY = "widget-key-0123456789abcdef"
+
+
+def front_end(widget: Any, content: dict[str, Any]) -> None:
+    """Deliver a custom message exactly as the browser's ``model.send(content)`` would."""
+    widget._handle_msg({"content": {"data": {"method": "custom", "content": content}},
+                        "buffers": []})
+
+
+def until(check: Callable[[], bool], what: str, deadline: float = 60.0) -> None:
+    end = time.monotonic() + deadline
+    while not check():
+        if time.monotonic() > end:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+class Recorder:
+    def __init__(self, widget: Any) -> None:
+        self.messages: list[dict[str, Any]] = []
+        widget.comm.send = lambda data=None, metadata=None, buffers=None: self.messages.append(
+            data)
+
+
+@pytest.fixture(scope="module")
+def widget_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A private ByteNite Local that also serves the test apps (fan-out, slow, failing)."""
+    from bytenite_nb.local import LocalServer
+
+    apps = write_test_apps(tmp_path_factory.mktemp("apps"))
+    server = LocalServer.start(tmp_path_factory.mktemp("widget-local"), port=0,
+                               api_keys=(KEY,), apps_dirs=(apps,), in_process=True, workers=2)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def client(widget_server: Any) -> Iterator[Client]:
+    with Client(api_key=KEY, base_url=widget_server.base_url) as c:
+        yield c
+
+
+def test_monitor_follows_a_real_hello_world_job_to_complete(local_server: Any,
+                                                            api_key: str) -> None:
+    client = Client(api_key=api_key, base_url=local_server.base_url)
+    job = client.submit("hello-world-template", source=b"hello widgets\n",
+                        params={"app": {"case": "upper"}}, name="monitor-hello")
+    monitor = JobMonitor(job, watch=False)
+    rec = Recorder(monitor)
+    monitor.start()
+    assert monitor.ended.wait(60), "the job never ended"
+    assert monitor.state == "COMPLETE" and monitor.stage == "done"
+    assert monitor.job_id == job.id and monitor.name == "monitor-hello"
+    assert monitor.total == 1 and monitor.done == 1 and monitor.grid == "d"
+    assert monitor.started_ms > 0 and monitor.ended_ms >= monitor.started_ms
+    assert monitor.summary == repr(monitor).split(": ", 1)[1].splitlines()[0]
+    assert any("hello_world_processed.txt" in line for line in monitor.logs)
+    updates = [m["state"] for m in rec.messages if m.get("method") == "update"]
+    assert updates and updates[-1].get("state") == "COMPLETE"
+    # The secret never reaches widget state or reprs.
+    state = json.dumps(monitor.get_state(), default=str)
+    for text in (state, repr(monitor), monitor._repr_html_()):
+        assert api_key not in text
+    # The Logs button: the full logs as a DataFrame, rendered as a table in the card.
+    front_end(monitor, {"type": "logs"})
+    custom = [m["content"] for m in rec.messages if m.get("method") == "custom"]
+    assert custom[-1]["type"] == "logs" and "<table" in custom[-1]["html"]
+    assert isinstance(monitor.logs_frame, pd.DataFrame) and len(monitor.logs_frame) >= 1
+
+
+def test_abort_button_message_aborts_the_running_job(client: Client) -> None:
+    job = client.submit(TEMPLATE_ID, source="bypass", params={"app": {"seconds": 30}},
+                        name="to-abort")
+    monitor = JobMonitor(job)
+    until(lambda: monitor.running > 0, "tasks to start running")
+    assert monitor.abortable and not monitor.abort_requested
+    front_end(monitor, {"type": "abort"})  # the Abort button; the cell is not blocked
+    assert monitor.ended.wait(60)
+    assert monitor.state == "FAILED"
+    assert "abort" in monitor.error_message.lower()
+    assert monitor.notice == "aborted on request" and not monitor.abort_requested
+    assert set(monitor.grid) <= {"d", "f", "c"}  # nothing shown as still running
+    assert job.refresh().state.name == "FAILED"
+
+
+def test_failed_task_shows_error_and_first_failing_task(client: Client) -> None:
+    job = client.submit(TEMPLATE_ID, source="bypass", name="fails",
+                        params={"partitioner": {"chunks": 4},
+                                "app": {"seconds": 0, "fail_chunk": 2, "message": "bad row"}})
+    monitor = JobMonitor(job)
+    assert monitor.ended.wait(60)
+    assert monitor.state == "FAILED" and monitor.failed_at == "tasks"
+    assert monitor.total == 4 and monitor.failed == 1 and monitor.grid[2] == "f"
+    assert monitor.error_message and "bad row" in monitor.task_error
+    assert monitor.task_error.startswith("task-2")
+    text = repr(monitor)
+    assert text.startswith("✘") and "first failing task: task-2" in text
+
+
+def test_dashboard_pages_filters_acts_and_follows_events(client: Client) -> None:
+    done = [client.submit(TEMPLATE_ID, source="bypass", name=f"dash-{i}",
+                          params={"partitioner": {"chunks": 1}, "app": {"seconds": 0}})
+            for i in range(3)]
+    for job in done:
+        job.wait(timeout=60)
+    dash = JobsDashboard(client, page_size=2)
+    rec = Recorder(dash.table)
+    try:
+        assert dash.table.total >= 3 and len(dash.table.rows) == 2
+        assert "COMPLETE" in dash.table.states and TEMPLATE_ID in dash.table.templates
+        assert isinstance(dash.frame, pd.DataFrame) and dash.frame.index.name == "id"
+        first_page = {r["id"] for r in dash.table.rows}
+        dash.table.page = 1  # as the pager's "next" does through the comm
+        assert dash.table.rows and not first_page & {r["id"] for r in dash.table.rows}
+        assert list(dash.page_frame().index) == [r["id"] for r in dash.table.rows]
+        dash.table.state_filter = "COMPLETE"
+        assert all(r["state"].endswith("COMPLETE") for r in dash.table.rows)
+        dash.table.template_filter = "hello-world-template"
+        dash.table.state_filter = ""
+        assert all(r["template_id"] == "hello-world-template" for r in dash.table.rows)
+        dash.table.template_filter = ""
+        # A job started after the dashboard appears and turns COMPLETE from events alone.
+        new = client.submit(TEMPLATE_ID, source="bypass", name="dash-live",
+                            params={"partitioner": {"chunks": 2}, "app": {"seconds": 0.2}})
+        dash.table.page_size = 100
+        until(lambda: any(r["id"] == new.id and r["state"].endswith("COMPLETE")
+                          for r in dash.table.rows), "the new job to show COMPLETE")
+        # Row actions from the front end.
+        front_end(dash.table, {"type": "action", "action": "logs", "job_id": new.id})
+        assert dash.output.outputs and "text/html" in dash.output.outputs[0]["data"]
+        front_end(dash.table, {"type": "action", "action": "results", "job_id": new.id})
+        assert dash.output.outputs
+        front_end(dash.table, {"type": "action", "action": "monitor", "job_id": new.id})
+        assert "application/vnd.jupyter.widget-view+json" in dash.output.outputs[0]["data"]
+        slow = client.submit(TEMPLATE_ID, source="bypass", params={"app": {"seconds": 30}})
+        until(lambda: slow.refresh().state.is_running, "the slow job to start")
+        front_end(dash.table, {"type": "action", "action": "abort", "job_id": slow.id})
+        until(lambda: any(r["id"] == slow.id and r["state"].endswith("FAILED")
+                          for r in dash.table.rows), "the aborted job to show FAILED")
+        # Only one page of rows is ever in the synced state.
+        assert all(len(m["state"].get("rows", [])) <= 100 for m in rec.messages
+                   if m.get("method") == "update")
+        assert repr(dash).startswith("JobsDashboard: ")
+        assert "<table>" in dash._repr_mimebundle_()["text/html"]
+    finally:
+        dash.close()
+
+
+def test_form_with_schema_fields_validates_runs_and_copies_a_cell(client: Client) -> None:
+    form = JobForm(client, schemas={TEMPLATE_ID: {"app": SLEEPY_SCHEMA}})
+    form.template.value = TEMPLATE_ID
+    fields = form._fields["app"]
+    assert set(fields) == {"seconds", "fail_chunk", "message", "mode"}
+    assert fields["seconds"].widget.value == "0.3"  # the template's default
+    fields["seconds"].widget.value = "abc"
+    assert "must be a number" in fields["seconds"].message.value
+    assert form.run_button.disabled
+    fields["seconds"].widget.value = "-1"
+    assert "minimum" in fields["seconds"].message.value
+    assert form.run() is None and "fix first" in form.status.value
+    fields["seconds"].widget.value = "0.1"
+    fields["mode"].widget.value = "fast"
+    assert fields["seconds"].message.value == ""
+    form.source_kind.value = "URL"
+    form.url.value = "not a url"
+    assert form.run_button.disabled and "http" in form.source_message.value
+    form.source_kind.value = "bypass"
+    form.params_json.value = '{"partitioner": {"chunks": 3}}'
+    form.name.value = "from-the-form"
+    assert form.validate() == [] and not form.run_button.disabled
+    cell = form.cell_text()
+    assert cell.startswith("%%bytenite job\n")
+    assert "templateId: sleepy-template" in cell and "source: bypass" in cell
+    assert "seconds: 0.1" in cell and "chunks: 3" in cell
+    form.copy_button.click()
+    assert form.output.outputs[0]["text"] == cell
+    form.run_button.click()
+    assert form.job is not None and form.monitor is not None
+    assert form.monitor.ended.wait(60) and form.monitor.state == "COMPLETE"
+    assert form.monitor.total == 3
+    assert form.job.refresh().params["app"] == {"seconds": 0.1, "mode": "fast"}
+
+
+def test_form_falls_back_to_a_json_editor_with_messages(client: Client) -> None:
+    form = JobForm(client)
+    form.template.value = "hello-world-template"
+    assert form._fields == {}  # ByteNite Local sends no schema with its templates
+    assert form.params_json in form.params_box.children
+    form.params_json.value = "{oops"
+    assert form.run_button.disabled and "params JSON" in form.params_message.value
+    form.params_json.value = '{"ap": {}}'
+    assert "unknown section" in form.params_message.value
+    form.params_json.value = '{"app": {"case": "upper"}}'
+    form.source_kind.value = "file upload"
+    assert form.run_button.disabled
+    form.upload.value = ({"name": "notes.txt", "type": "text/plain", "size": 6,
+                          "content": memoryview(b"hello\n"),
+                          "last_modified": dt.datetime.now(dt.timezone.utc)},)
+    assert not form.run_button.disabled
+    assert "save the uploaded file as notes.txt" in form.cell_text()
+    job = form.run()
+    assert job is not None and form.monitor.ended.wait(60)
+    assert form.monitor.state == "COMPLETE"
+    assert "JobForm(template='hello-world-template'" in repr(form)
+
+
+def test_form_cell_runs_through_the_real_magic(client: Client, widget_server: Any,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from bytenite_nb.testing import TestingShell
+
+    monkeypatch.setenv("BYTENITE_BASE_URL", widget_server.base_url)
+    monkeypatch.setenv("BYTENITE_API_KEY", KEY)
+    form = JobForm(client)
+    form.template.value = "hello-world-template"
+    form.source_kind.value = "bypass"
+    form.params_json.value = '{"app": {"case": "title"}}'
+    ip = TestingShell.create()
+    ip.run_cell(form.cell_text())
+    job = ip.user_ns["job"]
+    assert job.template_id == "hello-world-template"
+    assert job.refresh().params["app"] == {"case": "title"}
+
+
+def test_login_widget_clears_the_key_from_widget_state(widget_server: Any) -> None:
+    login = LoginWidget(base_url=widget_server.base_url)
+    seen: list[Any] = []
+    login.on_login(seen.append)
+    login.api_key.value = "wrong-key-000000000000"
+    assert login.login() is None
+    assert login.api_key.value == "" and "login failed" in login.status.value
+    assert "wrong-key-000000000000" not in login.status.value
+    login.api_key.value = KEY
+    client = login.login()
+    assert client is not None and seen == [client] and login.client is client
+    assert login.api_key.value == ""
+    for text in (json.dumps(login.api_key.get_state()), repr(login), login.status.value,
+                 json.dumps(login._repr_mimebundle_(), default=str), repr(client)):
+        assert KEY not in text
+    assert next(iter(client.templates())).id
+
+
+def test_no_secret_in_any_widget_state(client: Client) -> None:
+    job = client.submit("hello-world-template", source="bypass")
+    widgets = [JobMonitor(job), JobsDashboard(client, live=False), JobForm(client)]
+    try:
+        for widget in widgets:
+            assert KEY not in json.dumps(widget.get_state(), default=str)
+            assert KEY not in repr(widget)
+    finally:
+        for widget in widgets:
+            widget.close()
