@@ -97,6 +97,8 @@ class JobMonitor(anywidget.AnyWidget):
         self._view = MonitorState(job_id=self.job_id, name=self.name)
         self._end_callbacks: list[Callable[[MonitorState], None]] = []
         self._ended = threading.Event()
+        self._end_lock = threading.Lock()
+        self._finishing = False
         self._watcher: Any = None
         self.logs_frame: Any = None
         #: The throttle between the feeder thread and the traits (exposed for tests/benchmarks).
@@ -151,10 +153,11 @@ class JobMonitor(anywidget.AnyWidget):
 
     def on_end(self, callback: Callable[[MonitorState], None]) -> None:
         """Call ``callback(final_state)`` once the job has ended (at once if it already has)."""
-        if self._ended.is_set():
-            callback(self._view)
-        else:
-            self._end_callbacks.append(callback)
+        with self._end_lock:
+            if not self._finishing:
+                self._end_callbacks.append(callback)
+                return
+        callback(self._view)
 
     def _apply(self, snapshot: Any) -> None:
         reached = self._reached
@@ -181,14 +184,20 @@ class JobMonitor(anywidget.AnyWidget):
             for name, value in values.items():
                 if getattr(self, name) != value:
                     setattr(self, name, value)
-        if view.terminal and not self._ended.is_set():
-            self._ended.set()
+        if not view.terminal:
+            return
+        with self._end_lock:
+            if self._finishing:
+                return
+            self._finishing = True
             callbacks, self._end_callbacks = self._end_callbacks, []
-            for callback in callbacks:
-                try:
-                    callback(view)
-                except Exception:  # a broken observer must not break the feeder thread
-                    log.exception("JobMonitor end callback failed")
+        for callback in callbacks:
+            try:
+                callback(view)
+            except Exception:  # a broken observer must not break the feeder thread
+                log.exception("JobMonitor end callback failed")
+        # Set last, so whoever waits on `ended` also sees what the callbacks did.
+        self._ended.set()
 
     # -- front-end actions --------------------------------------------------------------------
 

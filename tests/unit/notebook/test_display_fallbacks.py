@@ -1,0 +1,119 @@
+"""How a Job is displayed: widget + frozen final output, updating HTML, text, log lines."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from IPython.core.displaypub import CapturingDisplayPublisher
+from IPython.core.interactiveshell import InteractiveShell
+
+from bytenite_nb.api.client import Client
+from bytenite_nb.notebook import display as job_display
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.fixture()
+def shell(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The IPython singleton (``display()`` always publishes through it), capturing output."""
+    ip = InteractiveShell.instance()
+    pub = CapturingDisplayPublisher()
+    monkeypatch.setattr(ip, "display_pub", pub)
+    monkeypatch.delenv("BYTENITE_NONINTERACTIVE", raising=False)
+    monkeypatch.delenv("BYTENITE_DISPLAY", raising=False)
+    yield ip
+
+
+@pytest.fixture()
+def client(local_server: Any, api_key: str) -> Iterator[Client]:
+    with Client(api_key=api_key, base_url=local_server.base_url) as c:
+        yield c
+
+
+def hello(client: Client, name: str) -> Any:
+    return client.submit("hello-world-template", source=b"display me\n", name=name,
+                         params={"app": {"case": "upper"}})
+
+
+def test_display_mode_selection(shell: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert job_display.display_mode(shell) == "text"  # no kernel: terminal IPython
+    monkeypatch.setattr(shell, "kernel", object(), raising=False)
+    assert job_display.display_mode(shell) == "widget"
+    monkeypatch.setenv("BYTENITE_DISPLAY", "html")
+    assert job_display.display_mode(shell) == "html"
+    monkeypatch.setenv("BYTENITE_NONINTERACTIVE", "1")
+    assert job_display.display_mode(shell) == "log"
+
+
+def test_register_formatters_renders_jobs_through_display_job(shell: Any, client: Client,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    job = hello(client, "formatter")
+    job.wait(timeout=60)
+    job_display.register_formatters(shell)
+    try:
+        from IPython.display import display
+
+        display(job)  # text mode outside a kernel
+        outputs = shell.display_pub.outputs
+        assert len(outputs) == 1
+        assert outputs[0]["data"]["text/plain"].startswith("✔ ByteNite job formatter")
+        # The last expression of a cell goes through the same formatter.
+        format_dict, _ = shell.display_formatter.format(job)
+        assert format_dict == {}  # handled (displayed) by our printer, nothing else added
+        assert len(outputs) == 2
+    finally:
+        job_display.unregister_formatters(shell)
+    assert shell.display_formatter.format(job)[0]["text/plain"].startswith("<Job")
+
+
+def test_widget_mode_freezes_to_static_html_when_the_job_ends(shell: Any,
+                                                              client: Client) -> None:
+    job = hello(client, "widget-mode")
+    monitor = job_display.display_job(job, ip=shell, mode="widget")
+    assert monitor.ended.wait(60)
+    first, *updates = shell.display_pub.outputs
+    display_id = first["transient"]["display_id"]
+    assert WIDGET_MIME in first["data"] and "text/html" in first["data"]
+    assert first["data"][WIDGET_MIME]["model_id"] == monitor.model_id
+    # The end state replaces the widget in place with HTML + text (no "model not found").
+    final = updates[-1]
+    assert final["update"] and final["transient"]["display_id"] == display_id
+    assert set(final["data"]) == {"text/plain", "text/html"}
+    assert final["data"]["text/plain"].startswith("✔ ByteNite job widget-mode")
+    assert 'data-state="COMPLETE"' in final["data"]["text/html"]
+
+
+def test_html_mode_updates_in_place_until_the_outcome(shell: Any, client: Client) -> None:
+    job = hello(client, "html-mode")
+    handle = job_display.display_job(job, ip=shell, mode="html")
+    assert handle.watcher.wait(60).is_terminal
+    outputs = shell.display_pub.outputs
+    assert all(o["transient"]["display_id"] == handle.display_id for o in outputs)
+    assert not any(WIDGET_MIME in o["data"] for o in outputs)
+    assert outputs[-1]["update"]
+    assert 'data-state="COMPLETE"' in outputs[-1]["data"]["text/html"]
+    # Retiring the display stops updates: nothing lands after the caller's own note.
+    handle.watcher.stop()
+    count = len(outputs)
+    handle.update({"text/plain": "retired"}, raw=True)
+    assert len(outputs) == count + 1 and outputs[-1]["data"] == {"text/plain": "retired"}
+
+
+def test_noninteractive_mode_logs_plain_lines(shell: Any, client: Client,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("BYTENITE_NONINTERACTIVE", "1")
+    caplog.set_level(logging.INFO, logger="bytenite_nb.progress")
+    job = hello(client, "log-mode")
+    reporter = job_display.display_job(job, ip=shell)
+    assert isinstance(reporter, job_display.LogReporter)
+    reporter.watcher.wait(60)
+    assert shell.display_pub.outputs[0]["data"].keys() == {"text/plain"}
+    messages = [r.getMessage() for r in caplog.records if r.name == "bytenite_nb.progress"]
+    assert messages[-1].startswith("✔ ByteNite job log-mode") and "COMPLETE" in messages[-1]
+    assert len(messages) >= 2
+    assert not any(WIDGET_MIME in o["data"] for o in shell.display_pub.outputs)
