@@ -1,0 +1,125 @@
+"""The events broker: sequence numbers, resume, and consumers that cannot keep up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+
+from bytenite_nb import wire
+from bytenite_nb.server.broker import Broker
+from bytenite_nb.server.store import Store
+
+
+def _decode(line: bytes) -> dict:
+    return json.loads(line)["result"]
+
+
+async def _collect(broker: Broker, since: int | None, count: int, *,
+                   job_id: str | None = None, pause: float = 0.0) -> list[dict]:
+    out: list[dict] = []
+    stream = broker.stream(since, job_id)
+    async for line in stream:
+        event = _decode(line)
+        if event["event"] != wire.EVENT_HEARTBEAT:
+            out.append(event)
+            if pause:
+                await asyncio.sleep(pause)
+        if len(out) >= count:
+            break
+    await stream.aclose()
+    return out
+
+
+def test_events_are_numbered_typed_and_replayed(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite")
+    broker = Broker(store, heartbeat_interval=0.05)
+    first = broker.publish(wire.EVENT_JOB_STATE, "j1", {"jobId": "j1", "state": "JOB_STATE_NEW"})
+    broker.publish(wire.EVENT_JOB_LOG, "j2", {"jobId": "j2", "log": "x"})
+    broker.publish(wire.EVENT_TASK_STATE, "j1", {"jobId": "j1", "taskId": "task-0"})
+    events = asyncio.run(_collect(broker, 0, 3))
+    assert [int(e["seq"]) for e in events] == [first.seq, first.seq + 1, first.seq + 2]
+    assert [e["data"]["@type"] for e in events] == [
+        wire.JOB_STATE_EVENT_TYPE, wire.JOB_LOG_EVENT_TYPE, wire.TASK_STATE_EVENT_TYPE]
+    resumed = asyncio.run(_collect(broker, first.seq, 2))
+    assert [int(e["seq"]) for e in resumed] == [first.seq + 1, first.seq + 2]
+    only_j1 = asyncio.run(_collect(broker, 0, 2, job_id="j1"))
+    assert {e["data"]["jobId"] for e in only_j1} == {"j1"}
+    store.close()
+
+
+def test_heartbeats_carry_the_resume_point(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite")
+    broker = Broker(store, heartbeat_interval=0.01)
+    event = broker.publish(wire.EVENT_JOB_STATE, "j", {"jobId": "j"})
+
+    async def beats() -> list[dict]:
+        out = []
+        stream = broker.stream(None)
+        async for line in stream:
+            out.append(_decode(line))
+            if len(out) == 3:
+                break
+        await stream.aclose()
+        return out
+
+    lines = asyncio.run(beats())
+    assert all(b["event"] == "heartbeat" and b["seq"] == str(event.seq) for b in lines)
+    assert lines[0]["data"]["@type"] == wire.HEARTBEAT_EVENT_TYPE
+    store.close()
+
+
+def test_a_slow_consumer_blocks_nobody_and_misses_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite")
+    broker = Broker(store, queue_size=5, heartbeat_interval=0.05)
+    total = 300
+    start = store.last_seq()
+    published = threading.Event()
+
+    def producer() -> None:
+        for i in range(total):
+            broker.publish(wire.EVENT_JOB_LOG, "j", {"jobId": "j", "log": str(i)})
+        published.set()
+
+    async def slow_reader() -> list[dict]:
+        stream = broker.stream(start)
+        out: list[dict] = []
+        async for line in stream:
+            event = _decode(line)
+            if event["event"] == wire.EVENT_HEARTBEAT:
+                continue
+            out.append(event)
+            if len(out) == 1:
+                # Stall until the producer is done: it must not wait for us.
+                threading.Thread(target=producer).start()
+                while not published.is_set():
+                    await asyncio.sleep(0.01)
+            if len(out) == total:
+                break
+        await stream.aclose()
+        return out
+
+    broker.publish(wire.EVENT_JOB_LOG, "j", {"jobId": "j", "log": "first"})
+    events = asyncio.run(slow_reader())
+    logs = [e["data"]["log"] for e in events]
+    assert logs[0] == "first" and logs[1:] == [str(i) for i in range(total - 1)]
+    seqs = [int(e["seq"]) for e in events]
+    assert seqs == sorted(set(seqs))
+    store.close()
+
+
+def test_close_ends_open_streams(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite")
+    broker = Broker(store, heartbeat_interval=30)
+
+    async def run() -> int:
+        lines = 0
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, broker.close)
+        async for _ in broker.stream(None):
+            lines += 1
+        return lines
+
+    assert asyncio.run(run()) == 1  # the opening heartbeat, then the stream ended
+    store.close()
