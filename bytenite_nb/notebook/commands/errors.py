@@ -15,11 +15,11 @@ __all__ = ["friendly_error", "is_user_error", "one_line", "redact"]
 _MAX_LEN = 600
 
 
-def one_line(text: str) -> str:
-    """Collapse whitespace and newlines so a message prints as one line (bounded length)."""
+def one_line(text: str, limit: int = _MAX_LEN) -> str:
+    """Collapse newlines so a message prints as one line, at most ``limit`` characters."""
     lines = [part.strip() for part in str(text).splitlines() if part.strip()]
     flat = "; ".join(lines)
-    return flat if len(flat) <= _MAX_LEN else flat[: _MAX_LEN - 3] + "..."
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
@@ -100,6 +100,7 @@ def friendly_error(
         text = f"{kind}: {exc.strerror or exc}: {exc.filename}"
     else:
         text = f"{kind}: {exc}"
+    text = one_line(text)  # bound the message itself so the hint below always survives
     request_id = getattr(exc, "request_id", None)
     if request_id:
         text += f" [request id {request_id}]"
@@ -108,4 +109,4 @@ def friendly_error(
     hint = _hint(exc, base_url)
     if hint:
         text += f". Hint: {hint}"
-    return UsageError(redact(one_line(text), secrets))
+    return UsageError(redact(one_line(text, limit=_MAX_LEN + 400), secrets))
