@@ -84,10 +84,11 @@ def _local_router() -> APIRouter:
         """A job's result file (the ``link`` of ``GET /jobs/{jobId}/results``); no auth,
         the link's token is the credential. Gone after 48 hours."""
         row = ctx_of(request).store.result_by_token(token)
+        if row is not None and time.time() >= row.expires_at:
+            Path(row.path).unlink(missing_ok=True)
+            raise ApiError(410, "This result link expired (result files are kept 48 hours)")
         if row is None or not Path(row.path).is_file():
             raise not_found("No such result file (the link is wrong or the job was deleted)")
-        if time.time() >= row.expires_at:
-            raise ApiError(410, "This result link expired (result files are kept 48 hours)")
         return FileResponse(row.path, filename=Path(row.name).name,
                             media_type="application/octet-stream")
 
@@ -111,11 +112,15 @@ def _local_router() -> APIRouter:
         if job["state"] != wire.JobState.NEW.value:
             raise bad_request(f"Job {row.job_id} is in state {job['state']}; uploads are only "
                               f"accepted while {wire.JobState.NEW.value}")
+        limit = ctx.config.max_upload_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, f"Upload of {declared} bytes is larger than the {limit} byte "
+                                "limit")
         folder = ctx.runner.job_dir(row.job_id) / "upload"
         folder.mkdir(parents=True, exist_ok=True)
         name = _filename(content_disposition)
         partial = folder / f".{uuid.uuid4().hex}.part"
-        limit = ctx.config.max_upload_bytes
         size = 0
         try:
             with open(partial, "wb") as fh:

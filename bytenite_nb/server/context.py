@@ -53,6 +53,7 @@ class ServerContext:
         ctx = cls(config=config, store=store, broker=broker, registry=registry,
                   auth=Auth(store, keys, config.token_ttl), runner=runner, key_path=key_path)
         ctx.recovered = runner.recover()
+        runner.purge_expired_results()
         return ctx
 
     @property

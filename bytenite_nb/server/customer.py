@@ -75,15 +75,21 @@ def load_job(ctx: ServerContext, job_id: str) -> dict[str, Any]:
     return job
 
 
+def _temp_url(request: Request, job: dict[str, Any]) -> str | None:
+    if (job.get("dataSource") or {}).get("dataSourceDescriptor") != wire.Descriptor.FILE.value:
+        return None
+    upload = ctx_of(request).store.upload_for_job(job["id"])
+    return upload_url(request, upload.token) if upload is not None else None
+
+
+def job_body_dict(request: Request, job: dict[str, Any]) -> dict[str, Any]:
+    """A protojson ``Job`` with the upload target filled in for ``file`` sources."""
+    return protojson.job_out(job, temp_url=_temp_url(request, job))
+
+
 def job_body(request: Request, job: dict[str, Any]) -> JSONResponse:
     """A ``JobResponse`` with the upload target filled in for ``file`` sources."""
-    ctx = ctx_of(request)
-    temp_url = None
-    if (job.get("dataSource") or {}).get("dataSourceDescriptor") == wire.Descriptor.FILE.value:
-        upload = ctx.store.upload_for_job(job["id"])
-        if upload is not None:
-            temp_url = upload_url(request, upload.token)
-    return JSONResponse(protojson.job_response(job, temp_url=temp_url))
+    return JSONResponse(protojson.job_response(job, temp_url=_temp_url(request, job)))
 
 
 def _not_new(job: dict[str, Any], action: str) -> ApiError:
@@ -413,6 +419,15 @@ def build_router() -> APIRouter:
         ctx.store.set_upload(jobId, completed=True)
         return ok(request, f"Upload of job {jobId} completed ({upload.size} bytes)")
 
+    @router.post("/jobs/uploadcompleted/{jobId}", response_model=models.GenericResponse,
+                 tags=["jobs"], responses=e404, deprecated=True)
+    def upload_completed_legacy(request: Request, jobId: str,
+                                body: Annotated[dict[str, Any] | None, Body()] = None,
+                                ) -> JSONResponse:
+        """The 2023 form of ``PATCH /jobs/{jobId}/uploadcompleted`` (ByteNite's file-upload
+        guide still shows it); same behaviour."""
+        return upload_completed(request, jobId)
+
     @router.post("/jobs/{jobId}/run", response_model=models.GenericResponse, tags=["jobs"],
                  responses=e404)
     def run_job(request: Request, jobId: str,
@@ -594,7 +609,5 @@ def _jobs_page(request: Request, predicates: list[Any], limit: int | None,
     keys = query.parse_order(order_by, query.JOB_FIELDS, [("createdAt", True)])
     jobs = [j for j in ctx.store.list_jobs() if all(p(j) for p in predicates)]
     page = query.paginate(query.sort_records(jobs, keys, query.JOB_FIELDS), limit, offset)
-    data = []
-    for job in page.items:
-        data.append(protojson.job_out(job))
+    data = [job_body_dict(request, job) for job in page.items]
     return JSONResponse({"pagination": page.pagination(), "data": data})

@@ -218,6 +218,16 @@ class Runner:
                 failed.append(job_id)
         return failed
 
+    def purge_expired_results(self) -> int:
+        """Delete result files whose links expired (the links keep answering 410)."""
+        removed = 0
+        for row in self.store.expired_results(time.time()):
+            path = Path(row.path)
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def start(self, job_id: str) -> None:
         """Run a job (already moved to STARTED) on its own thread."""
         cancel = threading.Event()
@@ -314,8 +324,8 @@ class Runner:
         workdir = self.job_dir(job_id) / "work"
         try:
             job = self.store.get_job(job_id)
-            if job is None:
-                return
+            if job is None or JobState.parse(job["state"]).is_terminal:
+                return  # deleted or aborted before this thread got going
             shutil.rmtree(workdir, ignore_errors=True)
             workdir.mkdir(parents=True, exist_ok=True)
             spec = self._spec(job, workdir)

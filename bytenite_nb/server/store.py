@@ -356,6 +356,13 @@ class Store:
                                       (job_id,)).fetchall()
         return [ResultRow(**dict(r)) for r in rows]
 
+    def expired_results(self, now: float) -> list[ResultRow]:
+        """Result files whose links expired before ``now`` (unix time)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM results WHERE expires_at <= ?",
+                                      (now,)).fetchall()
+        return [ResultRow(**dict(r)) for r in rows]
+
     def result_by_token(self, token: str) -> ResultRow | None:
         """The result file a link token points at, or None."""
         with self._lock:
