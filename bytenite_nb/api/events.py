@@ -259,6 +259,7 @@ class EventStream(Iterator[Event]):
         self.on_disconnect = on_disconnect
         #: How many times a connection was established (1 after the first connect).
         self.connections = 0
+        self._received = 0  # envelopes decoded so far (heartbeats included)
         self._closed = threading.Event()
         self._response: requests.Response | None = None
         self._lock = threading.Lock()
@@ -333,8 +334,8 @@ class EventStream(Iterator[Event]):
                     response.close()
                     return
                 self.connections += 1
-                failures = 0
                 self._callback(self.on_connect)
+                received = self._received
                 try:
                     yield from self._read(response)
                 except (requests.RequestException, OSError, ValueError) as exc:
@@ -348,6 +349,13 @@ class EventStream(Iterator[Event]):
                     with self._lock:
                         self._response = None
                     response.close()
+                # A connection that delivered something was healthy. One that ended having
+                # delivered nothing counts as a failure, so a server or proxy that closes
+                # streams at once is retried with backoff instead of in a tight loop.
+                if self._received > received:
+                    failures = 0
+                elif error is None:
+                    failures += 1
             if self.closed:
                 return
             if error is not None:
@@ -358,7 +366,7 @@ class EventStream(Iterator[Event]):
                 if error is not None and isinstance(error, APIError):
                     raise error
                 return
-            # Reconnect at once after a clean end or a silent spell, with backoff after errors.
+            # Reconnect at once after a healthy connection ends, with backoff after failures.
             if failures:
                 delay = min(self.max_backoff, 0.25 * 2 ** (failures - 1)) * (
                     0.5 + random.random() / 2
@@ -370,7 +378,9 @@ class EventStream(Iterator[Event]):
         decoder = StreamDecoder()
         # chunk_size=None hands over bytes as they arrive; iter_lines would mangle CRLF splits.
         for chunk in response.iter_content(chunk_size=None):
-            for envelope in decoder.feed(chunk):
+            envelopes = decoder.feed(chunk)
+            self._received += len(envelopes)
+            for envelope in envelopes:
                 event = self._accept(envelope)
                 if event is not None:
                     yield event
