@@ -273,3 +273,11 @@ def test_login_prompts_verifies_and_stores_0600(
     info = magic(ip, "info")
     assert api_key not in str(info) and api_key not in info._repr_html_()
     assert "entered in this session" in info.get("API key")
+    assert info.get("reachable").startswith("yes")
+
+
+def test_info_reports_an_unreachable_server_without_raising(ip: TestingShell) -> None:
+    ip.run_cell("%config ByteniteMagics.base_url = 'http://127.0.0.1:9'")
+    info = ip.run_line_magic("bytenite", "info")
+    assert info.get("reachable").startswith("no: APIConnectionError")
+    assert "%config ByteniteMagics.base_url" in info.get("server")

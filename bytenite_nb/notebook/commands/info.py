@@ -62,6 +62,7 @@ def _server_rows(ctx: Context) -> list[tuple[str, str]]:
         if source == "default" and ctx.magics.auto_local:
             source = "nothing configured: the first command starts ByteNite Local (auto_local)"
     rows.append(("server", f"{url}  (from {source})"))
+    rows.append(("reachable", _reachable(ctx, url, source)))
     from bytenite_nb.notebook.ledger import normalize_base_url
 
     if normalize_base_url(url) in session.session_keys:
@@ -75,6 +76,28 @@ def _server_rows(ctx: Context) -> list[tuple[str, str]]:
         except errors.ConfigurationError as exc:
             rows.append(("API key", f"unreadable: {exc}"))
     return rows
+
+
+def _reachable(ctx: Context, url: str, source: str) -> str:
+    """Ask the server for its version (``GET /info``); never starts ByteNite Local."""
+    from bytenite_nb.api.errors import ByteniteError
+    from bytenite_nb.notebook.commands.errors import one_line, redact
+
+    if source.startswith("nothing configured"):
+        return "not checked (no server yet)"
+    try:
+        # No retries and a short timeout: `info` is how users find out a server is down.
+        probe = ctx.magics.connection.client(url).with_options(timeout=5.0, max_retries=0)
+        try:
+            answer = probe.info()
+        finally:
+            probe.close()
+    except ByteniteError as exc:
+        text = redact(one_line(f"{type(exc).__name__}: {exc}"), ctx.magics.connection.secrets())
+        return f"no: {text}"
+    version = (answer.get("version") or {}) if isinstance(answer, dict) else {}
+    tag = version.get("tag") or ".".join(str(v) for v in version.values() if v)
+    return f"yes{f' ({tag})' if tag else ''}"
 
 
 def info(ctx: Context) -> Info:

@@ -9,6 +9,7 @@ verb leaves a draft or a job nobody knows about behind.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,8 @@ def _discard(client: Client, job_id: str) -> str:
     """Abort (or delete) a job we created but could not start; returns what happened."""
     try:
         client.abort_job(job_id)
+    except LookupError:  # 404: the create never reached the server
+        return f"no job was created (id {job_id} does not exist)"
     except Exception:  # fall back to delete, then report
         try:
             client.delete_job(job_id)
@@ -49,12 +52,24 @@ def _discard(client: Client, job_id: str) -> str:
 
 def submit(ctx: Context, spec: JobSpec, names: tuple[str | None, ...]) -> Job:
     """Create, upload, run; bind and record the job; wait if asked. Returns the Job."""
+    from bytenite_nb.api.errors import APIConnectionError
+
     client = ctx.client()
-    created = client.create_job(
-        spec.template_id, name=spec.name, description=spec.description,
-        data_source=spec.data_source, data_destination=spec.data_destination,
-        params=spec.params, config=spec.config,
-    )
+    # Our own id: if the create is interrupted or its answer is lost, we can still find (and
+    # remove) the job it may have made.
+    job_id = str(uuid.uuid4())
+    try:
+        created = client.create_job(
+            spec.template_id, name=spec.name, description=spec.description,
+            data_source=spec.data_source, data_destination=spec.data_destination,
+            params=spec.params, config=spec.config, job_id=job_id,
+        )
+    except (KeyboardInterrupt, APIConnectionError) as exc:
+        note = _discard(client, job_id)
+        if isinstance(exc, KeyboardInterrupt):
+            raise UsageError(f"Interrupted while creating the job; {note}.") from None
+        raise friendly_error(exc, base_url=ctx.base_url(),
+                             secrets=ctx.magics.connection.secrets(), note=note) from None
     try:
         if spec.upload is not None:
             client.upload(created.id, spec.upload)

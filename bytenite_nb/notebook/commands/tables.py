@@ -27,7 +27,8 @@ def _deliver(ctx: Context, value: Any, what: str) -> Any:
 
 
 def jobs(ctx: Context) -> Any:
-    """``%bytenite jobs [--state S] [--template T] [--limit N]``: newest first."""
+    """``%bytenite jobs [--state S] [--template T] [--limit N]``, in the server's order
+    (newest first on ByteNite Local)."""
     from bytenite_nb import frames
 
     options = ctx.command.options
