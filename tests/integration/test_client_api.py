@@ -238,3 +238,28 @@ def test_submit_rejects_bad_input_without_creating_anything(client: Client) -> N
     with pytest.raises(BadRequestError):  # rejected by the server: the draft is deleted again
         client.submit(TEMPLATE, source="http://127.0.0.1:9/x", params={"app": {"case": 1}})
     assert sum(1 for _ in client.jobs(page_size=1000)) == before
+
+
+def test_developer_api_push_activate_and_run(client: Client, tmp_path: Path) -> None:
+    from tests.integration.server_kit import write_app
+
+    try:
+        client.dev.apps()
+    except NotFoundError:
+        pytest.skip("this ByteNite Local does not serve the Developer API (/v1/dev) yet")
+    name = f"rev-{uuid.uuid4().hex[:6]}"
+    folder = write_app(tmp_path, name, """
+        import os, pathlib
+        text = pathlib.Path(os.environ["TASK_DIR"], "data.bin").read_text()
+        pathlib.Path(os.environ["TASK_RESULTS_DIR"], "out.txt").write_text(text[::-1])
+    """)
+    pushed = client.dev.push_app(folder)
+    assert pushed.get("name", name) == name
+    client.dev.activate_app(name)
+    assert name in {a.get("name") for a in client.dev.apps()}
+    client.dev.push_template(folder)
+    job = client.submit(f"{name}-template", source=b"abc").wait(timeout=120)
+    [result] = job.results()
+    import requests
+
+    assert requests.get(result.link, timeout=30).text == "cba"
