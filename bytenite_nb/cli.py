@@ -47,7 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         serve(config, ready_file=Path(args.ready_file) if args.ready_file else None,
               announce=announce)
-    except ServerStartError as exc:
+    except (ServerStartError, ValueError) as exc:
         print(f"bytenite-nb serve: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

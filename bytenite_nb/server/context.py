@@ -37,6 +37,10 @@ class ServerContext:
         """Open the data dir: database, keys, registry; fail jobs a previous run left running."""
         from bytenite_nb.server.registry import Registry
 
+        if config.executor != "local":
+            # Refuse at start-up rather than failing every job later.
+            raise ValueError(f"the {config.executor!r} executor is not available in this "
+                             "version of ByteNite Local; use 'local'")
         config.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(config.data_dir / DB_FILE)
         key_path = None

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader
+from pydantic import ValidationError
 
 from bytenite_nb import __version__, wire
 from bytenite_nb.server import models, protojson, query
@@ -105,6 +106,17 @@ def _template(ctx: ServerContext, template_id: str) -> Any:
         return ctx.registry.template(template_id)
     except RegistryError as exc:
         raise not_found(f"Template {template_id!r} not found: {exc}") from None
+
+
+def _template_source(template: Any, what: str, value: Any) -> dict[str, Any] | None:
+    """A template's default data source/destination in stored form (400 if malformed)."""
+    if not value:
+        return None
+    try:
+        return protojson.data_source_in(models.DataSourceIn.model_validate(value))
+    except ValidationError as exc:
+        raise bad_request(f"Template {template.id!r} has an invalid {what}: "
+                          f"{exc.errors()[0].get('msg', exc)}") from None
 
 
 def _check_source(source: dict[str, Any] | None, destination: dict[str, Any] | None) -> None:
@@ -214,12 +226,10 @@ def build_router() -> APIRouter:
         if not _JOB_ID.match(job_id):
             raise bad_request("jobId may only contain letters, digits, '-' and '_' "
                               "(at most 128 characters)")
-        source = protojson.data_source_in(body.data_source) or (
-            protojson.data_source_in(models.DataSourceIn.model_validate(template.data_source))
-            if template.data_source else None)
-        destination = protojson.data_source_in(body.data_destination) or (
-            protojson.data_source_in(models.DataSourceIn.model_validate(template.data_destination))
-            if template.data_destination else None)
+        source = protojson.data_source_in(body.data_source) or _template_source(
+            template, "dataSource", template.data_source)
+        destination = protojson.data_source_in(body.data_destination) or _template_source(
+            template, "dataDestination", template.data_destination)
         _check_source(source, destination)
         params = protojson.params_in(template.params, body.params)
         _validate_params(ctx, template, params, strict=False)

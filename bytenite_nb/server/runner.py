@@ -311,11 +311,11 @@ class Runner:
 
     def _executor(self) -> Any:
         """This server's own worker pool, so stopping the server stops its processes too."""
-        from bytenite_nb.server.executors import ForkServerExecutor
+        from bytenite_nb.server import executors
 
         with self._lock:
             if self._pool is None:
-                self._pool = ForkServerExecutor(self.config.workers)
+                self._pool = executors.ForkServerExecutor(self.config.workers)
             return self._pool
 
     def _run(self, job_id: str, cancel: threading.Event) -> None:
