@@ -259,7 +259,8 @@ class EventStream(Iterator[Event]):
         self.on_disconnect = on_disconnect
         #: How many times a connection was established (1 after the first connect).
         self.connections = 0
-        self._received = 0  # envelopes decoded so far (heartbeats included)
+        self._received = 0  # envelopes decoded so far, heartbeats apart
+        self._heartbeats = 0
         self._closed = threading.Event()
         self._response: requests.Response | None = None
         self._lock = threading.Lock()
@@ -335,7 +336,7 @@ class EventStream(Iterator[Event]):
                     return
                 self.connections += 1
                 self._callback(self.on_connect)
-                received = self._received
+                received, beats, opened = self._received, self._heartbeats, time.monotonic()
                 try:
                     yield from self._read(response)
                 except (requests.RequestException, OSError, ValueError) as exc:
@@ -349,10 +350,12 @@ class EventStream(Iterator[Event]):
                     with self._lock:
                         self._response = None
                     response.close()
-                # A connection that delivered something was healthy. One that ended having
-                # delivered nothing counts as a failure, so a server or proxy that closes
-                # streams at once is retried with backoff instead of in a tight loop.
-                if self._received > received:
+                # A connection that delivered events, or stayed up with heartbeats, was
+                # healthy. One that ended at once with nothing counts as a failure, so a server
+                # or proxy that closes streams early is retried with backoff, not in a loop.
+                if self._received > received or (
+                    self._heartbeats > beats and time.monotonic() - opened >= 1.0
+                ):
                     failures = 0
                 elif error is None:
                     failures += 1
@@ -379,15 +382,23 @@ class EventStream(Iterator[Event]):
         # chunk_size=None hands over bytes as they arrive; iter_lines would mangle CRLF splits.
         for chunk in response.iter_content(chunk_size=None):
             envelopes = decoder.feed(chunk)
-            self._received += len(envelopes)
             for envelope in envelopes:
+                self._count(envelope)
                 event = self._accept(envelope)
                 if event is not None:
                     yield event
         for envelope in decoder.flush():
+            self._count(envelope)
             event = self._accept(envelope)
             if event is not None:
                 yield event
+
+    def _count(self, envelope: dict[str, Any]) -> None:
+        result = envelope.get("result")
+        if isinstance(result, dict) and result.get("event") == wire.EVENT_HEARTBEAT:
+            self._heartbeats += 1
+        else:
+            self._received += 1
 
     def _accept(self, envelope: dict[str, Any]) -> Event | None:
         if "error" in envelope and envelope.get("result") is None:
