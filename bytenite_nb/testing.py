@@ -38,13 +38,23 @@ class TestingShell(InteractiveShell):
 
     @classmethod
     def create(cls, *, load_extension: bool = True, config: Config | None = None) -> TestingShell:
-        """A fresh shell (not the global singleton), with ``bytenite_nb`` loaded by default."""
+        """A fresh shell with ``bytenite_nb`` loaded (by default).
+
+        It becomes the process's current IPython (``get_ipython()``, and what ``display()``
+        publishes through, exactly as in a session) unless a real, non-testing IPython is
+        already running here, which is left alone.
+        """
         cfg = Config()
         cfg.HistoryManager.hist_file = ":memory:"
         cfg.HistoryAccessor.enabled = False
         if config is not None:
             cfg.merge(config)
-        shell = cls(config=cfg)
+        current = InteractiveShell._instance if InteractiveShell.initialized() else None
+        if current is None or isinstance(current, TestingShell):
+            cls.clear_instance()
+            shell = cls.instance(config=cfg)
+        else:
+            shell = cls(config=cfg)
         if load_extension:
             shell.run_cell("%load_ext bytenite_nb")
         return shell

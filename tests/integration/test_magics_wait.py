@@ -185,3 +185,16 @@ def test_wait_completes_and_shows_progress_text(
                                         "--wait --progress-after 0")
     assert job.state is wire.JobState.COMPLETE
     assert job.id in capsys.readouterr().out  # the progress view named the job
+
+
+def test_in_place_progress_is_retired_to_a_note_when_the_wait_ends(
+    ip: TestingShell, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The updating-HTML display (frontends without widgets); in a terminal shell every update
+    # prints, so the last thing printed for the progress view is the closing note.
+    monkeypatch.setenv("BYTENITE_DISPLAY", "html")
+    job = ip.run_line_magic("bytenite", f"run {SLEEPY} --source bypass --param seconds=0.5 "
+                                        "--wait --progress-after 0")
+    assert job.state is wire.JobState.COMPLETE
+    out = capsys.readouterr().out
+    assert "(waited " in out and f"for job {job.id})" in out
