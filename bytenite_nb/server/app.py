@@ -128,7 +128,8 @@ def _local_router() -> APIRouter:
                     size += len(chunk)
                     if size > limit:
                         raise ApiError(413, f"Upload larger than the {limit} byte limit")
-                    fh.write(chunk)
+                    # Disk writes off the event loop: a big upload must not stall other requests.
+                    await run_in_threadpool(fh.write, chunk)
             for old in folder.iterdir():
                 if old != partial and not old.name.startswith("."):
                     old.unlink(missing_ok=True)

@@ -118,3 +118,25 @@ def test_result_and_upload_links_need_the_right_token(local_server: object) -> N
     base = local_server.base_url  # type: ignore[attr-defined]
     assert_error(requests.get(f"{base}/local/results/guess/file.txt", timeout=30), 404)
     assert_error(requests.put(f"{base}/local/uploads/guess", data=b"x", timeout=30), 404)
+
+
+def test_uploads_above_the_size_cap_are_refused_and_leave_nothing(tmp_path: Path) -> None:
+    from bytenite_nb import wire
+
+    with LocalServer.start(tmp_path, api_keys=("k",), in_process=True,
+                           config_overrides={"max_upload_bytes": 10}) as server:
+        api = Api(server.base_url, "k")
+        job = api.create(dataSource=wire.file_source())
+        temp_url = job["dataSource"]["params"]["tempUrl"]
+        assert_error(requests.put(temp_url, data=b"x" * 11, timeout=30), 413, "limit")
+
+        def chunks() -> object:  # no Content-Length: the cap applies while streaming
+            yield b"x" * 8
+            yield b"x" * 8
+
+        assert_error(requests.put(temp_url, data=chunks(), timeout=30), 413, "limit")
+        assert_error(api("PATCH", f"{C}/jobs/{job['id']}/uploadcompleted"), 400, "tempUrl")
+        assert requests.put(temp_url, data=b"small", timeout=30).status_code == 200
+        api.ok("PATCH", f"{C}/jobs/{job['id']}/uploadcompleted")
+        upload_dir = tmp_path / "jobs" / job["id"] / "upload"
+        assert [p.name for p in upload_dir.iterdir()] == ["upload.bin"]
