@@ -74,13 +74,29 @@ class Lab:
         return name
 
 
+APPS_KEY = "browser-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def apps_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """ByteNite Local with the bundled apps plus the test apps (fan-out, slow, failing)."""
+    from bytenite_nb.local import LocalServer
+    from tests.unit.notebook._apps import write_test_apps
+
+    apps = write_test_apps(tmp_path_factory.mktemp("browser-apps"))
+    server = LocalServer.start(tmp_path_factory.mktemp("browser-local"), port=0,
+                               api_keys=(APPS_KEY,), apps_dirs=(apps,), in_process=True,
+                               workers=2)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Lab]:
     """JupyterLab 4 on a free port, token-less, isolated dirs, kernel env pointing at Local."""
-    try:
-        local_server = request.getfixturevalue("local_server")
-    except ImportError:  # ByteNite Local not importable: widget-only tests still run
-        local_server = None
+    local_server = request.getfixturevalue("apps_server")
     base = tmp_path_factory.mktemp("jupyterlab")
     root = base / "root"
     settings = base / "settings" / "@jupyterlab" / "apputils-extension"
@@ -98,8 +114,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
         IPYTHONDIR=str(base / "ipython"),
         PYTHONUNBUFFERED="1",
     )
-    if local_server is not None:
-        env.update(BYTENITE_BASE_URL=local_server.base_url, BYTENITE_API_KEY=local_server.api_key)
+    env.update(BYTENITE_BASE_URL=local_server.base_url, BYTENITE_API_KEY=APPS_KEY)
     env.pop("BYTENITE_NONINTERACTIVE", None)
     env.pop("BYTENITE_DISPLAY", None)
     log_path = base / "jupyterlab.log"
@@ -151,15 +166,28 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Remember each phase's report on the item, so fixtures can tell a failed test."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
 @pytest.fixture()
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh page (1280x900) per test."""
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh page (1280x900) per test; a full-page screenshot is kept when a test fails."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = context.new_page()
     pg.set_default_timeout(60_000)
     try:
         yield pg
     finally:
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            out = Path(request.config.rootpath) / "test-output" / "browser" / request.node.name
+            out.mkdir(parents=True, exist_ok=True)
+            pg.screenshot(path=str(out / "failure.png"), full_page=True)
         context.close()
 
 
@@ -173,12 +201,15 @@ def shots(request: pytest.FixtureRequest) -> Path:
 
 def open_notebook(page: Any, lab: Lab, name: str) -> None:
     """Open a notebook in Lab and wait until its kernel is connected and idle."""
-    page.goto(f"{lab.url}/lab/tree/{name}")
+    # `?reset` drops the saved workspace: otherwise Lab reopens earlier tests' notebooks and
+    # "the current widget" may be one of them.
+    page.goto(f"{lab.url}/lab/tree/{name}?reset")
     page.wait_for_function(
-        "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-        " const k = w && w.sessionContext && w.sessionContext.session"
-        " && w.sessionContext.session.kernel;"
+        "(name) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+        " const k = w && w.context && w.context.path === name && w.sessionContext"
+        " && w.sessionContext.session && w.sessionContext.session.kernel;"
         " return k && k.connectionStatus === 'connected' && k.status === 'idle'; }",
+        arg=name,
         timeout=90_000,
     )
 

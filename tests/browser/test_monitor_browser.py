@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Lab, open_notebook, run_all
+from tests.browser.conftest import APPS_KEY, Lab, open_notebook, run_all, save
 
 pytestmark = pytest.mark.browser
 
@@ -59,3 +60,68 @@ def test_monitor_renders_a_fake_feed_live(page: Any, lab: Lab, shots: Path) -> N
     assert summary.startswith("COMPLETE")
     assert page.locator(".bn-monitor .bn-abort").is_hidden()
     card.screenshot(path=str(shots / "complete.png"))
+
+
+JOB_CELLS = [
+    "%load_ext bytenite_nb",
+    """\
+from bytenite_nb import Client
+client = Client()  # BYTENITE_BASE_URL / BYTENITE_API_KEY come from the kernel's environment
+job = client.submit("sleepy-template", source="bypass", name="browser-live",
+                    params={"partitioner": {"chunks": 40}, "app": {"seconds": 0.15}})
+job""",
+]
+
+
+def test_job_cell_shows_live_monitor_then_a_saved_outcome(page: Any, lab: Lab,
+                                                          shots: Path) -> None:
+    name = lab.write_notebook("live.ipynb", JOB_CELLS)
+    open_notebook(page, lab, name)
+    run_all(page)
+    # Live: the anywidget card, updating while tasks run.
+    page.wait_for_selector(".bn-monitor[data-stage='tasks']")
+    page.wait_for_selector(".bn-grid-canvas[data-tasks='40']")
+    page.locator(".bn-monitor").screenshot(path=str(shots / "live.png"))
+    # The end: the display is replaced in place by the static outcome (HTML + text).
+    final = page.locator(".bn-monitor-static[data-state='COMPLETE']")
+    final.wait_for()
+    assert "COMPLETE" in final.inner_text() and "40/40 tasks done" in final.inner_text()
+    final.screenshot(path=str(shots / "complete.png"))
+    save(page)
+    nb = json.loads((lab.root / name).read_text())
+    outputs = nb["cells"][1]["outputs"]
+    assert len(outputs) == 1
+    data = outputs[0]["data"]
+    # A reopened, nbconvert'd or GitHub-rendered notebook shows the outcome, never
+    # "model not found": no widget reference is left in the saved output.
+    assert "application/vnd.jupyter.widget-view+json" not in data
+    assert "".join(data["text/plain"]).startswith("✔ ByteNite job browser-live")
+    assert 'data-state="COMPLETE"' in "".join(data["text/html"])
+    assert APPS_KEY not in (lab.root / name).read_text()
+
+
+ABORT_CELLS = [
+    "%load_ext bytenite_nb",
+    """\
+from bytenite_nb import Client
+job = Client().submit("sleepy-template", source="bypass", name="browser-abort",
+                      params={"partitioner": {"chunks": 6}, "app": {"seconds": 120}})
+job""",
+]
+
+
+def test_abort_button_stops_a_slow_job(page: Any, lab: Lab, shots: Path) -> None:
+    name = lab.write_notebook("abort.ipynb", ABORT_CELLS)
+    open_notebook(page, lab, name)
+    run_all(page)
+    page.wait_for_selector(".bn-monitor[data-stage='tasks']")
+    page.wait_for_function(  # the kernel is idle: the cell did not block on the job
+        "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
+        " === 'idle'")
+    page.locator(".bn-monitor").screenshot(path=str(shots / "before-abort.png"))
+    page.locator(".bn-monitor .bn-abort").click()
+    final = page.locator(".bn-monitor-static[data-state='FAILED']")
+    final.wait_for()
+    text = final.inner_text()
+    assert "FAILED" in text and "aborted" in text.lower()
+    final.screenshot(path=str(shots / "aborted.png"))
