@@ -249,3 +249,23 @@ def test_coerce_scalar() -> None:
     assert coerce_scalar("3") == 3
     assert coerce_scalar("[1, 2]") == [1, 2]
     assert coerce_scalar("upper") == "upper"
+
+
+_SPEC_PIECES = st.sampled_from(
+    ["templateId: t\n", "name: {n}\n", "source: $s\n", "params: ", "{", "}", "[", "]", ": ",
+     "- ", "\n", "  ", "app", "case: upper", "&a ", "*a", "!!python/object:os.system ", "? ",
+     "'", '"', "$", "{{n}}", "$$n", "config: {taskTimeout: 1}\n", ",", "#", "%YAML 1.1\n",
+     "---\n", "templateId: [1]\n", "dataSource: {dataSourceDescriptor: url}\n", "null"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=60), st.lists(_SPEC_PIECES, max_size=12).map("".join)))
+def test_any_cell_body_gives_a_spec_or_a_usage_error(body: str) -> None:
+    namespace = {"n": 1, "s": "bypass"}
+    try:
+        spec = spec_from_cell(body, namespace)
+    except UsageError as exc:
+        assert type(exc) is UsageError
+    else:
+        assert isinstance(spec, JobSpec) and spec.template_id
