@@ -213,8 +213,8 @@ class Runner:
             if job is None:
                 continue
             message = RESTARTED_MESSAGE.format(state=job["state"])
+            self.cancel_open_tasks(job_id)
             if self.jobs.transition(job_id, JobState.FAILED, error=message):
-                self.store.cancel_open_tasks(job_id, TaskState.CANCELLED.value, now_text())
                 failed.append(job_id)
         return failed
 
@@ -339,11 +339,22 @@ class Runner:
         except Exception as exc:
             self._fail(job_id, exc, pipeline_module=pipeline)
         finally:
-            self.store.cancel_open_tasks(job_id, TaskState.CANCELLED.value, now_text())
+            self.cancel_open_tasks(job_id)  # safety net: no task stays RUNNING forever
             shutil.rmtree(workdir, ignore_errors=True)
             with self._lock:
                 self._threads.pop(job_id, None)
                 self._cancels.pop(job_id, None)
+
+    def cancel_open_tasks(self, job_id: str) -> None:
+        """Mark the job's unfinished tasks CANCELLED, with their ``task.state`` events."""
+        stamp = now_text()
+        for chunk in self.store.cancel_open_tasks(job_id, TaskState.CANCELLED.value, stamp):
+            row = self.store.get_task(job_id, chunk)
+            self.broker.publish(wire.EVENT_TASK_STATE, job_id, {
+                "jobId": job_id, "taskId": wire.task_id(chunk), "chunkNumber": chunk,
+                "state": TaskState.CANCELLED.value, "attempt": row.attempts if row else 0,
+                "timestamp": stamp, "exitCode": None, "errorMessage": "",
+            })
 
     def _fail(self, job_id: str, exc: Exception, *, pipeline_module: Any) -> None:
         if isinstance(exc, pipeline_module.PipelineCancelled):
@@ -357,6 +368,8 @@ class Runner:
         else:
             log.exception("job %s failed with an internal error", job_id)
             message = f"ByteNite Local internal error: {type(exc).__name__}: {exc}"
+        # Tasks end before their job does, so the events stream tells it in that order.
+        self.cancel_open_tasks(job_id)
         failed = self.jobs.transition(job_id, JobState.FAILED, error=message) is not None
         if failed and not isinstance(exc, (pipeline_module.PipelineError,
                                            pipeline_module.PipelineCancelled,
