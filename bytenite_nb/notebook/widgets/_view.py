@@ -122,11 +122,19 @@ def _clip(text: str, limit: int) -> str:
 def format_log_line(entry: Any) -> str:
     """One log-tail line from a ``LogEntry``, a dict or a string."""
     if isinstance(entry, Mapping):
-        task = entry.get("taskId") or entry.get("task_id") or entry.get("service") or ""
+        source = entry.get("taskId") or entry.get("task_id") or entry.get("service") or ""
         message = str(entry.get("message", ""))
-        text = f"[{task}] {message}" if task else message
+        level = str(entry.get("level") or "")
+    elif hasattr(entry, "message"):  # a LogEntry: short form, the timestamp is noise here
+        source = getattr(entry, "task_id", None) or str(getattr(entry, "service", "") or "")
+        message = str(entry.message)
+        level = str(getattr(entry, "level", "") or "")
     else:
-        text = str(entry)
+        source, message, level = "", str(entry), ""
+    level = level.rsplit(".", 1)[-1].upper()
+    prefix = f"{level} " if level in ("WARN", "ERROR", "FATAL", "PANIC") else ""
+    text = f"{prefix}{source.lower() if source.isupper() else source}: {message}" if source \
+        else prefix + message
     return _clip(text.rstrip("\n"), _MAX_LINE)
 
 

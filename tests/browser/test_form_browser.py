@@ -1,0 +1,51 @@
+"""The JobForm in real JupyterLab: pick a template, fill it, copy the cell, run it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Lab, open_notebook, run_all
+
+pytestmark = pytest.mark.browser
+
+FORM_CELLS = [
+    """\
+from bytenite_nb.notebook.widgets import JobForm
+form = JobForm()  # the client finds ByteNite Local through the kernel's environment
+form""",
+]
+
+
+def test_form_fill_copy_and_run(page: Any, lab: Lab, shots: Path) -> None:
+    name = lab.write_notebook("form.ipynb", FORM_CELLS)
+    open_notebook(page, lab, name)
+    run_all(page)
+    form = page.locator(".bn-job-form")
+    form.wait_for()
+    template = "sleepy-template — fan out, sleep, pass through"
+    form.locator("select").first.select_option(label=template)
+    form.locator(".widget-text:has(label:text-is('Name')) input").fill("from the browser")
+    form.locator("button.widget-toggle-button:text-is('bypass')").click()
+    params = form.locator("textarea")
+    params.fill('{"partitioner": {"chunks": 8}, "app": {"seconds": oops}}')
+    form.locator("text=params JSON: Expecting value").wait_for()  # message next to the editor
+    run = form.locator("button:has-text('Run')")
+    assert run.is_disabled()
+    params.fill('{"partitioner": {"chunks": 8}, "app": {"seconds": 0.1}}')
+    page.wait_for_function(
+        "() => !document.querySelector('.bn-job-form button.mod-primary').disabled")
+    form.locator("button:has-text('Copy as %%bytenite cell')").click()
+    cell = form.locator(".jp-OutputArea-output pre")
+    cell.wait_for()
+    text = cell.inner_text()
+    assert text.startswith("%%bytenite job") and "templateId: sleepy-template" in text
+    assert "source: bypass" in text and "chunks: 8" in text
+    form.screenshot(path=str(shots / "filled.png"))
+    run.click()
+    done = form.locator(".bn-monitor[data-state='COMPLETE']")
+    done.wait_for()
+    assert "8/8 tasks done" in done.inner_text()
+    form.screenshot(path=str(shots / "ran.png"))
