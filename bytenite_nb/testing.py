@@ -58,3 +58,8 @@ class TestingShell(InteractiveShell):
         if load_extension:
             shell.run_cell("%load_ext bytenite_nb")
         return shell
+
+    def dispose(self) -> None:
+        """Stop being the process's current IPython (call it when a test is done with it)."""
+        if InteractiveShell.initialized() and InteractiveShell._instance is self:
+            type(self).clear_instance()

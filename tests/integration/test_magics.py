@@ -41,6 +41,7 @@ def ip(local_server: Any, isolated_env: Path) -> Iterator[TestingShell]:
     shell.run_cell(f"%config ByteniteMagics.ledger_path = '{isolated_env / 'ledger.jsonl'}'")
     yield shell
     shell.run_cell("%unload_ext bytenite_nb")
+    shell.dispose()
 
 
 @pytest.fixture()
@@ -68,6 +69,7 @@ def test_load_ext_registers_without_touching_the_network(isolated_env: Path) -> 
     magic(shell, "help")
     shell.run_cell("%unload_ext bytenite_nb")
     assert "bytenite" not in shell.magics_manager.magics["line"]
+    shell.dispose()
 
 
 def test_templates_and_jobs_are_dataframes(ip: TestingShell) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -21,8 +22,17 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture(autouse=True)
+def _release_shells() -> Iterator[None]:
+    yield
+    from IPython.core.interactiveshell import InteractiveShell
+
+    if isinstance(InteractiveShell._instance, TestingShell):
+        InteractiveShell._instance.dispose()
+
+
 def _shell(env: Path) -> TestingShell:
-    shell = TestingShell.create()
+    shell = TestingShell.create()  # the newest shell is the current IPython until the next
     shell.run_cell(f"%config ByteniteMagics.ledger_path = '{env / 'ledger.jsonl'}'")
     return shell
 

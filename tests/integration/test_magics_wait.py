@@ -75,7 +75,9 @@ def client(server: LocalServer) -> Client:
 
 
 @pytest.fixture()
-def ip(server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TestingShell:
+def ip(
+    server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TestingShell]:
     monkeypatch.setenv("BYTENITE_CONFIG_FILE", str(tmp_path / "config.toml"))
     monkeypatch.setenv("BYTENITE_LOCAL_DIR", str(tmp_path / "no-local"))
     monkeypatch.delenv("BYTENITE_BASE_URL", raising=False)
@@ -84,7 +86,8 @@ def ip(server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     shell.run_cell(f"%config ByteniteMagics.base_url = '{server.base_url}'")
     shell.run_cell(f"%config ByteniteMagics.ledger_path = '{tmp_path / 'ledger.jsonl'}'")
     shell.run_cell("%config ByteniteMagics.poll_interval = 0.2")
-    return shell
+    yield shell
+    shell.dispose()
 
 
 def _interrupt_when_running(ip: TestingShell, client: Client, var: str) -> threading.Thread:

@@ -17,7 +17,7 @@ import getpass
 import os
 from typing import TYPE_CHECKING
 
-from IPython.core.error import UsageError
+from IPython.core.error import StdinNotImplementedError, UsageError
 
 from bytenite_nb.notebook.commands.errors import friendly_error
 
@@ -73,7 +73,13 @@ def login(ctx: Context) -> None:
 
     store = ctx.command.options.get("store") or ctx.magics.credential_store
     url = ctx.base_url() or resolve_settings(api_key="unused-placeholder").base_url
-    key = getpass.getpass(f"ByteNite API key for {url} (input hidden): ").strip()
+    try:
+        key = getpass.getpass(f"ByteNite API key for {url} (input hidden): ").strip()
+    except StdinNotImplementedError:
+        raise UsageError(
+            "%bytenite login: this frontend cannot prompt for input (e.g. nbconvert or "
+            f"papermill); set {API_KEY_ENV} in the kernel's environment instead"
+        ) from None
     if not key:
         raise UsageError("%bytenite login: no key entered; nothing changed")
     checked = _verify(ctx, url, key)

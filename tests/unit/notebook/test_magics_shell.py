@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 
 import pytest
 from IPython.core.error import UsageError
@@ -17,8 +18,10 @@ from bytenite_nb.testing import TestingShell
 
 
 @pytest.fixture()
-def ip() -> TestingShell:
-    return TestingShell.create()
+def ip() -> Iterator[TestingShell]:
+    shell = TestingShell.create()
+    yield shell
+    shell.dispose()
 
 
 def _magics(ip: TestingShell) -> ByteniteMagics:
