@@ -439,7 +439,7 @@ def build_router() -> APIRouter:
         return upload_completed(request, jobId)
 
     @router.post("/jobs/{jobId}/run", response_model=models.GenericResponse, tags=["jobs"],
-                 responses=e404)
+                 responses={**e404, **error_responses(503)})
     def run_job(request: Request, jobId: str,
                 body: Annotated[models.RunJobRequest | None, Body()] = None) -> JSONResponse:
         """Start a NEW job. Body: ``{"config": {...}}``, the same fields flat, or none."""
