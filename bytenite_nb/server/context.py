@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bytenite_nb.server.auth import Auth, key_file, load_or_create_key
 from bytenite_nb.server.broker import Broker
 from bytenite_nb.server.config import ServerConfig
 from bytenite_nb.server.runner import Runner
 from bytenite_nb.server.store import Store
+
+if TYPE_CHECKING:  # the registry is imported lazily: it is the execution side's module
+    from bytenite_nb.server.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +28,7 @@ class ServerContext:
     config: ServerConfig
     store: Store
     broker: Broker
-    registry: object
+    registry: Registry
     auth: Auth
     runner: Runner
     #: Where the generated API key lives (None when keys came from the configuration).

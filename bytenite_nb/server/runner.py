@@ -15,12 +15,15 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bytenite_nb import wire
 from bytenite_nb.server.broker import Broker
 from bytenite_nb.server.config import ServerConfig
 from bytenite_nb.server.store import ResultRow, Store
+
+if TYPE_CHECKING:
+    from bytenite_nb.server.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +166,8 @@ class _Observer:
 class Runner:
     """Starts, aborts and finishes job runs; owns the per-job threads and cancel events."""
 
-    def __init__(self, config: ServerConfig, store: Store, broker: Broker, registry: Any) -> None:
+    def __init__(self, config: ServerConfig, store: Store, broker: Broker,
+                 registry: Registry) -> None:
         self.config = config
         self.store = store
         self.broker = broker
