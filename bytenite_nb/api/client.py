@@ -240,7 +240,7 @@ class Client:
 
         return paginate(fetch, page_size=page_size, limit=limit)
 
-    def jobs_df(self, *, page_size: int = 500, **kwargs: Any) -> pd.DataFrame:
+    def jobs_df(self, *, page_size: int = 1000, **kwargs: Any) -> pd.DataFrame:
         """:meth:`jobs` as a typed DataFrame indexed by job id (``frames.jobs_df``)."""
         from bytenite_nb import frames
 
