@@ -102,6 +102,9 @@ class Transport:
         self.auth = TokenAuth(settings.api_key, self._fetch_token)
         self._retrying = _session(make_retry(self.max_retries, allow_post=True), self.auth)
         self._once = _session(make_retry(self.max_retries, allow_post=False), self.auth)
+        # For callers with their own reconnect loop (the events stream): failing fast keeps
+        # them responsive to close() instead of sleeping inside urllib3's backoff.
+        self._bare = _session(make_retry(0, allow_post=False), self.auth)
 
     def __repr__(self) -> str:
         return f"<Transport {self.base_url} retries={self.max_retries}>"
@@ -109,6 +112,7 @@ class Transport:
     def close(self) -> None:
         self._retrying.close()
         self._once.close()
+        self._bare.close()
 
     def timeouts(self, read: float | None = None) -> tuple[float, float]:
         """``(connect, read)``: requests has no default timeout, so every call passes one."""
@@ -149,13 +153,21 @@ class Transport:
         authenticate: bool = True,
         stream: bool = False,
         read_timeout: float | None = None,
+        retry: bool = True,
     ) -> requests.Response:
         """Send one request (with transport retries) and return the raw 2xx response.
 
-        A 401 on an authenticated request drops the token and re-sends once with a new one.
-        Error statuses raise from the :mod:`~bytenite_nb.api.errors` tree.
+        ``idempotent=False`` repeats the request only if it never reached the server;
+        ``retry=False`` never repeats it. A 401 on an authenticated request drops the token
+        and re-sends once with a new one. Error statuses raise from the
+        :mod:`~bytenite_nb.api.errors` tree.
         """
-        session = self._retrying if idempotent else self._once
+        if not retry:
+            session = self._bare
+        elif idempotent:
+            session = self._retrying
+        else:
+            session = self._once
         url = self.url(path)
         for attempt in (1, 2):
             started = time.monotonic()

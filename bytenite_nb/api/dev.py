@@ -161,8 +161,9 @@ class DevAPI:
             body = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(body, dict) or not body.get("id"):
             raise ValueError("a job template needs an 'id' (e.g. 'my-app-template')")
-        return _one(self._t.request("POST", f"{_D}/templates", json=body, idempotent=True),
-                    "template")
+        return _one(
+            self._t.request("POST", f"{_D}/templates", json=body, idempotent=True), "template"
+        )
 
     def templates(self) -> list[dict[str, Any]]:
         """``GET /v1/dev/templates``."""
@@ -170,5 +171,6 @@ class DevAPI:
 
     def template(self, template_id: str) -> dict[str, Any]:
         """``GET /v1/dev/templates/{id}``."""
-        return _one(self._t.request("GET", f"{_D}/templates/{quote(template_id, safe='')}"),
-                    "template")
+        return _one(
+            self._t.request("GET", f"{_D}/templates/{quote(template_id, safe='')}"), "template"
+        )

@@ -314,6 +314,7 @@ class EventStream(Iterator[Event]):
             headers=headers,
             stream=True,
             read_timeout=self.idle_timeout,
+            retry=False,
         )
 
     def _events(self) -> Iterator[Event]:
