@@ -1,0 +1,57 @@
+"""A failing app through the client: JobFailedError carries errorMessage and the ERROR lines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bytenite_nb import wire
+from bytenite_nb.api import Client, JobFailedError, JobSnapshot
+from bytenite_nb.local import LocalServer
+from tests.integration.server_kit import write_app
+
+KEY = "failures-test-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    apps = tmp_path_factory.mktemp("apps")
+    write_app(
+        apps,
+        "crash",
+        """
+        import sys
+        print("starting up")
+        print("ValueError: the input is not a number", file=sys.stderr)
+        sys.exit(3)
+    """,
+    )
+    data: Path = tmp_path_factory.mktemp("failures-data")
+    server = LocalServer.start(
+        data, port=0, api_keys=(KEY,), apps_dirs=[apps], in_process=True, reuse=False
+    )
+    try:
+        with Client(api_key=KEY, base_url=server.base_url) as c:
+            yield c
+    finally:
+        server.stop()
+
+
+def test_wait_raises_with_error_message_and_first_error_lines(client: Client) -> None:
+    updates: list[JobSnapshot] = []
+    job = client.submit("crash-template", source=b"x")
+    with pytest.raises(JobFailedError) as info:
+        job.wait(timeout=120, on_update=updates.append)
+    err = info.value
+    assert err.job.state is wire.JobState.FAILED and err.job.id == job.id
+    assert err.error_message and err.error_message in str(err)
+    assert any("the input is not a number" in line for line in err.error_logs)
+    assert "the input is not a number" in str(err)
+    assert updates[-1].state is wire.JobState.FAILED
+    assert updates[-1].first_task_error is not None or updates[-1].tasks_failed == 1
+    tasks = job.tasks_df()
+    assert tasks["state"].tolist() == ["TASK_STATE_FAILED"] and tasks["exit_code"].tolist() == [3]
+    logs = job.logs_df()
+    assert "ERROR" in set(logs["level"].astype("str"))
