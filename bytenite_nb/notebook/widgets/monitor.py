@@ -150,6 +150,10 @@ class JobMonitor(anywidget.AnyWidget):
         thousands of cheap calls, not thousands of grid encodings.
         """
         self.throttle.submit(snapshot, final=_is_terminal(snapshot))
+        error = getattr(self._watcher, "error", None)
+        if error is not None and not self._ended.is_set():
+            # The watcher gave up (e.g. the job was deleted): say so instead of looking stuck.
+            self.notice = f"stopped following this job: {error}"
 
     def on_end(self, callback: Callable[[MonitorState], None]) -> None:
         """Call ``callback(final_state)`` once the job has ended (at once if it already has)."""
