@@ -1,7 +1,7 @@
 """``--wait``: block until a job ends, show progress only when it takes a while, and turn
 Ctrl-C into an abort of the remote job (unless ``--keep-running``).
 
-The quiet first phase is ``Job.wait(timeout=progress_after)``; if the job is still running
+The quiet first phase polls the job for ``progress_after`` seconds; if it is still running
 then, a live progress view is displayed (``bytenite_nb.notebook.display``) and we wait again.
 When the wait ends that view is replaced by a one-line note, because the cell's return value
 shows the job once more, as its monitor, in its final state.
@@ -51,13 +51,30 @@ def _retire_progress(shown: Any, job: Job, started: float) -> None:
         shown.update({"text/plain": note, "text/html": f"<small>{note}</small>"}, raw=True)
 
 
+def _quietly_finished(job: Job, seconds: float, interval: float) -> bool:
+    """Poll ``job`` for up to ``seconds`` without showing anything; whether it ended.
+
+    Plain polling rather than ``job.wait(timeout=...)``: that stops its watcher while the
+    events stream may be mid-read, and the client then reports the stop as an error.
+    """
+    deadline = time.monotonic() + seconds
+    step = min(0.1, interval)
+    while True:
+        job.refresh()
+        if job.is_terminal:
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(step, remaining))  # short sleeps: Ctrl-C lands between them
+        step = min(step * 2, interval)
+
+
 def wait_for(ctx: Context, job: Job) -> Job:
     """Block until ``job`` ends; raises ``UsageError`` on Ctrl-C, failure is left to the caller.
 
     Returns the refreshed job. ``JobFailedError`` propagates (the caller maps it to one line).
     """
-    from bytenite_nb.api.errors import WaitTimeoutError
-
     progress_after = float(ctx.option("progress_after"))
     keep_running = (bool(ctx.command.options.get("keep_running"))
                     or not ctx.magics.abort_on_interrupt)
@@ -65,14 +82,10 @@ def wait_for(ctx: Context, job: Job) -> Job:
     started = time.monotonic()
     handle = None
     try:
-        try:
-            if progress_after < 0:
-                return job.wait(poll_interval=interval)
-            if progress_after > 0:
-                return job.wait(timeout=progress_after, poll_interval=interval)
-        except WaitTimeoutError:
-            pass
-        handle = _show_progress(ctx, job)
+        if progress_after >= 0 and not _quietly_finished(job, progress_after, interval):
+            handle = _show_progress(ctx, job)
+        # Also for a job that already ended: wait() raises JobFailedError (with its first
+        # error log lines) for a failed one.
         return job.wait(poll_interval=interval)
     except KeyboardInterrupt:
         raise _interrupted(ctx, job, keep_running) from None
