@@ -169,6 +169,9 @@ class Transport:
         else:
             session = self._once
         url = self.url(path)
+        # An absolute URL sent without our token is pre-signed: the URL is the credential.
+        presigned = not authenticate and url != self.base_url + path
+        shown = safe_url(url, presigned=presigned)
         for attempt in (1, 2):
             started = time.monotonic()
             try:
@@ -185,18 +188,18 @@ class Transport:
                 )
             except requests.Timeout as exc:
                 raise APITimeoutError(
-                    f"timed out ({type(exc).__name__})", method=method, url=safe_url(url)
+                    f"timed out ({type(exc).__name__})", method=method, url=shown
                 ) from None
             except requests.RequestException as exc:
                 raise APIConnectionError(
                     f"cannot reach {self.base_url} ({_reason(exc)})",
                     method=method,
-                    url=safe_url(url),
+                    url=shown,
                 ) from None
             log.debug(
                 "%s %s -> %s in %.3fs (request id %s)",
                 method,
-                safe_url(url),
+                shown,
                 response.status_code,
                 time.monotonic() - started,
                 response.headers.get(wire.REQUEST_ID_HEADER, "-"),
@@ -209,7 +212,7 @@ class Transport:
                 continue
             if response.status_code >= 400:
                 try:
-                    raise make_status_error(response)
+                    raise make_status_error(response, presigned=presigned)
                 finally:
                     response.close()
             return response

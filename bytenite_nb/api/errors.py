@@ -247,20 +247,29 @@ def status_error_class(status: int) -> type[APIStatusError]:
     return APIStatusError
 
 
-def safe_url(url: str) -> str:
-    """The path and query of ``url`` without userinfo, so errors never leak credentials."""
+def safe_url(url: str, *, presigned: bool = False) -> str:
+    """``url`` without userinfo, so errors and logs never leak credentials.
+
+    ``presigned``: the URL itself is a credential (an upload ``tempUrl`` or a result link,
+    whose path or query carries a token), so only its scheme and host are kept.
+    """
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.port:
         host += f":{parts.port}"
+    if presigned:
+        return f"{parts.scheme}://{host}/<pre-signed URL>"
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     return f"{parts.scheme}://{host}{path}" if parts.scheme else path
 
 
-def make_status_error(response: requests.Response) -> APIStatusError:
-    """Map an error response onto the exception tree, keeping ByteNite's error body."""
+def make_status_error(response: requests.Response, *, presigned: bool = False) -> APIStatusError:
+    """Map an error response onto the exception tree, keeping ByteNite's error body.
+
+    ``presigned``: the request went to a pre-signed URL, which is not repeated in the error.
+    """
     status = response.status_code
     body: Any = None
     try:
@@ -292,6 +301,8 @@ def make_status_error(response: requests.Response) -> APIStatusError:
         error_message=error_message,
         body=body,
         method=request.method if request is not None else None,
-        url=safe_url(request.url) if request is not None and request.url else None,
+        url=safe_url(request.url, presigned=presigned)
+        if request is not None and request.url
+        else None,
         request_id=request_id,
     )

@@ -217,3 +217,16 @@ def test_watcher_reports_a_deleted_job(mocked: Any) -> None:
     watcher = JobWatcher(Client(api_key=KEY, base_url=BASE), "j1")
     watcher.wait(timeout=30)
     assert isinstance(watcher.error, LookupError)
+
+
+def test_presigned_urls_stay_out_of_errors(mocked: Any, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from bytenite_nb.api import PermissionDeniedError
+
+    caplog.set_level(logging.DEBUG)
+    mocked.put(UPLOAD, status=403, json={"message": "link expired"})
+    with pytest.raises(PermissionDeniedError) as info:
+        Client(api_key=KEY, base_url=BASE).upload("j1", b"x", upload_url=UPLOAD)
+    assert "tok123" not in str(info.value) and "tok123" not in caplog.text
+    assert "bytenite.test" in str(info.value)
