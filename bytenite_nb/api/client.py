@@ -25,7 +25,7 @@ from bytenite_nb import wire
 from bytenite_nb.api._http import Transport
 from bytenite_nb.api.config import Settings, resolve_settings
 from bytenite_nb.api.errors import APIStatusError, ByteniteError, NotFoundError
-from bytenite_nb.api.events import EventStream
+from bytenite_nb.api.events import EventStream, JobWatcher
 from bytenite_nb.api.jobs import Job
 from bytenite_nb.api.models import (
     DataSourceInfo,
@@ -501,10 +501,8 @@ class Client:
 
     def watch(
         self, job_id: str, on_update: Callable[..., None] | None = None, **kwargs: Any
-    ) -> Any:
+    ) -> JobWatcher:
         """Start a :class:`~bytenite_nb.api.events.JobWatcher` on a job."""
-        from bytenite_nb.api.events import JobWatcher
-
         return JobWatcher(self, job_id, on_update, **kwargs)
 
     # -- the one-call path ------------------------------------------------------------------

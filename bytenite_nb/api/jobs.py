@@ -199,19 +199,23 @@ class Job:
         self._client.delete_job(self.id)
 
     def set_params(self, params: dict[str, Any]) -> Job:
+        """Set ``{"app": ..., "partitioner": ..., "assembler": ...}`` on this NEW job."""
         return self._replace(self._client.set_params(self.id, params))
 
     def set_data_source(
         self,
-        data_source: dict[str, Any] | None = None,
-        data_destination: dict[str, Any] | None = None,
+        data_source: Any = None,
+        data_destination: Any = None,
     ) -> Job:
+        """Set the input and/or output (wire dicts, a URL, or names like ``"bucket"``)."""
         return self._replace(self._client.set_data_source(self.id, data_source, data_destination))
 
     def set_name(self, name: str) -> Job:
+        """Rename the job."""
         return self._replace(self._client.set_name(self.id, name))
 
     def set_config(self, config: dict[str, Any]) -> Job:
+        """Set ``task_timeout`` / ``job_timeout`` / ``is_test_job`` (snake or camel case)."""
         return self._replace(self._client.set_config(self.id, config))
 
     def upload(self, source: Any) -> Job:
@@ -254,6 +258,7 @@ class Job:
         return frames.tasks_df(self.tasks())
 
     def results_df(self) -> pd.DataFrame:
+        """:meth:`results` as a typed DataFrame (see :func:`bytenite_nb.frames.results_df`)."""
         from bytenite_nb import frames
 
         return frames.results_df(self.results(), job_id=self.id)
