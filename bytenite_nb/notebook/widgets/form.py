@@ -42,7 +42,8 @@ def template_schemas(client: Any, template: Template | None) -> dict[str, dict[s
     for key in ("schemas", "paramsSchema", "params_schema"):
         value = raw.get(key)
         if isinstance(value, Mapping):
-            return {k: dict(v) for k, v in value.items() if k in SECTIONS and isinstance(v, Mapping)}
+            return {k: dict(v) for k, v in value.items()
+                    if k in SECTIONS and isinstance(v, Mapping)}
     if isinstance(raw.get("schema"), Mapping):
         return {"app": dict(raw["schema"])}
     getter = getattr(client, "template_schema", None)
