@@ -122,15 +122,13 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 
 def _keyring_key(profile: str) -> str | None:
-    import importlib.util
-
-    if importlib.util.find_spec("keyring") is None:
-        return None
     try:
         import keyring
-
+    except ImportError:  # optional dependency
+        return None
+    try:
         return keyring.get_password(KEYRING_SERVICE, profile) or None
-    except Exception:
+    except Exception:  # any backend failure (e.g. NoKeyringError on headless Linux): no key
         return None
 
 

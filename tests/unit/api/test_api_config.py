@@ -109,3 +109,23 @@ def test_key_not_in_any_repr() -> None:
     c = Client(api_key="super-secret-key", base_url="http://h.test")
     for text in (repr(c), str(c), repr(c.settings), str(c.settings), repr(c._transport.auth)):
         assert "super-secret-key" not in text
+
+
+def test_keyring_is_used_and_its_failures_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    def broken(service: str, user: str) -> str:
+        raise RuntimeError("No recommended backend was available")
+
+    monkeypatch.setitem(sys.modules, "keyring", types.SimpleNamespace(get_password=broken))
+    with pytest.raises(MissingCredentialsError):
+        resolve_settings()
+    store = {("bytenite-nb", "default"): "from-keyring"}
+    monkeypatch.setitem(
+        sys.modules, "keyring", types.SimpleNamespace(get_password=lambda s, u: store.get((s, u)))
+    )
+    s = resolve_settings()
+    assert s.api_key == "from-keyring" and "keyring" in s.api_key_source
+    save_config(api_key="from-file")  # the file comes before the keyring
+    assert resolve_settings().api_key == "from-file"
