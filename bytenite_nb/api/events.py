@@ -788,6 +788,7 @@ class JobWatcher:
     def _follow_stream(self) -> None:
         stream = self.client.events(
             since=None,
+            job_id=self.job_id,  # ByteNite Local then sends only this job's events + heartbeats
             include_heartbeats=True,
             idle_timeout=self.silence_timeout,
             on_connect=self._poll_quietly,
