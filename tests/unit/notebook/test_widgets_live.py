@@ -240,8 +240,11 @@ def test_form_cell_runs_through_the_real_magic(client: Client, widget_server: An
     form.source_kind.value = "bypass"
     form.params_json.value = '{"app": {"case": "title"}}'
     ip = TestingShell.create()
-    ip.run_cell(form.cell_text())
-    job = ip.user_ns["job"]
+    try:
+        ip.run_cell(form.cell_text())
+        job = ip.user_ns["job"]
+    finally:
+        ip.dispose()
     assert job.template_id == "hello-world-template"
     assert job.refresh().params["app"] == {"case": "title"}
 
