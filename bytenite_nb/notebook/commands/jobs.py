@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from bytenite_nb.notebook.commands.errors import friendly_error, is_user_error
-from bytenite_nb.notebook.commands.waiting import wait_for
+from bytenite_nb.notebook.commands.waiting import interrupted, wait_for
 from bytenite_nb.notebook.ledger import normalize_base_url
 from bytenite_nb.notebook.spec import JobSpec, spec_from_cell, spec_from_run_options
 
@@ -77,7 +77,7 @@ def submit(ctx: Context, spec: JobSpec, names: tuple[str | None, ...]) -> Job:
     except BaseException as exc:  # also Ctrl-C: never leave the draft behind
         note = _discard(client, created.id)
         if isinstance(exc, KeyboardInterrupt):
-            raise UsageError(f"Interrupted before job {created.id} started; {note}.") from None
+            raise UsageError(f"Interrupted while starting job {created.id}; {note}.") from None
         if is_user_error(exc):
             raise friendly_error(exc, base_url=ctx.base_url(),
                                  secrets=ctx.magics.connection.secrets(), note=note) from None
@@ -86,16 +86,19 @@ def submit(ctx: Context, spec: JobSpec, names: tuple[str | None, ...]) -> Job:
         raise
     job = created
     try:
-        job.refresh()
-    except Exception as exc:  # it started; a stale state is no reason to fail
-        if not is_user_error(exc):
-            raise
-    ctx.ledger.record(job.id, _client_url(client, ctx), template_id=spec.template_id,
-                      name=spec.name)
-    # Bound before waiting, so a job that fails or is interrupted is still at hand.
-    ctx.bind(job, *names)
-    if ctx.option("wait"):
-        wait_for(ctx, job)
+        try:
+            job.refresh()
+        except Exception as exc:  # it started; a stale state is no reason to fail
+            if not is_user_error(exc):
+                raise
+        ctx.ledger.record(job.id, _client_url(client, ctx), template_id=spec.template_id,
+                          name=spec.name)
+        # Bound before waiting, so a job that fails or is interrupted is still at hand.
+        ctx.bind(job, *names)
+        if ctx.option("wait"):
+            wait_for(ctx, job)
+    except KeyboardInterrupt:  # between the start and the wait: same rule as while waiting
+        raise interrupted(ctx, job) from None
     return job
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.api.jobs import Job
     from bytenite_nb.notebook.commands.context import Context
 
-__all__ = ["wait_for"]
+__all__ = ["interrupted", "wait_for"]
 
 
 def _show_progress(ctx: Context, job: Job) -> Any:
@@ -76,8 +76,6 @@ def wait_for(ctx: Context, job: Job) -> Job:
     Returns the refreshed job. ``JobFailedError`` propagates (the caller maps it to one line).
     """
     progress_after = float(ctx.option("progress_after"))
-    keep_running = (bool(ctx.command.options.get("keep_running"))
-                    or not ctx.magics.abort_on_interrupt)
     interval = float(ctx.magics.poll_interval)
     started = time.monotonic()
     handle = None
@@ -88,7 +86,7 @@ def wait_for(ctx: Context, job: Job) -> Job:
         # error log lines) for a failed one.
         return job.wait(poll_interval=interval)
     except KeyboardInterrupt:
-        raise _interrupted(ctx, job, keep_running) from None
+        raise interrupted(ctx, job) from None
     except BaseException as exc:
         from bytenite_nb.api.errors import JobFailedError
 
@@ -105,7 +103,11 @@ def wait_for(ctx: Context, job: Job) -> Job:
         _retire_progress(handle, job, started)
 
 
-def _interrupted(ctx: Context, job: Job, keep_running: bool) -> UsageError:
+def interrupted(ctx: Context, job: Job) -> UsageError:
+    """Handle Ctrl-C on a started job: abort it unless --keep-running / abort_on_interrupt
+    say otherwise. Returns the one-line error to raise."""
+    keep_running = (bool(ctx.command.options.get("keep_running"))
+                    or not ctx.magics.abort_on_interrupt)
     if keep_running:
         return UsageError(
             f"Interrupted: stopped waiting; job {job.id} keeps running (--keep-running). "
