@@ -111,7 +111,9 @@ def run(ctx: Context) -> Any:
     """``%bytenite run TEMPLATE [--source ...] [--param k=v ...] [--wait] [-o VAR]``."""
     spec = spec_from_run_options(ctx.command.options, ctx.user_ns)
     if ctx.command.options.get("dry_run"):
-        return spec.to_wire()
+        body = spec.to_wire()
+        ctx.bind(body, ctx.command.options.get("out"))
+        return body
     return submit(ctx, spec, (ctx.command.options.get("out"),))
 
 
@@ -124,7 +126,9 @@ def cell(ctx: Context) -> Any:
     }
     spec = spec_from_cell(ctx.cell or "", ctx.user_ns, overrides)
     if options.get("dry_run"):
-        return spec.to_wire()
+        body = spec.to_wire()
+        ctx.bind(body, options.get("var"), options.get("out"))
+        return body
     return submit(ctx, spec, (options.get("var"), options.get("out")))
 
 

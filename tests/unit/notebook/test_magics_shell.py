@@ -113,6 +113,7 @@ def test_dry_run_needs_no_server(ip: TestingShell) -> None:
     ip.run_cell("%config ByteniteMagics.base_url = 'http://127.0.0.1:9'")
     ip.user_ns["casing"] = "upper"
     ip.run_cell("%%bytenite --dry-run -o spec\ntemplateId: t\nparams: {case: $casing}\n")
+    assert ip.user_ns["spec"] == {"templateId": "t", "params": {"app": {"case": "upper"}}}
     ip.run_cell("spec2 = %bytenite run t --param case=$casing --dry-run")
     assert ip.user_ns["spec2"] == {"templateId": "t", "params": {"app": {"case": "upper"}}}
 
