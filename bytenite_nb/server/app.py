@@ -1,7 +1,8 @@
 """``create_app(config)``: the ByteNite Local FastAPI application.
 
 Routes: ``/v1/auth`` (token exchange, info), the Customer API under ``/v1/customer`` and
-``/v1/computing`` (see `customer`), and ByteNite Local's unauthenticated file routes under
+``/v1/computing`` (see `customer`), ByteNite's Developer API subset under ``/v1/dev`` (see
+`dev`), and ByteNite Local's unauthenticated file routes under
 ``/local`` (result links and the ``file`` upload target, both addressed by unguessable tokens).
 """
 
@@ -25,6 +26,7 @@ from bytenite_nb.server import models
 from bytenite_nb.server.config import ServerConfig
 from bytenite_nb.server.context import ServerContext
 from bytenite_nb.server.customer import EXTENSION, build_router, ctx_of, error_responses
+from bytenite_nb.server.dev import build_dev_router
 from bytenite_nb.server.errors import ApiError, bad_request, install_error_handlers, not_found
 
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ +=,@()-]+")
@@ -191,6 +193,7 @@ def create_app(config: ServerConfig, ctx: ServerContext | None = None) -> FastAP
     customer = build_router()
     app.include_router(customer, prefix=wire.CUSTOMER_PREFIX)
     app.include_router(customer, prefix=wire.COMPUTING_PREFIX)
+    app.include_router(build_dev_router(), prefix=wire.DEV_PREFIX)
     app.include_router(_local_router(), prefix="/local")
     _tidy_openapi(app)
     return app

@@ -14,6 +14,7 @@ from bytenite_nb.server.runner import Runner
 from bytenite_nb.server.store import Store
 
 if TYPE_CHECKING:  # the registry is imported lazily: it is the execution side's module
+    from bytenite_nb.server.devstore import DevStore
     from bytenite_nb.server.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ class ServerContext:
     registry: Registry
     auth: Auth
     runner: Runner
+    #: Apps, engines and templates pushed through the Developer API (``data_dir/dev``).
+    dev: DevStore | None = None
     #: Where the generated API key lives (None when keys came from the configuration).
     key_path: Path | None = None
     recovered: list[str] = field(default_factory=list)
@@ -39,7 +42,8 @@ class ServerContext:
     @classmethod
     def open(cls, config: ServerConfig) -> ServerContext:
         """Open the data dir: database, keys, registry; fail jobs a previous run left running."""
-        from bytenite_nb.server.registry import Registry
+        from bytenite_nb.server.devstore import DevStore
+        from bytenite_nb.server.registry import Problem, Registry
 
         if config.executor != "local":
             # Refuse at start-up rather than failing every job later.
@@ -53,13 +57,19 @@ class ServerContext:
             keys = (load_or_create_key(config.data_dir),)
             key_path = key_file(config.data_dir)
         registry = Registry(bundled=True, dirs=config.apps_dirs)
-        for problem in getattr(registry, "problems", []) or []:
+        # Pushed apps load last: a push is newer than the folders given on the command line.
+        dev = DevStore(config.data_dir / "dev", registry, max_bytes=config.max_upload_bytes)
+        for problem in dev.load():
+            path, _, reason = problem.partition(": ")
+            registry.problems.append(Problem(Path(path), reason))
+        for problem in registry.problems:
             log.warning("app folder not loaded: %s", problem)
         broker = Broker(store, queue_size=config.subscriber_queue_size,
                         heartbeat_interval=config.heartbeat_interval)
         runner = Runner(config, store, broker, registry)
         ctx = cls(config=config, store=store, broker=broker, registry=registry,
-                  auth=Auth(store, keys, config.token_ttl), runner=runner, key_path=key_path)
+                  auth=Auth(store, keys, config.token_ttl), runner=runner, dev=dev,
+                  key_path=key_path)
         ctx.recovered = runner.recover()
         runner.purge_expired_results()
         return ctx

@@ -98,6 +98,11 @@ class Engine:
     description: str = ""
     owner: str = BUNDLED_OWNER
     created_at: _dt.datetime = field(default_factory=wire.utcnow)
+    #: Developer API metadata: a stable id, the SHA-256 of the pushed tar ("" when the
+    #: engine came from a folder on disk), when it was last pushed or re-activated.
+    id: str = ""
+    hash: str = ""
+    updated_at: _dt.datetime | None = None
 
     @property
     def tag(self) -> str:
@@ -135,6 +140,7 @@ class Template:
     owner: str = BUNDLED_OWNER
     created_at: _dt.datetime = field(default_factory=wire.utcnow)
     path: Path | None = None
+    updated_at: _dt.datetime | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """The template as the API returns it (camelCase; unset fields ``null``)."""
@@ -511,6 +517,20 @@ class Registry:
         with self._lock:
             self._engines[(engine.kind, engine.name, engine.version)] = updated
         return updated
+
+    def put_engine(self, engine: Engine) -> Engine:
+        """Register (or replace) an already-built engine, e.g. with Developer API metadata."""
+        if engine.builtin:
+            raise RegistryError(f"'{engine.name}' is built in")
+        with self._lock:
+            self._engines[(engine.kind, engine.name, engine.version)] = engine
+        return engine
+
+    def put_template(self, template: Template) -> Template:
+        """Register (or replace) an already-built template."""
+        with self._lock:
+            self._templates[template.id] = template
+        return template
 
     # -- lookups --------------------------------------------------------------------------
 
