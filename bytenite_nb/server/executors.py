@@ -415,17 +415,21 @@ class ForkServerExecutor:
             payload = json.dumps(spec.request()).encode() + b"\n"
             # The fds travel with the first bytes; a stream socket may take only part of them.
             sent = socket.send_fds(sock, [payload[:4096]], [out_w, err_w])
-            sock.sendall(payload[sent:])
+            if sent < len(payload):
+                # (Never an empty send: the task may already have run and the zygote hung
+                # up, and even a zero-byte send to a closed peer fails with EPIPE.)
+                sock.sendall(payload[sent:])
         except OSError as exc:
             sock.close()
-            for fd in (out_r, out_w, err_r, err_w):
+            for fd in (out_r, err_r):
                 os.close(fd)
-            return ProcessResult(None, "error", error=f"cannot reach the fork server: {exc}")
+            return ProcessResult(None, "error",
+                                 error=f"cannot send the task to the fork server: {exc}")
         finally:
             # The child holds its own copies now; ours must go or the pipes never reach EOF.
-            for fd in (out_w, err_w):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            # (Exactly once: a second close could hit a reused fd of another thread.)
+            os.close(out_w)
+            os.close(err_w)
         run = _Run(on_output, out_r, err_r, cancel, timeout, deadline)
         sock.setblocking(False)
         run.sel.register(sock, selectors.EVENT_READ, "control")
@@ -451,11 +455,8 @@ class ForkServerExecutor:
                     while b"\n" in buf:
                         line, buf = buf.split(b"\n", 1)
                         msg = json.loads(line)
-                        if "pid" in msg:
-                            pid = msg["pid"]
-                            if run.killed_at is not None:
-                                _kill_group(pid)
-                        elif "exit" in msg:
+                        pid = msg.get("pid", pid)
+                        if "exit" in msg:
                             exit_code, status_known = msg["exit"], True
                         elif "signal" in msg:
                             exit_code, status_known = -msg["signal"], True
@@ -466,7 +467,10 @@ class ForkServerExecutor:
                     if reason is not None:
                         run.outcome = reason
                         run.killed_at = time.monotonic()
-                        _kill_group(pid)
+                        # Half-close: the zygote kills the task's process group, then still
+                        # reports how it ended.
+                        with contextlib.suppress(OSError):
+                            sock.shutdown(socket.SHUT_WR)
                 elif time.monotonic() - run.killed_at > _KILL_GRACE:
                     break  # something holds the pipes open; stop waiting for it
                 if status_known and run.pipes_open and run.killed_at is None:

@@ -468,9 +468,10 @@ class _Job:
             if self.stop.is_set():
                 self.obs.task(chunk, TaskState.CANCELLED, attempt)
                 return
-            for d in (task_dir, results_dir):
-                shutil.rmtree(d, ignore_errors=True)
-                d.mkdir(parents=True)
+            if attempt > 1:  # a retry starts from a clean slate, like a new container
+                shutil.rmtree(base, ignore_errors=True)
+            os.makedirs(task_dir)
+            os.mkdir(results_dir)
             _link_or_copy(chunk_path, task_dir / "data.bin")
             self.obs.task(chunk, TaskState.RUNNING, attempt)
             if spec.app.builtin:  # not reachable through the registry; kept total

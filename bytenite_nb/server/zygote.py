@@ -6,17 +6,20 @@ interpreter started with ``subprocess``). It pre-imports common modules once, th
 request forks a child that becomes the task: its own process group, the contract environment,
 the app's cwd, ``sys.argv``/``sys.path[0]`` as ``python main.py`` would set them, fds 1/2 on
 the pipes the server passed along, and the entrypoint run with ``runpy.run_path`` as
-``__main__``. Forking a warm interpreter costs about a millisecond; starting one costs tens.
+``__main__`` (compiled once in the zygote, like a cached ``.pyc``). Forking a warm
+interpreter costs about a millisecond; starting one costs tens.
 
 Protocol, over a Unix stream socket (one connection per task; JSON lines):
 
 * server → zygote: ``{"script", "argv", "env", "cwd", "path0"}`` with two fds attached
   (``SCM_RIGHTS``): the write ends of the task's stdout and stderr pipes;
-* zygote → server: ``{"pid": N}`` once forked, then ``{"exit": code}`` (or ``{"signal": n}``)
-  once reaped, then the zygote closes the connection;
-* the server closing the connection early means "kill it": the zygote kills the task's whole
-  process group. When the task's main process ends, whatever it left in its process group is
-  killed too, as a container's processes die with it.
+* zygote → server: ``{"pid": N, "exit": code}`` (or ``"signal": n``) once the task is reaped,
+  then the zygote closes the connection (one message per task: every message costs a
+  wake-up of both sides, which is what dominates on a busy machine);
+* the server shutting down its side of the connection (or closing it) means "kill it": the
+  zygote kills the task's whole process group and still reports its status. When the
+  task's main process ends, whatever it left in its process group is killed too, as a
+  container's processes die with it.
 
 The zygote exits (killing every task's process group) when its stdin reaches EOF, i.e. when
 the server closed it or died.
@@ -24,21 +27,25 @@ the server closed it or died.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import gc
+import importlib.machinery
 import json
 import os
 import selectors
 import signal
 import socket
 import sys
+import types
 
 # Modules most apps import; importing them here once makes every forked task start warm.
+# Kept lean on purpose: every megabyte the zygote maps makes each fork and exit slower, so
+# heavy modules (ssl, http, decimal, numpy...) are only preloaded when asked for.
 DEFAULT_PRELOAD = (
-    "argparse", "base64", "collections", "csv", "dataclasses", "datetime", "functools",
-    "glob", "gzip", "hashlib", "io", "itertools", "json", "logging", "math", "pathlib",
-    "random", "re", "runpy", "shutil", "statistics", "string", "subprocess", "tempfile",
-    "textwrap", "threading", "time", "traceback", "typing", "urllib.parse", "urllib.request",
-    "uuid", "zipfile",
+    "argparse", "collections", "csv", "dataclasses", "datetime", "functools", "glob", "io",
+    "itertools", "json", "logging", "math", "pathlib", "pkgutil", "re", "runpy", "shutil",
+    "string", "subprocess", "textwrap", "threading", "time", "traceback", "typing",
 )
 _MAX_REQUEST = 16 * 1024 * 1024
 
@@ -55,10 +62,40 @@ def _exit_code(code: object) -> int:
     return 1
 
 
-def _run_child(request: dict, out_fd: int, err_fd: int) -> int:
+def _exec_main(script: str, code: types.CodeType) -> None:
+    """Run ``code`` as ``__main__`` the way ``python script`` sets the module up."""
+    main = types.ModuleType("__main__")
+    main.__dict__.update(
+        __file__=script, __cached__=None, __package__=None, __spec__=None,
+        __loader__=importlib.machinery.SourceFileLoader("__main__", script),
+        __builtins__=builtins,
+    )
+    sys.modules["__main__"] = main
+    exec(code, main.__dict__)
+
+
+_code_cache: dict[str, tuple[int, int, types.CodeType]] = {}
+
+
+def _compile(script: str) -> types.CodeType | None:
+    """The script's code object, compiled once in the zygote and inherited by every fork."""
+    try:
+        st = os.stat(script)
+        cached = _code_cache.get(script)
+        if cached and cached[:2] == (st.st_mtime_ns, st.st_size):
+            return cached[2]
+        with open(script, "rb") as f:
+            code = compile(f.read(), script, "exec", dont_inherit=True)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    _code_cache[script] = (st.st_mtime_ns, st.st_size, code)
+    return code
+
+
+def _run_child(request: dict, out_fd: int, err_fd: int,
+               compiled: types.CodeType | None = None) -> int:
     """Become the task (in the forked child); returns the exit status."""
     import atexit
-    import io
     import runpy
     import threading
     import traceback
@@ -71,23 +108,24 @@ def _run_child(request: dict, out_fd: int, err_fd: int) -> int:
         if fd > 2:
             os.close(fd)
     os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
+    # Only the differences: the zygote started with the same base environment, and every
+    # putenv/unsetenv after a fork costs page copies.
+    env = request["env"]
+    for key in [k for k in os.environ if k not in env]:
+        del os.environ[key]
+    for key, value in env.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
     sys.argv = list(request["argv"])
     sys.path[0] = request["path0"]
-    # Line-buffered so that every line reaches the job's logs as it is written.
-    sys.stdout = sys.__stdout__ = io.TextIOWrapper(
-        io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
-        line_buffering=True,
-    )
-    sys.stderr = sys.__stderr__ = io.TextIOWrapper(
-        io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
-        line_buffering=True,
-    )
-    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+    # sys.stdout/sys.stderr are the zygote's own (line-buffered, UTF-8, see main()), now
+    # writing to the task's pipes through fds 1 and 2; fd 0 reads /dev/null.
     code = 0
     try:
-        runpy.run_path(request["script"], run_name="__main__")
+        if compiled is None:  # could not be read/compiled up front: let runpy report it
+            runpy.run_path(request["script"], run_name="__main__")
+        else:
+            _exec_main(request["script"], compiled)
     except SystemExit as exc:
         code = _exit_code(exc.code)
     except BaseException:
@@ -157,6 +195,7 @@ def serve(listener: socket.socket) -> None:
 
     def start(conn: _Conn, request: dict) -> None:
         out_fd, err_fd = conn.fds[:2]
+        compiled = _compile(request["script"])
         pid = os.fork()
         if pid == 0:  # the task
             code = 1
@@ -177,7 +216,7 @@ def serve(listener: socket.socket) -> None:
                     os.close(fd)
                 for fd in conn.fds[2:]:
                     os.close(fd)
-                code = _run_child(request, out_fd, err_fd)
+                code = _run_child(request, out_fd, err_fd, compiled)
             finally:
                 os._exit(code)
         # Set the group from the parent too, so it exists before the server learns the pid.
@@ -188,7 +227,6 @@ def serve(listener: socket.socket) -> None:
         conn.fds = []
         conn.pid = pid
         by_pid[pid] = conn
-        _send(conn, {"pid": pid})
 
     def on_readable(conn: _Conn) -> None:
         try:
@@ -199,6 +237,11 @@ def serve(listener: socket.socket) -> None:
         if not data:  # the server hung up: if the task still runs, kill it
             if conn.pid is not None and conn.pid in by_pid:
                 _kill_group(conn.pid)
+                # Keep the socket (the status still goes out when the task is reaped) but
+                # stop watching it: it would report EOF again on every select.
+                with contextlib.suppress(KeyError, ValueError):
+                    sel.unregister(conn.sock)
+                return
             close_conn(conn)
             return
         if conn.pid is not None:
@@ -236,9 +279,9 @@ def serve(listener: socket.socket) -> None:
             if conn is None:
                 continue
             if os.WIFSIGNALED(status):
-                _send(conn, {"signal": os.WTERMSIG(status)})
+                _send(conn, {"pid": pid, "signal": os.WTERMSIG(status)})
             else:
-                _send(conn, {"exit": os.waitstatus_to_exitcode(status)})
+                _send(conn, {"pid": pid, "exit": os.waitstatus_to_exitcode(status)})
             close_conn(conn)
 
     while True:
@@ -273,6 +316,13 @@ def main() -> None:
     for name in filter(None, preload):
         with contextlib.suppress(Exception):
             importlib.import_module(name)
+    # Frozen objects are never visited by a child's collector, so the pages holding them
+    # stay shared with the zygote instead of being copied at the child's first collection.
+    gc.freeze()
+    # What every forked task inherits: line-buffered output, so that each line reaches the
+    # job's logs as it is written (python main.py with PYTHONUNBUFFERED=1 behaves the same).
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
     sys.stdout.write("ready\n")  # the executor waits for this before sending work
     sys.stdout.flush()
     serve(listener)
