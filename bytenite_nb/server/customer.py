@@ -136,8 +136,12 @@ def _check_source(source: dict[str, Any] | None, destination: dict[str, Any] | N
 
 
 def _validate_params(ctx: ServerContext, template: Any, params: dict[str, Any], *,
-                     strict: bool) -> None:
-    """Check params against the app/engine ``schema.json``; ``strict`` also needs the engines."""
+                     strict: bool, sections: tuple[str, ...] = protojson.PARAM_SECTIONS,
+                     ) -> None:
+    """Check params against the app/engine ``schema.json``; ``strict`` also needs the engines.
+
+    Only ``sections`` are checked: a draft may set its params one section at a time, so a
+    required field of another section is only missed at run time."""
     from bytenite_nb.server.registry import RegistryError, validate_params
 
     try:
@@ -148,7 +152,9 @@ def _validate_params(ctx: ServerContext, template: Any, params: dict[str, Any], 
         return
     problems: list[str] = []
     for section, engine in zip(("partitioner", "app", "assembler"), engines, strict=True):
-        problems += validate_params(engine, params.get(section) or {}, prefix=f"{section}.")
+        if section in sections:
+            problems += validate_params(engine, params.get(section) or {},
+                                        prefix=f"{section}.")
     if problems:
         raise bad_request("Invalid params: " + "; ".join(problems))
 
@@ -232,7 +238,10 @@ def build_router() -> APIRouter:
             template, "dataDestination", template.data_destination)
         _check_source(source, destination)
         params = protojson.params_in(template.params, body.params)
-        _validate_params(ctx, template, params, strict=False)
+        given = tuple(s for s in protojson.PARAM_SECTIONS
+                      if body.params is not None and getattr(body.params, s) is not None)
+        if given:  # a job created first and given its params later is checked then
+            _validate_params(ctx, template, params, strict=False, sections=given)
         config = {**protojson.normalize_config(template.config), **protojson.config_in(body.config)}
         now = wire.format_timestamp(wire.utcnow())
         job: dict[str, Any] = {
@@ -374,7 +383,7 @@ def build_router() -> APIRouter:
             merged[section] = given[section]
         if body.preset is not None:
             merged["preset"] = body.preset
-        _validate_params(ctx, template, merged, strict=False)
+        _validate_params(ctx, template, merged, strict=False, sections=tuple(sections))
 
         def change(current: dict[str, Any]) -> dict[str, Any]:
             params = {**(current.get("params") or {})}

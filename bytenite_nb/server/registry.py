@@ -250,12 +250,31 @@ def validate_params(engine: Engine, params: Any, *, prefix: str = "") -> list[st
     )
     messages = []
     for error in errors:
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            messages += _unexpected_fields(error, prefix)
+            continue
         name = _field_name(error)
         reason = error.message
         if error.validator == "required":
             reason = "is required"
         messages.append(f"{prefix}{name}: {reason}")
     return messages
+
+
+def _unexpected_fields(error: Any, prefix: str) -> list[str]:
+    """One message per field an ``additionalProperties: false`` schema does not allow, each
+    naming the field (jsonschema's own message names the object instead)."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    known = list(schema.get("properties") or {})
+    patterns = list(schema.get("patternProperties") or {})
+    base = [str(p) for p in error.absolute_path]
+    allowed = f" (allowed: {', '.join(known)})" if known else ""
+    out = []
+    for key in error.instance:
+        if key in known or any(re.search(p, key) for p in patterns):
+            continue
+        out.append(f"{prefix}{'.'.join([*base, str(key)])}: is not an allowed field{allowed}")
+    return out or [f"{prefix}{_field_name(error)}: {error.message}"]
 
 
 def _template_from(data: Any, *, path: Path | None, owner: str) -> Template:
