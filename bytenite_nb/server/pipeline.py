@@ -46,7 +46,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -234,30 +234,40 @@ def _suffixed(name: str, chunk: int, k: int) -> str:
     return f"{stem}{tail}{ext}"
 
 
-def _is_real_dir(path: Path) -> bool:
-    return path.is_dir() and not path.is_symlink()
-
-
-def _place(root: Path, parts: list[str], chunk: int) -> Path:
-    """A free destination under ``root`` for relative ``parts``, renaming on collision."""
-    here = root
-    for i, comp in enumerate(parts[:-1]):
-        candidate = here / comp
-        if os.path.lexists(candidate) and not _is_real_dir(candidate):
-            k = 0
-            while True:  # a file already sits where this chunk needs a folder
-                name = _suffixed(comp, chunk, k)
-                candidate = here / name
-                if not os.path.lexists(candidate) or _is_real_dir(candidate):
+def _place(files: set[str], dirs: set[str], parts: list[str], chunk: int) -> list[str]:
+    """A free relative destination for ``parts``, renaming on collision (``files``/``dirs``:
+    the relative paths already taken in the destination)."""
+    parts = list(parts)
+    for i in range(len(parts) - 1):
+        prefix = "/".join(parts[: i + 1])
+        if prefix in files:  # a file already sits where this chunk needs a folder
+            head, k = "/".join(parts[:i]), 0
+            while True:
+                name = _suffixed(parts[i], chunk, k)
+                if f"{head}/{name}".lstrip("/") not in files:
                     break
                 k += 1
             parts[i] = name
-        here = candidate
+    head = "/".join(parts[:-1])
     name, k = parts[-1], 0
-    while os.path.lexists(here / name):
+    while f"{head}/{name}".lstrip("/") in files or f"{head}/{name}".lstrip("/") in dirs:
         name = _suffixed(parts[-1], chunk, k)
         k += 1
-    return here / name
+    return [*parts[:-1], name]
+
+
+def _walk(folder: str, parts: tuple[str, ...] = ()) -> Iterator[tuple[list[str], str, bool]]:
+    """``(relative parts, path, is_symlink)`` of every file under ``folder``, in name order;
+    symlinks (to anything) are reported as files and not followed."""
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        if entry.is_symlink():
+            yield [*parts, entry.name], entry.path, True
+        elif entry.is_dir():
+            yield from _walk(entry.path, (*parts, entry.name))
+        else:
+            yield [*parts, entry.name], entry.path, False
 
 
 def flatten_results(
@@ -268,38 +278,42 @@ def flatten_results(
     """Move each ``(chunk, results_dir)`` into ``dest`` in the given order; returns the count.
 
     Relative paths are kept; a collision renames the later file (see the module docstring).
-    Symlinks are replaced by a copy of the file they point to (dangling ones are dropped), so
-    that results never reference files outside the job.
+    Symlinks are replaced by a copy of the file they point to (others are dropped), so that
+    results never reference files outside the job.
     """
     dest.mkdir(parents=True, exist_ok=True)
+    root = str(dest)
+    files: set[str] = set()
+    dirs: set[str] = set()
+    for parts, _, _ in _walk(root):  # whatever dest already holds is taken
+        files.add("/".join(parts))
+        for i in range(1, len(parts)):
+            dirs.add("/".join(parts[:i]))
     moved = 0
     for chunk, results_dir in task_results:
-        if not results_dir.is_dir():
+        if not os.path.isdir(results_dir):
             continue
-        for dirpath, dirnames, filenames in os.walk(results_dir):
-            dirnames.sort()
-            base = Path(dirpath)
-            linked_dirs = [d for d in dirnames if (base / d).is_symlink()]
-            for d in linked_dirs:
-                dirnames.remove(d)
-            for name in sorted(filenames + linked_dirs):
-                src = base / name
-                parts = list(src.relative_to(results_dir).parts)
-                target = _place(dest, parts, chunk)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if src.is_symlink():
-                    if src.is_file():
-                        shutil.copyfile(src, target)
-                    else:
-                        if on_note:
-                            on_note(chunk, f"dropped symlink {'/'.join(parts)}: not a file")
-                        continue
-                else:
-                    os.replace(src, target)
-                if on_note and target.relative_to(dest).parts != tuple(parts):
-                    rel = target.relative_to(dest).as_posix()
-                    on_note(chunk, f"result {'/'.join(parts)} renamed to {rel} (name taken)")
-                moved += 1
+        for parts, src, is_link in _walk(str(results_dir)):
+            placed = _place(files, dirs, parts, chunk)
+            for i in range(1, len(placed)):
+                rel_dir = "/".join(placed[:i])
+                if rel_dir not in dirs:
+                    os.mkdir(os.path.join(root, rel_dir))
+                    dirs.add(rel_dir)
+            target = os.path.join(root, *placed)
+            if is_link:
+                if not os.path.isfile(src):
+                    if on_note:
+                        on_note(chunk, f"dropped symlink {'/'.join(parts)}: not a file")
+                    continue
+                shutil.copyfile(src, target)
+            else:
+                os.replace(src, target)
+            files.add("/".join(placed))
+            moved += 1
+            if on_note and placed != parts:
+                on_note(chunk, f"result {'/'.join(parts)} renamed to {'/'.join(placed)} "
+                               "(name taken)")
     return moved
 
 
