@@ -22,6 +22,7 @@ import json
 import logging
 import random
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -294,6 +295,15 @@ class EventStream(Iterator[Event]):
         with self._lock:
             response = self._response
         if response is not None:
+            # Closing a socket does not wake a thread blocked in recv() on it; shutting it
+            # down does. Without this, close() waits for the next heartbeat to arrive.
+            connection = getattr(response.raw, "_connection", None) or getattr(
+                response.raw, "connection", None
+            )
+            sock = getattr(connection, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(Exception):
                 response.close()
 
@@ -340,9 +350,14 @@ class EventStream(Iterator[Event]):
                 received, beats, opened = self._received, self._heartbeats, time.monotonic()
                 try:
                     yield from self._read(response)
-                except (requests.RequestException, OSError, ValueError) as exc:
+                except Exception as exc:
                     if self.closed:
+                        # close() from another thread pulls the socket out from under the
+                        # read, which surfaces as anything from OSError to AttributeError
+                        # inside http.client: that is the requested stop, not a failure.
                         return
+                    if not isinstance(exc, (requests.RequestException, OSError, ValueError)):
+                        raise
                     if _is_read_timeout(exc):
                         self._callback(self.on_idle)
                     else:
@@ -776,8 +791,12 @@ class JobWatcher:
                         break
                     self._poll()
         except Exception as exc:  # the watcher reports problems, it never dies silently
-            self.error = exc
-            log.debug("watcher for %s ended: %s", self.job_id, exc)
+            if self._stop.is_set() and not isinstance(exc, APIStatusError):
+                # Stopping closes the stream mid-read; whatever that raises is not a problem.
+                log.debug("watcher for %s stopped during: %r", self.job_id, exc)
+            else:
+                self.error = exc
+                log.debug("watcher for %s ended: %s", self.job_id, exc)
         finally:
             self._deliver()
             self.done.set()

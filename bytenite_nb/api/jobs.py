@@ -322,10 +322,12 @@ class Job:
             finished = _wait_interruptibly(done, watcher.done, timeout)
         finally:
             watcher.stop()
-        if watcher.error is not None and not done.is_set():
+        # Only an error that ended the watcher on its own counts (e.g. the job was deleted);
+        # after a timeout the stop is ours and the answer is WaitTimeoutError.
+        if finished and watcher.error is not None and not done.is_set():
             raise watcher.error
         self.refresh()
-        if not finished or not self.is_terminal:
+        if not self.is_terminal:
             raise WaitTimeoutError(self, timeout if timeout is not None else 0.0)
         if self.state is wire.JobState.FAILED:
             raise JobFailedError(self, self._error_log_lines())

@@ -215,3 +215,28 @@ def test_create_retried_after_a_dropped_connection_makes_one_job(
         via_proxy.close()
     finally:
         proxy.close()
+
+
+def test_wait_timeout_is_always_wait_timeout_error(client: Client) -> None:
+    # Regression: stopping the watcher closed its stream mid-read, and the AttributeError
+    # http.client raised then escaped from wait() instead of WaitTimeoutError.
+    from bytenite_nb.api import WaitTimeoutError
+
+    job = client.create_job(TEMPLATE)  # a draft never finishes
+    try:
+        for i in range(8):
+            with pytest.raises(WaitTimeoutError) as info:
+                job.wait(timeout=0.2 + 0.05 * i, poll_interval=0.05)
+            assert info.value.job.state is wire.JobState.NEW
+    finally:
+        job.delete()
+
+
+def test_closing_a_stream_from_another_thread_ends_iteration_quietly(client: Client) -> None:
+    stream = client.events(include_heartbeats=True)
+    assert next(stream).name == wire.EVENT_HEARTBEAT
+    timer = threading.Timer(0.2, stream.close)
+    timer.start()
+    rest = list(stream)  # ends promptly (not at the next heartbeat), with no exception
+    assert stream.closed and all(e.name == wire.EVENT_HEARTBEAT for e in rest)
+    timer.join()
