@@ -159,6 +159,23 @@ def _validate_params(ctx: ServerContext, template: Any, params: dict[str, Any], 
         raise bad_request("Invalid params: " + "; ".join(problems))
 
 
+def _upload_behind(ctx: ServerContext, source: dict[str, Any] | None,
+                   ) -> tuple[Any, str | None]:
+    """For a ``file`` source naming one of our upload targets (``params.tempUrl``, as a job
+    shows it): the uploaded file (None until bytes were PUT) and that URL."""
+    from pathlib import Path
+
+    if (source or {}).get("dataSourceDescriptor") != wire.Descriptor.FILE.value:
+        return None, None
+    params = (source or {}).get("params") or {}
+    temp_url = str(params.get("tempUrl") or params.get("temp_url") or "")
+    match = re.search(r"/local/uploads/([A-Za-z0-9_-]+)/?$", temp_url)
+    row = ctx.store.upload_by_token(match.group(1)) if match else None
+    if row is None:
+        return None, temp_url or None
+    return (Path(row.path) if row.size is not None else None), temp_url
+
+
 def _sync_upload(ctx: ServerContext, job: dict[str, Any]) -> None:
     """Give a ``file`` job an upload target; drop it when the source is no longer ``file``."""
     is_file = (job.get("dataSource") or {}).get("dataSourceDescriptor") == "file"
@@ -516,8 +533,14 @@ def build_router() -> APIRouter:
         from bytenite_nb.server.datasources import DataSourceError, describe_source
 
         source = protojson.data_source_in(body.data_source)
+        # tempUrl is dropped from stored sources (the server owns it), so read it as sent.
+        raw = body.data_source
+        uploaded, temp_url = _upload_behind(ctx_of(request), {
+            "dataSourceDescriptor": (source or {}).get("dataSourceDescriptor"),
+            "params": (raw.params if raw is not None else None) or {}})
         try:
-            info = describe_source(source, body.list_files)
+            info = describe_source(source, body.list_files, uploaded_file=uploaded,
+                                   temp_url=temp_url)
         except DataSourceError as exc:
             raise bad_request(str(exc)) from None
         info["size"] = wire.int64_out(info.get("size") or 0)
