@@ -447,7 +447,8 @@ class ForkServerExecutor:
                         continue
                     if not data:  # the zygote closed the connection
                         run.sel.unregister(sock)
-                        if not status_known:
+                        if not status_known:  # it died: its orphaned task must not live on
+                            _kill_group(pid)
                             status_known = True
                             error = error or "the fork server dropped the task"
                         break
@@ -462,13 +463,17 @@ class ForkServerExecutor:
                             exit_code, status_known = -msg["signal"], True
                         elif "error" in msg:
                             error, status_known = msg["error"], True
+                        elif run.killed_at is not None:  # forked after we decided to kill
+                            _kill_group(pid)
                 if run.killed_at is None:
                     reason = run.check_limits()
                     if reason is not None:
                         run.outcome = reason
                         run.killed_at = time.monotonic()
-                        # Half-close: the zygote kills the task's process group, then still
-                        # reports how it ended.
+                        # Kill the group ourselves if the pid is known; the half-close
+                        # makes the zygote do it too (and covers a task not yet forked),
+                        # and it still reports how the task ended.
+                        _kill_group(pid)
                         with contextlib.suppress(OSError):
                             sock.shutdown(socket.SHUT_WR)
                 elif time.monotonic() - run.killed_at > _KILL_GRACE:

@@ -13,9 +13,9 @@ Protocol, over a Unix stream socket (one connection per task; JSON lines):
 
 * server → zygote: ``{"script", "argv", "env", "cwd", "path0"}`` with two fds attached
   (``SCM_RIGHTS``): the write ends of the task's stdout and stderr pipes;
-* zygote → server: ``{"pid": N, "exit": code}`` (or ``"signal": n``) once the task is reaped,
-  then the zygote closes the connection (one message per task: every message costs a
-  wake-up of both sides, which is what dominates on a busy machine);
+* zygote → server: ``{"pid": N}`` once forked (so the server can kill the task's process
+  group itself, even if the zygote dies), then ``{"pid": N, "exit": code}`` (or
+  ``"signal": n``) once the task is reaped; then the zygote closes the connection;
 * the server shutting down its side of the connection (or closing it) means "kill it": the
   zygote kills the task's whole process group and still reports its status. When the
   task's main process ends, whatever it left in its process group is killed too, as a
@@ -227,6 +227,7 @@ def serve(listener: socket.socket) -> None:
         conn.fds = []
         conn.pid = pid
         by_pid[pid] = conn
+        _send(conn, {"pid": pid})
 
     def on_readable(conn: _Conn) -> None:
         try:

@@ -338,3 +338,21 @@ def test_flatten_results_never_loses_a_file(tmp_path: Path) -> None:
     assert files["sub-chunk1"] == "file-sub"
     assert files[".hidden-chunk2"] == "h2"
     assert notes  # renames are reported
+
+
+def test_output_lines_utf8_partial_and_interleaved(tmp_path: Path, executor: object) -> None:
+    app = engine(tmp_path / "apps", "chatty", """
+import logging, sys
+print("naïve café ✓")
+sys.stdout.write("no newline at the end")
+logging.basicConfig()
+logging.getLogger("app").warning("careful")
+sys.stderr.buffer.write(b"bad bytes \\xff\\xfe\\n")
+""")
+    rec = Recorder()
+    run_pipeline(spec(tmp_path, app), rec, threading.Event(), executor=executor)  # type: ignore[arg-type]
+    assert "naïve café ✓" in rec.messages(LogLevel.INFO)
+    assert "no newline at the end" in rec.messages(LogLevel.INFO)
+    assert "WARNING:app:careful" in rec.messages(LogLevel.WARN)
+    assert "bad bytes \ufffd\ufffd" in rec.messages(LogLevel.ERROR)
+    assert all(c == "main" for *_, c in rec.logs)

@@ -247,3 +247,43 @@ time.sleep(60)
     assert errors and isinstance(errors[0], PipelineError)
     assert _wait_until(lambda: not _marked(marker), 10)
     assert zygote is not None and not psutil.pid_exists(zygote)
+
+
+def test_zygote_killed_mid_task_leaves_no_orphans_and_restarts(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    marker = f"bn-zkill-{tmp_path.name}"
+    ex = ForkServerExecutor(1)
+    try:
+        app = engine(tmp_path / "apps", "sleepy", f"""
+import subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", {marker!r}])
+time.sleep(60)
+""")
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                run_pipeline(spec(tmp_path, app), Recorder(), threading.Event(), executor=ex)
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        assert _wait_until(lambda: len(_marked(marker)) >= 1)
+        old = ex.zygote_pid
+        assert old is not None
+        os.kill(old, signal.SIGKILL)
+        thread.join(30)
+        assert not thread.is_alive()
+        assert errors and "fork server dropped the task" in str(errors[0])
+        assert _wait_until(lambda: not _marked(marker), 10), "orphans survived the zygote"
+        # the next job gets a fresh zygote
+        ok = engine(tmp_path / "apps2", "ok", "print('fine')\n")
+        rec = Recorder()
+        run_pipeline(spec(tmp_path / "again", ok), rec, threading.Event(), executor=ex)
+        assert "fine" in rec.messages()
+        assert ex.zygote_pid not in (None, old)
+    finally:
+        ex.close()
