@@ -440,6 +440,11 @@ class _Job:
             if not result.ok:
                 raise self.stage_failure(f"partitioner {engine.tag}", result)
         chunks = chunk_files(self.chunks_dir)
+        for entry in sorted(self.chunks_dir.iterdir()):
+            if entry.is_dir():  # said out loud: a silently ignored folder is a lost chunk
+                self.note(LogService.PARTITIONER, None, LogLevel.WARN,
+                          f"CHUNKS_DIR/{entry.name} is a folder and was ignored: "
+                          "only files in CHUNKS_DIR become tasks")
         if not chunks:
             raise PipelineError(f"the partitioner {engine.tag} wrote no chunks to CHUNKS_DIR")
         self.obs.chunks(len(chunks))

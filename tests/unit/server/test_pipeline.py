@@ -151,6 +151,7 @@ import os
 d = os.environ["CHUNKS_DIR"]
 for name in ["data_10.bin", "zz.txt", "data_2.bin", "aa.bin", "data_0.bin"]:
     open(os.path.join(d, name), "w").write(name)
+os.mkdir(os.path.join(d, "nested"))
 """, kind="partitioner")
     app = engine(tmp_path / "apps", "echo", """
 import os
@@ -164,6 +165,8 @@ open(os.path.join(os.environ["TASK_RESULTS_DIR"], f"{n}.txt"), "w").write(data)
     got = {int(p.stem): p.read_text() for p in out.iterdir()}
     assert got == {0: "data_0.bin", 1: "data_2.bin", 2: "data_10.bin", 3: "aa.bin", 4: "zz.txt"}
     assert rec.chunk_count == 5
+    assert any("CHUNKS_DIR/nested is a folder and was ignored" in m
+               for m in rec.messages(LogLevel.WARN))
 
 
 OFFICIAL_PARTITIONER = """
