@@ -1,0 +1,300 @@
+"""Faults through the HTTP API: timeouts, retries, abort, delete, and a SIGKILLed server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from bytenite_nb import wire
+from bytenite_nb.local import LocalServer
+from tests.integration.server_kit import Api, C, assert_error, read_events, write_app
+
+KEY = "faults-key"
+
+FANOUT = """
+import json, os
+for i in range(json.loads(os.environ["PARTITIONER_PARAMS"]).get("n", 1)):
+    open(os.path.join(os.environ["CHUNKS_DIR"], f"data_{i}.bin"), "w").write(str(i))
+"""
+
+# Records its pid and a grandchild's pid, then works "forever": what an abort must stop.
+SLOW = """
+import json, os, subprocess, sys, time
+p = json.loads(os.environ["APP_PARAMS"])
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", p["marker"]])
+with open(os.path.join(p["pids"], str(os.getpid())), "w") as fh:
+    fh.write(str(child.pid))
+print("working on chunk", os.environ["CHUNK_NUMBER"], flush=True)
+time.sleep(120)
+"""
+
+SLEEPER = """
+import time
+print("sleeping", flush=True)
+time.sleep(60)
+"""
+
+# Fails its first `fail` attempts per chunk (the count lives outside the task's own folder,
+# which a retry starts afresh).
+FLAKY = """
+import json, os, sys
+p = json.loads(os.environ["APP_PARAMS"])
+counter = os.path.join(p["dir"], "chunk-" + os.environ["CHUNK_NUMBER"])
+n = int(open(counter).read()) if os.path.exists(counter) else 0
+open(counter, "w").write(str(n + 1))
+if n < p["fail"]:
+    print(f"flaky failure number {n + 1}", file=sys.stderr)
+    sys.exit(7)
+open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write(f"attempt {n + 1}")
+"""
+
+
+def _apps(root: Path) -> Path:
+    write_app(root, "slow", SLOW, template={"partitioner": "fan@0"})
+    write_app(root, "sleeper", SLEEPER)
+    write_app(root, "flaky", FLAKY, template={"partitioner": "fan@0"})
+    fan = root / "fan"
+    (fan / "app").mkdir(parents=True)
+    (fan / "manifest.json").write_text(
+        '{"name": "fan", "version": "0.1", "type": "partitioner"}')
+    (fan / "app" / "main.py").write_text(FANOUT)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    apps = _apps(tmp_path_factory.mktemp("fault-apps"))
+    data_dir = tmp_path_factory.mktemp("fault-server")
+    with LocalServer.start(data_dir, api_keys=(KEY,), in_process=True, workers=2,
+                           apps_dirs=(apps,)) as srv:
+        yield srv
+
+
+@pytest.fixture()
+def api(server: LocalServer) -> Api:
+    return Api(server.base_url, KEY)
+
+
+def _until(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _marked(marker: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if marker in (proc.info["cmdline"] or []) and not _gone(proc.pid):
+                found.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def _seq_now(api: Api) -> int:
+    return int(read_events(api, None, lambda r: True)[0]["seq"])
+
+
+def _job_events(api: Api, since: int, job_id: str) -> list[dict[str, object]]:
+    def ended(results: list[dict[str, object]]) -> bool:
+        return any(e["event"] == "job.state" and e["data"]["state"] in (  # type: ignore[index]
+            "JOB_STATE_COMPLETE", "JOB_STATE_FAILED") for e in results)
+    return [e for e in read_events(api, since, ended, jobId=job_id) if e["event"] != "heartbeat"]
+
+
+def test_task_timeout_is_enforced(api: Api) -> None:
+    job = api.create(templateId="sleeper-template", config={"taskTimeout": 1})
+    api.ok("POST", f"{C}/jobs/{job['id']}/run")
+    job = api.wait(job["id"])
+    assert job["state"] == "JOB_STATE_FAILED"
+    assert "taskTimeout" in job["errorMessage"] and "timed out" in job["errorMessage"]
+    [task] = api.ok("GET", f"{C}/jobs/{job['id']}/tasks")["tasks"]
+    assert task["state"] == "TASK_STATE_FAILED" and task["duration"] < 30
+
+
+def test_job_timeout_is_enforced(api: Api) -> None:
+    job = api.create(templateId="sleeper-template")
+    api.ok("POST", f"{C}/jobs/{job['id']}/run",
+           json={"config": {"jobTimeout": 1, "taskTimeout": 300}})
+    job = api.wait(job["id"])
+    assert job["state"] == "JOB_STATE_FAILED" and "jobTimeout" in job["errorMessage"]
+    assert int(job["duration"]) < 30
+    [task] = api.ok("GET", f"{C}/jobs/{job['id']}/tasks")["tasks"]
+    assert task["state"] == "TASK_STATE_CANCELLED"
+
+
+def test_retries_each_attempt_in_logs_and_events(api: Api, tmp_path: Path) -> None:
+    since = _seq_now(api)
+    job = api.create(templateId="flaky-template", config={"maxTaskRetries": 2},
+                     params={"partitioner": {"n": 2},
+                             "app": {"dir": str(tmp_path), "fail": 2}})
+    assert job["config"]["maxTaskRetries"] == "2"
+    api.ok("POST", f"{C}/jobs/{job['id']}/run")
+    job = api.wait(job["id"])
+    assert job["state"] == "JOB_STATE_COMPLETE", job["errorMessage"]
+    tasks = api.ok("GET", f"{C}/jobs/{job['id']}/tasks")["tasks"]
+    assert [t["attempts"] for t in tasks] == [3, 3]
+    results = api.ok("GET", f"{C}/jobs/{job['id']}/results")["results"]
+    assert {requests.get(r["link"], timeout=30).text for r in results} == {"attempt 3"}
+    # every failed attempt is in the task's logs: the app's stderr and the runtime's note
+    logs = api.ok("POST", f"{C}/logs", json={"jobId": job["id"], "taskIds": ["task-1"]})
+    lines = [e["log"] for e in logs["taskrunner"]["task-1"]["logs"]]
+    assert "flaky failure number 1" in lines and "flaky failure number 2" in lines
+    assert any("attempt 1 of 3" in line and "retrying" in line for line in lines)
+    assert any("attempt 2 of 3" in line and "retrying" in line for line in lines)
+    # and in the events: RUNNING 1, RETRYING 1, RUNNING 2, RETRYING 2, RUNNING 3, COMPLETE 3
+    events = [e["data"] for e in _job_events(api, since, job["id"])
+              if e["event"] == "task.state" and e["data"]["chunkNumber"] == 1]
+    steps = [(e["state"], e["attempt"]) for e in events if e["state"] != "TASK_STATE_QUEUED"]
+    assert steps == [("TASK_STATE_RUNNING", 1), ("TASK_STATE_RETRYING", 1),
+                     ("TASK_STATE_RUNNING", 2), ("TASK_STATE_RETRYING", 2),
+                     ("TASK_STATE_RUNNING", 3), ("TASK_STATE_COMPLETE", 3)]
+    retrying = [e for e in events if e["state"] == "TASK_STATE_RETRYING"]
+    assert all(e["exitCode"] == 7 and "exit code 7" in e["errorMessage"] for e in retrying)
+
+
+def test_retries_exhausted_fail_the_job(api: Api, tmp_path: Path) -> None:
+    job = api.create(templateId="flaky-template", config={"maxTaskRetries": 1},
+                     params={"app": {"dir": str(tmp_path), "fail": 5}})
+    api.ok("POST", f"{C}/jobs/{job['id']}/run")
+    job = api.wait(job["id"])
+    assert job["state"] == "JOB_STATE_FAILED"
+    assert "after 2 attempts" in job["errorMessage"] and "exit code 7" in job["errorMessage"]
+
+
+def _start_slow(api: Api, tmp_path: Path, marker: str, n: int = 2) -> tuple[str, Path]:
+    pids = tmp_path / f"pids-{marker}"
+    pids.mkdir()
+    job = api.create(templateId="slow-template",
+                     params={"partitioner": {"n": n},
+                             "app": {"pids": str(pids), "marker": marker}})
+    api.ok("POST", f"{C}/jobs/{job['id']}/run")
+    assert _until(lambda: len(list(pids.iterdir())) == n), "the tasks did not start"
+    return job["id"], pids
+
+
+def _task_pids(pids: Path) -> list[int]:
+    return [p for f in pids.iterdir() for p in (int(f.name), int(f.read_text()))]
+
+
+def test_abort_stops_everything_fast_and_leaves_failed(api: Api, tmp_path: Path) -> None:
+    marker = f"bnl-abort-{uuid.uuid4().hex}"
+    job_id, pids = _start_slow(api, tmp_path, marker)
+    processes = _task_pids(pids)
+    assert len(_marked(marker)) == 2
+    started = time.monotonic()
+    assert api.ok("POST", f"{C}/jobs/{job_id}/abort")["ok"] is True
+    assert _until(lambda: all(_gone(pid) for pid in processes), timeout=20)
+    stopped = time.monotonic() - started
+    print(f"abort: processes gone after {stopped:.2f} s")
+    assert stopped < 5, f"abort took {stopped:.1f} s"  # loose: "within a second" on a busy box
+    assert _marked(marker) == []  # the apps' own children died with them
+    job = api.job(job_id)
+    assert job["state"] == "JOB_STATE_FAILED" and "aborted" in job["errorMessage"].lower()
+    assert _until(lambda: all(t["state"] == "TASK_STATE_CANCELLED" for t in api.ok(
+        "GET", f"{C}/jobs/{job_id}/tasks")["tasks"]))
+    assert_error(api("POST", f"{C}/jobs/{job_id}/abort"), 400, "already ended")
+    fresh = api.create(templateId="slow-template")
+    assert "deleted" in api.ok("POST", f"{C}/jobs/{fresh['id']}/abort")["message"]
+    assert_error(api("GET", f"{C}/jobs/{fresh['id']}"), 404)
+
+
+def test_delete_removes_job_files_and_results(api: Api, server: LocalServer,
+                                               tmp_path: Path) -> None:
+    data = Path(server.data_dir)
+    done = api.create(params={"app": {"case": "upper"}})
+    api.ok("POST", f"{C}/jobs/{done['id']}/run")
+    assert api.wait(done["id"])["state"] == "JOB_STATE_COMPLETE"
+    link = api.ok("GET", f"{C}/jobs/{done['id']}/results")["results"][0]["link"]
+    assert (data / "results" / done["id"]).is_dir()
+    api.ok("DELETE", f"{C}/jobs/{done['id']}")
+    assert not (data / "results" / done["id"]).exists()
+    assert not (data / "jobs" / done["id"]).exists()
+    assert_error(requests.get(link, timeout=30), 404)
+    assert_error(api("POST", f"{C}/logs", json={"jobId": done["id"]}), 404)
+    assert_error(api("GET", f"{C}/jobs/{done['id']}/tasks"), 404)
+
+    uploaded = api.create(dataSource=wire.file_source())
+    temp_url = uploaded["dataSource"]["params"]["tempUrl"]
+    requests.put(temp_url, data=b"some bytes", timeout=30)
+    assert (data / "jobs" / uploaded["id"] / "upload").is_dir()
+    api.ok("DELETE", f"{C}/jobs/{uploaded['id']}")
+    assert not (data / "jobs" / uploaded["id"]).exists()
+    assert_error(requests.put(temp_url, data=b"x", timeout=30), 404)
+
+    marker = f"bnl-delete-{uuid.uuid4().hex}"
+    running, pids = _start_slow(api, tmp_path, marker, n=1)
+    processes = _task_pids(pids)
+    api.ok("DELETE", f"{C}/jobs/{running}")
+    assert _until(lambda: all(_gone(pid) for pid in processes), timeout=20)
+    assert _marked(marker) == []
+    assert_error(api("GET", f"{C}/jobs/{running}"), 404)
+    assert _until(lambda: not (data / "jobs" / running).exists(), timeout=20)
+    with sqlite3.connect(data / "bytenite-local.db") as db:
+        for table in ("tasks", "logs", "results", "uploads"):
+            count = db.execute(f"SELECT COUNT(*) FROM {table} WHERE job_id IN (?, ?, ?)",
+                               (done["id"], uploaded["id"], running)).fetchone()[0]
+            assert count == 0, table
+
+
+def test_sigkill_mid_job_then_restart(tmp_path: Path) -> None:
+    apps = _apps(tmp_path / "apps")
+    data_dir = tmp_path / "data"
+    marker = f"bnl-sigkill-{uuid.uuid4().hex}"
+    server = LocalServer.start(data_dir, api_keys=(KEY,), apps_dirs=(apps,), workers=2)
+    try:
+        api = Api(server.base_url, KEY)
+        done = api.create(params={"app": {"case": "upper"}})
+        api.ok("POST", f"{C}/jobs/{done['id']}/run")
+        assert api.wait(done["id"])["state"] == "JOB_STATE_COMPLETE"
+        [result] = api.ok("GET", f"{C}/jobs/{done['id']}/results")["results"]
+        content = requests.get(result["link"], timeout=30).content
+        running, pids = _start_slow(api, tmp_path, marker)
+        assert server.pid is not None
+        family = [p.pid for p in psutil.Process(server.pid).children(recursive=True)]
+        family += _task_pids(pids)
+        os.kill(server.pid, signal.SIGKILL)
+        # nothing the server started outlives it: fork server, tasks, the tasks' children
+        assert _until(lambda: all(_gone(pid) for pid in family), timeout=30), [
+            pid for pid in family if not _gone(pid)]
+        assert _marked(marker) == []
+    finally:
+        server.stop()
+    with sqlite3.connect(data_dir / "bytenite-local.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with LocalServer.start(data_dir, api_keys=(KEY,), apps_dirs=(apps,)) as again:
+        api = Api(again.base_url, KEY)
+        job = api.job(running)
+        assert job["state"] == "JOB_STATE_FAILED"
+        assert "restarted while this job was running" in job["errorMessage"]
+        assert all(t["state"] == "TASK_STATE_CANCELLED"
+                   for t in api.ok("GET", f"{C}/jobs/{running}/tasks")["tasks"])
+        assert api.job(done["id"])["state"] == "JOB_STATE_COMPLETE"
+        [kept] = api.ok("GET", f"{C}/jobs/{done['id']}/results")["results"]
+        assert requests.get(kept["link"], timeout=30).content == content
+        # and it still runs jobs
+        job = api.create(params={"app": {"case": "lower"}})
+        api.ok("POST", f"{C}/jobs/{job['id']}/run")
+        assert api.wait(job["id"])["state"] == "JOB_STATE_COMPLETE"
+    with sqlite3.connect(data_dir / "bytenite-local.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
