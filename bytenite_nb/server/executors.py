@@ -294,7 +294,7 @@ class ForkServerExecutor:
         self._dir: str | None = None
         self._closed = False
         self._start()
-        atexit.register(self.close)
+        atexit.register(self.close)  # unregistered by close(), so no closed executor lingers
 
     @property
     def socket_path(self) -> str:
@@ -353,6 +353,7 @@ class ForkServerExecutor:
         with self._lock:
             self._closed = True
             self._stop()
+        atexit.unregister(self.close)
 
     def __enter__(self) -> ForkServerExecutor:
         return self
