@@ -9,6 +9,7 @@ shows the job once more, as its monitor, in its final state.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -54,8 +55,8 @@ def _retire_progress(shown: Any, job: Job, started: float) -> None:
 def _quietly_finished(job: Job, seconds: float, interval: float) -> bool:
     """Poll ``job`` for up to ``seconds`` without showing anything; whether it ended.
 
-    Plain polling rather than ``job.wait(timeout=...)``: that stops its watcher while the
-    events stream may be mid-read, and the client then reports the stop as an error.
+    Plain polling rather than ``job.wait(timeout=...)``, whose timeout also joins its
+    watcher thread (up to a heartbeat's time in a stream read).
     """
     deadline = time.monotonic() + seconds
     step = min(0.1, interval)
@@ -70,6 +71,46 @@ def _quietly_finished(job: Job, seconds: float, interval: float) -> bool:
         step = min(step * 2, interval)
 
 
+_ERROR_LEVELS = ("ERROR", "FATAL", "PANIC")
+
+
+def _block(job: Job, interval: float) -> Job:
+    """Follow ``job`` (events stream, polling as fallback) until it ends; returns it refreshed.
+
+    Like ``Job.wait()``, but a Ctrl-C leaves at once: the watcher is told to stop without
+    waiting for its thread (which may sit in a stream read until the next heartbeat), so
+    the abort reaches the server without delay. Raises ``JobFailedError`` for a failed job.
+    """
+    from bytenite_nb.api.errors import JobFailedError
+
+    ended = threading.Event()
+
+    def on_update(snapshot: Any) -> None:  # watcher thread: only hands over a flag
+        if getattr(snapshot, "is_terminal", False):
+            ended.set()
+
+    watcher = job.watch(on_update, poll_interval=interval)
+    try:
+        while not ended.wait(0.2) and not watcher.done.is_set():
+            pass
+    except BaseException:
+        watcher.stop(timeout=0)
+        raise
+    watcher.stop()
+    if not ended.is_set() and watcher.error is not None:
+        raise watcher.error
+    job.refresh()
+    if job.state.name == "FAILED":
+        try:
+            lines = [str(e) for e in job.logs(levels=_ERROR_LEVELS)][:5]
+        except Exception as exc:  # the failure matters more than its logs
+            if not is_user_error(exc):
+                raise
+            lines = []
+        raise JobFailedError(job, lines)
+    return job
+
+
 def wait_for(ctx: Context, job: Job) -> Job:
     """Block until ``job`` ends; raises ``UsageError`` on Ctrl-C, failure is left to the caller.
 
@@ -82,9 +123,8 @@ def wait_for(ctx: Context, job: Job) -> Job:
     try:
         if progress_after >= 0 and not _quietly_finished(job, progress_after, interval):
             handle = _show_progress(ctx, job)
-        # Also for a job that already ended: wait() raises JobFailedError (with its first
-        # error log lines) for a failed one.
-        return job.wait(poll_interval=interval)
+        # Also for a job that already ended: raises JobFailedError for a failed one.
+        return _block(job, interval)
     except KeyboardInterrupt:
         raise interrupted(ctx, job) from None
     except BaseException as exc:
