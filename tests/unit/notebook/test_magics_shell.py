@@ -131,3 +131,19 @@ def test_reload_extension(ip: TestingShell) -> None:
     ip.run_cell("%unload_ext bytenite_nb")
     assert "bytenite" not in ip.magics_manager.magics["line"]
     assert "ByteniteMagics" not in ip.magics_manager.registry
+
+
+def test_ipython_config_file_values_apply() -> None:
+    # What `c.ByteniteMagics.wait = True` in ipython_config.py does: config on the shell.
+    from traitlets.config import Config
+
+    config = Config()
+    config.ByteniteMagics.wait = True
+    config.ByteniteMagics.progress_after = 5.0
+    shell = TestingShell.create(config=config)
+    try:
+        magics = _magics(shell)
+        assert magics.wait is True and magics.progress_after == 5.0
+        assert Context(magics, parse_line("run t --no-wait")).option("wait") is False
+    finally:
+        shell.dispose()
