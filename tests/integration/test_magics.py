@@ -283,3 +283,22 @@ def test_info_reports_an_unreachable_server_without_raising(ip: TestingShell) ->
     info = ip.run_line_magic("bytenite", "info")
     assert info.get("reachable").startswith("no: APIConnectionError")
     assert "%config ByteniteMagics.base_url" in info.get("server")
+
+
+def test_login_other_stores(
+    ip: TestingShell, isolated_env: Path, api_key: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import importlib.util
+
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": api_key)
+    magic(ip, "login --store session")
+    assert "for this session only" in capsys.readouterr().out
+    assert not (isolated_env / "config").exists()
+    if importlib.util.find_spec("keyring") is None:
+        with pytest.raises(UsageError, match="'keyring' package is not installed"):
+            magic(ip, "login --store keyring")
+    assert not (isolated_env / "config").exists()
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "   ")
+    with pytest.raises(UsageError, match="no key entered; nothing changed"):
+        magic(ip, "login")
