@@ -19,7 +19,8 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from bytenite_nb import __version__, wire
-from bytenite_nb.server import query
+from bytenite_nb.server import devmodels as dm
+from bytenite_nb.server import models, query
 from bytenite_nb.server.customer import ctx_of, error_responses, ok, require_token
 from bytenite_nb.server.devstore import DevStore, PushError, stable_id
 from bytenite_nb.server.errors import bad_request, not_found, request_id_of
@@ -162,7 +163,7 @@ def build_dev_router() -> APIRouter:
             raise bad_request("type must be 'partitioner' or 'assembler'")
         return (engine_type,)
 
-    @router.get("/info", openapi_extra=DEV_API)
+    @router.get("/info", openapi_extra=DEV_API, response_model=models.InfoResponse)
     def info() -> JSONResponse:
         """Developer API version."""
         major, minor = [*__version__.split("."), "0"][:2]
@@ -173,14 +174,14 @@ def build_dev_router() -> APIRouter:
 
     # -- apps -----------------------------------------------------------------------------
 
-    @router.get("/apps", openapi_extra=DEV_API)
+    @router.get("/apps", openapi_extra=DEV_API, response_model=dm.AppsResponse)
     def list_apps(request: Request, limit: Limit = None, offset: Offset = None,
                   order_by: OrderBy = None) -> JSONResponse:
         """Every app on this server (bundled, ``--apps`` folders and pushed), any status."""
         records = [engine_record(e) for e in ctx_of(request).registry.engines("app")]
         return JSONResponse({"apps": _page(records, _LIST_FIELDS, order_by, limit, offset)})
 
-    @router.post("/apps", openapi_extra={**DEV_API, **_PUSH_BODY})
+    @router.post("/apps", openapi_extra={**DEV_API, **_PUSH_BODY}, response_model=dm.AppOut)
     def push_app(request: Request,
                  body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
         """Upload an app folder (``bytenite app push``). A first push is ``inactive``:
@@ -191,24 +192,28 @@ def build_dev_router() -> APIRouter:
             raise bad_request(str(exc)) from None
         return JSONResponse(engine_record(engine))
 
-    @router.get("/apps/{appTag}", openapi_extra=DEV_API, responses=e404)
+    @router.get("/apps/{appTag}", openapi_extra=DEV_API, responses=e404,
+                response_model=dm.AppResponse)
     def get_app(request: Request, appTag: str) -> JSONResponse:
         """The app a tag (``name``, ``name@1``, ``name@1.2``) or id names, any status."""
         return JSONResponse({"app": engine_record(_resolve_app(request, appTag))})
 
-    @router.post("/apps/{appTag}/activate", openapi_extra=DEV_API, responses=e404)
+    @router.post("/apps/{appTag}/activate", openapi_extra=DEV_API, responses=e404,
+                 response_model=models.GenericResponse)
     def activate_app(request: Request, appTag: str) -> JSONResponse:
         """Let jobs use this app version."""
         engine = _set_status(request, _resolve_app(request, appTag), True)
         return ok(request, f"app {engine.tag} is active")
 
-    @router.post("/apps/{appTag}/deactivate", openapi_extra=DEV_API, responses=e404)
+    @router.post("/apps/{appTag}/deactivate", openapi_extra=DEV_API, responses=e404,
+                 response_model=models.GenericResponse)
     def deactivate_app(request: Request, appTag: str) -> JSONResponse:
         """Stop jobs from using this app version (runs already started are not affected)."""
         engine = _set_status(request, _resolve_app(request, appTag), False)
         return ok(request, f"app {engine.tag} is inactive")
 
-    @router.get("/apps/{appTag}/status", openapi_extra=DEV_API, responses=e404)
+    @router.get("/apps/{appTag}/status", openapi_extra=DEV_API, responses=e404,
+                response_model=dm.AppStatusResponse)
     def app_status(request: Request, appTag: str) -> JSONResponse:
         """``message`` (and ByteNite Local's ``status``) is ``active`` or ``inactive``."""
         engine = _resolve_app(request, appTag)
@@ -216,7 +221,7 @@ def build_dev_router() -> APIRouter:
 
     # -- engines --------------------------------------------------------------------------
 
-    @router.get("/engines", openapi_extra=DEV_API)
+    @router.get("/engines", openapi_extra=DEV_API, response_model=dm.EnginesResponse)
     def list_engines(request: Request, limit: Limit = None, offset: Offset = None,
                      order_by: OrderBy = None) -> JSONResponse:
         """Every partitioner and assembler, the built-in ``passthrough`` ones included."""
@@ -225,7 +230,8 @@ def build_dev_router() -> APIRouter:
         return JSONResponse({"engines": _page(records, _LIST_FIELDS, order_by, limit,
                                               offset)})
 
-    @router.post("/engines", openapi_extra={**DEV_API, **_PUSH_BODY})
+    @router.post("/engines", openapi_extra={**DEV_API, **_PUSH_BODY},
+                 response_model=dm.EngineOut)
     def push_engine(request: Request,
                     body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
         """Upload a partitioner or assembler folder (manifest ``type``); first push inactive."""
@@ -236,28 +242,32 @@ def build_dev_router() -> APIRouter:
             raise bad_request(str(exc)) from None
         return JSONResponse(engine_record(engine))
 
-    @router.get("/engines/{engineTag}", openapi_extra=DEV_API, responses=e404)
+    @router.get("/engines/{engineTag}", openapi_extra=DEV_API, responses=e404,
+                response_model=dm.EngineOut)
     def get_engine(request: Request, engineTag: str,
                    engine_type: EngineType = None) -> JSONResponse:
         """The engine record (unwrapped, as ByteNite's SDK declares it)."""
         return JSONResponse(engine_record(_resolve(request, engineTag,
                                                    kinds_for(engine_type))))
 
-    @router.post("/engines/{engineTag}/activate", openapi_extra=DEV_API, responses=e404)
+    @router.post("/engines/{engineTag}/activate", openapi_extra=DEV_API, responses=e404,
+                 response_model=dm.EngineMessage)
     def activate_engine(request: Request, engineTag: str,
                         engine_type: EngineType = None) -> JSONResponse:
         """Let jobs use this engine version."""
         engine = _resolve(request, engineTag, kinds_for(engine_type))
         return JSONResponse(_engine_message(_set_status(request, engine, True)))
 
-    @router.post("/engines/{engineTag}/deactivate", openapi_extra=DEV_API, responses=e404)
+    @router.post("/engines/{engineTag}/deactivate", openapi_extra=DEV_API, responses=e404,
+                 response_model=dm.EngineMessage)
     def deactivate_engine(request: Request, engineTag: str,
                           engine_type: EngineType = None) -> JSONResponse:
         """Stop jobs from using this engine version."""
         engine = _resolve(request, engineTag, kinds_for(engine_type))
         return JSONResponse(_engine_message(_set_status(request, engine, False)))
 
-    @router.get("/engines/{engineTag}/status", openapi_extra=DEV_API, responses=e404)
+    @router.get("/engines/{engineTag}/status", openapi_extra=DEV_API, responses=e404,
+                response_model=dm.EngineMessage)
     def engine_status(request: Request, engineTag: str,
                       engine_type: EngineType = None) -> JSONResponse:
         """``engineStatus`` is ``active`` or ``inactive``."""
@@ -266,7 +276,7 @@ def build_dev_router() -> APIRouter:
 
     # -- templates ------------------------------------------------------------------------
 
-    @router.get("/templates", openapi_extra=DEV_API)
+    @router.get("/templates", openapi_extra=DEV_API, response_model=dm.DevTemplatesResponse)
     def list_templates(request: Request, limit: Limit = None, offset: Offset = None,
                        order_by: OrderBy = None) -> JSONResponse:
         """Every job template."""
@@ -274,7 +284,7 @@ def build_dev_router() -> APIRouter:
         return JSONResponse({"templates": _page(records, _TEMPLATE_FIELDS, order_by, limit,
                                                 offset)})
 
-    @router.post("/templates", openapi_extra=DEV_API)
+    @router.post("/templates", openapi_extra=DEV_API, response_model=dm.TemplatePushResponse)
     def push_template(request: Request,
                       body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
         """Upload a job template (``bytenite template push``): the ``template.json`` object.
@@ -286,7 +296,8 @@ def build_dev_router() -> APIRouter:
         return JSONResponse({**_generic(request, f"template {template.id} saved"),
                              "template": template_record(template)})
 
-    @router.get("/templates/{templateId}", openapi_extra=DEV_API, responses=e404)
+    @router.get("/templates/{templateId}", openapi_extra=DEV_API, responses=e404,
+                response_model=dm.DevTemplateOut)
     def get_template(request: Request, templateId: str) -> JSONResponse:
         """One job template (unwrapped, as ByteNite's SDK declares it)."""
         try:

@@ -155,6 +155,10 @@ class DevStore:
     def load(self) -> list[str]:
         """Register everything pushed before, then apply stored statuses; returns problems."""
         problems: list[str] = []
+        # Leftovers of pushes a crash interrupted: never registered, safe to drop.
+        shutil.rmtree(self.root / ".incoming", ignore_errors=True)
+        for leftover in self.root.glob("*/*/*/.[no][el][wd]-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
         status_file = self.root / "status.json"
         if status_file.is_file():
             try:

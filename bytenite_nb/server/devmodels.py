@@ -1,0 +1,92 @@
+"""Response shapes of the Developer API subset (`dev`), for the OpenAPI document only.
+
+As with `models`, answers are built as plain dicts; these models document them (and let the
+conformance tests check them). Field names follow ByteNite's developer SDK (reference 9.6).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bytenite_nb.server.models import GenericResponse, JobTemplateOut, Out
+
+
+class DeviceRequirementsOut(Out):
+    """``commonDeviceRequirements``: vCPUs and GiB of RAM the manifest asks for."""
+
+    minCpu: float | int
+    minMemory: float | int
+
+
+class AppOut(Out):
+    """``byteniteappApp``: an app version as the Developer API lists it."""
+
+    id: str
+    name: str
+    version: str
+    owner: str
+    status: str
+    deviceRequirements: DeviceRequirementsOut
+    createdAt: str | None = None
+    updatedAt: str | None = None
+    platform: str
+    hash: str
+    link: str
+    platformConfig: dict[str, Any]
+    entrypoint: str
+    revision: str
+    description: str
+
+
+class EngineOut(AppOut):
+    """An engine (partitioner or assembler): the app record plus ``type``."""
+
+    type: str
+    deletedAt: str | None = None
+
+
+class AppsResponse(Out):
+    apps: list[AppOut]
+
+
+class AppResponse(Out):
+    app: AppOut
+
+
+class EnginesResponse(Out):
+    engines: list[EngineOut]
+
+
+class EngineMessage(Out):
+    """``developerEngineMessage``: the answer of an engine's activate/deactivate/status."""
+
+    engineId: str
+    engineTag: str
+    engineData: str
+    engineLink: str
+    engineStatus: str
+
+
+class AppStatusResponse(GenericResponse):
+    """A ``GenericResponse`` whose ``message`` is the status; ByteNite Local adds ``status``."""
+
+    status: str
+
+
+class DevTemplateOut(JobTemplateOut):
+    """A job template as the Developer API lists it."""
+
+    createdAt: str | None = None
+    updatedAt: str | None = None
+    isPublic: bool = False
+    userName: str | None = None
+
+
+class DevTemplatesResponse(Out):
+    templates: list[DevTemplateOut]
+
+
+class TemplatePushResponse(GenericResponse):
+    """``GenericResponse`` plus the stored ``template`` (a ByteNite Local addition)."""
+
+    template: DevTemplateOut
