@@ -147,3 +147,17 @@ def test_ipython_config_file_values_apply() -> None:
         assert Context(magics, parse_line("run t --no-wait")).option("wait") is False
     finally:
         shell.dispose()
+
+
+def test_lazy_magics_autoload(capsys: pytest.CaptureFixture[str]) -> None:
+    # `c.MagicsManager.lazy_magics = {"bytenite": "bytenite_nb"}`: no %load_ext needed.
+    from traitlets.config import Config
+
+    config = Config()
+    config.MagicsManager.lazy_magics = {"bytenite": "bytenite_nb"}
+    shell = TestingShell.create(load_extension=False, config=config)
+    try:
+        shell.run_cell("%bytenite help")
+        assert "run and inspect ByteNite jobs" in capsys.readouterr().out
+    finally:
+        shell.dispose()
