@@ -125,8 +125,14 @@ def _static_bundle(view: MonitorState) -> dict[str, str]:
 
 
 def _job_view(job: Any) -> MonitorState:
+    source: Any = job
+    if getattr(job, "is_terminal", False):
+        # A Job record carries no task states: one poll of the finished job gives the true
+        # task counts, the first failing task and the log tail for the static outcome.
+        with suppress(Exception):
+            source = job.watch(None, use_events=False).wait(10)
     return state_from_snapshot(
-        job, job_id=job.id, name=job.name or "", template_id=job.template_id or ""
+        source, job_id=job.id, name=job.name or "", template_id=job.template_id or ""
     )
 
 

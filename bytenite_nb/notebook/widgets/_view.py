@@ -212,6 +212,8 @@ def state_from_snapshot(
     done = _get(snapshot, "tasks_done")
     failed = _get(snapshot, "tasks_failed")
     running = _get(snapshot, "tasks_running")
+    if done is None and stage == "done" and not task_states:
+        done = total  # a COMPLETE job completed every task, even when we saw none of them
     done = int(done) if done is not None else _count(grid, "d")
     failed = int(failed) if failed is not None else _count(grid, "f")
     running = int(running) if running is not None else _count(grid, "ry")

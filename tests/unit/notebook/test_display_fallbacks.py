@@ -117,3 +117,17 @@ def test_noninteractive_mode_logs_plain_lines(shell: Any, client: Client,
     assert messages[-1].startswith("✔ ByteNite job log-mode") and "COMPLETE" in messages[-1]
     assert len(messages) >= 2
     assert not any(WIDGET_MIME in o["data"] for o in shell.display_pub.outputs)
+
+
+def test_finished_job_record_without_task_states_counts_every_task_done() -> None:
+    """A COMPLETE job shown from its record alone (no task events seen) must not claim
+    "0/3 tasks done": completion means every task completed."""
+    from types import SimpleNamespace
+
+    from bytenite_nb.notebook.widgets._view import render_text, state_from_snapshot
+    from bytenite_nb.wire import JobState
+
+    record = SimpleNamespace(state=JobState.COMPLETE, num_chunks=3, started_at=None,
+                             ended_at=None, error_message=None)
+    text = render_text(state_from_snapshot(record, job_id="j1", name="demo"))
+    assert "3/3 tasks done" in text
