@@ -798,8 +798,22 @@ class JobWatcher:
                 self.error = exc
                 log.debug("watcher for %s ended: %s", self.job_id, exc)
         finally:
+            if self._snapshot.is_terminal and not self._snapshot.log_tail:
+                self._fill_log_tail()
             self._deliver()
             self.done.set()
+
+    def _fill_log_tail(self) -> None:
+        """The job ended before its log lines streamed past us (it was already done, or the
+        end came by polling): take the last lines from the logs endpoint instead, so the
+        final snapshot of a finished (above all a failed) job shows them."""
+        try:
+            records = self.client.log_records(self.job_id)
+        except Exception as exc:  # the final snapshot matters more than its log tail
+            log.debug("could not fetch the log tail of %s: %s", self.job_id, exc)
+            return
+        with self._lock:
+            self._snapshot.log_tail.extend(LogEntry.from_json(r) for r in records[-LOG_TAIL:])
 
     def _finished(self) -> bool:
         return self._stop.is_set() or self._snapshot.is_terminal
