@@ -536,6 +536,11 @@ class Client:
                 and not source.startswith(("http://", "https://"))
                 and source not in {d.value for d in wire.Descriptor}
             ):
+                if Path(source).expanduser().is_dir():
+                    raise IsADirectoryError(
+                        f"source {str(source)!r} is a folder; a job takes one input file "
+                        "(zip the folder, or use a partitioner that unpacks archives)"
+                    )
                 if not is_upload_source(source):
                     raise FileNotFoundError(
                         f"source {str(source)!r} is neither an http(s) URL nor an existing file"

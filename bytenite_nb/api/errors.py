@@ -140,11 +140,27 @@ class APIStatusError(APIError):
 
     def __str__(self) -> str:
         text = f"{self.status_code} {self.message}"
-        if self.description and self.description not in self.message:
+        # ByteNite's generic per-status descriptions ("Returned when the user is not
+        # authenticated.") repeat what the status says; a specific description is kept.
+        if (
+            self.description
+            and self.description not in self.message
+            and not self.description.startswith("Returned when")
+        ):
             text += f": {self.description}"
-        where = f"{self.method} {self.url}: " if self.method and self.url else ""
+        where = f"{self.method} {_path(self.url)}: " if self.method and self.url else ""
         rid = f" (request id {self.request_id})" if self.request_id else ""
         return f"{where}{text}{rid}"
+
+
+def _path(url: str) -> str:
+    """``url`` without scheme and host, for shorter messages (the client knows its host)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.path.startswith("/v1/"):
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    return url
 
 
 class BadRequestError(APIStatusError, ValueError):
