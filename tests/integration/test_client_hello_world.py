@@ -79,3 +79,28 @@ def test_hello_world_from_a_path_streams_the_file(client: Client, tmp_path: Path
     job.wait(timeout=120)
     [path] = job.download(tmp_path / "out")
     assert path.read_text() == "ABC\n" * 200_000
+
+
+def test_csv_job_results_load_into_one_dataframe(client: Client) -> None:
+    rows = "x,y\n" + "".join(f"{i},{i * i}\n" for i in range(2500))
+    job = client.submit(
+        "csv-rows-template",
+        source=rows.encode(),
+        params={
+            "partitioner": {"rows_per_chunk": 1000},
+            "app": {"op": "filter", "where": "x % 2 == 0"},
+            "assembler": {"output": "result.csv"},
+        },
+    )
+    job.wait(timeout=180)
+    assert job.num_chunks == 3
+    tables = job.load_results()
+    assert list(tables) == ["result.csv"]
+    frame = tables["result.csv"]
+    assert sorted(frame["x"].tolist()) == list(range(0, 2500, 2))
+    assert (frame["y"] == frame["x"] ** 2).all()
+    combined = job.load_results(concat=True)
+    assert len(combined) == 1250 and set(combined["result_file"]) == {"result.csv"}
+    tasks = job.tasks_df()
+    assert tasks["chunk_number"].tolist() == [0, 1, 2]
+    assert (tasks["state"] == "TASK_STATE_COMPLETE").all()
