@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 ## quickstart: start ByteNite Local and run the quickstart notebook end to end
 quickstart: $(STAMP)
-	$(PY) -m bytenite_nb.cli quickstart
+	$(PY) -m bytenite_nb.cli notebook notebooks/quickstart.ipynb --output test-output/quickstart.executed.ipynb
 
 ## test: the whole test suite (unit, integration, notebooks, browser)
 test: $(STAMP)

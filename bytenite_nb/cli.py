@@ -1,4 +1,8 @@
-"""``bytenite-nb``: the command line. ``bytenite-nb serve`` runs ByteNite Local."""
+"""``bytenite-nb``: the command line.
+
+``bytenite-nb serve`` runs ByteNite Local; ``bytenite-nb notebook PATH`` runs a notebook end to
+end (``make quickstart`` uses it).
+"""
 
 from __future__ import annotations
 
@@ -55,6 +59,23 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _notebook(args: argparse.Namespace) -> int:
+    from bytenite_nb.notebook_runner import NotebookFailed, run_notebook
+
+    path = Path(args.path)
+    if not path.is_file():
+        print(f"bytenite-nb notebook: no notebook at {path}", file=sys.stderr)
+        return 2
+    try:
+        saved = run_notebook(path, output=Path(args.output) if args.output else None,
+                             timeout=args.timeout)
+    except NotebookFailed as exc:
+        print(f"\nbytenite-nb notebook: {exc}", file=sys.stderr)
+        return 1
+    print(f"\nAll cells ran. Executed notebook saved to {saved}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``bytenite-nb`` argument parser."""
     parser = argparse.ArgumentParser(prog="bytenite-nb",
@@ -79,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds between /events heartbeats")
     serve.add_argument("--ready-file", help=argparse.SUPPRESS)
     serve.set_defaults(func=_serve)
+    notebook = sub.add_parser("notebook", help="run a notebook end to end, echoing its outputs")
+    notebook.add_argument("path", help="the .ipynb to run")
+    notebook.add_argument("--output", help="where to save the executed copy "
+                                           "(default: NAME.executed.ipynb beside it)")
+    notebook.add_argument("--timeout", type=float, default=600, help="seconds per cell")
+    notebook.set_defaults(func=_notebook)
     return parser
 
 
