@@ -64,6 +64,10 @@ def _items(body: Any, *keys: str) -> list[dict[str, Any]]:
     return []
 
 
+def _type(engine_type: str | None) -> dict[str, str] | None:
+    return {"type": engine_type} if engine_type else None
+
+
 def _one(body: Any, key: str) -> dict[str, Any]:
     if isinstance(body, dict) and isinstance(body.get(key), dict):
         return body[key]
@@ -98,12 +102,21 @@ class DevAPI:
     def _list(self, kind: str) -> list[dict[str, Any]]:
         return _items(self._t.request("GET", f"{_D}/{kind}"), kind)
 
-    def _get(self, kind: str, tag: str) -> dict[str, Any]:
-        return _one(self._t.request("GET", f"{_D}/{kind}/{quote(tag, safe='@.')}"), kind[:-1])
+    def _get(self, kind: str, tag: str, engine_type: str | None = None) -> dict[str, Any]:
+        body = self._t.request(
+            "GET", f"{_D}/{kind}/{quote(tag, safe='@.')}", params=_type(engine_type)
+        )
+        return _one(body, kind[:-1])
 
-    def _action(self, kind: str, tag: str, action: str) -> dict[str, Any]:
+    def _action(
+        self, kind: str, tag: str, action: str, engine_type: str | None = None
+    ) -> dict[str, Any]:
+        # Activating twice leaves the same state: safe to repeat after a lost answer.
         return self._t.request(
-            "POST", f"{_D}/{kind}/{quote(tag, safe='@.')}/{action}", idempotent=True
+            "POST",
+            f"{_D}/{kind}/{quote(tag, safe='@.')}/{action}",
+            params=_type(engine_type),
+            idempotent=True,
         )
 
     def push_app(self, folder: str | Path) -> dict[str, Any]:
@@ -138,17 +151,25 @@ class DevAPI:
         """``GET /v1/dev/engines``."""
         return self._list("engines")
 
-    def engine(self, tag: str) -> dict[str, Any]:
+    # ``engine_type`` ("partitioner" | "assembler") picks one when a name is both.
+
+    def engine(self, tag: str, engine_type: str | None = None) -> dict[str, Any]:
         """``GET /v1/dev/engines/{tag}``."""
-        return self._get("engines", tag)
+        return self._get("engines", tag, engine_type)
 
-    def activate_engine(self, tag: str) -> dict[str, Any]:
+    def activate_engine(self, tag: str, engine_type: str | None = None) -> dict[str, Any]:
         """``POST /v1/dev/engines/{tag}/activate``."""
-        return self._action("engines", tag, "activate")
+        return self._action("engines", tag, "activate", engine_type)
 
-    def deactivate_engine(self, tag: str) -> dict[str, Any]:
+    def deactivate_engine(self, tag: str, engine_type: str | None = None) -> dict[str, Any]:
         """``POST /v1/dev/engines/{tag}/deactivate``."""
-        return self._action("engines", tag, "deactivate")
+        return self._action("engines", tag, "deactivate", engine_type)
+
+    def engine_status(self, tag: str, engine_type: str | None = None) -> dict[str, Any]:
+        """``GET /v1/dev/engines/{tag}/status``."""
+        return self._t.request(
+            "GET", f"{_D}/engines/{quote(tag, safe='@.')}/status", params=_type(engine_type)
+        )
 
     def push_template(self, template: str | Path | dict[str, Any]) -> dict[str, Any]:
         """``POST /v1/dev/templates``: a ``template.json`` path, or the template as a dict."""

@@ -241,6 +241,10 @@ def test_submit_rejects_bad_input_without_creating_anything(client: Client) -> N
 
 
 def test_developer_api_push_activate_and_run(client: Client, tmp_path: Path) -> None:
+    import json
+
+    import requests
+
     from tests.integration.server_kit import write_app
 
     try:
@@ -248,18 +252,57 @@ def test_developer_api_push_activate_and_run(client: Client, tmp_path: Path) -> 
     except NotFoundError:
         pytest.skip("this ByteNite Local does not serve the Developer API (/v1/dev) yet")
     name = f"rev-{uuid.uuid4().hex[:6]}"
-    folder = write_app(tmp_path, name, """
+    folder = write_app(
+        tmp_path,
+        name,
+        """
         import os, pathlib
         text = pathlib.Path(os.environ["TASK_DIR"], "data.bin").read_text()
         pathlib.Path(os.environ["TASK_RESULTS_DIR"], "out.txt").write_text(text[::-1])
-    """)
-    pushed = client.dev.push_app(folder)
-    assert pushed.get("name", name) == name
-    client.dev.activate_app(name)
-    assert name in {a.get("name") for a in client.dev.apps()}
-    client.dev.push_template(folder)
-    job = client.submit(f"{name}-template", source=b"abc").wait(timeout=120)
-    [result] = job.results()
-    import requests
+    """,
+    )
+    # A partitioner engine that cuts the input in two halves.
+    engine = tmp_path / f"halves-{name}"
+    (engine / "app").mkdir(parents=True)
+    (engine / "manifest.json").write_text(
+        json.dumps(
+            {"name": engine.name, "version": "1.0", "type": "partitioner", "entrypoint": "main.py"}
+        )
+    )
+    (engine / "app" / "main.py").write_text(
+        "import os, pathlib\n"
+        "src = next(p for p in pathlib.Path(os.environ['SOURCE_DIR']).iterdir() if p.is_file())\n"
+        "data = src.read_bytes(); half = len(data) // 2\n"
+        "out = pathlib.Path(os.environ['CHUNKS_DIR'])\n"
+        "(out / 'data_0.bin').write_bytes(data[:half])\n"
+        "(out / 'data_1.bin').write_bytes(data[half:])\n"
+    )
+    assert client.dev.push_engine(engine).get("name") == engine.name
+    client.dev.activate_engine(engine.name)
+    assert engine.name in {e.get("name") for e in client.dev.engines()}
+    assert client.dev.engine(engine.name, "partitioner").get("name") == engine.name
+    assert client.dev.engine_status(engine.name)
 
-    assert requests.get(result.link, timeout=30).text == "cba"
+    pushed = client.dev.push_app(folder)
+    assert pushed.get("name") == name
+    assert client.dev.app(name).get("name") == name
+    client.dev.activate_app(name)
+    assert client.dev.app_status(name).get("status") == "active"
+    assert name in {a.get("name") for a in client.dev.apps()}
+    template = {
+        "id": f"{name}-halves",
+        "app": name,
+        "partitioner": engine.name,
+        "assembler": "passthrough",
+        "description": "pushed from a test",
+    }
+    client.dev.push_template(template)
+    assert client.dev.template(template["id"]).get("id") == template["id"]
+    assert template["id"] in {t.get("id") for t in client.dev.templates()}
+
+    job = client.submit(template["id"], source=b"abcdef").wait(timeout=120)
+    assert job.num_chunks == 2
+    texts = sorted(requests.get(r.link, timeout=30).text for r in job.results())
+    assert texts == ["cba", "fed"]
+    client.dev.deactivate_app(name)
+    assert client.dev.app_status(name).get("status") == "inactive"
