@@ -8,6 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bytenite_nb.api import Client, ConfigurationError, MissingCredentialsError
 from bytenite_nb.api.config import (
@@ -129,3 +131,35 @@ def test_keyring_is_used_and_its_failures_are_ignored(monkeypatch: pytest.Monkey
     assert s.api_key == "from-keyring" and "keyring" in s.api_key_source
     save_config(api_key="from-file")  # the file comes before the keyring
     assert resolve_settings().api_key == "from-file"
+
+
+@settings(max_examples=40, deadline=None)
+@given(arg=st.booleans(), env=st.booleans(), file=st.booleans(), local=st.booleans())
+def test_first_source_in_the_documented_order_wins(
+    tmp_path_factory: pytest.TempPathFactory, arg: bool, env: bool, file: bool, local: bool
+) -> None:
+    root = tmp_path_factory.mktemp("order")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BYTENITE_CONFIG_FILE", str(root / "config.toml"))
+        mp.setenv("BYTENITE_LOCAL_DIR", str(root / "local"))
+        mp.delenv("BYTENITE_BASE_URL", raising=False)
+        mp.delenv("BYTENITE_API_KEY", raising=False)
+        if env:
+            mp.setenv("BYTENITE_API_KEY", "env")
+        if file:
+            save_config(api_key="file")
+        if local:
+            (root / "local").mkdir()
+            (root / "local" / "server.json").write_text(
+                json.dumps({"pid": os.getpid(), "url": DEFAULT_BASE_URL})
+            )
+            (root / "local" / "api_key").write_text("local")
+        expected = next(
+            (k for k, on in (("arg", arg), ("env", env), ("file", file), ("local", local)) if on),
+            None,
+        )
+        if expected is None:
+            with pytest.raises(MissingCredentialsError):
+                resolve_settings()
+        else:
+            assert resolve_settings("arg" if arg else None).api_key == expected

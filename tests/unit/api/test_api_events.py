@@ -245,3 +245,43 @@ def test_snapshot_copy_is_independent() -> None:
     twin = snap.copy()
     snap.apply(ev("task.state", 2, chunkNumber=0, state="TASK_STATE_COMPLETE", attempt=1))
     assert twin.task_states[0] is wire.TaskState.RUNNING
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    stop=st.integers(min_value=1, max_value=len(wire.RUN_STATES)),
+    fail=st.booleans(),
+    replays=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=30), st.integers(min_value=0, max_value=30)),
+        max_size=10,
+    ),
+    polls=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=30), st.sampled_from(list(wire.JobState))),
+        max_size=6,
+    ),
+)
+def test_snapshot_ends_in_the_last_state_whatever_is_replayed_or_polled(
+    stop: int, fail: bool, replays: list[tuple[int, int]], polls: list[tuple[int, Any]]
+) -> None:
+    # The true history: NEW, then the run states up to ``stop`` (ending FAILED if ``fail``).
+    states = [wire.JobState.NEW, *wire.RUN_STATES[:stop]]
+    if fail:
+        states[-1] = wire.JobState.FAILED
+    history = [ev("job.state", i + 1, state=s.value) for i, s in enumerate(states)]
+    # Deliveries: the history in order, with stale replays (a resumed stream) and stale
+    # polls (a poll answered before later events arrived) mixed in.
+    deliveries: list[Any] = list(history)
+    for at, which in replays:
+        deliveries.insert(min(at, len(deliveries)), history[which % len(history)])
+    snap = JobSnapshot("j")
+    seen = []
+    for item in deliveries:
+        snap.apply(item)
+        seen.append(snap.state)
+    for at, state in polls:  # a poll can only report a state the job really passed
+        past = states[: min(at, len(states) - 1) + 1]
+        if state in past:
+            snap.apply_job({"id": "j", "state": state.value})
+    assert snap.state is states[-1]
+    ranks = [wire.JOB_STATE_ORDER.index(s) if not s.is_terminal else 99 for s in seen]
+    assert ranks == sorted(ranks)  # never moved backwards
