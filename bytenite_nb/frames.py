@@ -122,10 +122,10 @@ def _raw(item: Any) -> dict[str, Any]:
     return raw
 
 
-def _str(values: list[Any]) -> pd.Series:
+def _str(values: list[Any], *, empty_is_missing: bool = True) -> pd.Series:
     # protojson writes unset strings as "" (or null): both are missing data in a frame. The
     # C-level membership test keeps the common no-"" case free of a Python-level pass.
-    if "" in values:
+    if empty_is_missing and "" in values:
         values = [v if v else None for v in values]
     arrow = _arrow()
     if arrow:
@@ -353,7 +353,8 @@ def logs_df(logs: Iterable[Any]) -> pd.DataFrame:
         "service": _category([r.get("service") for r in recs], LOG_SERVICE_DTYPE),
         "task_id": _str([r.get("taskId") for r in recs]),
         "level": _category([r.get("level") for r in recs], LOG_LEVEL_DTYPE),
-        "message": pd.Series([r.get("log") for r in recs], dtype="str"),
+        # An empty log line is a line: keep "" (only a missing one is NaN).
+        "message": _str([r.get("log") for r in recs], empty_is_missing=False),
         "container": _str([r.get("container") for r in recs]),
     }
     return _frame(columns, LOGS_SCHEMA)
