@@ -282,3 +282,26 @@ def test_load_result_files(tmp_path: Path) -> None:
     assert sorted(combined["x"].tolist()) == [1, 3, 5, 7, 9]
     assert combined["result_file"].dtype == "str"
     assert frames.load_result_files([tmp_path / "e.bin"], tmp_path, concat=True).empty
+
+
+def test_without_pyarrow_fast_paths_the_frames_are_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jobs = [JOB, dict(JOB, id="b", numChunks=7, startedAt=None, config=None, state="JOB_STATE_NEW")]
+    logs = [
+        {
+            "jobId": "j",
+            "timestamp": "2026-01-01T00:00:00.5Z",
+            "level": "WARN",
+            "log": "",
+            "service": "ASSEMBLER",
+            "taskId": None,
+            "container": "main",
+        }
+    ]
+    fast = frames.jobs_df(jobs), frames.logs_df(logs)
+    monkeypatch.setattr(frames, "_ARROW", False)  # as if pyarrow were not installed
+    slow = frames.jobs_df(jobs), frames.logs_df(logs)
+    for a, b in zip(fast, slow, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    assert slow[1]["message"].tolist() == [""]
