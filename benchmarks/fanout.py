@@ -8,9 +8,10 @@ Baselines, same app, same environment variables, same worker count:
     with ``runpy`` (the floor: no isolation between tasks at all);
 (b) one ``subprocess.run([python, main.py])`` per task (naive isolation).
 
-Goal: at least 4x faster than (b) and within 8x of (a). Also printed: the median latency of a
-single-chunk Hello World pipeline run, and (when ByteNite Local's HTTP server is available)
-the median end-to-end Hello World job (create → run → results downloaded) over loopback.
+Goal: at least 4x faster than (b) and within 8x of (a). Also printed: the same job with app
+tasks on a 2-worker ``dask.distributed`` LocalCluster, the median latency of a single-chunk
+Hello World pipeline run, and (when ByteNite Local's HTTP server is available) the median
+end-to-end Hello World job (create → run → results downloaded) over loopback.
 
 Usage: ``python benchmarks/fanout.py [--chunks 500] [--workers N] [--runs 20]``
 """
@@ -246,6 +247,25 @@ def bench_hello_http(root: Path, runs: int, workers: int) -> float | None:
     return statistics.median(times[1:])
 
 
+def bench_dask(root: Path, n: int, registry: Registry) -> float | None:
+    """The same fan-out job with app tasks on a 2-worker LocalCluster (worker processes)."""
+    try:
+        import distributed
+
+        from bytenite_nb.server.dask_executor import DaskExecutor
+    except ImportError:
+        return None
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        executor = DaskExecutor(cluster.scheduler_address)
+        try:
+            bench_pipeline(root / "warm", 4, executor, registry)  # workers unpack the app
+            total, _ = bench_pipeline(root / "job", n, executor, registry)
+        finally:
+            executor.close()
+    return total
+
+
 def _timed(label: str, fn: Callable[[], Any]) -> Any:
     print(f"  running {label} ...", file=sys.stderr, flush=True)
     return fn()
@@ -257,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--no-http", action="store_true", help="skip the end-to-end HTTP run")
+    parser.add_argument("--no-dask", action="store_true", help="skip the LocalCluster run")
     args = parser.parse_args(argv)
     n, workers = args.chunks, args.workers
     root = Path(tempfile.mkdtemp(prefix="bytenite-bench-"))
@@ -282,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         naive = _timed("baseline (b)", lambda: bench_subprocess(script,
                                                                 _task_envs(root / "b", n),
                                                                 workers))
+        dask_total = None if args.no_dask else _timed(
+            "dask LocalCluster", lambda: bench_dask(root / "dask", n, registry))
         http = None if args.no_http else _timed(
             "end-to-end HTTP", lambda: bench_hello_http(root / "http", args.runs, workers))
     finally:
@@ -298,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
           f"   (goal >= 4x)")
     print(f"  slowdown vs (a): {total / pool:5.2f}x total, {tasks / pool:5.2f}x tasks"
           f"   (goal <= 8x)")
+    if dask_total is not None:
+        print(f"  same job, app tasks on a 2-worker dask LocalCluster {dask_total:8.3f} s"
+              f"  (local fork server is {dask_total / total:5.2f}x faster)")
     print(f"hello-world single-chunk pipeline, median of {args.runs}: {hello * 1000:.1f} ms")
     if http is not None:
         print(f"hello-world end-to-end over HTTP (create -> results downloaded), "

@@ -1,0 +1,201 @@
+"""Running app tasks on an existing ``dask.distributed`` cluster (``--executor dask``).
+
+Each app task becomes one Dask task: the app folder (as a tar, sent once per worker per app
+version) and the chunk travel to a worker through Dask; the worker runs ``python main.py`` in a
+fresh process with the runtime contract's environment (see :mod:`.dask_remote`), and the
+result files and output lines travel back. Workers need no shared disk and no bytenite-nb.
+Partitioner and assembler stay on the server (``engine_executor``, a fork server executor).
+
+Differences from the local executor, by design: a task's output lines reach the job's logs
+when the task ends (not as they are written); a worker that dies mid-task makes Dask run the
+task again elsewhere (up to the scheduler's ``allowed-failures``); ``SHARED_CACHE_DIR`` and
+``USER_CACHE_DIR`` are per-worker folders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import tarfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bytenite_nb.server import dask_remote
+from bytenite_nb.server.executors import (
+    Executor,
+    ExecutorError,
+    ForkServerExecutor,
+    OutputCallback,
+    ProcessResult,
+    ProcessSpec,
+    _Slots,
+)
+
+__all__ = ["DaskExecutor"]
+
+_POLL = 0.05
+_CANCEL_GRACE = 1.5  # how long a cancelled task's worker gets to kill it and say so
+# Only these travel: paths are the worker's own, the rest of the environment is the worker's.
+_CONTRACT_KEYS = ("APP_PARAMS", "CHUNK_NUMBER", "SECRETS")
+
+
+def _app_archive(app_dir: Path) -> bytes:
+    """``app_dir``'s parent folder layout (``app/...``) as an uncompressed tar, deterministic."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path in sorted(app_dir.rglob("*")):
+            if "__pycache__" in path.parts or not path.is_file():
+                continue
+            info = tar.gettarinfo(str(path), arcname="app/" + path.relative_to(app_dir).as_posix())
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            with open(path, "rb") as f:
+                tar.addfile(info, f)
+    return buf.getvalue()
+
+
+class DaskExecutor:
+    """Sends app tasks to a Dask cluster; runs partitioner and assembler locally.
+
+    ``scheduler`` is an address (``tcp://host:port``) or a ``distributed.Client``.
+    ``workers`` bounds tasks in flight (default: the cluster's total threads).
+    """
+
+    def __init__(self, scheduler: Any, workers: int | None = None, *,
+                 engine_executor: Executor | None = None) -> None:
+        try:
+            import cloudpickle
+            from distributed import Client
+        except ImportError as exc:  # pragma: no cover - depends on the extra
+            raise ExecutorError(
+                "the dask executor needs the 'dask' extra: pip install 'bytenite-nb[dask]'"
+            ) from exc
+        # Ship the worker-side code by value: workers need Python, not bytenite-nb.
+        cloudpickle.register_pickle_by_value(dask_remote)
+        if isinstance(scheduler, Client):
+            self.client, self._own_client = scheduler, False
+        else:
+            try:
+                self.client = Client(scheduler, set_as_default=False, timeout="10s")
+            except OSError as exc:
+                raise ExecutorError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") \
+                    from None
+            self._own_client = True
+        threads = sum(self.client.nthreads().values()) or 1
+        self.workers = max(1, workers or threads)
+        self._slots = _Slots(self.workers)
+        #: Partitioner and assembler run here, on the server.
+        self.engine_executor: Executor = engine_executor or ForkServerExecutor()
+        self._own_engine_executor = engine_executor is None
+        self._lock = threading.Lock()
+        self._apps: dict[str, tuple[tuple[int, int], str, Any]] = {}
+
+    def close(self) -> None:
+        """Close the client (if this executor opened it) and the local engine executor."""
+        if self._own_client:
+            with contextlib.suppress(Exception):
+                self.client.close()
+        if self._own_engine_executor:
+            self.engine_executor.close()
+
+    def _app(self, app_dir: Path) -> tuple[str, Any]:
+        """(hash, a Dask future of the app archive), built and sent once per version."""
+        stamp = max(((p.stat().st_mtime_ns, p.stat().st_size) for p in app_dir.rglob("*")
+                     if p.is_file()), default=(0, 0))
+        key = str(app_dir)
+        with self._lock:
+            cached = self._apps.get(key)
+            if cached and cached[0] == stamp:
+                return cached[1], cached[2]
+            archive = _app_archive(app_dir)
+            digest = hashlib.sha256(archive).hexdigest()
+            future = self.client.submit(dask_remote.hold, archive, pure=False,
+                                        key=f"bytenite-app-{digest[:16]}-{uuid.uuid4().hex[:8]}")
+            self._apps[key] = (stamp, digest, future)
+            return digest, future
+
+    def run(
+        self,
+        spec: ProcessSpec,
+        on_output: OutputCallback,
+        *,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
+        deadline: float | None = None,
+    ) -> ProcessResult:
+        """Run one app task on the cluster; blocks until it ends (see the module docstring)."""
+        if "TASK_DIR" not in spec.env:  # partitioner/assembler: not a task, stays here
+            return self.engine_executor.run(spec, on_output, cancel=cancel, timeout=timeout,
+                                            deadline=deadline)
+        waited = self._slots.acquire(cancel, deadline)
+        if waited is not None:
+            return ProcessResult(None, waited)
+        try:
+            return self._run(spec, on_output, cancel, timeout, deadline)
+        finally:
+            self._slots.release()
+
+    def _run(self, spec: ProcessSpec, on_output: OutputCallback,
+             cancel: threading.Event | None, timeout: float | None,
+             deadline: float | None) -> ProcessResult:
+        from distributed import Event
+
+        started = time.monotonic()
+        app_dir = Path(spec.path0 or Path(spec.script).parent)
+        entrypoint = Path(spec.script).relative_to(app_dir).as_posix()
+        task_dir = Path(spec.env["TASK_DIR"])
+        results_dir = Path(spec.env["TASK_RESULTS_DIR"])
+        try:
+            digest, archive = self._app(app_dir)
+            data = (task_dir / "data.bin").read_bytes()
+        except (OSError, ValueError) as exc:
+            return ProcessResult(None, "error", error=f"cannot prepare the task: {exc}")
+        env = {k: spec.env[k] for k in _CONTRACT_KEYS if k in spec.env}
+        cancel_name = f"bytenite-cancel-{uuid.uuid4().hex}"
+        future = self.client.submit(
+            dask_remote.run_task, archive, digest, entrypoint, data, env, timeout, cancel_name,
+            key=f"bytenite-task-{env.get('CHUNK_NUMBER', 'x')}-{uuid.uuid4().hex[:12]}",
+            pure=False,
+        )
+        finished = threading.Event()
+        future.add_done_callback(lambda _: finished.set())
+        outcome = None
+        while not finished.wait(_POLL):
+            if cancel is not None and cancel.is_set():
+                outcome = "cancelled"
+            elif deadline is not None and time.monotonic() > deadline:
+                outcome = "deadline"
+            if outcome:
+                # The worker polls this event (and clears it once seen), kills the task's
+                # process group and returns; give it a moment before cancelling the future
+                # (a cancelled Dask task can no longer reach the scheduler to see the event).
+                with contextlib.suppress(Exception):
+                    Event(cancel_name, client=self.client).set()
+                finished.wait(_CANCEL_GRACE)
+                future.cancel()
+                return ProcessResult(None, outcome, duration=time.monotonic() - started)
+        try:
+            result = future.result()
+        except Exception as exc:  # KilledWorker, a lost scheduler, ...
+            return ProcessResult(None, "error",
+                                 error=f"the Dask task failed: {type(exc).__name__}: {exc}",
+                                 duration=time.monotonic() - started)
+        last_stderr = None
+        for stream, line in result["lines"]:
+            if stream == "stderr":
+                last_stderr = line
+            on_output(stream, line)
+        for rel, content in result["results"].items():
+            target = results_dir.joinpath(*rel.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        return ProcessResult(
+            exit_code=result["exit_code"],
+            outcome=result["outcome"],
+            last_stderr=last_stderr,
+            pid=result.get("pid"),
+            duration=time.monotonic() - started,
+        )

@@ -1,0 +1,199 @@
+"""The part of the Dask executor that runs on a Dask worker (standard library only).
+
+:func:`run_task` receives everything one app task needs as bytes (the app folder as a tar,
+the chunk), runs the entrypoint as ``python main.py`` in a fresh process on the worker with the
+runtime contract's environment, and returns the exit status, the output lines and every
+result file as bytes. So workers need no shared disk and no copy of bytenite-nb: this module
+is shipped to them by value (see :class:`bytenite_nb.server.dask_executor.DaskExecutor`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from typing import Any
+
+_MAX_LINE = 64 * 1024
+# Runs the entrypoint as __main__ (like `python main.py`) and kills the task's process group
+# if the Dask worker that started it dies: a container does not outlive its host either.
+_BOOTSTRAP = """
+import os, runpy, signal, sys, threading, time
+parent = os.getppid()
+def _watch():
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os.killpg(0, signal.SIGKILL)
+threading.Thread(target=_watch, name="bytenite-parent-watch", daemon=True).start()
+del _watch
+sys.argv = sys.argv[1:]
+sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+# What a task inherits from the worker's environment (as on the server: a clean environment).
+_ENV_KEEP = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH",
+             "VIRTUAL_ENV", "SYSTEMROOT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "HTTP_PROXY",
+             "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+_ENV_PREFIXES = ("LC_", "CUDA_", "NVIDIA_", "OMP_", "MKL_", "OPENBLAS_", "HF_")
+
+
+def hold(data: bytes) -> bytes:
+    """Identity: the server submits an app archive through this instead of scattering it, so
+    the scheduler can recompute it when the worker holding it dies (scattered data is lost)."""
+    return data
+
+
+def _root() -> str:
+    root = os.path.join(tempfile.gettempdir(), f"bytenite-dask-{os.getuid()}")
+    os.makedirs(root, exist_ok=True)
+    return root
+
+
+def _unpack(app_tar: bytes, digest: str) -> str:
+    """The app folder on this worker, unpacked once per content hash (atomically)."""
+    target = os.path.join(_root(), "apps", digest)
+    if os.path.isdir(target):
+        return target
+    if hashlib.sha256(app_tar).hexdigest() != digest:
+        raise ValueError("the app archive does not match its hash")
+    staging = tempfile.mkdtemp(dir=_root(), prefix="unpack-")
+    with tarfile.open(fileobj=io.BytesIO(app_tar)) as tar:
+        for member in tar.getmembers():  # the server built it, but stay inside staging anyway
+            if member.name.startswith(("/", "..")) or ".." in member.name.split("/"):
+                raise ValueError(f"unsafe path in the app archive: {member.name}")
+        tar.extractall(staging)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    try:
+        os.rename(staging, target)
+    except OSError:  # another task unpacked the same app first
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _collect(results_dir: str) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for dirpath, dirnames, filenames in os.walk(results_dir):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            if os.path.isfile(path):
+                rel = os.path.relpath(path, results_dir).replace(os.sep, "/")
+                with open(path, "rb") as f:
+                    found[rel] = f.read()
+    return found
+
+
+def _cancel_event(name: str) -> Any:
+    """The scheduler's named event, made in the task's own thread (where the worker's client
+    is known); ``None`` outside a Dask worker."""
+    try:
+        from distributed import Event
+
+        return Event(name)
+    except Exception:  # pragma: no cover - not on a Dask worker
+        return None
+
+
+def run_task(app_tar: bytes, digest: str, entrypoint: str, data: bytes, env: dict[str, str],
+             timeout: float | None, cancel_name: str | None) -> dict[str, Any]:
+    """Run one app task on this worker; returns ``{"exit_code", "outcome", "lines",
+    "results", "pid"}`` (``outcome``: ``exited``, ``timeout`` or ``cancelled``)."""
+    app_dir = _unpack(app_tar, digest)
+    work = tempfile.mkdtemp(dir=_root(), prefix="task-")
+    cancelled = threading.Event()
+    try:
+        task_dir = os.path.join(work, "data")
+        results_dir = os.path.join(work, "results")
+        os.mkdir(task_dir)
+        os.mkdir(results_dir)
+        with open(os.path.join(task_dir, "data.bin"), "wb") as f:
+            f.write(data)
+        full_env = {k: v for k, v in os.environ.items()
+                    if k in _ENV_KEEP or k.startswith(_ENV_PREFIXES)}
+        full_env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+        full_env.update(env)
+        full_env.update(
+            TASK_DIR=task_dir, TASK_RESULTS_DIR=results_dir,
+            SHARED_CACHE_DIR=os.path.join(_root(), "shared-cache"),
+            USER_CACHE_DIR=os.path.join(_root(), "user-cache"),
+        )
+        for key in ("SHARED_CACHE_DIR", "USER_CACHE_DIR"):
+            os.makedirs(full_env[key], exist_ok=True)
+        # Asked from this (the task's) thread: a Dask Event cannot be used from others.
+        event = _cancel_event(cancel_name) if cancel_name else None
+        next_check = time.monotonic() + 0.3
+        script = os.path.join(app_dir, "app", entrypoint)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _BOOTSTRAP, script], cwd=work, env=full_env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        lines: list[tuple[str, str]] = []
+        pending = {"stdout": b"", "stderr": b""}
+        sel = selectors.DefaultSelector()
+        assert proc.stdout is not None and proc.stderr is not None
+        sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
+        sel.register(proc.stderr, selectors.EVENT_READ, "stderr")
+        outcome = "exited"
+        deadline = None if not timeout else time.monotonic() + timeout
+        killed = False
+        while sel.get_map():
+            for key, _ in sel.select(0.1):
+                chunk = os.read(key.fd, 65536)
+                name = key.data
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    if pending[name]:
+                        lines.append((name, pending[name].decode("utf-8", "replace")))
+                        pending[name] = b""
+                    continue
+                buf = pending[name] + chunk
+                *complete, pending[name] = buf.split(b"\n")
+                while len(pending[name]) > _MAX_LINE:
+                    complete.append(pending[name][:_MAX_LINE])
+                    pending[name] = pending[name][_MAX_LINE:]
+                for raw in complete:
+                    text = raw.decode("utf-8", "replace").rstrip("\r")
+                    if text.strip():
+                        lines.append((name, text))
+            if event is not None and not killed and time.monotonic() > next_check:
+                next_check = time.monotonic() + 0.3
+                try:
+                    if event.is_set():
+                        cancelled.set()
+                        event.clear()  # seen: the scheduler may forget it
+                except Exception:  # a lost scheduler: the task timeout still applies
+                    event = None
+            if not killed:
+                if cancelled.is_set():
+                    outcome, killed = "cancelled", True
+                elif deadline is not None and time.monotonic() > deadline:
+                    outcome, killed = "timeout", True
+                if killed:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+            if proc.poll() is not None:  # stragglers die with the task, as in a container
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+        sel.close()
+        code = proc.wait()
+        return {
+            "exit_code": code,
+            "outcome": outcome,
+            "lines": [(s, t) for s, t in lines if t.strip()],
+            "results": _collect(results_dir) if outcome == "exited" else {},
+            "pid": proc.pid,
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

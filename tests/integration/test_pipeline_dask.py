@@ -1,0 +1,257 @@
+"""App tasks on a real dask.distributed LocalCluster (worker processes, no shared state)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import textwrap
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from bytenite_nb import wire
+from bytenite_nb.server.executors import ForkServerExecutor
+from bytenite_nb.server.pipeline import (
+    PipelineCancelled,
+    PipelineError,
+    PipelineSpec,
+    run_pipeline,
+)
+from bytenite_nb.server.registry import Engine, Registry
+from bytenite_nb.wire import LogLevel
+
+distributed = pytest.importorskip("distributed")
+pytestmark = [pytest.mark.dask, pytest.mark.slow]
+
+
+class _Obs:
+    def __init__(self) -> None:
+        self.logs: list[tuple[Any, ...]] = []
+        self.tasks: list[tuple[Any, ...]] = []
+
+    def stage(self, state: Any) -> None:
+        pass
+
+    def chunks(self, count: int) -> None:
+        pass
+
+    def task(self, *args: Any, **kwargs: Any) -> None:
+        self.tasks.append(args)
+
+    def log(self, *args: Any) -> None:
+        self.logs.append(args)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def dask_executor(cluster: Any) -> Iterator[Any]:
+    from bytenite_nb.server.dask_executor import DaskExecutor
+
+    ex = DaskExecutor(cluster.scheduler_address)
+    yield ex
+    ex.close()
+
+
+def _engine(root: Path, name: str, code: str, kind: str = "app") -> Engine:
+    folder = root / name
+    (folder / "app").mkdir(parents=True)
+    manifest = {"name": name, "version": "0.1"}
+    if kind != "app":
+        manifest["type"] = kind
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "app" / "main.py").write_text(textwrap.dedent(code))
+    (folder / "app" / "helper.py").write_text("SUFFIX = '!'\n")  # the whole folder travels
+    return Registry(bundled=False).add_folder(folder)
+
+
+FANOUT = """
+import json, os
+for i in range(json.loads(os.environ["PARTITIONER_PARAMS"])["n"]):
+    open(os.path.join(os.environ["CHUNKS_DIR"], f"data_{i}.bin"), "w").write(f"chunk {i}")
+"""
+ZIPPER = """
+import os, zipfile
+results = os.environ["TASK_RESULTS_DIR"]
+with zipfile.ZipFile(os.path.join(os.environ["OUTPUT_DIR"], "all.zip"), "w") as z:
+    for name in sorted(os.listdir(results)):
+        if os.path.isfile(os.path.join(results, name)):
+            z.write(os.path.join(results, name), name)
+"""
+SAME_NAME = """
+import os, sys
+from helper import SUFFIX
+data = open(os.path.join(os.environ["TASK_DIR"], "data.bin")).read()
+os.makedirs(os.path.join(os.environ["TASK_RESULTS_DIR"], "sub"))
+open(os.path.join(os.environ["TASK_RESULTS_DIR"], "out.txt"), "w").write(data.upper() + SUFFIX)
+open(os.path.join(os.environ["TASK_RESULTS_DIR"], "sub", "n.txt"), "w").write(
+    os.environ["CHUNK_NUMBER"])
+print("did", os.environ["CHUNK_NUMBER"])
+"""
+
+
+def _spec(tmp_path: Path, app: Engine, partitioner: Engine, assembler: Engine,
+          n: int, **kw: Any) -> PipelineSpec:
+    return PipelineSpec(
+        job_id="dask", workdir=tmp_path / "work", data_source=wire.bypass(),
+        partitioner=partitioner, app=app, assembler=assembler,
+        params={"partitioner": {"n": n}, "app": {}, "assembler": {}},
+        task_timeout=kw.pop("task_timeout", 60), job_timeout=kw.pop("job_timeout", 120), **kw,
+    )
+
+
+def _zip_contents(out: Path) -> dict[str, str]:
+    with zipfile.ZipFile(out / "all.zip") as z:
+        return {n: z.read(n).decode() for n in z.namelist()}
+
+
+def test_same_results_as_the_local_executor(tmp_path: Path, dask_executor: Any) -> None:
+    apps = tmp_path / "apps"
+    part = _engine(apps, "fan", FANOUT, "partitioner")
+    app = _engine(apps, "same", SAME_NAME)
+    zipper = _engine(apps, "zip", ZIPPER, "assembler")
+    obs = _Obs()
+    out_dask = run_pipeline(_spec(tmp_path / "d", app, part, zipper, 6), obs,
+                            threading.Event(), executor=dask_executor)
+    with ForkServerExecutor(2) as local:
+        out_local = run_pipeline(_spec(tmp_path / "l", app, part, zipper, 6), _Obs(),
+                                 threading.Event(), executor=local)
+    assert _zip_contents(out_dask) == _zip_contents(out_local)
+    assert sorted(_zip_contents(out_dask).values()) == sorted(f"CHUNK {i}!" for i in range(6))
+    assert {m for *_, m, _ in obs.logs} >= {f"did {i}" for i in range(6)}
+
+
+def test_passthrough_assembler_keeps_result_tree(tmp_path: Path, dask_executor: Any) -> None:
+    apps = tmp_path / "apps"
+    part = _engine(apps, "fan", FANOUT, "partitioner")
+    app = _engine(apps, "same", SAME_NAME)
+    passthrough = Registry(bundled=False).resolve("passthrough", "assembler")
+    out = run_pipeline(_spec(tmp_path, app, part, passthrough, 2), _Obs(), threading.Event(),
+                       executor=dask_executor)
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == ["out-chunk1.txt", "out.txt", "sub/n-chunk1.txt", "sub/n.txt"]
+
+
+def test_failing_task_reports_stderr(tmp_path: Path, dask_executor: Any) -> None:
+    apps = tmp_path / "apps"
+    part = _engine(apps, "fan", FANOUT, "partitioner")
+    app = _engine(apps, "bad", "import sys\nprint('oops', file=sys.stderr)\nsys.exit(4)\n")
+    zipper = _engine(apps, "zip", ZIPPER, "assembler")
+    obs = _Obs()
+    with pytest.raises(PipelineError, match="failed with exit code 4: oops"):
+        run_pipeline(_spec(tmp_path, app, part, zipper, 1), obs, threading.Event(),
+                     executor=dask_executor)
+    assert any(lv is LogLevel.ERROR and m == "oops" for _, _, lv, m, _ in obs.logs)
+
+
+def test_task_timeout_on_the_worker(tmp_path: Path, dask_executor: Any) -> None:
+    apps = tmp_path / "apps"
+    part = _engine(apps, "fan", FANOUT, "partitioner")
+    app = _engine(apps, "slow", "import time\ntime.sleep(60)\n")
+    zipper = _engine(apps, "zip", ZIPPER, "assembler")
+    with pytest.raises(PipelineError, match="timed out"):
+        run_pipeline(_spec(tmp_path, app, part, zipper, 1, task_timeout=1), _Obs(),
+                     threading.Event(), executor=dask_executor)
+
+
+def _marked(marker: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if marker in " ".join(proc.info["cmdline"] or []):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def _wait_until(predicate: Any, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
+def test_cancel_kills_remote_tasks(tmp_path: Path, dask_executor: Any) -> None:
+    marker = f"bn-dask-cancel-{tmp_path.name}"
+    apps = tmp_path / "apps"
+    part = _engine(apps, "fan", FANOUT, "partitioner")
+    app = _engine(apps, "sleepy", f"""
+import subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", {marker!r}])
+time.sleep(60)
+""")
+    zipper = _engine(apps, "zip", ZIPPER, "assembler")
+    cancel = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_pipeline(_spec(tmp_path, app, part, zipper, 2), _Obs(), cancel,
+                         executor=dask_executor)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert _wait_until(lambda: len(_marked(marker)) >= 2)
+    t0 = time.monotonic()
+    cancel.set()
+    thread.join(30)
+    assert not thread.is_alive() and isinstance(errors[0], PipelineCancelled)
+    assert time.monotonic() - t0 < 5
+    assert _wait_until(lambda: not _marked(marker), 15), "remote processes outlived the cancel"
+
+
+def test_worker_killed_mid_task_is_survived(tmp_path: Path, cluster: Any,
+                                            dask_executor: Any) -> None:
+    flag = tmp_path / "killed-once"
+    apps = tmp_path / "apps"
+    part = _engine(apps, "fan", FANOUT, "partitioner")
+    app = _engine(apps, "victim", f"""
+import os, time
+flag = {str(flag)!r}
+if not os.path.exists(flag):
+    open(flag + ".pid", "w").write(str(os.getpid()))
+    open(flag, "w").write(str(os.getppid()))  # the Dask worker process running this task
+    time.sleep(60)
+open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write("survived")
+""")
+    zipper = _engine(apps, "zip", ZIPPER, "assembler")
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["out"] = run_pipeline(_spec(tmp_path, app, part, zipper, 1), _Obs(),
+                                         threading.Event(), executor=dask_executor)
+        except BaseException as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert _wait_until(lambda: flag.exists() and flag.read_text().strip() != "")
+    os.kill(int(flag.read_text()), signal.SIGKILL)
+    thread.join(90)
+    assert not thread.is_alive()
+    assert "error" not in result, result.get("error")
+    assert _zip_contents(result["out"]) == {"ok.txt": "survived"}
+    # the first attempt did not outlive its worker
+    victim = int(Path(str(flag) + ".pid").read_text())
+    assert _wait_until(lambda: not psutil.pid_exists(victim)
+                       or psutil.Process(victim).status() == psutil.STATUS_ZOMBIE, 15)
+    # the cluster recovers its worker (the nanny restarts it)
+    assert _wait_until(lambda: len(dask_executor.client.nthreads()) == 2, 60)
