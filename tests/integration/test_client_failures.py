@@ -1,4 +1,4 @@
-"""A failing app through the client: JobFailedError carries errorMessage and the ERROR lines."""
+"""Failing and aborted jobs through the client, on a private ByteNite Local with test apps."""
 
 from __future__ import annotations
 
@@ -28,6 +28,15 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
         sys.exit(3)
     """,
     )
+    write_app(
+        apps,
+        "sleepy",
+        """
+        import time
+        print("sleeping", flush=True)
+        time.sleep(120)
+    """,
+    )
     data: Path = tmp_path_factory.mktemp("failures-data")
     server = LocalServer.start(
         data, port=0, api_keys=(KEY,), apps_dirs=[apps], in_process=True, reuse=False
@@ -55,3 +64,22 @@ def test_wait_raises_with_error_message_and_first_error_lines(client: Client) ->
     assert tasks["state"].tolist() == ["TASK_STATE_FAILED"] and tasks["exit_code"].tolist() == [3]
     logs = job.logs_df()
     assert "ERROR" in set(logs["level"].astype("str"))
+
+
+def test_abort_a_running_job(client: Client) -> None:
+    import time
+
+    job = client.submit("sleepy-template", source=b"x")
+    deadline = time.monotonic() + 60
+    while client.running_tasks([job.id]).get(job.id, 0) < 1:  # its task is running now
+        assert time.monotonic() < deadline, "the task never started"
+        time.sleep(0.05)
+    job.abort()
+    assert job.state is wire.JobState.FAILED
+    assert "abort" in (job.error_message or "").lower()
+    with pytest.raises(JobFailedError):
+        job.wait(timeout=60)  # already over: wait answers at once
+    fast = client.with_options(timeout=5, max_retries=0)
+    assert fast.job(job.id).state is wire.JobState.FAILED and fast.max_retries == 0
+    tasks = fast.tasks(job.id)
+    assert tasks and tasks[0].state in (wire.TaskState.CANCELLED, wire.TaskState.FAILED)
