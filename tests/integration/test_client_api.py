@@ -230,14 +230,16 @@ def test_failed_job_raises_with_error_message(client: Client) -> None:
 
 
 def test_submit_rejects_bad_input_without_creating_anything(client: Client) -> None:
-    before = sum(1 for _ in client.jobs(page_size=1000))
+    name = f"rejected-{uuid.uuid4().hex[:8]}"
     with pytest.raises(FileNotFoundError):
-        client.submit(TEMPLATE, source="no/such/file.txt")
+        client.submit(TEMPLATE, source="no/such/file.txt", name=name)
     with pytest.raises(ValueError):
-        client.submit(TEMPLATE, params={"case": "upper"})
+        client.submit(TEMPLATE, params={"case": "upper"}, name=name)
     with pytest.raises(BadRequestError):  # rejected by the server: the draft is deleted again
-        client.submit(TEMPLATE, source="http://127.0.0.1:9/x", params={"app": {"case": 1}})
-    assert sum(1 for _ in client.jobs(page_size=1000)) == before
+        client.submit(
+            TEMPLATE, source="http://127.0.0.1:9/x", params={"app": {"case": 1}}, name=name
+        )
+    assert list(client.jobs(filters=[Filter("name", "eq", name)])) == []
 
 
 def test_developer_api_push_activate_and_run(client: Client, tmp_path: Path) -> None:
