@@ -87,11 +87,11 @@ def test_invalid_params_are_rejected_by_the_template_schema(client: Client) -> N
 
 
 def test_create_with_own_job_id_is_idempotent(client: Client) -> None:
-    job_id = str(uuid.uuid4())
-    a = client.create_job(TEMPLATE, name="idem", job_id=job_id)
-    b = client.create_job(TEMPLATE, name="idem", job_id=job_id)
+    job_id, name = str(uuid.uuid4()), f"idem-{uuid.uuid4().hex[:8]}"
+    a = client.create_job(TEMPLATE, name=name, job_id=job_id)
+    b = client.create_job(TEMPLATE, name=name, job_id=job_id)
     assert a.id == b.id == job_id
-    assert [j.id for j in client.jobs(filters=[Filter("name", "eq", "idem")])] == [job_id]
+    assert [j.id for j in client.jobs(filters=[Filter("name", "eq", name)])] == [job_id]
     client.delete_job(job_id)
 
 

@@ -23,6 +23,12 @@ TEMPLATE = "hello-world-template"
 LIFECYCLE = [s.value for s in (wire.JobState.NEW, *wire.RUN_STATES)]
 
 
+def job_id_suffix() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:8]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -207,9 +213,10 @@ def test_create_retried_after_a_dropped_connection_makes_one_job(
     proxy = DropFirstCreate(local_server.base_url)
     try:
         via_proxy = Client(api_key=local_server.api_key, base_url=proxy.url)
-        job = via_proxy.create_job(TEMPLATE, name="exactly-once")
+        name = f"exactly-once-{job_id_suffix()}"
+        job = via_proxy.create_job(TEMPLATE, name=name)
         assert proxy.dropped == 1 and proxy.creates == 2  # the create really was sent twice
-        same = list(client.jobs(filters=[Filter("name", "eq", "exactly-once")]))
+        same = list(client.jobs(filters=[Filter("name", "eq", name)]))
         assert [j.id for j in same] == [job.id]  # ...and made one job
         job.delete()
         via_proxy.close()
