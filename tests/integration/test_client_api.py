@@ -203,7 +203,9 @@ def test_pagination_filters_and_jobs_df(client: Client) -> None:
         ordered = [j.id for j in client.jobs(filters=by_name, order_by="createdAt")]
         assert set(ordered) == made
         listing = {j.id for j in client.jobs(page_size=1000)}
-        assert made <= listing  # GET /jobs without filters, across pages
+        assert made <= listing  # GET /jobs without filters
+        newest = [j.id for j in client.jobs(page_size=5, limit=12)]  # GET, three pages
+        assert len(newest) == len(set(newest)) == 12
 
         df = client.jobs_df(filters=by_name)
         assert set(df.index) == made and df.index.name == "id"
