@@ -77,7 +77,7 @@ class Lab:
 APPS_KEY = "browser-key-0123456789abcdef"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def apps_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """ByteNite Local with the bundled apps plus the test apps (fan-out, slow, failing)."""
     from bytenite_nb.local import LocalServer
@@ -93,7 +93,7 @@ def apps_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Lab]:
     """JupyterLab 4 on a free port, token-less, isolated dirs, kernel env pointing at Local."""
     local_server = request.getfixturevalue("apps_server")
@@ -152,7 +152,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
             proc.wait()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop marked as running in
+# the main thread while it is started, which would break every later test using asyncio.run().
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     """Debian's Chromium, headless, driven by Playwright (no downloaded browser)."""
     from playwright.sync_api import sync_playwright
