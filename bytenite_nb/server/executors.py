@@ -55,6 +55,7 @@ Outcome = Literal["exited", "timeout", "deadline", "cancelled", "error"]
 _POLL = 0.05  # how often a waiting run checks cancel/deadlines; bounds the cancel latency
 _MAX_LINE = 64 * 1024
 _KILL_GRACE = 5.0  # after a kill, how long to wait for pipes/status before giving up
+_ZYGOTE_CHECK = 0.5  # how often a waiting run checks that the fork server is still alive
 
 # Variables a task inherits from the server's environment (everything else, such as the
 # server's API keys, stays out, as a container starts from a clean environment).
@@ -361,21 +362,22 @@ class ForkServerExecutor:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _connect(self) -> socket.socket:
+    def _connect(self) -> tuple[socket.socket, subprocess.Popen[bytes]]:
         with self._lock:
             if self._closed:
                 raise ExecutorError("the executor is closed")
             if self._proc is None or self._proc.poll() is not None:
                 self._stop()
                 self._start()
-            path = self.socket_path
+            path, proc = self.socket_path, self._proc
+        assert proc is not None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(path)
         except OSError as exc:
             sock.close()
             raise ExecutorError(f"cannot reach the fork server: {exc}") from None
-        return sock
+        return sock, proc
 
     def run(
         self,
@@ -407,7 +409,7 @@ class ForkServerExecutor:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
-            sock = self._connect()
+            sock, zygote_proc = self._connect()
         except ExecutorError as exc:
             for fd in (out_r, out_w, err_r, err_w):
                 os.close(fd)
@@ -433,21 +435,30 @@ class ForkServerExecutor:
             os.close(err_w)
         run = _Run(on_output, out_r, err_r, cancel, timeout, deadline)
         sock.setblocking(False)
-        run.sel.register(sock, selectors.EVENT_READ, "control")
         buf = b""
         pid: int | None = None
         exit_code: int | None = None
         status_known = False
         error: str | None = None
+        watching_sock = False
+        next_zygote_check = time.monotonic() + _ZYGOTE_CHECK
         try:
             while not (status_known and not run.pipes_open):
-                for _ in run.pump(_POLL):
+                # The control connection is read without waking up for it while output still
+                # flows (the pid message needs no reaction); it is watched once the pipes
+                # closed, when only the exit report is missing.
+                run.pump(_POLL)
+                while True:
                     try:
                         data = sock.recv(65536)
                     except BlockingIOError:
-                        continue
-                    if not data:  # the zygote closed the connection
-                        run.sel.unregister(sock)
+                        break
+                    except OSError:
+                        data = b""
+                    if not data:  # the zygote hung up
+                        if watching_sock:
+                            run.sel.unregister(sock)
+                            watching_sock = False
                         if not status_known:  # it died: its orphaned task must not live on
                             _kill_group(pid)
                             status_known = True
@@ -458,6 +469,8 @@ class ForkServerExecutor:
                         line, buf = buf.split(b"\n", 1)
                         msg = json.loads(line)
                         pid = msg.get("pid", pid)
+                        if status_known:
+                            continue  # the first exit report is the outcome
                         if "exit" in msg:
                             exit_code, status_known = msg["exit"], True
                         elif "signal" in msg:
@@ -466,6 +479,19 @@ class ForkServerExecutor:
                             error, status_known = msg["error"], True
                         elif run.killed_at is not None:  # forked after we decided to kill
                             _kill_group(pid)
+                    if status_known:
+                        break
+                if not status_known and time.monotonic() > next_zygote_check:
+                    # The task holds the connection open too (for its exit report), so the
+                    # zygote's death shows here, not as an EOF.
+                    next_zygote_check = time.monotonic() + _ZYGOTE_CHECK
+                    if zygote_proc.poll() is not None:
+                        _kill_group(pid)  # its orphaned task must not live on
+                        status_known = True
+                        error = error or "the fork server dropped the task"
+                if not run.pipes_open and not status_known and not watching_sock:
+                    run.sel.register(sock, selectors.EVENT_READ, "control")
+                    watching_sock = True
                 if run.killed_at is None:
                     reason = run.check_limits()
                     if reason is not None:
@@ -484,8 +510,9 @@ class ForkServerExecutor:
                     # (e.g. a daemon that left the group) may delay the end by 1 s at most.
                     run.killed_at = time.monotonic() - _KILL_GRACE + 1.0
         finally:
-            with contextlib.suppress(KeyError, ValueError):
-                run.sel.unregister(sock)
+            if watching_sock:
+                with contextlib.suppress(KeyError, ValueError):
+                    run.sel.unregister(sock)
             sock.close()  # if the task still runs, this tells the zygote to kill it
             run.close()
         outcome: Outcome = run.outcome

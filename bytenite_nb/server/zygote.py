@@ -16,6 +16,9 @@ Protocol, over a Unix stream socket (one connection per task; JSON lines):
 * zygote → server: ``{"pid": N}`` once forked (so the server can kill the task's process
   group itself, even if the zygote dies), then ``{"pid": N, "exit": code}`` (or
   ``"signal": n``) once the task is reaped; then the zygote closes the connection;
+* task → server, on the same connection: ``{"exit": code}`` just before the task exits
+  normally (the first exit report to arrive is the outcome; a task killed by a signal only
+  gets the zygote's);
 * the server shutting down its side of the connection (or closing it) means "kill it": the
   zygote kills the task's whole process group and still reports its status. When the
   task's main process ends, whatever it left in its process group is killed too, as a
@@ -198,10 +201,14 @@ def serve(listener: socket.socket) -> None:
         compiled = _compile(request["script"])
         pid = os.fork()
         if pid == 0:  # the task
-            code = 1
+            code, ctl_fd = 1, -1
             try:
                 with contextlib.suppress(OSError):
                     os.setpgid(0, 0)
+                # The task reports its own exit code on the connection just before it exits:
+                # the server learns the outcome together with the end of the output, without
+                # waiting for the zygote to be woken by SIGCHLD, reap, and write.
+                ctl_fd = os.dup(conn.sock.fileno())
                 signal.set_wakeup_fd(-1)
                 for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
                     signal.signal(sig, signal.SIG_DFL)
@@ -218,6 +225,8 @@ def serve(listener: socket.socket) -> None:
                     os.close(fd)
                 code = _run_child(request, out_fd, err_fd, compiled)
             finally:
+                with contextlib.suppress(OSError):
+                    os.write(ctl_fd, b'{"exit": %d}\n' % code)
                 os._exit(code)
         # Set the group from the parent too, so it exists before the server learns the pid.
         with contextlib.suppress(OSError):
