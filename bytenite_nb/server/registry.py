@@ -258,7 +258,9 @@ def validate_params(engine: Engine, params: Any, *, prefix: str = "") -> list[st
         if error.validator == "required":
             reason = "is required"
         messages.append(f"{prefix}{name}: {reason}")
-    return messages
+    # One bad value can fail the same way through two routes of a schema (a property and an
+    # ``allOf``/``$ref`` that repeats it, as table-ops' ``op`` does): say each problem once.
+    return list(dict.fromkeys(messages))
 
 
 def _unexpected_fields(error: Any, prefix: str) -> list[str]:
