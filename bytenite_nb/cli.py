@@ -17,6 +17,8 @@ from typing import Any
 def _serve(args: argparse.Namespace) -> int:
     from bytenite_nb.local import ServerStartError, serve
     from bytenite_nb.server.config import ServerConfig, api_keys_from_env, default_data_dir
+    from bytenite_nb.server.executor_setup import describe_executor
+    from bytenite_nb.server.executors import ExecutorError
 
     keys = tuple(args.api_key or ()) or api_keys_from_env()
     kwargs: dict[str, Any] = {
@@ -25,7 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
         "apps_dirs": tuple(Path(p) for p in args.apps or ()), "executor": args.executor,
         "scheduler": args.scheduler,
     }
-    for name in ("workers", "token_ttl", "heartbeat_interval"):
+    for name in ("workers", "token_ttl", "heartbeat_interval", "scheduler_timeout"):
         value = getattr(args, name)
         if value is not None:
             kwargs[name] = value
@@ -38,6 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
     def announce(url: str, ctx: Any) -> None:
         print(f"ByteNite Local listening on {url}", flush=True)
         print(f"  data dir: {config.data_dir}", flush=True)
+        print(f"  executor: {describe_executor(config, ctx.runner.executor)}", flush=True)
         if ctx.key_path is not None:
             print(f"  API key:  stored in {ctx.key_path} (0600)", flush=True)
         else:
@@ -51,7 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         serve(config, ready_file=Path(args.ready_file) if args.ready_file else None,
               announce=announce)
-    except (ServerStartError, ValueError) as exc:
+    except (ServerStartError, ExecutorError, ValueError) as exc:
         print(f"bytenite-nb serve: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -93,8 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "$BYTENITE_LOCAL_API_KEYS, else a generated key kept in the data dir)")
     serve.add_argument("--apps", action="append", metavar="DIR",
                        help="also load app/engine/template folders from DIR (repeatable)")
-    serve.add_argument("--executor", choices=("local", "dask"), default="local")
-    serve.add_argument("--scheduler", help="dask scheduler address (with --executor dask)")
+    serve.add_argument("--executor", choices=("local", "dask"), default="local",
+                       help="where app tasks run: local processes (default) or a "
+                            "dask.distributed cluster (needs --scheduler and the 'dask' extra)")
+    serve.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="the dask scheduler's address (with --executor dask); it must "
+                            "answer at start-up")
+    serve.add_argument("--scheduler-timeout", type=float, metavar="SECONDS",
+                       help="how long to wait for the dask scheduler at start-up (default 10)")
     serve.add_argument("--token-ttl", type=float, help="access token lifetime in seconds")
     serve.add_argument("--heartbeat-interval", type=float,
                        help="seconds between /events heartbeats")

@@ -167,7 +167,10 @@ class LocalServer:
         With ``reuse`` (default), a server already serving ``data_dir`` is returned instead
         (not owned: `stop` leaves it running). ``api_keys`` None/empty: the data dir's
         generated key. ``config_overrides``: further `ServerConfig` fields (in-process only,
-        e.g. ``result_link_ttl``). Raises `ServerStartError` if the server does not come up.
+        e.g. ``result_link_ttl``). ``executor="dask"`` with ``scheduler="tcp://HOST:PORT"``
+        sends app tasks to that ``dask.distributed`` cluster (partitioner and assembler stay
+        here); the scheduler must answer at start-up. Raises `ValueError` for a bad
+        configuration and `ServerStartError` if the server does not come up.
         """
         from bytenite_nb.server.config import ServerConfig, default_data_dir
 
@@ -200,8 +203,12 @@ class LocalServer:
     def _start_thread(cls, config: Any) -> LocalServer:
         from bytenite_nb.server.app import create_app
         from bytenite_nb.server.context import ServerContext
+        from bytenite_nb.server.executors import ExecutorError
 
-        ctx = ServerContext.open(config)
+        try:
+            ctx = ServerContext.open(config)
+        except ExecutorError as exc:  # no dask, or its scheduler did not answer
+            raise ServerStartError(str(exc)) from None
         try:
             app = create_app(config, ctx)
             server = _uvicorn_server(app, config.host, config.port, ctx.broker.close)
@@ -238,7 +245,8 @@ class LocalServer:
         for folder in config.apps_dirs:
             args += ["--apps", str(folder)]
         if config.scheduler:
-            args += ["--scheduler", config.scheduler]
+            args += ["--scheduler", config.scheduler,
+                     "--scheduler-timeout", str(config.scheduler_timeout)]
         env = dict(os.environ)
         # Keys travel in the environment, never on the command line (visible in `ps`).
         env["BYTENITE_LOCAL_API_KEYS"] = ",".join(config.api_keys)

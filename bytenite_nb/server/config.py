@@ -44,6 +44,8 @@ class ServerConfig:
     apps_dirs: tuple[Path, ...] = ()
     executor: str = "local"
     scheduler: str | None = None
+    #: Seconds to wait for the Dask scheduler at start-up before refusing to start.
+    scheduler_timeout: float = 10.0
     #: Seconds between heartbeats on a quiet ``/events`` stream.
     heartbeat_interval: float = 5.0
     #: Events buffered per ``/events`` subscriber before it is cut off (it resumes with ?since).
@@ -59,3 +61,12 @@ class ServerConfig:
             raise ValueError("workers must be at least 1")
         if self.executor not in ("local", "dask"):
             raise ValueError(f"executor must be 'local' or 'dask', got {self.executor!r}")
+        if self.scheduler_timeout <= 0:
+            raise ValueError("scheduler_timeout must be positive")
+        if self.executor == "dask" and not self.scheduler:
+            raise ValueError("the dask executor needs the address of a running dask.distributed "
+                             "scheduler: --scheduler tcp://HOST:PORT (scheduler=... in Python)")
+        if self.executor == "local" and self.scheduler:
+            # Almost certainly a forgotten --executor dask: say so rather than run locally.
+            raise ValueError(f"a scheduler ({self.scheduler}) is only used with the dask "
+                             "executor: add --executor dask (executor='dask' in Python)")

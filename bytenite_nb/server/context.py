@@ -41,14 +41,25 @@ class ServerContext:
 
     @classmethod
     def open(cls, config: ServerConfig) -> ServerContext:
-        """Open the data dir: database, keys, registry; fail jobs a previous run left running."""
+        """Connect the executor, open the data dir (database, keys, registry) and fail the
+        jobs a previous run left running. Raises `ExecutorError` when ``executor="dask"`` and
+        dask is not installed or the scheduler cannot be reached."""
+        from bytenite_nb.server.executor_setup import close_executor, open_executor
+
+        # Connect the executor first: a bad --scheduler fails start-up (ExecutorError) before
+        # anything is written, rather than failing every job later.
+        executor = open_executor(config)
+        try:
+            return cls._open(config, executor)
+        except BaseException:
+            close_executor(executor)
+            raise
+
+    @classmethod
+    def _open(cls, config: ServerConfig, executor: object) -> ServerContext:
         from bytenite_nb.server.devstore import DevStore
         from bytenite_nb.server.registry import Problem, Registry
 
-        if config.executor != "local":
-            # Refuse at start-up rather than failing every job later.
-            raise ValueError(f"the {config.executor!r} executor is not available in this "
-                             "version of ByteNite Local; use 'local'")
         config.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(config.data_dir / DB_FILE)
         key_path = None
@@ -66,7 +77,7 @@ class ServerContext:
             log.warning("app folder not loaded: %s", problem)
         broker = Broker(store, queue_size=config.subscriber_queue_size,
                         heartbeat_interval=config.heartbeat_interval)
-        runner = Runner(config, store, broker, registry)
+        runner = Runner(config, store, broker, registry, executor=executor)
         ctx = cls(config=config, store=store, broker=broker, registry=registry,
                   auth=Auth(store, keys, config.token_ttl), runner=runner, dev=dev,
                   key_path=key_path)

@@ -61,11 +61,13 @@ class DaskExecutor:
     """Sends app tasks to a Dask cluster; runs partitioner and assembler locally.
 
     ``scheduler`` is an address (``tcp://host:port``) or a ``distributed.Client``.
-    ``workers`` bounds tasks in flight (default: the cluster's total threads).
+    ``workers`` bounds tasks in flight (default: the cluster's total threads when connecting).
+    ``connect_timeout`` (seconds) bounds the wait for the scheduler; then `ExecutorError`.
     """
 
     def __init__(self, scheduler: Any, workers: int | None = None, *,
-                 engine_executor: Executor | None = None) -> None:
+                 engine_executor: Executor | None = None,
+                 connect_timeout: float = 10.0) -> None:
         try:
             import cloudpickle
             from distributed import Client
@@ -79,10 +81,12 @@ class DaskExecutor:
             self.client, self._own_client = scheduler, False
         else:
             try:
-                self.client = Client(scheduler, set_as_default=False, timeout="10s")
-            except OSError as exc:
-                raise ExecutorError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") \
-                    from None
+                self.client = Client(scheduler, set_as_default=False,
+                                     timeout=f"{connect_timeout}s")
+            except Exception as exc:  # refused, timed out, a malformed address, not Dask...
+                raise ExecutorError(
+                    f"cannot reach the Dask scheduler at {scheduler} (waited up to "
+                    f"{connect_timeout:g} s): {type(exc).__name__}: {exc}") from None
             self._own_client = True
         threads = sum(self.client.nthreads().values()) or 1
         self.workers = max(1, workers or threads)

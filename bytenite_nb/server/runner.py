@@ -167,7 +167,9 @@ class Runner:
     """Starts, aborts and finishes job runs; owns the per-job threads and cancel events."""
 
     def __init__(self, config: ServerConfig, store: Store, broker: Broker,
-                 registry: Registry) -> None:
+                 registry: Registry, executor: Any = None) -> None:
+        """``executor``: an already connected executor (see `executor_setup.open_executor`)
+        that the runner then owns; None = the server's own fork server, started on demand."""
         self.config = config
         self.store = store
         self.broker = broker
@@ -177,7 +179,7 @@ class Runner:
         self._threads: dict[str, threading.Thread] = {}
         self._cancels: dict[str, threading.Event] = {}
         self._closing = False
-        self._pool: Any = None
+        self._pool: Any = executor
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -279,10 +281,11 @@ class Runner:
                 thread = self._threads.get(job_id)
             if thread is not None:
                 thread.join(max(0.0, deadline - time.monotonic()))
+        from bytenite_nb.server.executor_setup import close_executor
+
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
+        close_executor(pool)  # a Dask executor: its client and the server's engine executor
 
     # -- the run -------------------------------------------------------------------------------
 
@@ -313,11 +316,19 @@ class Runner:
             shared_cache_dir=self.config.data_dir / "cache" / "shared",
         )
 
+    @property
+    def executor(self) -> Any:
+        """The executor jobs run on (None until the first job, for the local one)."""
+        return self._pool
+
     def _executor(self) -> Any:
-        """This server's own worker pool, so stopping the server stops its processes too."""
+        """This server's own worker pool, so stopping the server stops its processes too
+        (or the Dask executor given at start-up, which sends app tasks to the cluster)."""
         from bytenite_nb.server import executors
 
         with self._lock:
+            if self._closing:
+                raise RuntimeError("ByteNite Local is shutting down")
             if self._pool is None:
                 self._pool = executors.ForkServerExecutor(self.config.workers)
             return self._pool
