@@ -40,11 +40,11 @@ def _serve(args: argparse.Namespace) -> int:
     def announce(url: str, ctx: Any) -> None:
         print(f"ByteNite Local listening on {url}", flush=True)
         print(f"  data dir: {config.data_dir}", flush=True)
-        print(f"  executor: {describe_executor(config, ctx.runner.executor)}", flush=True)
         if ctx.key_path is not None:
             print(f"  API key:  stored in {ctx.key_path} (0600)", flush=True)
         else:
             print("  API keys: as given by --api-key / BYTENITE_LOCAL_API_KEYS", flush=True)
+        print(f"  executor: {describe_executor(config, ctx.runner.executor)}", flush=True)
         if config.host not in ("127.0.0.1", "localhost", "::1"):
             print(f"  warning: listening on {config.host}: reachable from other machines",
                   flush=True)
