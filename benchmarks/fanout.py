@@ -11,7 +11,9 @@ Baselines, same app, same environment variables, same worker count:
 Goal: at least 4x faster than (b) and within 8x of (a). Also printed: the same job with app
 tasks on a 2-worker ``dask.distributed`` LocalCluster, the median latency of a single-chunk
 Hello World pipeline run, and (when ByteNite Local's HTTP server is available) the median
-end-to-end Hello World job (create → run → results downloaded) over loopback.
+end-to-end Hello World job (create → run → results downloaded) over loopback, and the same
+fan-out job end to end over HTTP on the local executor vs ``executor="dask"`` on a 2-worker
+LocalCluster (see ``fanout_http.py``).
 
 Usage: ``python benchmarks/fanout.py [--chunks 500] [--workers N] [--runs 20] [--repeat 3]``
 """
@@ -38,6 +40,9 @@ from bytenite_nb import wire
 from bytenite_nb.server.executors import ForkServerExecutor, base_environment
 from bytenite_nb.server.pipeline import PipelineSpec, run_pipeline
 from bytenite_nb.server.registry import Registry
+
+sys.path.insert(0, str(Path(__file__).parent))  # fanout_http.py sits beside this file
+from fanout_http import bench_fanout_http, format_line
 
 APP = """\
 import os
@@ -318,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
             "dask LocalCluster", lambda: bench_dask(root / "dask", n, registry))
         http = None if args.no_http else _timed(
             "end-to-end HTTP", lambda: bench_hello_http(root / "http", args.runs, workers))
+        fan_http = None if args.no_http or args.no_dask else _timed(
+            "fan-out over HTTP, local vs dask", lambda: bench_fanout_http(
+                root / "fan-http", n, workers, APP, PARTITIONER))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -343,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     if dask_total is not None:
         print(f"  same job, app tasks on a 2-worker dask LocalCluster {dask_total:8.3f} s"
               f"  (local fork server is {dask_total / total:5.2f}x faster)")
+    if fan_http is not None:
+        print("  " + format_line(n, *fan_http))
     print(f"hello-world single-chunk pipeline, median of {args.runs}: {hello * 1000:.1f} ms")
     if http is not None:
         print(f"hello-world end-to-end over HTTP (create -> results downloaded), "

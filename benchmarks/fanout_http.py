@@ -1,0 +1,127 @@
+"""The fan-out job end to end through ByteNite Local: local executor vs a 2-worker Dask cluster.
+
+The same N-chunk job (trivial app, passthrough assembler) is created, run and its results
+listed over loopback HTTP, once on a ByteNite Local with the local fork server executor and
+once on a ByteNite Local whose app tasks go to a ``distributed.LocalCluster`` (2 worker
+processes, 1 thread each) with ``executor="dask"``. Rounds are interleaved and the best of
+each counts (the machine is shared). Printed as a ratio: what scale-out costs on one machine
+(on a real cluster the workers are other machines, which is the point of it).
+
+Usage: ``python benchmarks/fanout_http.py [--chunks 500] [--workers N] [--repeat 2]``
+(``benchmarks/fanout.py`` runs it too unless given ``--no-dask`` or ``--no-http``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+KEY = "bench-fanout-key-0123456789"
+
+
+def write_apps(root: Path, app_code: str, partitioner_code: str) -> Path:
+    """``bench-http-app`` (with ``bench-http-template``) and ``bench-http-part`` under root."""
+    for name, code, kind in (("bench-http-app", app_code, "app"),
+                             ("bench-http-part", partitioner_code, "partitioner")):
+        folder = root / name
+        (folder / "app").mkdir(parents=True)
+        manifest: dict[str, Any] = {"name": name, "version": "0.1", "entrypoint": "main.py"}
+        if kind != "app":
+            manifest["type"] = kind
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        (folder / "app" / "main.py").write_text(code)
+    (root / "bench-http-app" / "template.json").write_text(json.dumps({
+        "id": "bench-http-template", "app": "bench-http-app", "partitioner": "bench-http-part",
+        "assembler": "passthrough", "description": "fan-out benchmark"}))
+    return root
+
+
+def run_job(base_url: str, n: int) -> float:
+    """Seconds from create to the results listed, for one N-chunk job."""
+    import requests
+
+    s = requests.Session()
+    token = s.post(f"{base_url}/v1/auth/access_token", json={"apiKey": KEY}).json()["token"]
+    s.headers["Authorization"] = token
+    api = f"{base_url}/v1/customer"
+    t0 = time.perf_counter()
+    job = s.post(f"{api}/jobs", json={"templateId": "bench-http-template",
+                                      "params": {"partitioner": {"chunks": n}}}).json()["job"]
+    s.post(f"{api}/jobs/{job['id']}/run", json={}).raise_for_status()
+    while True:
+        body = s.get(f"{api}/jobs/{job['id']}").json()["job"]
+        if body["state"] in ("JOB_STATE_COMPLETE", "JOB_STATE_FAILED"):
+            break
+        time.sleep(0.01)
+    assert body["state"] == "JOB_STATE_COMPLETE", body["errorMessage"]
+    results = s.get(f"{api}/jobs/{job['id']}/results").json()["results"]
+    elapsed = time.perf_counter() - t0
+    assert len(results) == n, f"expected {n} results, got {len(results)}"
+    return elapsed
+
+
+def bench_fanout_http(root: Path, n: int, workers: int, app_code: str, partitioner_code: str,
+                      repeat: int = 2) -> tuple[float, float] | None:
+    """(best local-executor seconds, best dask-executor seconds), or None without dask."""
+    try:
+        import distributed
+    except ImportError:
+        return None
+    from bytenite_nb.local import LocalServer
+
+    apps = write_apps(root / "apps", app_code, partitioner_code)
+    local_times: list[float] = []
+    dask_times: list[float] = []
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            LocalServer.start(root / "local", api_keys=(KEY,), workers=workers,
+                              apps_dirs=(apps,), in_process=True) as local, \
+            LocalServer.start(root / "dask", api_keys=(KEY,), workers=workers,
+                              apps_dirs=(apps,), in_process=True, executor="dask",
+                              scheduler=cluster.scheduler_address) as on_dask:
+        run_job(local.base_url, 4)  # warm: fork server up, workers hold the app
+        run_job(on_dask.base_url, 4)
+        for _ in range(repeat):
+            local_times.append(run_job(local.base_url, n))
+            dask_times.append(run_job(on_dask.base_url, n))
+    return min(local_times), min(dask_times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fanout import APP, PARTITIONER
+
+    root = Path(tempfile.mkdtemp(prefix="bytenite-bench-http-"))
+    try:
+        figures = bench_fanout_http(root, args.chunks, args.workers, APP, PARTITIONER,
+                                    args.repeat)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    if figures is None:
+        print("dask is not installed: pip install 'bytenite-nb[dask]'")
+        return 0
+    print(format_line(args.chunks, *figures))
+    return 0
+
+
+def format_line(n: int, local: float, on_dask: float) -> str:
+    """The benchmark's one line: both times and their ratio."""
+    return (f"fan-out end to end over HTTP ({n} chunks, create -> results listed): local "
+            f"executor {local:.3f} s, 2-worker dask LocalCluster {on_dask:.3f} s"
+            f"  -> dask takes {on_dask / local:.2f}x the local executor's time")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
