@@ -19,7 +19,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
 
 from bytenite_nb import __version__, wire
-from bytenite_nb.server import models, protojson, query
+from bytenite_nb.server import joblist, models, protojson, query
 from bytenite_nb.server.context import ServerContext
 from bytenite_nb.server.errors import ApiError, bad_request, not_found, request_id_of
 
@@ -310,9 +310,8 @@ def build_router() -> APIRouter:
         """Jobs matching every filter (see ``query`` for the 11 conditions)."""
         body = body or models.FilterJobsRequest()
         pagination = body.pagination or models.PaginationIn()
-        predicates = [query.compile_filter(f.field, f.condition, f.value) for f in body.filters]
-        return _jobs_page(request, predicates, pagination.limit, pagination.offset,
-                          body.order_by)
+        filters = [(f.field, f.condition, f.value) for f in body.filters]
+        return _jobs_page(request, filters, pagination.limit, pagination.offset, body.order_by)
 
     @router.post("/jobs/runningTasks", response_model=models.RunningTasksResponse,
                  tags=["jobs"])
@@ -645,11 +644,8 @@ def _mutate(request: Request, job_id: str, action: str, change: Any) -> dict[str
     return job
 
 
-def _jobs_page(request: Request, predicates: list[Any], limit: int | None,
+def _jobs_page(request: Request, filters: list[tuple[str, str, Any]], limit: int | None,
                offset: int | None, order_by: str | None) -> JSONResponse:
-    ctx = ctx_of(request)
-    keys = query.parse_order(order_by, query.JOB_FIELDS, [("createdAt", True)])
-    jobs = [j for j in ctx.store.list_jobs() if all(p(j) for p in predicates)]
-    page = query.paginate(query.sort_records(jobs, keys, query.JOB_FIELDS), limit, offset)
+    page = joblist.jobs_page(ctx_of(request).store, filters, order_by, limit, offset)
     data = [job_body_dict(request, job) for job in page.items]
     return JSONResponse({"pagination": page.pagination(), "data": data})

@@ -298,8 +298,24 @@ def sort_records(records: list[dict[str, Any]], keys: Sequence[tuple[str, bool]]
     return out
 
 
+def page_size(limit: int | None) -> int:
+    """The page size a ``limit`` asks for: 0/None means the default (100), at most `MAX_LIMIT`."""
+    return DEFAULT_LIMIT if not limit else min(int(limit), MAX_LIMIT)
+
+
 def paginate(items: list[Any], limit: int | None, offset: int | None) -> Page:
-    """A page of ``items``: ``limit`` 0/None means the default (100), at most 1000."""
-    size = DEFAULT_LIMIT if not limit else min(int(limit), MAX_LIMIT)
+    """A page of ``items`` (see `page_size`)."""
+    size = page_size(limit)
     start = int(offset or 0)
     return Page(items=items[start:start + size], total=len(items), offset=start)
+
+
+def select(jobs: list[dict[str, Any]], predicates: Sequence[Predicate],
+           keys: Sequence[tuple[str, bool]], limit: int | None, offset: int | None) -> Page:
+    """The reference job listing: filter ``jobs`` (oldest first), sort by ``keys``, page.
+
+    `joblist` does the same in SQL; this is what it falls back to, and what tests compare
+    it with.
+    """
+    matching = [j for j in jobs if all(p(j) for p in predicates)]
+    return paginate(sort_records(matching, keys, JOB_FIELDS), limit, offset)

@@ -5,19 +5,24 @@ is far below what a single SQLite connection sustains, and a single writer keeps
 read-modify-write (`update_job`) atomic without retry loops on ``SQLITE_BUSY``.
 
 Jobs are stored as their wire-form JSON (camelCase keys, Python ints for int64, RFC 3339
-strings for timestamps); `protojson` turns them into responses.
+strings for timestamps); `protojson` turns them into responses. Beside the JSON, each job row
+carries its filter fields as indexed columns (`jobindex`), written in the same statement, so
+`joblist` filters, orders, counts and pages jobs in SQL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bytenite_nb.server import jobindex
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -155,7 +160,11 @@ class Store:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=10000")
+        self._conn.create_function("bn_like", 2, jobindex.like_json, deterministic=True)
         self._conn.executescript(SCHEMA)
+        with self._tx():
+            jobindex.upgrade(self._conn)
+            jobindex.rederive(self._conn)
         self._closed = False
 
     def close(self) -> None:
@@ -177,17 +186,23 @@ class Store:
         return json.loads(row["data"]) if row else None
 
     def list_jobs(self) -> list[dict[str, Any]]:
-        """Every job, oldest first (filtering and ordering happen in `query`)."""
+        """Every job, oldest first (`query`'s reference filtering and ordering take these)."""
         with self._lock:
             rows = self._conn.execute("SELECT data FROM jobs ORDER BY rowid").fetchall()
         return [json.loads(r["data"]) for r in rows]
 
     def put_job(self, job: dict[str, Any]) -> None:
         """Insert or replace a job."""
+        data, bad_json = jobindex.dump(job)
+        values, irregular = jobindex.encode(job)
+        columns = ", ".join(jobindex.COLUMNS.values())
+        marks = ", ".join("?" * len(values))
         with self._lock:
             self._conn.execute(
-                "INSERT OR REPLACE INTO jobs (id, created_at, state, data) VALUES (?, ?, ?, ?)",
-                (job["id"], job.get("createdAt") or "", job["state"], json.dumps(job)),
+                f"INSERT OR REPLACE INTO jobs (id, created_at, state, data, {columns}, "
+                f"ix_irregular, ix_fresh) VALUES (?, ?, ?, ?, {marks}, ?, 1)",
+                (job["id"], job.get("createdAt") or "", job["state"], data, *values,
+                 irregular | bad_json),
             )
 
     def update_job(
@@ -206,8 +221,14 @@ class Store:
             new = change(json.loads(row["data"]))
             if new is None:
                 return job
-            self._conn.execute("UPDATE jobs SET state = ?, data = ? WHERE id = ?",
-                               (new["state"], json.dumps(new), job_id))
+            data, bad_json = jobindex.dump(new)
+            values, irregular = jobindex.encode(new)
+            sets = ", ".join(f"{c} = ?" for c in jobindex.COLUMNS.values())
+            # ix_stamp changes so the trigger knows the columns were written with the data.
+            self._conn.execute(
+                f"UPDATE jobs SET state = ?, data = ?, {sets}, ix_irregular = ?, ix_fresh = 1, "
+                "ix_stamp = ix_stamp + 1 WHERE id = ?",
+                (new["state"], data, *values, irregular | bad_json, job_id))
             return new
 
     def delete_job(self, job_id: str) -> bool:
@@ -217,6 +238,23 @@ class Store:
             for table in ("tasks", "logs", "results", "uploads"):
                 self._conn.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
             return cur.rowcount > 0
+
+    @contextlib.contextmanager
+    def reading_jobs(self) -> Iterator[sqlite3.Connection]:
+        """The connection for a consistent series of job reads (`joblist`'s count and page).
+
+        Holds the lock and one read transaction; first re-derives the indexed columns of rows
+        some other writer changed (`jobindex.rederive`), so they are never stale.
+        """
+        with self._lock:
+            if self._conn.execute("SELECT 1 FROM jobs WHERE ix_fresh = 0 LIMIT 1").fetchone():
+                with self._tx():
+                    jobindex.rederive(self._conn)
+            self._conn.execute("BEGIN")
+            try:
+                yield self._conn
+            finally:
+                self._conn.execute("COMMIT")
 
     def job_ids_in_states(self, states: Iterable[str]) -> list[str]:
         """Ids of the jobs currently in any of ``states``."""
