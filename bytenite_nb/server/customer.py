@@ -8,18 +8,19 @@ loop; only the streaming ``/events`` route is async.
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import shutil
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
 
 from bytenite_nb import __version__, wire
-from bytenite_nb.server import joblist, models, protojson, query
+from bytenite_nb.server import joblist, jobrender, models, protojson, query
 from bytenite_nb.server.context import ServerContext
 from bytenite_nb.server.errors import ApiError, bad_request, not_found, request_id_of
 
@@ -299,14 +300,14 @@ def build_router() -> APIRouter:
         offset: Annotated[int | None, Query(alias="pagination.offset", ge=0,
                                             le=2**63 - 1)] = None,
         order_by: Annotated[str | None, Query(alias="orderBy")] = None,
-    ) -> JSONResponse:
+    ) -> Response:
         """All jobs, newest first unless ``orderBy`` says otherwise."""
         return _jobs_page(request, [], limit, offset, order_by)
 
     @router.post("/jobs/filter", response_model=models.JobsResponse, tags=["jobs"])
     def filter_jobs(request: Request,
                     body: Annotated[models.FilterJobsRequest | None, Body()] = None,
-                    ) -> JSONResponse:
+                    ) -> Response:
         """Jobs matching every filter (see ``query`` for the 11 conditions)."""
         body = body or models.FilterJobsRequest()
         pagination = body.pagination or models.PaginationIn()
@@ -645,7 +646,16 @@ def _mutate(request: Request, job_id: str, action: str, change: Any) -> dict[str
 
 
 def _jobs_page(request: Request, filters: list[tuple[str, str, Any]], limit: int | None,
-               offset: int | None, order_by: str | None) -> JSONResponse:
-    page = joblist.jobs_page(ctx_of(request).store, filters, order_by, limit, offset)
-    data = [job_body_dict(request, job) for job in page.items]
-    return JSONResponse({"pagination": page.pagination(), "data": data})
+               offset: int | None, order_by: str | None) -> Response:
+    page = joblist.jobs_page(ctx_of(request).store, filters, order_by, limit, offset,
+                             render=True)
+    # The rows SQLite rendered are spliced in as they are: decoding them only to encode them
+    # again was most of a page's cost. The rest is encoded as JSONResponse would encode it.
+    parts = [item.text if isinstance(item, jobrender.Rendered) else _json(
+        job_body_dict(request, item)) for item in page.items]
+    body = f'{{"pagination":{_json(page.pagination())},"data":[{",".join(parts)}]}}'
+    return Response(body.encode("utf-8"), media_type="application/json")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bytenite_nb import wire
-from bytenite_nb.server import jobindex, query
+from bytenite_nb.server import jobindex, jobrender, query
 from bytenite_nb.server.store import Store
 
 C = wire.FilterCondition
@@ -112,12 +112,26 @@ def _order_sql(conn: sqlite3.Connection, keys: Sequence[tuple[str, bool]]) -> st
     return ", ".join(parts)
 
 
+def _rendered(conn: sqlite3.Connection, where: str, order: str,
+              params: list[Any]) -> list[Any]:
+    rows = conn.execute(f"SELECT rowid, {jobrender.RENDER_SQL} FROM jobs WHERE {where} "
+                        f"ORDER BY {order} LIMIT ? OFFSET ?", params).fetchall()
+    items: list[Any] = [jobrender.Rendered(text) if text is not None else None
+                        for _, text in rows]
+    for i, (rowid, text) in enumerate(rows):
+        if text is None:  # the rare row protojson.job_out renders (see jobrender)
+            data = conn.execute("SELECT data FROM jobs WHERE rowid = ?", (rowid,)).fetchone()
+            items[i] = json.loads(data[0])
+    return items
+
+
 def jobs_page(store: Store, filters: Iterable[tuple[str, str, Any]], order_by: str | None,
-              limit: int | None, offset: int | None) -> query.Page:
+              limit: int | None, offset: int | None, *, render: bool = False) -> query.Page:
     """One page of stored jobs (dicts) matching every ``(field, condition, value)`` filter.
 
     ``order_by`` defaults to newest first; 400 for an unknown field, condition or bad value,
-    exactly as `query.select` would say.
+    exactly as `query.select` would say. With ``render``, items SQLite could render are
+    `jobrender.Rendered` protojson (the others stay dicts for `protojson.job_out`).
     """
     plan = _plan(filters)
     keys = query.parse_order(order_by, query.JOB_FIELDS, [("createdAt", True)])
@@ -136,10 +150,13 @@ def jobs_page(store: Store, filters: Iterable[tuple[str, str, Any]], order_by: s
         if not plan.python:
             total = conn.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}",
                                  plan.params).fetchone()[0]
-            rows = conn.execute(
-                f"SELECT data FROM jobs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                (*plan.params, size, start)).fetchall()
-            return query.Page([json.loads(r[0]) for r in rows], total, start)
+            if not render:
+                rows = conn.execute(
+                    f"SELECT data FROM jobs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                    (*plan.params, size, start)).fetchall()
+                return query.Page([json.loads(r[0]) for r in rows], total, start)
+            return query.Page(_rendered(conn, where, order, [*plan.params, size, start]),
+                              total, start)
         rows = conn.execute(f"SELECT data FROM jobs WHERE {where} ORDER BY {order}",
                             plan.params).fetchall()
     jobs = [job for job in (json.loads(r[0]) for r in rows)

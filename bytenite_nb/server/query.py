@@ -29,7 +29,7 @@ from bytenite_nb import wire
 from bytenite_nb.server.errors import bad_request
 
 DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
+MAX_LIMIT = 10_000
 
 #: Job fields that can be filtered and ordered on, and how their values are typed.
 JOB_FIELDS: dict[str, str] = {
