@@ -15,6 +15,10 @@ Semantics of the 11 conditions:
   any item of the value list.
 * ``LIKE``: SQL ``LIKE`` on the field's text (``%`` any run, ``_`` one character),
   case-insensitive.
+
+This module is the definition of those semantics and of the orderings (`sort_records`); for
+jobs, `joblist` evaluates the same in SQL and `select` is the reference it is tested against
+and falls back to.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from bytenite_nb import wire
 from bytenite_nb.server.errors import bad_request
 
 DEFAULT_LIMIT = 100
+#: A page is rendered in one response; 10,000 jobs are about 11 MB of JSON.
 MAX_LIMIT = 10_000
 
 #: Job fields that can be filtered and ordered on, and how their values are typed.
