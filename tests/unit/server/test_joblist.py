@@ -112,7 +112,7 @@ def _outcome(fn: Any) -> Any:
     return ([j["id"] for j in page.items], page.total, page.offset)
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(jobs=st.lists(JOB, max_size=12), irregular=st.lists(
     st.tuples(st.integers(0, 11), IRREGULAR), max_size=2),
        fs=st.lists(filters(), max_size=3), order_by=ORDER,
