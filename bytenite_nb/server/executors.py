@@ -18,9 +18,11 @@ from __future__ import annotations
 import atexit
 import codecs
 import contextlib
+import itertools
 import json
 import os
-import selectors
+import queue
+import select
 import shutil
 import signal
 import socket
@@ -204,7 +206,11 @@ class _Slots:
 
 
 class _Run:
-    """The wait loop of one running process: pipes, status, cancel and limits."""
+    """The wait loop of one running process: pipes, status, cancel and limits.
+
+    ``select.poll`` rather than a selector: it keeps no kernel object, so a task costs no
+    epoll_create/epoll_ctl/close calls, and its registrations are plain dict entries.
+    """
 
     def __init__(
         self,
@@ -215,12 +221,13 @@ class _Run:
         timeout: float | None,
         deadline: float | None,
     ) -> None:
-        self.sel = selectors.DefaultSelector()
+        self.poller = select.poll()
         self.out = _Stream("stdout", out_fd, on_output)
         self.err = _Stream("stderr", err_fd, on_output)
-        for stream in (self.out, self.err):
-            os.set_blocking(stream.fd, False)
-            self.sel.register(stream.fd, selectors.EVENT_READ, stream)
+        self.streams = {out_fd: self.out, err_fd: self.err}
+        # The pipes stay blocking: only this loop reads them, and only after poll said so.
+        for fd in (out_fd, err_fd):
+            self.poller.register(fd, select.POLLIN)
         self.cancel = cancel
         self.started = time.monotonic()
         self.task_deadline = None if timeout is None else self.started + timeout
@@ -238,22 +245,19 @@ class _Run:
             return "timeout"
         return None
 
-    def pump(self, timeout: float) -> list[object]:
-        """Wait up to ``timeout`` for output; returns other ready selector data."""
+    def pump(self, timeout: float) -> list[tuple[int, int]]:
+        """Wait up to ``timeout`` seconds for output; returns the other ready ``(fd, events)``."""
         other = []
-        for key, _ in self.sel.select(timeout):
-            if isinstance(key.data, _Stream):
-                stream = key.data
-                try:
-                    data = os.read(stream.fd, 65536)
-                except BlockingIOError:
-                    continue
-                stream.feed(data)
-                if not data:
-                    stream.open = False
-                    self.sel.unregister(stream.fd)
-            else:
-                other.append(key.data)
+        for fd, events in self.poller.poll(timeout * 1000.0):
+            stream = self.streams.get(fd)
+            if stream is None:
+                other.append((fd, events))
+                continue
+            data = os.read(fd, 65536)
+            stream.feed(data)
+            if not data:
+                stream.open = False
+                self.poller.unregister(fd)
         return other
 
     @property
@@ -263,18 +267,90 @@ class _Run:
     def close(self) -> None:
         for stream in (self.out, self.err):
             if stream.open:
-                with contextlib.suppress(KeyError, ValueError):
-                    self.sel.unregister(stream.fd)
                 stream.feed(b"")
                 stream.open = False
             with contextlib.suppress(OSError):
                 os.close(stream.fd)
-        self.sel.close()
 
 
 # --------------------------------------------------------------------------------------------
 # fork server executor
 # --------------------------------------------------------------------------------------------
+
+
+class _Zygote:
+    """One running fork server: its process, socket folder and the environment it got."""
+
+    def __init__(self, preload: Sequence[str]) -> None:
+        self.dir = tempfile.mkdtemp(prefix="bytenite-zygote-")
+        self.socket_path = os.path.join(self.dir, "zygote.sock")
+        # Requests carry only the differences from this (see zygote's protocol).
+        self.env = base_environment()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(self.socket_path)
+            listener.listen(128)
+            self.proc = subprocess.Popen(
+                [sys.executable, zygote.__file__, str(listener.fileno()), ",".join(preload)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=self.env,
+                pass_fds=(listener.fileno(),),
+                cwd=self.dir,
+                # Its own session: a terminal's Ctrl-C goes to the server, which then closes
+                # the zygote cleanly instead of killing tasks behind the runner's back.
+                start_new_session=True,
+            )
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        finally:
+            listener.close()
+        assert self.proc.stdout is not None
+        ready = self.proc.stdout.readline()
+        if ready.strip() != b"ready":
+            self.stop()
+            raise ExecutorError("the fork server failed to start (see the server's stderr)")
+        #: Readable (at EOF) once the zygote is gone: after "ready" it writes nothing to its
+        #: stdout, and no task holds it (fd 1 of a task is the task's own pipe). Every run
+        #: polls it, so a dead zygote is noticed at once, without relying on waitpid.
+        self.death_fd = self.proc.stdout.fileno()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        """EOF on its stdin: the zygote kills its tasks and exits (killed if it does not)."""
+        with contextlib.suppress(OSError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class _Channel:
+    """A persistent connection to a zygote: one worker slot, one task at a time."""
+
+    def __init__(self, zyg: _Zygote) -> None:
+        self.zygote = zyg
+        self.buf = b""
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.sock.connect(zyg.socket_path)
+        except OSError as exc:
+            self.sock.close()
+            raise ExecutorError(f"cannot reach the fork server: {exc}") from None
+
+    def close(self) -> None:
+        """Hang up; the zygote kills this channel's task if one still runs."""
+        self.sock.close()
 
 
 class ForkServerExecutor:
@@ -284,76 +360,51 @@ class ForkServerExecutor:
     modules the zygote imports up front (default: common stdlib modules; add e.g. ``"numpy"``
     when every app uses it). The zygote is started here, restarted if it dies, and stopped by
     :meth:`close` (and at interpreter exit), taking any running task down with it.
+
+    Each worker slot is a persistent connection to the zygote (opened on first use, replaced
+    if it breaks or the zygote was restarted): a task costs one request message and its
+    replies, not a connect/accept and a socket's set-up and teardown on both sides.
     """
 
     def __init__(self, workers: int | None = None, *, preload: Sequence[str] | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
-        self._slots = _Slots(self.workers)
         self._preload = tuple(zygote.DEFAULT_PRELOAD if preload is None else preload)
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._dir: str | None = None
         self._closed = False
-        self._start()
+        # The slots: a free channel, or None for a slot whose channel is not open yet.
+        self._free: queue.SimpleQueue[_Channel | None] = queue.SimpleQueue()
+        for _ in range(self.workers):
+            self._free.put(None)
+        self._ids = itertools.count(1)
+        self._zygote: _Zygote | None = _Zygote(self._preload)
         atexit.register(self.close)  # unregistered by close(), so no closed executor lingers
-
-    @property
-    def socket_path(self) -> str:
-        assert self._dir is not None
-        return os.path.join(self._dir, "zygote.sock")
 
     @property
     def zygote_pid(self) -> int | None:
         """The fork server's pid (for diagnostics and tests)."""
-        return None if self._proc is None else self._proc.pid
-
-    def _start(self) -> None:
-        self._dir = tempfile.mkdtemp(prefix="bytenite-zygote-")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            listener.bind(self.socket_path)
-            listener.listen(128)
-            self._proc = subprocess.Popen(
-                [sys.executable, zygote.__file__, str(listener.fileno()), ",".join(self._preload)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=base_environment(),
-                pass_fds=(listener.fileno(),),
-                cwd=self._dir,
-                # Its own session: a terminal's Ctrl-C goes to the server, which then closes
-                # the zygote cleanly instead of killing tasks behind the runner's back.
-                start_new_session=True,
-            )
-        finally:
-            listener.close()
-        assert self._proc.stdout is not None
-        ready = self._proc.stdout.readline()
-        if ready.strip() != b"ready":
-            self._stop()
-            raise ExecutorError("the fork server failed to start (see the server's stderr)")
-
-    def _stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            with contextlib.suppress(OSError):
-                assert proc.stdin is not None
-                proc.stdin.close()  # EOF: the zygote kills its tasks and exits
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
+        zyg = self._zygote
+        return None if zyg is None else zyg.proc.pid
 
     def close(self) -> None:
         """Stop the zygote (and with it any task still running). Idempotent."""
         with self._lock:
             self._closed = True
-            self._stop()
+            zyg, self._zygote = self._zygote, None
+        # Hang up the idle channels; busy ones are closed by their runs when they end. Their
+        # slots go back (as None) so that any run still waiting for one fails promptly.
+        idle = 0
+        while True:
+            try:
+                chan = self._free.get_nowait()
+            except queue.Empty:
+                break
+            idle += 1
+            if chan is not None:
+                chan.close()
+        for _ in range(idle):
+            self._free.put(None)
+        if zyg is not None:
+            zyg.stop()
         atexit.unregister(self.close)
 
     def __enter__(self) -> ForkServerExecutor:
@@ -362,22 +413,35 @@ class ForkServerExecutor:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _connect(self) -> tuple[socket.socket, subprocess.Popen[bytes]]:
+    def _acquire(self, cancel: threading.Event | None,
+                 deadline: float | None) -> tuple[Outcome | None, _Channel | None]:
+        """A free slot, waiting in a way that still notices cancel and deadlines."""
+        while True:
+            try:
+                return None, self._free.get(timeout=_POLL)
+            except queue.Empty:
+                pass
+            if cancel is not None and cancel.is_set():
+                return "cancelled", None
+            if deadline is not None and time.monotonic() > deadline:
+                return "deadline", None
+
+    def _ready(self, chan: _Channel | None) -> _Channel:
+        """``chan`` if it is still good, else a new channel (restarting a dead zygote)."""
         with self._lock:
             if self._closed:
                 raise ExecutorError("the executor is closed")
-            if self._proc is None or self._proc.poll() is not None:
-                self._stop()
-                self._start()
-            path, proc = self.socket_path, self._proc
-        assert proc is not None
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(path)
-        except OSError as exc:
-            sock.close()
-            raise ExecutorError(f"cannot reach the fork server: {exc}") from None
-        return sock, proc
+            zyg = self._zygote
+            if zyg is None or not zyg.alive:
+                if zyg is not None:
+                    zyg.stop()
+                self._zygote = None
+                zyg = self._zygote = _Zygote(self._preload)
+        if chan is not None:
+            if chan.zygote is zyg:
+                return chan
+            chan.close()
+        return _Channel(zyg)
 
     def run(
         self,
@@ -390,84 +454,110 @@ class ForkServerExecutor:
     ) -> ProcessResult:
         """Run ``spec`` in a fresh forked process; blocks until it ends. Never raises for the
         process's own failures: they are in the returned :class:`ProcessResult`."""
-        waited = self._slots.acquire(cancel, deadline)
+        waited, chan = self._acquire(cancel, deadline)
         if waited is not None:
             return ProcessResult(None, waited)
+        keep = False
         try:
-            return self._run(spec, on_output, cancel, timeout, deadline)
+            chan = self._ready(chan)
+            result, keep = self._run(chan, spec, on_output, cancel, timeout, deadline)
+            return result
+        except ExecutorError as exc:
+            return ProcessResult(None, "error", error=str(exc))
         finally:
-            self._slots.release()
+            if chan is not None and (not keep or self._closed):
+                chan.close()
+                chan = None
+            self._free.put(chan)
 
     def _run(
         self,
+        chan: _Channel,
         spec: ProcessSpec,
         on_output: OutputCallback,
         cancel: threading.Event | None,
         timeout: float | None,
         deadline: float | None,
-    ) -> ProcessResult:
+    ) -> tuple[ProcessResult, bool]:
+        """One task on ``chan``; returns its result and whether ``chan`` can be used again."""
+        zyg = chan.zygote
+        task_id = next(self._ids)
+        base = zyg.env
+        request = {
+            "id": task_id,
+            "script": str(spec.script),
+            "argv": list(spec.argv) or [str(spec.script)],
+            "cwd": str(spec.cwd),
+            "path0": str(spec.path0 or Path(spec.script).parent),
+            "env": {k: v for k, v in spec.env.items() if base.get(k) != v},
+            "unset": [k for k in base if k not in spec.env],
+        }
+        payload = json.dumps(request, separators=(",", ":")).encode() + b"\n"
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
-            sock, zygote_proc = self._connect()
-        except ExecutorError as exc:
-            for fd in (out_r, out_w, err_r, err_w):
-                os.close(fd)
-            return ProcessResult(None, "error", error=str(exc))
-        try:
-            payload = json.dumps(spec.request()).encode() + b"\n"
             # The fds travel with the first bytes; a stream socket may take only part of them.
-            sent = socket.send_fds(sock, [payload[:4096]], [out_w, err_w])
+            sent = socket.send_fds(chan.sock, [payload[:4096]], [out_w, err_w])
             if sent < len(payload):
-                # (Never an empty send: the task may already have run and the zygote hung
-                # up, and even a zero-byte send to a closed peer fails with EPIPE.)
-                sock.sendall(payload[sent:])
+                chan.sock.sendall(payload[sent:])
         except OSError as exc:
-            sock.close()
             for fd in (out_r, err_r):
                 os.close(fd)
             return ProcessResult(None, "error",
-                                 error=f"cannot send the task to the fork server: {exc}")
+                                 error=f"cannot send the task to the fork server: {exc}"), False
         finally:
             # The child holds its own copies now; ours must go or the pipes never reach EOF.
             # (Exactly once: a second close could hit a reused fd of another thread.)
             os.close(out_w)
             os.close(err_w)
         run = _Run(on_output, out_r, err_r, cancel, timeout, deadline)
-        sock.setblocking(False)
-        buf = b""
+        run.poller.register(zyg.death_fd, select.POLLIN)
+        next_zygote_check = run.started + _ZYGOTE_CHECK
+        sock_fd = chan.sock.fileno()
         pid: int | None = None
         exit_code: int | None = None
         status_known = False
+        broken = False  # the channel can no longer be trusted: never reused
         error: str | None = None
         watching_sock = False
-        next_zygote_check = time.monotonic() + _ZYGOTE_CHECK
+
+        def zygote_died() -> None:
+            nonlocal status_known, error, broken
+            broken = True
+            if not status_known:
+                _kill_group(pid)  # its orphaned task must not live on
+                status_known = True
+                error = error or "the fork server dropped the task"
+
         try:
             while not (status_known and not run.pipes_open):
-                # The control connection is read without waking up for it while output still
-                # flows (the pid message needs no reaction); it is watched once the pipes
-                # closed, when only the exit report is missing.
-                run.pump(_POLL)
-                while True:
+                # The connection is read without waking up for it while output still flows
+                # (the pid message needs no reaction); it is watched once the pipes closed,
+                # when only the exit report is missing.
+                died = False
+                for fd, events in run.pump(_POLL):
+                    if fd != zyg.death_fd:
+                        continue
+                    if events & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                        died = True  # handled below, once the pid it sent has been read
+                    else:  # it wrote something after "ready": rely on checking its pid
+                        run.poller.unregister(fd)
+                while not broken:
                     try:
-                        data = sock.recv(65536)
-                    except BlockingIOError:
+                        data = chan.sock.recv(65536, socket.MSG_DONTWAIT)
+                    except (BlockingIOError, InterruptedError):
                         break
                     except OSError:
                         data = b""
-                    if not data:  # the zygote hung up
-                        if watching_sock:
-                            run.sel.unregister(sock)
-                            watching_sock = False
-                        if not status_known:  # it died: its orphaned task must not live on
-                            _kill_group(pid)
-                            status_known = True
-                            error = error or "the fork server dropped the task"
+                    if not data:  # the zygote hung up on this channel: it died or gave up
+                        zygote_died()
                         break
-                    buf += data
-                    while b"\n" in buf:
-                        line, buf = buf.split(b"\n", 1)
+                    chan.buf += data
+                    while b"\n" in chan.buf:
+                        line, chan.buf = chan.buf.split(b"\n", 1)
                         msg = json.loads(line)
+                        if msg.get("id", task_id) != task_id:
+                            continue  # about an earlier task on this channel
                         pid = msg.get("pid", pid)
                         if status_known:
                             continue  # the first exit report is the outcome
@@ -479,30 +569,30 @@ class ForkServerExecutor:
                             error, status_known = msg["error"], True
                         elif run.killed_at is not None:  # forked after we decided to kill
                             _kill_group(pid)
-                    if status_known:
-                        break
+                if died:
+                    zygote_died()
                 if not status_known and time.monotonic() > next_zygote_check:
-                    # The task holds the connection open too (for its exit report), so the
-                    # zygote's death shows here, not as an EOF.
+                    # Also by its pid, now and then: the death fd may have been unwatchable,
+                    # or closed (and its number reused) by a concurrent stop of the zygote.
                     next_zygote_check = time.monotonic() + _ZYGOTE_CHECK
-                    if zygote_proc.poll() is not None:
-                        _kill_group(pid)  # its orphaned task must not live on
-                        status_known = True
-                        error = error or "the fork server dropped the task"
-                if not run.pipes_open and not status_known and not watching_sock:
-                    run.sel.register(sock, selectors.EVENT_READ, "control")
+                    if not zyg.alive:
+                        zygote_died()
+                if not run.pipes_open and not status_known and not watching_sock and not broken:
+                    run.poller.register(sock_fd, select.POLLIN)
                     watching_sock = True
                 if run.killed_at is None:
                     reason = run.check_limits()
                     if reason is not None:
                         run.outcome = reason
                         run.killed_at = time.monotonic()
-                        # Kill the group ourselves if the pid is known; the half-close
-                        # makes the zygote do it too (and covers a task not yet forked),
-                        # and it still reports how the task ended.
+                        # Kill the group ourselves if the pid is known; the zygote does it
+                        # too (and covers a task not yet forked), and it still reports how
+                        # the task ended.
                         _kill_group(pid)
-                        with contextlib.suppress(OSError):
-                            sock.shutdown(socket.SHUT_WR)
+                        try:
+                            chan.sock.send(b'{"kill": %d}\n' % task_id, socket.MSG_DONTWAIT)
+                        except OSError:
+                            broken = True  # hanging up below makes the zygote kill it
                 elif time.monotonic() - run.killed_at > _KILL_GRACE:
                     break  # something holds the pipes open; stop waiting for it
                 if status_known and run.pipes_open and run.killed_at is None:
@@ -510,15 +600,11 @@ class ForkServerExecutor:
                     # (e.g. a daemon that left the group) may delay the end by 1 s at most.
                     run.killed_at = time.monotonic() - _KILL_GRACE + 1.0
         finally:
-            if watching_sock:
-                with contextlib.suppress(KeyError, ValueError):
-                    run.sel.unregister(sock)
-            sock.close()  # if the task still runs, this tells the zygote to kill it
             run.close()
         outcome: Outcome = run.outcome
         if error is not None and outcome == "exited":
             outcome = "error"
-        return ProcessResult(
+        result = ProcessResult(
             exit_code=exit_code,
             outcome=outcome,
             last_stderr=run.err.last_line,
@@ -526,6 +612,7 @@ class ForkServerExecutor:
             duration=time.monotonic() - run.started,
             error=error,
         )
+        return result, status_known and not broken
 
 
 # --------------------------------------------------------------------------------------------

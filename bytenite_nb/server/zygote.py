@@ -9,20 +9,24 @@ the pipes the server passed along, and the entrypoint run with ``runpy.run_path`
 ``__main__`` (compiled once in the zygote, like a cached ``.pyc``). Forking a warm
 interpreter costs about a millisecond; starting one costs tens.
 
-Protocol, over a Unix stream socket (one connection per task; JSON lines):
+Protocol, over Unix stream sockets, one persistent connection per worker slot of the server
+(so a task costs no connect/accept), carrying one task at a time; JSON lines, every message
+tagged with the task's ``id`` (a late message about an earlier task is simply skipped):
 
-* server → zygote: ``{"script", "argv", "env", "cwd", "path0"}`` with two fds attached
-  (``SCM_RIGHTS``): the write ends of the task's stdout and stderr pipes;
-* zygote → server: ``{"pid": N}`` once forked (so the server can kill the task's process
-  group itself, even if the zygote dies), then ``{"pid": N, "exit": code}`` (or
-  ``"signal": n``) once the task is reaped; then the zygote closes the connection;
-* task → server, on the same connection: ``{"exit": code}`` just before the task exits
+* server → zygote: ``{"id", "script", "argv", "cwd", "path0", "env", "unset"}`` with two fds
+  attached (``SCM_RIGHTS``): the write ends of the task's stdout and stderr pipes. ``env``
+  and ``unset`` are the differences between the task's environment and the zygote's own
+  (which the server chose when starting it), so the forty-odd variables every task shares
+  are not encoded, sent, decoded and re-set for every task;
+* server → zygote: ``{"kill": id}``: kill that task's whole process group (it still gets a
+  status report). Closing the connection kills its running task too;
+* zygote → server: ``{"id", "pid"}`` once forked (so the server can kill the task's process
+  group itself, even if the zygote dies), then ``{"id", "exit": code}`` (or ``"signal": n``,
+  or ``"error": text`` if it could not start) once the task is reaped;
+* task → server, on the same connection: ``{"id", "exit": code}`` just before the task exits
   normally (the first exit report to arrive is the outcome; a task killed by a signal only
-  gets the zygote's);
-* the server shutting down its side of the connection (or closing it) means "kill it": the
-  zygote kills the task's whole process group and still reports its status. When the
-  task's main process ends, whatever it left in its process group is killed too, as a
-  container's processes die with it.
+  gets the zygote's). When the task's main process ends, whatever it left in its process
+  group is killed too, as a container's processes die with it.
 
 The zygote exits (killing every task's process group) when its stdin reaches EOF, i.e. when
 the server closed it or died.
@@ -100,7 +104,6 @@ def _run_child(request: dict, out_fd: int, err_fd: int,
     """Become the task (in the forked child); returns the exit status."""
     import atexit
     import runpy
-    import threading
     import traceback
 
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -111,14 +114,12 @@ def _run_child(request: dict, out_fd: int, err_fd: int,
         if fd > 2:
             os.close(fd)
     os.chdir(request["cwd"])
-    # Only the differences: the zygote started with the same base environment, and every
+    # Only the differences from the zygote's own environment (see the protocol): every
     # putenv/unsetenv after a fork costs page copies.
-    env = request["env"]
-    for key in [k for k in os.environ if k not in env]:
-        del os.environ[key]
-    for key, value in env.items():
-        if os.environ.get(key) != value:
-            os.environ[key] = value
+    for key in request.get("unset", ()):
+        os.environ.pop(key, None)
+    for key, value in request.get("env", {}).items():
+        os.environ[key] = value
     sys.argv = list(request["argv"])
     sys.path[0] = request["path0"]
     # sys.stdout/sys.stderr are the zygote's own (line-buffered, UTF-8, see main()), now
@@ -136,10 +137,12 @@ def _run_child(request: dict, out_fd: int, err_fd: int,
         code = 1
     # What interpreter shutdown does: wait for non-daemon threads, run atexit handlers.
     try:
-        main = threading.main_thread()
-        for thread in threading.enumerate():
-            if thread is not main and not thread.daemon:
-                thread.join()
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            main = threading.main_thread()
+            for thread in threading.enumerate():
+                if thread is not main and not thread.daemon:
+                    thread.join()
         atexit._run_exitfuncs()
     except BaseException:
         traceback.print_exc()
@@ -151,13 +154,13 @@ def _run_child(request: dict, out_fd: int, err_fd: int,
 
 
 class _Conn:
-    """One server connection: a request being read, then the task it started."""
+    """One persistent server connection (a worker slot): requests being read, its tasks."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buf = b""
-        self.fds: list[int] = []
-        self.pid: int | None = None
+        self.fds: list[int] = []  # received with requests, not yet handed to a task
+        self.tasks: dict[int, int] = {}  # task id -> pid, while running
 
 
 def _kill_group(pid: int) -> None:
@@ -165,9 +168,10 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def _send(conn: _Conn, message: dict) -> None:
+def _send(conn: _Conn, message: bytes) -> None:
+    # (A closed socket object raises here instead of writing to a reused fd number.)
     with contextlib.suppress(OSError):
-        conn.sock.sendall(json.dumps(message).encode() + b"\n")
+        conn.sock.sendall(message)
 
 
 def serve(listener: socket.socket) -> None:
@@ -185,7 +189,7 @@ def serve(listener: socket.socket) -> None:
     sel.register(listener, selectors.EVENT_READ, "accept")
     sel.register(wake_r, selectors.EVENT_READ, "sigchld")
     sel.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
-    by_pid: dict[int, _Conn] = {}
+    by_pid: dict[int, tuple[_Conn, int]] = {}
 
     def close_conn(conn: _Conn) -> None:
         with contextlib.suppress(KeyError, ValueError):
@@ -195,9 +199,12 @@ def serve(listener: socket.socket) -> None:
             with contextlib.suppress(OSError):
                 os.close(fd)
         conn.fds = []
+        for pid in conn.tasks.values():  # its server is gone: so are its tasks
+            _kill_group(pid)
+        conn.tasks = {}
 
-    def start(conn: _Conn, request: dict) -> None:
-        out_fd, err_fd = conn.fds[:2]
+    def start(conn: _Conn, request: dict, out_fd: int, err_fd: int) -> None:
+        task_id = int(request["id"])
         compiled = _compile(request["script"])
         pid = os.fork()
         if pid == 0:  # the task
@@ -212,31 +219,57 @@ def serve(listener: socket.socket) -> None:
                 signal.set_wakeup_fd(-1)
                 for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
                     signal.signal(sig, signal.SIG_DFL)
-                # Close everything of the zygote's: other tasks' connections, the listener.
+                # Close everything of the zygote's: every connection, the listener.
                 # Through the socket objects, so no later finaliser closes a reused fd.
-                sockets = [k.fileobj for k in sel.get_map().values()
-                           if isinstance(k.fileobj, socket.socket)]
+                keys = list(sel.get_map().values())
                 sel.close()
-                for sock in sockets:
-                    sock.close()
+                for key in keys:
+                    if isinstance(key.fileobj, socket.socket):
+                        key.fileobj.close()
+                    if isinstance(key.data, _Conn):  # fds of requests not read in full yet
+                        for fd in key.data.fds:
+                            os.close(fd)
                 for fd in (wake_r, wake_w):
-                    os.close(fd)
-                for fd in conn.fds[2:]:
                     os.close(fd)
                 code = _run_child(request, out_fd, err_fd, compiled)
             finally:
                 with contextlib.suppress(OSError):
-                    os.write(ctl_fd, b'{"exit": %d}\n' % code)
+                    os.write(ctl_fd, b'{"id": %d, "exit": %d}\n' % (task_id, code))
                 os._exit(code)
         # Set the group from the parent too, so it exists before the server learns the pid.
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)
-        for fd in conn.fds:
-            os.close(fd)
-        conn.fds = []
-        conn.pid = pid
-        by_pid[pid] = conn
-        _send(conn, {"pid": pid})
+        conn.tasks[task_id] = pid
+        by_pid[pid] = (conn, task_id)
+        _send(conn, b'{"id": %d, "pid": %d}\n' % (task_id, pid))
+
+    def handle(conn: _Conn, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+            if "kill" in message:
+                pid = conn.tasks.get(int(message["kill"]))
+                if pid is not None:
+                    _kill_group(pid)
+                return
+            task_id = int(message["id"])
+        except (ValueError, TypeError, KeyError) as exc:
+            _send(conn, json.dumps({"error": f"bad request: {exc}"}).encode() + b"\n")
+            close_conn(conn)
+            return
+        if len(conn.fds) < 2:
+            _send(conn, json.dumps({"id": task_id, "error": "two fds (stdout, stderr) must "
+                                    "come with the request"}).encode() + b"\n")
+            close_conn(conn)
+            return
+        out_fd, err_fd = conn.fds.pop(0), conn.fds.pop(0)
+        try:
+            start(conn, message, out_fd, err_fd)
+        except (OSError, KeyError, TypeError) as exc:
+            _send(conn, json.dumps({"id": task_id,
+                                    "error": f"fork failed: {exc}"}).encode() + b"\n")
+        finally:
+            os.close(out_fd)
+            os.close(err_fd)
 
     def on_readable(conn: _Conn) -> None:
         try:
@@ -244,36 +277,14 @@ def serve(listener: socket.socket) -> None:
         except OSError:
             data, fds = b"", []
         conn.fds.extend(fds)
-        if not data:  # the server hung up: if the task still runs, kill it
-            if conn.pid is not None and conn.pid in by_pid:
-                _kill_group(conn.pid)
-                # Keep the socket (the status still goes out when the task is reaped) but
-                # stop watching it: it would report EOF again on every select.
-                with contextlib.suppress(KeyError, ValueError):
-                    sel.unregister(conn.sock)
-                return
+        if not data:  # the server hung up: its running task is killed
             close_conn(conn)
             return
-        if conn.pid is not None:
-            return  # nothing more is expected on a started connection
         conn.buf += data
-        if b"\n" not in conn.buf:
-            if len(conn.buf) > _MAX_REQUEST:
-                close_conn(conn)
-            return
-        line = conn.buf.split(b"\n", 1)[0]
-        try:
-            request = json.loads(line)
-            if len(conn.fds) < 2:
-                raise ValueError("two fds (stdout, stderr) must come with the request")
-        except ValueError as exc:
-            _send(conn, {"error": str(exc)})
-            close_conn(conn)
-            return
-        try:
-            start(conn, request)
-        except OSError as exc:
-            _send(conn, {"error": f"fork failed: {exc}"})
+        while b"\n" in conn.buf and conn.sock.fileno() != -1:
+            line, conn.buf = conn.buf.split(b"\n", 1)
+            handle(conn, line)
+        if len(conn.buf) > _MAX_REQUEST:
             close_conn(conn)
 
     def reap() -> None:
@@ -285,14 +296,17 @@ def serve(listener: socket.socket) -> None:
             if pid == 0:
                 return
             _kill_group(pid)  # stragglers die with the task, as in a container
-            conn = by_pid.pop(pid, None)
-            if conn is None:
+            owner = by_pid.pop(pid, None)
+            if owner is None:
                 continue
+            conn, task_id = owner
+            conn.tasks.pop(task_id, None)
             if os.WIFSIGNALED(status):
-                _send(conn, {"pid": pid, "signal": os.WTERMSIG(status)})
+                report = b'{"id": %d, "signal": %d}\n' % (task_id, os.WTERMSIG(status))
             else:
-                _send(conn, {"pid": pid, "exit": os.waitstatus_to_exitcode(status)})
-            close_conn(conn)
+                report = b'{"id": %d, "exit": %d}\n' % (task_id,
+                                                        os.waitstatus_to_exitcode(status))
+            _send(conn, report)
 
     while True:
         for key, _ in sel.select():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +33,13 @@ def executor(request: pytest.FixtureRequest) -> Iterator[object]:
     ex = ForkServerExecutor(2) if request.param == "forkserver" else SubprocessExecutor(2)
     yield ex
     ex.close()
+
+
+def _marker(what: str) -> str:
+    """A command-line marker no other process has: tmp_path names repeat across pytest
+    sessions (and other sessions may run at the same time), and a stranger's process with
+    the same marker would make a test act (e.g. kill the zygote) before its own task ran."""
+    return f"bn-{what}-{uuid.uuid4().hex}"
 
 
 def _marked(marker: str) -> list[psutil.Process]:
@@ -115,7 +123,7 @@ def test_retries_exhausted(tmp_path: Path, executor: object) -> None:
 
 def test_task_timeout_kills_and_counts_as_failed_attempt(tmp_path: Path,
                                                          executor: object) -> None:
-    marker = f"bn-timeout-{tmp_path.name}"
+    marker = _marker("timeout")
     app = engine(tmp_path / "apps", "sleepy", f"""
 import subprocess, sys, time
 # a grandchild in the task's process group must die with it
@@ -174,7 +182,7 @@ time.sleep(60)
 @pytest.mark.parametrize("stage", ["task", "partitioner", "assembler"])
 def test_cancel_stops_everything_quickly_without_orphans(tmp_path: Path, executor: object,
                                                          stage: str) -> None:
-    marker = f"bn-cancel-{stage}-{tmp_path.name}"
+    marker = _marker(f"cancel-{stage}")
     # Other tests' long-lived processes (a session server's fork server, say) are not ours.
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     started = tmp_path / "started"
@@ -223,7 +231,7 @@ time.sleep(60)
 
 
 def test_close_executor_kills_running_tasks(tmp_path: Path) -> None:
-    marker = f"bn-close-{tmp_path.name}"
+    marker = _marker("close")
     ex = ForkServerExecutor(1)
     zygote = ex.zygote_pid
     app = engine(tmp_path / "apps", "sleepy", f"""
@@ -255,7 +263,7 @@ def test_zygote_killed_mid_task_leaves_no_orphans_and_restarts(tmp_path: Path) -
     import os
     import signal
 
-    marker = f"bn-zkill-{tmp_path.name}"
+    marker = _marker("zkill")
     ex = ForkServerExecutor(1)
     try:
         app = engine(tmp_path / "apps", "sleepy", f"""
