@@ -39,7 +39,6 @@ timeout, or another task's final failure).
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import json
 import logging
@@ -458,23 +457,41 @@ class _Job:
         for n in range(len(chunks)):
             self.obs.task(n, TaskState.QUEUED, 1)
         results = [(n, self.task_results_dir / str(n)) for n in range(len(chunks))]
-        pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(1, min(self.executor.workers, len(chunks))),
-            thread_name_prefix=f"bytenite-{self.spec.job_id[:8]}",
-        )
-        try:
-            futures = [pool.submit(self.run_task, n, path) for n, path in enumerate(chunks)]
-            pending = set(futures)
-            while pending:
-                _, pending = concurrent.futures.wait(pending, timeout=_POLL)
+        # One thread per worker slot, each taking the next chunk until none is left: no
+        # Future per task, and the wait below does not re-scan every pending task each time
+        # it wakes up (concurrent.futures.wait over N futures is O(N) per call).
+        todo = iter(list(enumerate(chunks)))
+        todo_lock = threading.Lock()
+        bugs: list[BaseException] = []
+
+        def work() -> None:
+            while True:
+                with todo_lock:
+                    item = next(todo, None)
+                if item is None:
+                    return
+                try:
+                    self.run_task(*item)
+                except BaseException as exc:  # a bug in run_task: re-raised below
+                    bugs.append(exc)
+
+        threads = [
+            threading.Thread(target=work, name=f"bytenite-{self.spec.job_id[:8]}-{i}")
+            for i in range(max(1, min(self.executor.workers, len(chunks))))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while True:
+                thread.join(_POLL)
+                if not thread.is_alive():
+                    break
                 if self.cancel.is_set() or (
                     self.deadline is not None and time.monotonic() > self.deadline
                 ):
                     self.stop.set()
-            for f in futures:
-                f.result()  # re-raise a bug in run_task rather than hiding it
-        finally:
-            pool.shutdown(wait=True)
+        if bugs:
+            raise bugs[0]
         self.check()
         if self.failure:
             raise PipelineError(self.failure)
