@@ -24,6 +24,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import resource
 import runpy
 import shutil
 import statistics
@@ -32,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,33 +129,57 @@ def _warm(_: int) -> int:
     return os.getpid()
 
 
-def bench_pool(script: Path, envs: list[dict[str, str]], workers: int) -> float:
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu(pids: Sequence[int] = ()) -> float:
+    """CPU seconds (user + system) of this process, its reaped children, and ``pids`` with
+    their reaped children (read from /proc; NaN where /proc is missing)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        total += sum(int(x) for x in fields[11:15]) / _TICK  # utime stime cutime cstime
+    return total
+
+
+def bench_pool(script: Path, envs: list[dict[str, str]], workers: int) -> tuple[float, float]:
+    """Returns (seconds, CPU seconds of this process and the pool's workers)."""
     with concurrent.futures.ProcessPoolExecutor(workers) as pool:
         list(pool.map(_warm, range(workers * 4)))  # start the workers outside the timing
-        t0 = time.perf_counter()
+        pids = list(pool._processes)  # (private, but the only way to their CPU time)
+        c0, t0 = _cpu(pids), time.perf_counter()
         codes = list(pool.map(_pool_task, [str(script)] * len(envs), envs, chunksize=1))
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, _cpu(pids) - c0
     assert not any(codes), "baseline (a) had failing tasks"
-    return elapsed
+    return elapsed, cpu
 
 
-def bench_subprocess(script: Path, envs: list[dict[str, str]], workers: int) -> float:
+def bench_subprocess(script: Path, envs: list[dict[str, str]],
+                     workers: int) -> tuple[float, float]:
+    """Returns (seconds, CPU seconds of this process and its children)."""
     def one(env: dict[str, str]) -> int:
         _prepare(env)
         return subprocess.run([sys.executable, str(script)], env=env, cwd=env["TASK_DIR"],
                               capture_output=True).returncode
 
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        t0 = time.perf_counter()
+        c0, t0 = _cpu(), time.perf_counter()
         codes = list(pool.map(one, envs))
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, _cpu() - c0
     assert not any(codes), "baseline (b) had failing tasks"
-    return elapsed
+    return elapsed, cpu
 
 
 def bench_pipeline(root: Path, n: int, executor: Any,
-                   registry: Registry) -> tuple[float, float]:
-    """Returns (whole pipeline, tasks phase only) in seconds."""
+                   registry: Registry) -> tuple[float, float, float]:
+    """Returns (whole pipeline, tasks phase only) in seconds, and the whole pipeline's CPU
+    seconds (this process, the fork server and its tasks)."""
     stamps: dict[str, float] = {}
 
     class Timed(_Quiet):
@@ -169,12 +194,14 @@ def bench_pipeline(root: Path, n: int, executor: Any,
         params={"partitioner": {"chunks": n}, "app": {}, "assembler": {}},
         task_timeout=None, job_timeout=None,
     )
-    t0 = time.perf_counter()
+    zygote = getattr(executor, "zygote_pid", None)
+    pids = [zygote] if zygote else []
+    c0, t0 = _cpu(pids), time.perf_counter()
     out = run_pipeline(spec, Timed(), threading.Event(), executor=executor)
-    total = time.perf_counter() - t0
+    total, cpu = time.perf_counter() - t0, _cpu(pids) - c0
     produced = sum(1 for _ in out.iterdir())
     assert produced == n, f"expected {n} results, got {produced}"
-    return total, stamps["TASKS_COMPLETED"] - stamps["PARTITIONED"]
+    return total, stamps["TASKS_COMPLETED"] - stamps["PARTITIONED"], cpu
 
 
 def bench_hello_pipeline(root: Path, runs: int, executor: ForkServerExecutor,
@@ -269,7 +296,7 @@ def bench_dask(root: Path, n: int, registry: Registry) -> float | None:
         executor = DaskExecutor(cluster.scheduler_address)
         try:
             bench_pipeline(root / "warm", 4, executor, registry)  # workers unpack the app
-            total, _ = bench_pipeline(root / "job", n, executor, registry)
+            total, _, _ = bench_pipeline(root / "job", n, executor, registry)
         finally:
             executor.close()
     return total
@@ -302,17 +329,20 @@ def main(argv: list[str] | None = None) -> int:
         assert script is not None
         executor = ForkServerExecutor(workers)
         rounds: list[tuple[float, float, float, float]] = []
+        cpus: list[tuple[float, float, float]] = []
         try:
             bench_hello_pipeline(root / "warm", 2, executor, registry)  # warm up everything
             # Interleaved rounds, best of each: the machine is shared, so single runs are noisy.
             for r in range(args.repeat):
-                total, tasks = _timed(f"pipeline (round {r + 1})", lambda r=r: bench_pipeline(
-                    root / f"p{r}", n, executor, registry))
-                pool = _timed("baseline (a)", lambda r=r: bench_pool(
+                total, tasks, cpu_p = _timed(f"pipeline (round {r + 1})",
+                                             lambda r=r: bench_pipeline(
+                                                 root / f"p{r}", n, executor, registry))
+                pool, cpu_a = _timed("baseline (a)", lambda r=r: bench_pool(
                     script, _task_envs(root / f"a{r}", n), workers))
-                naive = _timed("baseline (b)", lambda r=r: bench_subprocess(
+                naive, cpu_b = _timed("baseline (b)", lambda r=r: bench_subprocess(
                     script, _task_envs(root / f"b{r}", n), workers))
                 rounds.append((total, tasks, pool, naive))
+                cpus.append((cpu_p, cpu_a, cpu_b))
             hello = _timed(f"hello-world x{args.runs}",
                            lambda: bench_hello_pipeline(root / "hw", args.runs, executor,
                                                         registry))
@@ -344,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
           f"   (goal >= 4x)")
     print(f"  slowdown vs (a): {total / pool:5.2f}x total, {tasks / pool:5.2f}x tasks"
           f"   (goal <= 8x)")
+    cpu_p, cpu_a, cpu_b = (min(col) * 1000 / n for col in zip(*cpus, strict=True))
+    print(f"  CPU per task (least of the rounds; the pipeline's includes its partitioner): "
+          f"pipeline {cpu_p:.2f} ms, (a) {cpu_a:.2f} ms, (b) {cpu_b:.2f} ms")
     per_round_b = statistics.median(b / t for t, _, _, b in rounds)
     per_round_a = statistics.median(t / a for t, _, a, _ in rounds)
     print(f"  median of per-round ratios: {per_round_b:5.2f}x faster than (b), "

@@ -43,6 +43,7 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import re
 import shutil
 import threading
@@ -459,15 +460,34 @@ class _Job:
         results = [(n, self.task_results_dir / str(n)) for n in range(len(chunks))]
         # One thread per worker slot, each taking the next chunk until none is left: no
         # Future per task, and the wait below does not re-scan every pending task each time
-        # it wakes up (concurrent.futures.wait over N futures is O(N) per call).
-        todo = iter(list(enumerate(chunks)))
-        todo_lock = threading.Lock()
+        # it wakes up (concurrent.futures.wait over N futures is O(N) per call). One more
+        # thread makes the next tasks' folders meanwhile, so that this filesystem work is
+        # not on each slot's path from one process to the next; it stays a few tasks ahead.
+        nthreads = max(1, min(self.executor.workers, len(chunks)))
+        # (chunk, its file, whether its folders are made); a failure to make them is raised
+        # in run_tasks as it was when the task made its own.
+        ready: queue.Queue[tuple[int, Path, bool] | None] = queue.Queue(maxsize=2 * nthreads)
         bugs: list[BaseException] = []
+
+        def prepare_ahead() -> None:
+            try:
+                for n, path in enumerate(chunks):
+                    prepared = False
+                    if not self.stop.is_set():  # (still queued: its task reports CANCELLED)
+                        try:
+                            self.prepare_task(n, path)
+                            prepared = True
+                        except BaseException as exc:
+                            bugs.append(exc)
+                            self.stop.set()
+                    ready.put((n, path, prepared))
+            finally:
+                for _ in range(nthreads):
+                    ready.put(None)
 
         def work() -> None:
             while True:
-                with todo_lock:
-                    item = next(todo, None)
+                item = ready.get()
                 if item is None:
                     return
                 try:
@@ -477,8 +497,10 @@ class _Job:
 
         threads = [
             threading.Thread(target=work, name=f"bytenite-{self.spec.job_id[:8]}-{i}")
-            for i in range(max(1, min(self.executor.workers, len(chunks))))
+            for i in range(nthreads)
         ]
+        threads.append(threading.Thread(target=prepare_ahead,
+                                        name=f"bytenite-{self.spec.job_id[:8]}-folders"))
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -498,7 +520,14 @@ class _Job:
         self.obs.stage(JobState.TASKS_COMPLETED)
         return results
 
-    def run_task(self, chunk: int, chunk_path: Path) -> None:
+    def prepare_task(self, chunk: int, chunk_path: Path) -> None:
+        """Task ``chunk``'s TASK_DIR (holding its data.bin) and empty TASK_RESULTS_DIR."""
+        task_dir = os.path.join(self.tasks_dir, str(chunk))
+        os.mkdir(task_dir)
+        os.mkdir(os.path.join(self.task_results_dir, str(chunk)))
+        _link_or_copy(chunk_path, Path(task_dir, "data.bin"))
+
+    def run_task(self, chunk: int, chunk_path: Path, prepared: bool = False) -> None:
         spec = self.spec
         attempts = max(0, int(spec.max_task_retries or 0)) + 1
         task_dir = self.tasks_dir / str(chunk)
@@ -510,9 +539,9 @@ class _Job:
             if attempt > 1:  # a retry starts from a clean slate, like a new container
                 shutil.rmtree(task_dir, ignore_errors=True)
                 shutil.rmtree(results_dir, ignore_errors=True)
-            os.mkdir(task_dir)
-            os.mkdir(results_dir)
-            _link_or_copy(chunk_path, task_dir / "data.bin")
+                prepared = False
+            if not prepared:
+                self.prepare_task(chunk, chunk_path)
             self.obs.task(chunk, TaskState.RUNNING, attempt)
             if spec.app.builtin:  # not reachable through the registry; kept total
                 raise PipelineError("an app cannot be a built-in engine")
