@@ -248,6 +248,12 @@ def serve(listener: socket.socket) -> None:
                 # waiting for the zygote to be woken by SIGCHLD, reap, and write.
                 with contextlib.suppress(OSError):
                     os.write(ctl_fd, b'{"id": %d, "exit": %d}\n' % (task_id, code))
+                # The output pipes close now rather than at the exit: a process's fds close
+                # only after its memory is torn down, and the server waits for their EOF
+                # before it starts the slot's next task.
+                for fd in (1, 2):
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
                 os._exit(code)
         # Set the group from the parent too, so it exists before the server learns the pid.
         with contextlib.suppress(OSError):
