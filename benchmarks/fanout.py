@@ -194,8 +194,7 @@ def bench_pipeline(root: Path, n: int, executor: Any,
         params={"partitioner": {"chunks": n}, "app": {}, "assembler": {}},
         task_timeout=None, job_timeout=None,
     )
-    zygote = getattr(executor, "zygote_pid", None)
-    pids = [zygote] if zygote else []
+    pids = list(getattr(executor, "zygote_pids", ()))
     c0, t0 = _cpu(pids), time.perf_counter()
     out = run_pipeline(spec, Timed(), threading.Event(), executor=executor)
     total, cpu = time.perf_counter() - t0, _cpu(pids) - c0

@@ -307,14 +307,18 @@ class _Zygote:
         finally:
             listener.close()
         assert self.proc.stdout is not None
-        ready = self.proc.stdout.readline()
-        if ready.strip() != b"ready":
-            self.stop()
-            raise ExecutorError("the fork server failed to start (see the server's stderr)")
         #: Readable (at EOF) once the zygote is gone: after "ready" it writes nothing to its
         #: stdout, and no task holds it (fd 1 of a task is the task's own pipe). Every run
         #: polls it, so a dead zygote is noticed at once, without relying on waitpid.
         self.death_fd = self.proc.stdout.fileno()
+
+    def wait_ready(self) -> _Zygote:
+        """Wait for the zygote's "ready" (its preloads imported); stops it if it failed."""
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != b"ready":
+            self.stop()
+            raise ExecutorError("the fork server failed to start (see the server's stderr)")
+        return self
 
     @property
     def alive(self) -> bool:
@@ -353,17 +357,34 @@ class _Channel:
         self.sock.close()
 
 
+class _Slot:
+    """A worker slot: its own zygote and its persistent connection to it, both replaced
+    when the zygote dies. Used by one run at a time (whoever took it from the free queue)."""
+
+    def __init__(self, zyg: _Zygote) -> None:
+        self.zygote: _Zygote | None = zyg
+        self.chan: _Channel | None = None
+
+    def hang_up(self) -> None:
+        if self.chan is not None:
+            self.chan.close()
+            self.chan = None
+
+
 class ForkServerExecutor:
     """Runs each process as a fresh fork of a warm zygote interpreter (the default).
 
     ``workers`` bounds concurrent processes (default ``os.cpu_count()``); ``preload`` names
     modules the zygote imports up front (default: common stdlib modules; add e.g. ``"numpy"``
-    when every app uses it). The zygote is started here, restarted if it dies, and stopped by
-    :meth:`close` (and at interpreter exit), taking any running task down with it.
+    when every app uses it). The zygotes are started here, restarted if they die, and stopped
+    by :meth:`close` (and at interpreter exit), taking any running task down with them.
 
-    Each worker slot is a persistent connection to the zygote (opened on first use, replaced
-    if it breaks or the zygote was restarted): a task costs one request message and its
-    replies, not a connect/accept and a socket's set-up and teardown on both sides.
+    Each worker slot has its own zygote, so forks (whose page-table copy is most of a
+    zygote's work) happen in parallel on as many cores, and a zygote's death only affects
+    its slot's task; each costs a dozen megabytes, mostly its own copy of the preloaded
+    modules. A slot talks to its zygote over a persistent connection: a task costs one
+    request message and its replies, not a connect/accept and a socket's set-up and
+    teardown on both sides.
     """
 
     def __init__(self, workers: int | None = None, *, preload: Sequence[str] | None = None) -> None:
@@ -371,39 +392,53 @@ class ForkServerExecutor:
         self._preload = tuple(zygote.DEFAULT_PRELOAD if preload is None else preload)
         self._lock = threading.Lock()
         self._closed = False
-        # The slots: a free channel, or None for a slot whose channel is not open yet.
-        self._free: queue.SimpleQueue[_Channel | None] = queue.SimpleQueue()
-        for _ in range(self.workers):
-            self._free.put(None)
         self._ids = itertools.count(1)
-        self._zygote: _Zygote | None = _Zygote(self._preload)
+        spawned: list[_Zygote] = []
+        try:
+            for _ in range(self.workers):  # all start at once, then each is waited for
+                spawned.append(_Zygote(self._preload))
+            for zyg in spawned:
+                zyg.wait_ready()
+        except BaseException:
+            for zyg in spawned:
+                zyg.stop()
+            raise
+        self._slots = [_Slot(zyg) for zyg in spawned]
+        self._free: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+        for slot in self._slots:
+            self._free.put(slot)
         atexit.register(self.close)  # unregistered by close(), so no closed executor lingers
 
     @property
+    def zygote_pids(self) -> list[int]:
+        """The fork servers' pids (for diagnostics and tests)."""
+        return [s.zygote.proc.pid for s in list(self._slots) if s.zygote is not None]
+
+    @property
     def zygote_pid(self) -> int | None:
-        """The fork server's pid (for diagnostics and tests)."""
-        zyg = self._zygote
-        return None if zyg is None else zyg.proc.pid
+        """The first slot's fork server's pid (for diagnostics and tests)."""
+        pids = self.zygote_pids
+        return pids[0] if pids else None
 
     def close(self) -> None:
-        """Stop the zygote (and with it any task still running). Idempotent."""
+        """Stop the zygotes (and with them any task still running). Idempotent."""
         with self._lock:
             self._closed = True
-            zyg, self._zygote = self._zygote, None
-        # Hang up the idle channels; busy ones are closed by their runs when they end. Their
-        # slots go back (as None) so that any run still waiting for one fails promptly.
-        idle = 0
+            zygotes = [s.zygote for s in self._slots if s.zygote is not None]
+            for slot in self._slots:
+                slot.zygote = None
+        # Hang up the idle slots' connections; busy ones are closed by their runs when they
+        # end (the zygotes' exit makes them end at once).
+        idle: list[_Slot] = []
         while True:
             try:
-                chan = self._free.get_nowait()
+                idle.append(self._free.get_nowait())
             except queue.Empty:
                 break
-            idle += 1
-            if chan is not None:
-                chan.close()
-        for _ in range(idle):
-            self._free.put(None)
-        if zyg is not None:
+        for slot in idle:
+            slot.hang_up()
+            self._free.put(slot)
+        for zyg in zygotes:
             zyg.stop()
         atexit.unregister(self.close)
 
@@ -414,7 +449,7 @@ class ForkServerExecutor:
         self.close()
 
     def _acquire(self, cancel: threading.Event | None,
-                 deadline: float | None) -> tuple[Outcome | None, _Channel | None]:
+                 deadline: float | None) -> tuple[Outcome | None, _Slot | None]:
         """A free slot, waiting in a way that still notices cancel and deadlines."""
         while True:
             try:
@@ -426,22 +461,29 @@ class ForkServerExecutor:
             if deadline is not None and time.monotonic() > deadline:
                 return "deadline", None
 
-    def _ready(self, chan: _Channel | None) -> _Channel:
-        """``chan`` if it is still good, else a new channel (restarting a dead zygote)."""
+    def _ready(self, slot: _Slot) -> _Channel:
+        """The slot's connection, (re)starting its zygote and (re)connecting as needed."""
         with self._lock:
             if self._closed:
                 raise ExecutorError("the executor is closed")
-            zyg = self._zygote
-            if zyg is None or not zyg.alive:
-                if zyg is not None:
-                    zyg.stop()
-                self._zygote = None
-                zyg = self._zygote = _Zygote(self._preload)
-        if chan is not None:
-            if chan.zygote is zyg:
-                return chan
-            chan.close()
-        return _Channel(zyg)
+            zyg = slot.zygote
+        if zyg is None or not zyg.alive:
+            slot.hang_up()
+            if zyg is not None:
+                zyg.stop()
+            try:
+                fresh = _Zygote(self._preload).wait_ready()  # (outside the lock: ~0.1 s)
+            except OSError as exc:
+                raise ExecutorError(f"cannot start the fork server: {exc}") from None
+            with self._lock:
+                if self._closed:  # closed meanwhile: this zygote must not outlive it
+                    fresh.stop()
+                    raise ExecutorError("the executor is closed")
+                slot.zygote = zyg = fresh
+        if slot.chan is None or slot.chan.zygote is not zyg:
+            slot.hang_up()
+            slot.chan = _Channel(zyg)
+        return slot.chan
 
     def run(
         self,
@@ -454,21 +496,20 @@ class ForkServerExecutor:
     ) -> ProcessResult:
         """Run ``spec`` in a fresh forked process; blocks until it ends. Never raises for the
         process's own failures: they are in the returned :class:`ProcessResult`."""
-        waited, chan = self._acquire(cancel, deadline)
-        if waited is not None:
-            return ProcessResult(None, waited)
+        waited, slot = self._acquire(cancel, deadline)
+        if waited is not None or slot is None:
+            return ProcessResult(None, waited or "error")
         keep = False
         try:
-            chan = self._ready(chan)
+            chan = self._ready(slot)
             result, keep = self._run(chan, spec, on_output, cancel, timeout, deadline)
             return result
         except ExecutorError as exc:
             return ProcessResult(None, "error", error=str(exc))
         finally:
-            if chan is not None and (not keep or self._closed):
-                chan.close()
-                chan = None
-            self._free.put(chan)
+            if not keep or self._closed:
+                slot.hang_up()
+            self._free.put(slot)
 
     def _run(
         self,

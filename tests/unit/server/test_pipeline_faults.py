@@ -223,11 +223,11 @@ time.sleep(60)
     assert isinstance(outcome.get("exc"), PipelineCancelled)
     assert elapsed < 5  # functional bound ("within a second"), loose for a loaded machine
     assert _wait_until(lambda: not _marked(marker), 10), "orphan processes left behind"
-    zygote = getattr(executor, "zygote_pid", None)
-    if zygote is not None:
-        assert _wait_until(lambda: not psutil.Process(zygote).children(recursive=True), 10)
+    zygotes = set(getattr(executor, "zygote_pids", ()))
+    for zygote in zygotes:
+        assert _wait_until(lambda z=zygote: not psutil.Process(z).children(recursive=True), 10)
     new_children = {p.pid for p in psutil.Process().children(recursive=True)} - before
-    assert new_children <= {zygote}, "processes this job started are still alive"
+    assert new_children <= zygotes, "processes this job started are still alive"
 
 
 def test_close_executor_kills_running_tasks(tmp_path: Path) -> None:
