@@ -361,8 +361,8 @@ class _Slot:
     """A worker slot: its own zygote and its persistent connection to it, both replaced
     when the zygote dies. Used by one run at a time (whoever took it from the free queue)."""
 
-    def __init__(self, zyg: _Zygote) -> None:
-        self.zygote: _Zygote | None = zyg
+    def __init__(self, zyg: _Zygote | None) -> None:
+        self.zygote = zyg
         self.chan: _Channel | None = None
 
     def hang_up(self) -> None:
@@ -381,10 +381,12 @@ class ForkServerExecutor:
 
     Each worker slot has its own zygote, so forks (whose page-table copy is most of a
     zygote's work) happen in parallel on as many cores, and a zygote's death only affects
-    its slot's task; each costs a dozen megabytes, mostly its own copy of the preloaded
-    modules. A slot talks to its zygote over a persistent connection: a task costs one
-    request message and its replies, not a connect/accept and a socket's set-up and
-    teardown on both sides.
+    its slot's task. Each costs a dozen megabytes (mostly its own copy of the preloaded
+    modules), so only the first is started here; the others start on their slot's first
+    use, and free slots are reused last-in first-out, so a server that runs one task at a
+    time keeps using one warm zygote however many workers it has. A slot talks to its
+    zygote over a persistent connection: a task costs one request message and its
+    replies, not a connect/accept and a socket's set-up and teardown on both sides.
     """
 
     def __init__(self, workers: int | None = None, *, preload: Sequence[str] | None = None) -> None:
@@ -393,19 +395,10 @@ class ForkServerExecutor:
         self._lock = threading.Lock()
         self._closed = False
         self._ids = itertools.count(1)
-        spawned: list[_Zygote] = []
-        try:
-            for _ in range(self.workers):  # all start at once, then each is waited for
-                spawned.append(_Zygote(self._preload))
-            for zyg in spawned:
-                zyg.wait_ready()
-        except BaseException:
-            for zyg in spawned:
-                zyg.stop()
-            raise
-        self._slots = [_Slot(zyg) for zyg in spawned]
-        self._free: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
-        for slot in self._slots:
+        self._slots = [_Slot(_Zygote(self._preload).wait_ready())]
+        self._slots += [_Slot(None) for _ in range(self.workers - 1)]
+        self._free: queue.LifoQueue[_Slot] = queue.LifoQueue()
+        for slot in reversed(self._slots):  # the started one on top
             self._free.put(slot)
         atexit.register(self.close)  # unregistered by close(), so no closed executor lingers
 
@@ -462,7 +455,8 @@ class ForkServerExecutor:
                 return "deadline", None
 
     def _ready(self, slot: _Slot) -> _Channel:
-        """The slot's connection, (re)starting its zygote and (re)connecting as needed."""
+        """The slot's connection, starting (or restarting) its zygote and (re)connecting as
+        needed."""
         with self._lock:
             if self._closed:
                 raise ExecutorError("the executor is closed")
