@@ -331,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         cpus: list[tuple[float, float, float]] = []
         try:
             bench_hello_pipeline(root / "warm", 2, executor, registry)  # warm up everything
+            # ... including every worker slot's fork server (started on a slot's first use),
+            # as (a) starts its pool's workers before the timing
+            bench_pipeline(root / "warm-fanout", 4 * workers, executor, registry)
             # Interleaved rounds, best of each: the machine is shared, so single runs are noisy.
             for r in range(args.repeat):
                 total, tasks, cpu_p = _timed(f"pipeline (round {r + 1})",
