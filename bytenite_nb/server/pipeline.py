@@ -214,14 +214,15 @@ def chunk_files(chunks_dir: Path) -> list[Path]:
     """The partitioner's chunk files in task order: ``data_{i}.bin`` by ``i``, then the rest."""
     numbered: list[tuple[int, str, Path]] = []
     others: list[Path] = []
-    for entry in chunks_dir.iterdir():
-        if not entry.is_file():
-            continue
-        match = _CHUNK_NAME.match(entry.name)
-        if match:
-            numbered.append((int(match.group(1)), entry.name, entry))
-        else:
-            others.append(entry)
+    with os.scandir(chunks_dir) as it:  # (file types from the listing: no stat per chunk)
+        for entry in it:
+            if not entry.is_file():
+                continue
+            match = _CHUNK_NAME.match(entry.name)
+            if match:
+                numbered.append((int(match.group(1)), entry.name, Path(entry.path)))
+            else:
+                others.append(Path(entry.path))
     return [p for _, _, p in sorted(numbered)] + sorted(others, key=lambda p: p.name)
 
 
@@ -443,11 +444,12 @@ class _Job:
             if not result.ok:
                 raise self.stage_failure(f"partitioner {engine.tag}", result)
         chunks = chunk_files(self.chunks_dir)
-        for entry in sorted(self.chunks_dir.iterdir()):
-            if entry.is_dir():  # said out loud: a silently ignored folder is a lost chunk
-                self.note(LogService.PARTITIONER, None, LogLevel.WARN,
-                          f"CHUNKS_DIR/{entry.name} is a folder and was ignored: "
-                          "only files in CHUNKS_DIR become tasks")
+        with os.scandir(self.chunks_dir) as it:
+            folders = sorted(entry.name for entry in it if entry.is_dir())
+        for name in folders:  # said out loud: a silently ignored folder is a lost chunk
+            self.note(LogService.PARTITIONER, None, LogLevel.WARN,
+                      f"CHUNKS_DIR/{name} is a folder and was ignored: "
+                      "only files in CHUNKS_DIR become tasks")
         if not chunks:
             raise PipelineError(f"the partitioner {engine.tag} wrote no chunks to CHUNKS_DIR")
         self.obs.chunks(len(chunks))
@@ -582,13 +584,14 @@ class _Job:
         def on_note(chunk: int, message: str) -> None:
             self.note(LogService.ASSEMBLER, chunk, LogLevel.INFO, message)
 
-        flatten_results(task_results, self.results_dir, on_note)
-        self.output_dir.mkdir(parents=True, exist_ok=True)
         engine = self.spec.assembler
         if engine.builtin:
-            for entry in sorted(self.results_dir.iterdir()):
-                os.replace(entry, self.output_dir / entry.name)
+            # The passthrough's output is the flattened results themselves: flattened
+            # straight into OUTPUT_DIR, not into results/ and then moved again one by one.
+            flatten_results(task_results, self.output_dir, on_note)
         else:
+            flatten_results(task_results, self.results_dir, on_note)
+            self.output_dir.mkdir(parents=True, exist_ok=True)
             result = self.run_engine(
                 engine, LogService.ASSEMBLER,
                 {"TASK_RESULTS_DIR": str(self.results_dir), "OUTPUT_DIR": str(self.output_dir),
