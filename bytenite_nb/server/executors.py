@@ -2,15 +2,15 @@
 
 Every task runs in a fresh process, as each ran in its own container on ByteNite. Starting an
 interpreter per task is slow (tens of ms), so :class:`ForkServerExecutor` forks each one from
-a warm, single-threaded "zygote" interpreter started once (see :mod:`.zygote`); the server's
-own process, which runs threads (uvicorn, maybe a Jupyter kernel), is never forked.
+a warm, single-threaded "zygote" interpreter (one per worker slot, see :mod:`.zygote`); the
+server's own process, which runs threads (uvicorn, maybe a Jupyter kernel), is never forked.
 :class:`SubprocessExecutor` is the plain ``python main.py`` fallback.
 
 Both share one interface: :meth:`Executor.run` runs one :class:`ProcessSpec` to completion in
 the calling thread, streaming its output lines to a callback, enforcing a per-process timeout,
 a job deadline and a cancel event by killing the process's whole group, and returns a
-:class:`ProcessResult`. A semaphore of ``workers`` slots bounds how many run at once across all
-jobs that share the executor.
+:class:`ProcessResult`. ``workers`` slots bound how many run at once across all jobs that
+share the executor.
 """
 
 from __future__ import annotations
