@@ -552,7 +552,8 @@ class ForkServerExecutor:
         pid: int | None = None
         exit_code: int | None = None
         status_known = False
-        broken = False  # the channel can no longer be trusted: never reused
+        broken = False  # the zygote died or hung up: nothing more comes on the channel
+        discard = False  # the channel is not to be reused (its state is unsure)
         error: str | None = None
         watching_sock = False
 
@@ -590,7 +591,13 @@ class ForkServerExecutor:
                     chan.buf += data
                     while b"\n" in chan.buf:
                         line, chan.buf = chan.buf.split(b"\n", 1)
-                        msg = json.loads(line)
+                        try:
+                            msg = json.loads(line)
+                        except ValueError:
+                            msg = None
+                        if not isinstance(msg, dict):
+                            discard = True  # not the zygote's nor the task's
+                            continue
                         if msg.get("id", task_id) != task_id:
                             continue  # about an earlier task on this channel
                         pid = msg.get("pid", pid)
@@ -626,8 +633,8 @@ class ForkServerExecutor:
                         _kill_group(pid)
                         try:
                             chan.sock.send(b'{"kill": %d}\n' % task_id, socket.MSG_DONTWAIT)
-                        except OSError:
-                            broken = True  # hanging up below makes the zygote kill it
+                        except OSError:  # the hang-up at the end makes the zygote kill it
+                            discard = True
                 elif time.monotonic() - run.killed_at > _KILL_GRACE:
                     break  # something holds the pipes open; stop waiting for it
                 if status_known and run.pipes_open and run.killed_at is None:
@@ -647,7 +654,7 @@ class ForkServerExecutor:
             duration=time.monotonic() - run.started,
             error=error,
         )
-        return result, status_known and not broken
+        return result, status_known and not broken and not discard
 
 
 # --------------------------------------------------------------------------------------------
