@@ -132,9 +132,12 @@ class _Observer:
              exit_code: int | None = None, error: str | None = None) -> None:
         state = TaskState.parse(state)
         stamp = now_text()
-        fields: dict[str, Any] = {"state": state.value, "attempts": int(attempt)}
+        fields: dict[str, Any] = {"state": state.value}
         if state is TaskState.RUNNING:
-            fields.update(started_at=stamp, started_mono=time.monotonic(), ended_at=None,
+            # `attempts` counts attempts that really started: a task queued, or cancelled
+            # before it ran, has made none (the pipeline numbers the attempt it would make).
+            fields.update(attempts=int(attempt), started_at=stamp,
+                          started_mono=time.monotonic(), ended_at=None,
                           duration=None, exit_code=None, error_message=None)
         if state.is_terminal or state is TaskState.RETRYING:
             started = self._store.task_started_mono(self._job_id, chunk)

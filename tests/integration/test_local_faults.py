@@ -219,6 +219,24 @@ def test_abort_stops_everything_fast_and_leaves_failed(api: Api, tmp_path: Path)
     assert_error(api("GET", f"{C}/jobs/{fresh['id']}"), 404)
 
 
+def test_tasks_that_never_started_report_no_attempts(api: Api, tmp_path: Path) -> None:
+    """4 slow tasks on 2 workers, aborted while 2 run: the 2 that never ran made 0 attempts."""
+    marker = f"bnl-never-{uuid.uuid4().hex}"
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    job = api.create(templateId="slow-template",
+                     params={"partitioner": {"n": 4},
+                             "app": {"pids": str(pids), "marker": marker}})
+    api.ok("POST", f"{C}/jobs/{job['id']}/run")
+    assert _until(lambda: len(list(pids.iterdir())) == 2), "two tasks did not start"
+    api.ok("POST", f"{C}/jobs/{job['id']}/abort")
+    assert _until(lambda: all(t["state"] == "TASK_STATE_CANCELLED" for t in api.ok(
+        "GET", f"{C}/jobs/{job['id']}/tasks")["tasks"]))
+    tasks = api.ok("GET", f"{C}/jobs/{job['id']}/tasks")["tasks"]
+    assert sorted(t["attempts"] for t in tasks) == [0, 0, 1, 1]
+    assert all(t["startedAt"] is None for t in tasks if t["attempts"] == 0)
+
+
 def test_delete_removes_job_files_and_results(api: Api, server: LocalServer,
                                                tmp_path: Path) -> None:
     data = Path(server.data_dir)
