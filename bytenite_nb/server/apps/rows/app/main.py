@@ -48,9 +48,19 @@ def detect(path):
 
 # 3. Fanning Out Data
 class ChunkWriter:
-    def __init__(self):
-        self.index = 0
-        self.count = 0
+    """Rolls records into `data_{i}.bin` chunks of `rows_per_chunk` records each.
+
+    `open_chunk()` opens the next chunk file and returns `(file, write)`, so CSV and JSON Lines
+    share the rolling logic and differ only in how a chunk starts and a record is written.
+    """
+
+    def __init__(self, open_chunk):
+        self.open_chunk = open_chunk
+        self.index = 0  # chunks finished
+        self.count = 0  # records written
+        self._file = None
+        self._write = None
+        self._rows = 0
 
     def full(self):
         return max_chunks is not None and self.index >= int(max_chunks)
@@ -58,11 +68,36 @@ class ChunkWriter:
     def path(self):
         return os.path.join(chunks_dir, f"data_{self.index}.bin")
 
+    def add(self, record):
+        """Write one record; False once `max_chunks` chunks are full (the caller stops)."""
+        if self._file is None:
+            if self.full():
+                return False
+            self._file, self._write = self.open_chunk()
+            self._rows = 0
+        self._write(record)
+        self._rows += 1
+        self.count += 1
+        if self._rows >= rows_per_chunk:
+            self._close_chunk()
+        return True
 
-def split_csv(paths, delimiter, writer):
+    def _close_chunk(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self.index += 1
+
+    def finish(self):
+        self._close_chunk()
+        if self.index == 0:  # no records at all: one chunk as a record-less table
+            f, _ = self.open_chunk()
+            f.close()
+            self.index = 1
+
+
+def split_csv(paths, delimiter):
     header = None
-    out = None
-    rows_in_chunk = 0
 
     def open_chunk():
         # Kept open across many rows and closed when the chunk is full.
@@ -70,9 +105,9 @@ def split_csv(paths, delimiter, writer):
         w = csv.writer(f, delimiter=delimiter)
         if header is not None:
             w.writerow(header)
-        return f, w
+        return f, w.writerow
 
-    current = None
+    writer = ChunkWriter(open_chunk)
     for path in paths:
         with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f, delimiter=delimiter)
@@ -85,32 +120,18 @@ def split_csv(paths, delimiter, writer):
                 print(f"WARNING: {os.path.basename(path)} has a different header; "
                       "its rows are written under the first file's header")
             for row in reader:
-                if not row:
-                    continue
-                if current is None:
-                    if writer.full():
-                        break
-                    current, out = open_chunk()
-                    rows_in_chunk = 0
-                out.writerow(row)
-                rows_in_chunk += 1
-                writer.count += 1
-                if rows_in_chunk >= rows_per_chunk:
-                    current.close()
-                    current = None
-                    writer.index += 1
-    if current is not None:
-        current.close()
-        writer.index += 1
-    if writer.index == 0:  # no data rows at all: one chunk with the header alone
-        f, _ = open_chunk()
-        f.close()
-        writer.index = 1
+                if row and not writer.add(row):
+                    break
+    writer.finish()  # no data rows at all: one chunk with the header alone
+    return writer
 
 
-def split_jsonl(paths, writer):
-    current = None
-    rows_in_chunk = 0
+def split_jsonl(paths):
+    def open_chunk():
+        f = open(writer.path(), "w", encoding="utf-8")  # noqa: SIM115
+        return f, f.write
+
+    writer = ChunkWriter(open_chunk)
     for path in paths:
         with open(path, encoding="utf-8-sig") as f:
             for number, line in enumerate(f, 1):
@@ -122,24 +143,10 @@ def split_jsonl(paths, writer):
                     raise SystemExit(
                         f"{os.path.basename(path)} line {number} is not JSON: {exc}"
                     ) from None
-                if current is None:
-                    if writer.full():
-                        break
-                    current = open(writer.path(), "w", encoding="utf-8")  # noqa: SIM115
-                    rows_in_chunk = 0
-                current.write(line if line.endswith("\n") else line + "\n")
-                rows_in_chunk += 1
-                writer.count += 1
-                if rows_in_chunk >= rows_per_chunk:
-                    current.close()
-                    current = None
-                    writer.index += 1
-    if current is not None:
-        current.close()
-        writer.index += 1
-    if writer.index == 0:
-        open(writer.path(), "w").close()
-        writer.index = 1
+                if not writer.add(line if line.endswith("\n") else line + "\n"):
+                    break
+    writer.finish()
+    return writer
 
 
 if __name__ == "__main__":
@@ -147,11 +154,10 @@ if __name__ == "__main__":
     if not paths:
         raise SystemExit("SOURCE_DIR is empty: the job needs a CSV or JSON Lines data source")
     kind = detect(paths[0])
-    writer = ChunkWriter()
     if kind == "jsonl":
-        split_jsonl(paths, writer)
+        writer = split_jsonl(paths)
     else:
         delimiter = params.get("delimiter") or ("\t" if kind == "tsv" else ",")
-        split_csv(paths, delimiter, writer)
+        writer = split_csv(paths, delimiter)
     print(f"{writer.count} rows from {len(paths)} file(s) -> {writer.index} chunk(s) "
           f"of up to {rows_per_chunk} rows ({kind})")
