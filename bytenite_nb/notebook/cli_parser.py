@@ -151,28 +151,26 @@ def _key_value(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
-def _job_state(text: str) -> str:
-    from bytenite_nb.wire import JobState
+def _enum_option(enum_name: str, what: str) -> Callable[[str], str]:
+    """An argparse type reading a ``wire`` enum by full or short name, any case."""
 
-    try:
-        return JobState.parse(text).value
-    except ValueError:
-        names = ", ".join(s.name.lower() for s in JobState)
-        raise argparse.ArgumentTypeError(
-            f"unknown job state {text!r}; use one of: {names}"
-        ) from None
+    def parse(text: str) -> str:
+        from bytenite_nb import wire
+
+        enum = getattr(wire, enum_name)
+        try:
+            return enum.parse(text).value
+        except ValueError:
+            names = ", ".join(member.name.lower() for member in enum)
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {text!r}; use one of: {names}"
+            ) from None
+
+    return parse
 
 
-def _log_level(text: str) -> str:
-    from bytenite_nb.wire import LogLevel
-
-    try:
-        return LogLevel.parse(text).value
-    except ValueError:
-        names = ", ".join(level.name.lower() for level in LogLevel)
-        raise argparse.ArgumentTypeError(
-            f"unknown log level {text!r}; use one of: {names}"
-        ) from None
+_job_state = _enum_option("JobState", "job state")
+_log_level = _enum_option("LogLevel", "log level")
 
 
 # --------------------------------------------------------------------------------------------
