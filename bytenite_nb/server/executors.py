@@ -20,6 +20,7 @@ import codecs
 import contextlib
 import itertools
 import json
+import logging
 import os
 import queue
 import select
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from bytenite_nb.server import zygote
+from bytenite_nb.server.entry_imports import stdlib_imports
 
 __all__ = [
     "Executor",
@@ -49,6 +51,8 @@ __all__ = [
     "close_shared_executors",
     "shared_executor",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Called with ``("stdout" | "stderr", line)`` for each line a process writes.
 OutputCallback = Callable[[str, str], None]
@@ -286,6 +290,8 @@ class _Zygote:
         self.socket_path = os.path.join(self.dir, "zygote.sock")
         # Requests carry only the differences from this (see zygote's protocol).
         self.env = base_environment()
+        #: Modules it has imported or been asked to import (each is asked for once).
+        self.imported: set[str] = set(preload)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             listener.bind(self.socket_path)
@@ -313,12 +319,21 @@ class _Zygote:
         self.death_fd = self.proc.stdout.fileno()
 
     def wait_ready(self) -> _Zygote:
-        """Wait for the zygote's "ready" (its preloads imported); stops it if it failed."""
+        """Wait for the zygote's "ready" (its preloads imported); stops it if it failed.
+        Preloads it could not import are in :attr:`preload_failures`."""
         assert self.proc.stdout is not None
-        if self.proc.stdout.readline().strip() != b"ready":
-            self.stop()
-            raise ExecutorError("the fork server failed to start (see the server's stderr)")
-        return self
+        #: ``(module, error)`` for each preload the zygote could not import.
+        self.preload_failures: list[tuple[str, str]] = []
+        while True:
+            line = self.proc.stdout.readline().strip()
+            if line == b"ready":
+                return self
+            if not line.startswith(b"preload-failed "):
+                self.stop()
+                raise ExecutorError("the fork server failed to start (see the server's stderr)")
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                failure = json.loads(line.split(b" ", 1)[1])
+                self.preload_failures.append((str(failure["module"]), str(failure["error"])))
 
     @property
     def alive(self) -> bool:
@@ -374,19 +389,21 @@ class _Slot:
 class ForkServerExecutor:
     """Runs each process as a fresh fork of a warm zygote interpreter (the default).
 
-    ``workers`` bounds concurrent processes (default ``os.cpu_count()``); ``preload`` names
-    modules the zygote imports up front (default: common stdlib modules; add e.g. ``"numpy"``
-    when every app uses it). The zygotes are started here, restarted if they die, and stopped
-    by :meth:`close` (and at interpreter exit), taking any running task down with them.
+    ``workers`` bounds concurrent processes (default ``os.cpu_count()``). A zygote imports
+    the standard-library modules an app's entrypoint imports before it forks that app's
+    first task (see :mod:`.entry_imports`), so later tasks start with them warm;
+    ``preload`` names more modules to import up front (e.g. ``"numpy"`` when every app
+    uses it). The zygotes are started here, restarted if they die, and stopped by
+    :meth:`close` (and at interpreter exit), taking any running task down with them.
 
     Each worker slot has its own zygote, so forks (whose page-table copy is most of a
     zygote's work) happen in parallel on as many cores, and a zygote's death only affects
-    its slot's task. Each costs a dozen megabytes (mostly its own copy of the preloaded
-    modules), so only the first is started here; the others start on their slot's first
-    use, and free slots are reused last-in first-out, so a server that runs one task at a
-    time keeps using one warm zygote however many workers it has. A slot talks to its
-    zygote over a persistent connection: a task costs one request message and its
-    replies, not a connect/accept and a socket's set-up and teardown on both sides.
+    its slot's task. Each costs about ten megabytes (more with preloaded modules), so only
+    the first is started here; the others start on their slot's first use, and free slots
+    are reused last-in first-out, so a server that runs one task at a time keeps using one
+    warm zygote however many workers it has. A slot talks to its zygote over a persistent
+    connection: a task costs one request message and its replies, not a connect/accept and
+    a socket's set-up and teardown on both sides.
     """
 
     def __init__(self, workers: int | None = None, *, preload: Sequence[str] | None = None) -> None:
@@ -395,7 +412,11 @@ class ForkServerExecutor:
         self._lock = threading.Lock()
         self._closed = False
         self._ids = itertools.count(1)
-        self._slots = [_Slot(_Zygote(self._preload).wait_ready())]
+        first = _Zygote(self._preload).wait_ready()
+        for module, error in first.preload_failures:  # (every zygote would say the same)
+            log.warning("preload %s: cannot import it in the fork server (%s); each task "
+                        "imports it itself", module, error)
+        self._slots = [_Slot(first)]
         self._slots += [_Slot(None) for _ in range(self.workers - 1)]
         self._free: queue.LifoQueue[_Slot] = queue.LifoQueue()
         for slot in reversed(self._slots):  # the started one on top
@@ -527,6 +548,11 @@ class ForkServerExecutor:
             "env": {k: v for k, v in spec.env.items() if base.get(k) != v},
             "unset": [k for k in base if k not in spec.env],
         }
+        imports = [m for m in stdlib_imports(spec.script, spec.path0)
+                   if m not in zyg.imported]
+        if imports:  # the app's first task on this zygote: warm them up for all the others
+            request["imports"] = imports
+            zyg.imported.update(imports)
         payload = json.dumps(request, separators=(",", ":")).encode() + b"\n"
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()

@@ -9,11 +9,15 @@ the pipes the server passed along, and the entrypoint run with ``runpy.run_path`
 ``__main__`` (compiled once in the zygote, like a cached ``.pyc``). Forking a warm
 interpreter costs about a millisecond; starting one costs tens.
 
+Start-up: the zygote imports the modules it was asked to preload, writes one line
+``preload-failed {"module", "error"}`` on stdout for each that failed, then ``ready``.
+
 Protocol, over Unix stream sockets, one persistent connection per worker slot of the server
 (so a task costs no connect/accept), carrying one task at a time; JSON lines, every message
 tagged with the task's ``id`` (a late message about an earlier task is simply skipped):
 
-* server → zygote: ``{"id", "script", "argv", "cwd", "path0", "env", "unset"}`` with two fds
+* server → zygote: ``{"id", "script", "argv", "cwd", "path0", "env", "unset"}`` and maybe
+  ``"imports"`` (modules to import in the zygote first, see :func:`import_for_tasks`), with two fds
   attached (``SCM_RIGHTS``): the write ends of the task's stdout and stderr pipes. ``env``
   and ``unset`` are the differences between the task's environment and the zygote's own
   (which the server chose when starting it), so the forty-odd variables every task shares
@@ -34,26 +38,32 @@ the server closed it or died.
 
 from __future__ import annotations
 
-import builtins
-import contextlib
-import gc
-import importlib.machinery
-import json
-import os
-import select
-import signal
-import socket
 import sys
-import types
 
-# Modules most apps import; importing them here once makes every forked task start warm.
-# Kept lean on purpose: every megabyte the zygote maps makes each fork and exit slower, so
-# heavy modules (ssl, http, decimal, numpy...) are only preloaded when asked for.
-DEFAULT_PRELOAD = (
-    "argparse", "collections", "csv", "dataclasses", "datetime", "functools", "glob", "io",
-    "itertools", "json", "logging", "math", "pathlib", "pkgutil", "re", "runpy", "shutil",
-    "string", "subprocess", "textwrap", "threading", "time", "traceback", "typing",
-)
+# What ``python main.py`` has imported before its first line runs (the same interpreter
+# start-up as this script's). Everything the zygote imports beyond these is an extra that a
+# task's own module of the same name must still win against (see _shadowed).
+_STARTUP_MODULES = frozenset(sys.modules)
+
+import atexit  # noqa: E402
+import builtins  # noqa: E402
+import contextlib  # noqa: E402
+import gc  # noqa: E402
+import importlib.machinery  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import select  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import types  # noqa: E402
+import warnings  # noqa: E402
+
+# Nothing is preloaded by default: every module a zygote holds makes each fork and each
+# task's exit slower (its pages are copied and torn down every time), and a trivial task pays
+# that for modules it never uses. Instead each request names the standard-library modules the
+# app's entrypoint imports (see entry_imports), and the zygote imports those before its first
+# fork for that app; heavier or third-party modules are preloaded only when asked for.
+DEFAULT_PRELOAD: tuple[str, ...] = ()
 _MAX_REQUEST = 16 * 1024 * 1024
 _MAX_FD = max(os.sysconf("SC_OPEN_MAX"), 1024)  # close_range makes a large bound cheap
 
@@ -120,12 +130,77 @@ def _child_fds(out_fd: int, err_fd: int, conn_fd: int) -> None:
     os.closerange(_CTL_FD + 1, _MAX_FD)
 
 
-def _run_child(request: dict, compiled: types.CodeType | None = None) -> int:
-    """Become the task (in the forked child, fds set up); returns the exit status."""
-    import atexit
-    import runpy
+def _print_exc() -> None:
+    """The traceback of the exception being handled, on stderr, as the interpreter prints it
+    (``traceback`` is imported only here: most tasks never need it)."""
     import traceback
 
+    traceback.print_exc()
+
+
+def import_for_tasks(names: list[str]) -> None:
+    """Import ``names`` here, in the zygote, so that every task forked afterwards has them.
+
+    A module that fails to import, or warns while importing (a ``DeprecationWarning`` the
+    app's own log should show), is left to the task: whatever it added to ``sys.modules`` is
+    taken out again, and the task imports it itself, with the same outcome as ``python
+    main.py``.
+    """
+    imported = False
+    for name in names:
+        if not isinstance(name, str) or name in sys.modules:
+            continue
+        before = set(sys.modules)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                __import__(name)
+                ok = not caught
+            except Exception:
+                ok = False
+        if ok:
+            imported = True
+        else:
+            for added in set(sys.modules) - before:
+                del sys.modules[added]
+    if imported:
+        gc.freeze()  # (see main(): the new modules' objects stay shared with every task)
+
+
+_folder_names: dict[str, tuple[int, frozenset[str]]] = {}
+
+
+def _shadowed(path0: str) -> list[str]:
+    """Modules loaded here that the task's own folder (its ``sys.path[0]``) provides too.
+
+    ``python main.py`` would import the app's own ``calendar.py`` (say) rather than the
+    standard library's; a forked task already holding the zygote's ``calendar`` would not,
+    so these are dropped from its ``sys.modules`` first. The folder's listing is cached on
+    its modification time.
+    """
+    try:
+        mtime = os.stat(path0).st_mtime_ns
+    except OSError:
+        return []
+    cached = _folder_names.get(path0)
+    if cached is None or cached[0] != mtime:
+        try:
+            names = frozenset(name.partition(".")[0] for name in os.listdir(path0))
+        except OSError:
+            names = frozenset()
+        cached = _folder_names[path0] = (mtime, names)
+    return [name for name in cached[1] if name in sys.modules and name not in _STARTUP_MODULES]
+
+
+def _forget_modules(names: list[str]) -> None:
+    """Drop ``names`` and their submodules from ``sys.modules`` (in a task, see _shadowed)."""
+    for key in [k for k in sys.modules if k.partition(".")[0] in names]:
+        del sys.modules[key]
+
+
+def _run_child(request: dict, compiled: types.CodeType | None = None,
+               shadowed: list[str] | None = None) -> int:
+    """Become the task (in the forked child, fds set up); returns the exit status."""
     os.chdir(request["cwd"])
     # Only the differences from the zygote's own environment (see the protocol): every
     # putenv/unsetenv after a fork costs page copies.
@@ -135,18 +210,22 @@ def _run_child(request: dict, compiled: types.CodeType | None = None) -> int:
         os.environ[key] = value
     sys.argv = list(request["argv"])
     sys.path[0] = request["path0"]
+    if shadowed:
+        _forget_modules(shadowed)
     # sys.stdout/sys.stderr are the zygote's own (line-buffered, UTF-8, see main()), now
     # writing to the task's pipes through fds 1 and 2; fd 0 reads /dev/null.
     code = 0
     try:
         if compiled is None:  # could not be read/compiled up front: let runpy report it
+            import runpy
+
             runpy.run_path(request["script"], run_name="__main__")
         else:
             _exec_main(request["script"], compiled)
     except SystemExit as exc:
         code = _exit_code(exc.code)
     except BaseException:
-        traceback.print_exc()
+        _print_exc()
         code = 1
     # What interpreter shutdown does: wait for non-daemon threads, run atexit handlers.
     try:
@@ -158,7 +237,7 @@ def _run_child(request: dict, compiled: types.CodeType | None = None) -> int:
                     thread.join()
         atexit._run_exitfuncs()
     except BaseException:
-        traceback.print_exc()
+        _print_exc()
         code = code or 1
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
@@ -228,7 +307,9 @@ def serve(listener: socket.socket) -> None:
 
     def start(conn: _Conn, request: dict, out_fd: int, err_fd: int) -> None:
         task_id = int(request["id"])
+        import_for_tasks(request.get("imports") or [])
         compiled = _compile(request["script"])
+        shadowed = _shadowed(request["path0"])
         pid = os.fork()
         if pid == 0:  # the task
             code, ctl_fd = 1, -1
@@ -241,7 +322,7 @@ def serve(listener: socket.socket) -> None:
                 signal.signal(signal.SIGINT, signal.default_int_handler)  # as python main.py
                 _child_fds(out_fd, err_fd, conn.sock.fileno())
                 ctl_fd = _CTL_FD
-                code = _run_child(request, compiled)
+                code = _run_child(request, compiled, shadowed)
             finally:
                 # The task reports its own exit code on the connection just before it exits:
                 # the server learns the outcome together with the end of the output, without
@@ -356,12 +437,19 @@ def serve(listener: socket.socket) -> None:
 def main() -> None:
     """Entry point: ``python zygote.py <listening-socket-fd> [comma-separated modules]``."""
     listener = socket.socket(fileno=int(sys.argv[1]))
+    # sys.path[0] is this file's folder, which must not shadow anything imported here (each
+    # task sets its own); the zygote's cwd is an empty folder of its own.
+    sys.path[0] = os.getcwd()
     import importlib
 
     preload = sys.argv[2].split(",") if len(sys.argv) > 2 else DEFAULT_PRELOAD
     for name in filter(None, preload):
-        with contextlib.suppress(Exception):
+        try:
             importlib.import_module(name)
+        except Exception as exc:  # the tasks import it themselves (and fail as they would)
+            # Before "ready", so the executor can tell the server's log once.
+            sys.stdout.write("preload-failed " + json.dumps(
+                {"module": name, "error": f"{type(exc).__name__}: {exc}"}) + "\n")
     # Frozen objects are never visited by a child's collector, so the pages holding them
     # stay shared with the zygote instead of being copied at the child's first collection.
     gc.freeze()

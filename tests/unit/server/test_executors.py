@@ -141,3 +141,46 @@ print(os.getppid())
             t.join()
         assert len(ex.zygote_pids) == 2
         assert sorted(parents) == sorted(ex.zygote_pids)  # one task forked by each
+
+
+def test_standard_modules_an_app_imports_are_warm_in_its_tasks(
+        tmp_path: Path, one_slot: ForkServerExecutor) -> None:
+    # The zygote imports them before forking the app's first task (see entry_imports).
+    script = _script(tmp_path / "warm", "import sys\nprint('csv' in sys.modules)\nimport csv\n")
+    for _ in range(2):
+        lines: list[str] = []
+        assert _run(one_slot, script, lines=lines).ok
+        assert lines == ["True"]
+
+
+def test_an_apps_own_module_wins_over_one_the_zygote_holds(
+        tmp_path: Path, one_slot: ForkServerExecutor) -> None:
+    # `python main.py` imports main.py's neighbours first; the zygote holds the standard
+    # library's calendar (another app imported it) and json (it uses json itself).
+    stdlib_app = _script(tmp_path / "std", "import calendar\nprint(calendar.month_name[1])\n")
+    own_app = _script(tmp_path / "own", "import calendar, json\n"
+                                        "print(calendar.MARK, json.MARK)\n")
+    (tmp_path / "own" / "calendar.py").write_text("MARK = 'own calendar'\n")
+    (tmp_path / "own" / "json").mkdir()
+    (tmp_path / "own" / "json" / "__init__.py").write_text("MARK = 'own json'\n")
+    for _ in range(2):
+        for script, expected in ((stdlib_app, "January"), (own_app, "own calendar own json")):
+            lines: list[str] = []
+            result = _run(one_slot, script, lines=lines)
+            assert result.ok, (lines, result)
+            assert lines == [expected]
+
+
+def test_a_preload_that_cannot_be_imported_is_reported_once(
+        caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    with caplog.at_level("WARNING", logger="bytenite_nb.server.executors"):
+        ex = ForkServerExecutor(2, preload=["json", "no_such_module_for_bytenite"])
+    try:
+        script = _script(tmp_path / "app", "import json\nprint(json.dumps([1]))\n")
+        lines: list[str] = []
+        assert _run(ex, script, lines=lines).ok and lines == ["[1]"]
+    finally:
+        ex.close()
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert "no_such_module_for_bytenite" in warnings[0] and "ModuleNotFoundError" in warnings[0]
