@@ -25,7 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
         "data_dir": Path(args.data_dir) if args.data_dir else default_data_dir(),
         "host": args.host, "port": args.port, "api_keys": keys,
         "apps_dirs": tuple(Path(p) for p in args.apps or ()), "executor": args.executor,
-        "scheduler": args.scheduler,
+        "scheduler": args.scheduler, "preload": tuple(args.preload or ()),
     }
     for name in ("workers", "token_ttl", "heartbeat_interval", "scheduler_timeout"):
         value = getattr(args, name)
@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "$BYTENITE_LOCAL_API_KEYS, else a generated key kept in the data dir)")
     serve.add_argument("--apps", action="append", metavar="DIR",
                        help="also load app/engine/template folders from DIR (repeatable)")
+    serve.add_argument("--preload", action="append", metavar="MODULE",
+                       help="import MODULE once in the fork servers so every task starts with "
+                            "it loaded, e.g. numpy or pandas (repeatable or comma-separated; "
+                            "the standard-library modules an app imports are preloaded "
+                            "automatically)")
     serve.add_argument("--executor", choices=("local", "dask"), default="local",
                        help="where app tasks run: local processes (default) or a "
                             "dask.distributed cluster (needs --scheduler and the 'dask' extra)")

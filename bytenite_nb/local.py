@@ -160,7 +160,8 @@ class LocalServer:
               apps_dirs: Iterable[str | Path] = (), in_process: bool = False,
               executor: str = "local", scheduler: str | None = None, host: str = "127.0.0.1",
               token_ttl: float | None = None, heartbeat_interval: float | None = None,
-              reuse: bool = True, config_overrides: Mapping[str, Any] | None = None,
+              preload: Sequence[str] = (), reuse: bool = True,
+              config_overrides: Mapping[str, Any] | None = None,
               ) -> LocalServer:
         """Start ByteNite Local on ``host:port`` (0 = a free port) serving ``data_dir``.
 
@@ -169,7 +170,9 @@ class LocalServer:
         generated key. ``config_overrides``: further `ServerConfig` fields (in-process only,
         e.g. ``result_link_ttl``). ``executor="dask"`` with ``scheduler="tcp://HOST:PORT"``
         sends app tasks to that ``dask.distributed`` cluster (partitioner and assembler stay
-        here); the scheduler must answer at start-up. Raises `ValueError` for a bad
+        here); the scheduler must answer at start-up. ``preload`` names modules (e.g.
+        ``"pandas"``) the fork servers import once so that every task starts with them
+        loaded. Raises `ValueError` for a bad
         configuration and `ServerStartError` if the server does not come up.
         """
         from bytenite_nb.server.config import ServerConfig, default_data_dir
@@ -182,7 +185,7 @@ class LocalServer:
         kwargs: dict[str, Any] = {
             "data_dir": folder, "host": host, "port": port,
             "api_keys": tuple(api_keys or ()), "apps_dirs": tuple(Path(p) for p in apps_dirs),
-            "executor": executor, "scheduler": scheduler,
+            "executor": executor, "scheduler": scheduler, "preload": tuple(preload),
         }
         if workers is not None:
             kwargs["workers"] = workers
@@ -244,6 +247,8 @@ class LocalServer:
                 "--ready-file", str(ready)]
         for folder in config.apps_dirs:
             args += ["--apps", str(folder)]
+        for module in config.preload:
+            args += ["--preload", module]
         if config.scheduler:
             args += ["--scheduler", config.scheduler,
                      "--scheduler-timeout", str(config.scheduler_timeout)]

@@ -306,6 +306,9 @@ def _build_local(p: MagicArgumentParser) -> None:
     p.add_argument("--port", type=_port, metavar="PORT", help="port (default: a free one)")
     p.add_argument("--workers", type=_non_negative_int, metavar="N",
                    help="parallel tasks (default: CPU count)")
+    p.add_argument("--preload", action="append", metavar="MODULE",
+                   help="import MODULE once so every task starts with it loaded, e.g. "
+                   "pandas (repeatable)")
     p.add_argument("--force", action="store_true",
                    help="with stop: also stop a server this session did not start")
 

@@ -42,6 +42,9 @@ class ServerConfig:
     max_download_bytes: int = 2 * 1024**3
     max_upload_bytes: int = 2 * 1024**3
     apps_dirs: tuple[Path, ...] = ()
+    #: Modules every fork server imports up front, so tasks start with them warm (e.g.
+    #: ``numpy``); the standard-library modules an app imports are warmed up automatically.
+    preload: tuple[str, ...] = ()
     executor: str = "local"
     scheduler: str | None = None
     #: Seconds to wait for the Dask scheduler at start-up before refusing to start.
@@ -57,6 +60,13 @@ class ServerConfig:
         self.data_dir = Path(self.data_dir).expanduser()
         self.apps_dirs = tuple(Path(p).expanduser() for p in self.apps_dirs)
         self.api_keys = tuple(self.api_keys)
+        self.preload = tuple(dict.fromkeys(
+            name.strip() for entry in self.preload for name in entry.split(",") if name.strip()
+        ))
+        for name in self.preload:
+            if not all(part.isidentifier() for part in name.split(".")):
+                raise ValueError(f"preload: {name!r} is not a module name "
+                                 "(expected e.g. numpy or xml.etree.ElementTree)")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
         if self.executor not in ("local", "dask"):

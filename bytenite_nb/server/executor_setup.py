@@ -21,7 +21,7 @@ _MISSING_EXTRA = ("--executor dask needs dask.distributed, which is not installe
 
 
 def _local(config: ServerConfig) -> ForkServerExecutor:
-    return ForkServerExecutor(config.workers)
+    return ForkServerExecutor(config.workers, preload=config.preload)
 
 
 def open_executor(config: ServerConfig) -> Executor | None:
@@ -70,4 +70,7 @@ def describe_executor(config: ServerConfig, executor: Any = None) -> str:
         threads = getattr(executor, "workers", None)
         detail = f" ({threads} task{'s' if threads != 1 else ''} in flight)" if threads else ""
         return f"dask at {config.scheduler}{detail}; partitioner and assembler run here"
-    return f"local fork server ({config.workers} worker{'s' if config.workers != 1 else ''})"
+    workers = f"{config.workers} worker{'s' if config.workers != 1 else ''}"
+    if config.preload:
+        workers += ", preloading " + ", ".join(config.preload)
+    return f"local fork server ({workers})"

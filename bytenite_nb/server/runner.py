@@ -333,7 +333,8 @@ class Runner:
             if self._closing:
                 raise RuntimeError("ByteNite Local is shutting down")
             if self._pool is None:
-                self._pool = executors.ForkServerExecutor(self.config.workers)
+                self._pool = executors.ForkServerExecutor(self.config.workers,
+                                                          preload=self.config.preload)
             return self._pool
 
     def _run(self, job_id: str, cancel: threading.Event) -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from IPython.core.error import UsageError
 
-from bytenite_nb.local import find_running
+from bytenite_nb.local import LOG_FILE, find_running
 from bytenite_nb.testing import TestingShell
 
 
@@ -40,9 +40,11 @@ def _shell(env: Path) -> TestingShell:
 def test_local_start_reuse_and_stop(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data_dir = env / "local-data"
     first = _shell(env)
-    first.run_line_magic("bytenite", f"local --data-dir {data_dir} --workers 1")
+    first.run_line_magic("bytenite", f"local --data-dir {data_dir} --workers 1 "
+                                     "--preload decimal")
     out = capsys.readouterr().out
     assert "ByteNite Local started: http://127.0.0.1:" in out
+    assert "(1 worker, preloading decimal)" in (data_dir / LOG_FILE).read_text()
     try:
         url = first.run_line_magic("config", "ByteniteMagics.base_url")
         assert isinstance(first.run_line_magic("bytenite", "templates"), pd.DataFrame)

@@ -42,6 +42,8 @@ def start_local(ctx: Context, *, announce_auto: bool = False) -> Any:
         kwargs: dict[str, Any] = {"port": options.get("port") or 0}
         if options.get("workers"):
             kwargs["workers"] = options["workers"]
+        if options.get("preload"):
+            kwargs["preload"] = tuple(options["preload"])
         # start() re-uses a server already serving the data dir (then it is not ours to stop).
         server = local_module.LocalServer.start(data_dir, **kwargs)
         owned = bool(getattr(server, "owned", True))
@@ -111,7 +113,8 @@ def stop_local(ctx: Context) -> None:
 
 
 def local(ctx: Context) -> Any:
-    """``%bytenite local [start|stop|status] [--data-dir D] [--port P] [--workers N]``."""
+    """``%bytenite local [start|stop|status] [--data-dir D] [--port P] [--workers N]
+    [--preload MODULE]``."""
     action = ctx.command.options.get("action") or "start"
     if action == "stop":
         stop_local(ctx)
