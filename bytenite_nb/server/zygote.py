@@ -131,11 +131,20 @@ def _child_fds(out_fd: int, err_fd: int, conn_fd: int) -> None:
 
 
 def _print_exc() -> None:
-    """The traceback of the exception being handled, on stderr, as the interpreter prints it
-    (``traceback`` is imported only here: most tasks never need it)."""
+    """The traceback of the exception being handled, on stderr, as ``python main.py`` prints
+    it: starting at the app's own frame, without the zygote's (or runpy's) frames that ran
+    it. (``traceback`` is imported only here: most tasks never need it.)"""
     import traceback
 
-    traceback.print_exc()
+    exc = sys.exc_info()[1]
+    if exc is None:
+        return
+    tb = exc.__traceback__
+    runner_files = (__file__, "<frozen runpy>",  # (runpy is frozen since Python 3.11)
+                    getattr(sys.modules.get("runpy"), "__file__", None))
+    while tb is not None and tb.tb_frame.f_code.co_filename in runner_files:
+        tb = tb.tb_next  # (none left: e.g. a SyntaxError, which python prints without one)
+    traceback.print_exception(type(exc), exc, tb)
 
 
 def import_for_tasks(names: list[str]) -> None:

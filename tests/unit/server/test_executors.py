@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,3 +186,22 @@ def test_a_preload_that_cannot_be_imported_is_reported_once(
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1
     assert "no_such_module_for_bytenite" in warnings[0] and "ModuleNotFoundError" in warnings[0]
+
+
+@pytest.mark.parametrize("code", [
+    "import sys\nprint('x', file=sys.stderr)\ndef f():\n    raise ValueError('bad')\nf()\n",
+    "x = 1\ndef (:\n",  # a SyntaxError: python prints it without a traceback
+    "import json\njson.loads('{')\n",  # raised inside the standard library
+    "raise SystemExit('bye')\n",
+])
+def test_a_failing_task_prints_what_python_main_py_prints(
+        tmp_path: Path, one_slot: ForkServerExecutor, code: str) -> None:
+    # No frame of the fork server's own in the app's traceback: it starts at main.py.
+    script = _script(tmp_path / "app", code)
+    ours: list[str] = []
+    result = one_slot.run(ProcessSpec(script, script.parent, base_environment()),
+                          lambda stream, line: ours.append(line) if stream == "stderr" else None)
+    real = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=script.parent, env=base_environment())
+    assert result.exit_code == real.returncode
+    assert ours == [line for line in real.stderr.splitlines() if line.strip()]
