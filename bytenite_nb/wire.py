@@ -163,6 +163,13 @@ class LogService(_NamedEnum):
     TASKRUNNER = "TASKRUNNER"
 
 
+#: ``container`` of a log line an app, partitioner or assembler wrote (ByteNite Local).
+APP_LOG_CONTAINER = "main"
+#: ``container`` of ByteNite Local's own log lines about a job (retries, timeouts, failures,
+#: each restating what the job's ``errorMessage`` or task record already says).
+RUNTIME_LOG_CONTAINER = "bytenite-local"
+
+
 class ExecutionPriority(_NamedEnum):
     """``jobByteLevel``: execution priority requirements for a job."""
 

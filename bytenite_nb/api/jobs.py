@@ -37,7 +37,7 @@ log = logging.getLogger("bytenite_nb.api")
 
 #: How many ERROR-or-worse log lines a JobFailedError quotes.
 ERROR_LOG_LINES = 5
-_ERROR_LEVELS = frozenset({wire.LogLevel.ERROR, wire.LogLevel.FATAL, wire.LogLevel.PANIC})
+_ERROR_LEVELS = (wire.LogLevel.ERROR, wire.LogLevel.FATAL, wire.LogLevel.PANIC)
 
 
 class Job:
@@ -330,16 +330,26 @@ class Job:
         if not self.is_terminal:
             raise WaitTimeoutError(self, timeout if timeout is not None else 0.0)
         if self.state is wire.JobState.FAILED:
-            raise JobFailedError(self, self._error_log_lines())
+            raise JobFailedError(self, self.error_log_lines())
         return self
 
-    def _error_log_lines(self) -> list[str]:
+    def error_log_lines(self, limit: int = ERROR_LOG_LINES) -> list[str]:
+        """The job's first ``limit`` ERROR-or-worse log lines, formatted (``[]`` if the logs
+        cannot be fetched: a failure's own message matters more).
+
+        When the job has an ``errorMessage``, ByteNite Local's own lines (container
+        ``bytenite-local``: "attempt 1 of 1 failed …") are left out: they restate it, and
+        the app's own output is what explains it.
+        """
         try:
-            entries = self._client.logs(self.id)
+            entries = self._client.logs(self.id, levels=_ERROR_LEVELS)
         except Exception as exc:
             log.debug("could not fetch logs of failed job %s: %s", self.id, exc)
             return []
-        return [str(e) for e in entries if e.level in _ERROR_LEVELS][:ERROR_LOG_LINES]
+        skip_runtime = bool(self.error_message)
+        lines = [str(e) for e in entries if e.level in _ERROR_LEVELS
+                 and not (skip_runtime and e.container == wire.RUNTIME_LOG_CONTAINER)]
+        return lines[:limit]
 
 
 def _wait_interruptibly(

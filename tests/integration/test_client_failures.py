@@ -57,6 +57,9 @@ def test_wait_raises_with_error_message_and_first_error_lines(client: Client) ->
     assert err.job.state is wire.JobState.FAILED and err.job.id == job.id
     assert err.error_message and err.error_message in str(err)
     assert any("the input is not a number" in line for line in err.error_logs)
+    # ByteNite Local's own "attempt 1 of 1 failed ..." line only restates the errorMessage
+    assert not any("attempt 1 of 1" in line for line in err.error_logs)
+    assert any("attempt 1 of 1" in e.message for e in job.logs())  # (it is in the logs)
     assert "the input is not a number" in str(err)
     assert updates[-1].state is wire.JobState.FAILED
     assert updates[-1].first_task_error is not None or updates[-1].tasks_failed == 1

@@ -71,7 +71,6 @@ def _quietly_finished(job: Job, seconds: float, interval: float) -> bool:
         step = min(step * 2, interval)
 
 
-_ERROR_LEVELS = ("ERROR", "FATAL", "PANIC")
 
 
 def _block(job: Job, interval: float) -> Job:
@@ -101,13 +100,7 @@ def _block(job: Job, interval: float) -> Job:
         raise watcher.error
     job.refresh()
     if job.state.name == "FAILED":
-        try:
-            lines = [str(e) for e in job.logs(levels=_ERROR_LEVELS)][:5]
-        except Exception as exc:  # the failure matters more than its logs
-            if not is_user_error(exc):
-                raise
-            lines = []
-        raise JobFailedError(job, lines)
+        raise JobFailedError(job, job.error_log_lines())
     return job
 
 
