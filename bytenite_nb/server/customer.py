@@ -109,6 +109,27 @@ def _template(ctx: ServerContext, template_id: str) -> Any:
         raise not_found(f"Template {template_id!r} not found: {exc}") from None
 
 
+def _params_schemas(ctx: ServerContext, template: Any) -> dict[str, Any]:
+    """Each params section's ``schema.json``, from the engine its tag resolves to (as job
+    creation resolves it); a section without one, or whose tag does not resolve, is left out."""
+    from bytenite_nb.server.registry import RegistryError
+
+    schemas: dict[str, Any] = {}
+    for section in ("app", "partitioner", "assembler"):
+        try:
+            engine = ctx.registry.resolve(getattr(template, section), section)
+        except RegistryError:
+            continue
+        if engine.schema is not None:
+            schemas[section] = engine.schema
+    return schemas
+
+
+def _template_out(ctx: ServerContext, template: Any) -> dict[str, Any]:
+    """A ``JobTemplate`` with its engines' params schemas (``paramsSchema``, an extension)."""
+    return protojson.template_out(template, _params_schemas(ctx, template))
+
+
 def _template_source(template: Any, what: str, value: Any) -> dict[str, Any] | None:
     """A template's default data source/destination in stored form (400 if malformed)."""
     if not value:
@@ -217,7 +238,7 @@ def build_router() -> APIRouter:
     ) -> JSONResponse:
         """Job templates, paginated (``orderBy`` defaults to ``createdAt``)."""
         ctx = ctx_of(request)
-        records = [protojson.template_out(t) for t in ctx.registry.templates()]
+        records = [_template_out(ctx, t) for t in ctx.registry.templates()]
         keys = query.parse_order(order_by, query.TEMPLATE_FIELDS, [("createdAt", False)])
         page = query.paginate(query.sort_records(records, keys, query.TEMPLATE_FIELDS),
                               limit, offset)
@@ -227,8 +248,8 @@ def build_router() -> APIRouter:
                 tags=["templates", "extension"], openapi_extra=EXTENSION, responses=e404)
     def get_template(request: Request, templateId: str) -> JSONResponse:
         """ByteNite Local extension: one job template with its defaults."""
-        return JSONResponse({"template": protojson.template_out(
-            _template(ctx_of(request), templateId))})
+        ctx = ctx_of(request)
+        return JSONResponse({"template": _template_out(ctx, _template(ctx, templateId))})
 
     for path in ("/jobs/templates/{jobTemplateId}/presets", "/schema/{id}",
                  "/stats/detail/{id}", "/stats/job_types"):

@@ -85,10 +85,15 @@ def job_response(job: dict[str, Any], *, temp_url: str | None = None) -> dict[st
     return {"job": body, "templateInfo": body.get("templateInfo")}
 
 
-def template_out(template: Any) -> dict[str, Any]:
-    """A registry ``Template`` as the customer API's ``JobTemplate`` (config int64 as strings)."""
+def template_out(template: Any,
+                 params_schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A registry ``Template`` as the customer API's ``JobTemplate`` (config int64 as strings).
+
+    ``paramsSchema`` (a ByteNite Local extension) maps each params section whose engine has a
+    ``schema.json`` to that schema; ``{}`` when none has one."""
     out = dict(template.to_wire())
     out["config"] = config_out(out.get("config")) if out.get("config") else out.get("config")
+    out["paramsSchema"] = dict(params_schema or {})
     return out
 
 

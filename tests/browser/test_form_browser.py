@@ -29,12 +29,21 @@ def test_form_fill_copy_and_run(page: Any, lab: Lab, shots: Path) -> None:
     form.locator("select").first.select_option(label=template)
     form.locator(".widget-text:has(label:text-is('Name')) input").fill("from the browser")
     form.locator("button.widget-toggle-button:text-is('bypass')").click()
-    params = form.locator("textarea")
-    params.fill('{"partitioner": {"chunks": 8}, "app": {"seconds": oops}}')
+    # sleepy's schema.json comes with the template: its app params are generated fields (one
+    # row per property: bold name, input, message); the engines without one stay JSON
+    seconds = form.locator(".widget-hbox:has(b:text-is('seconds')) input")
+    assert seconds.input_value() == "0.3"  # the template's default
+    params = form.locator(".widget-textarea:has(label:text-is('Params')) textarea")
+    params.fill('{"partitioner": {"chunks": oops}}')
     form.locator("text=params JSON: Expecting value").wait_for()  # message next to the editor
     run = form.locator("button:has-text('Run')")
     assert run.is_disabled()
-    params.fill('{"partitioner": {"chunks": 8}, "app": {"seconds": 0.1}}')
+    params.fill('{"partitioner": {"chunks": 8}}')
+    seconds.fill("abc")
+    form.locator(".widget-hbox:has(b:text-is('seconds')) .bn-field-error:text-is("
+                 "'must be a number')").wait_for()
+    assert run.is_disabled()
+    seconds.fill("0.1")
     page.wait_for_function(
         "() => !document.querySelector('.bn-job-form button.mod-primary').disabled")
     form.locator("button:has-text('Copy as %%bytenite cell')").click()
@@ -42,7 +51,7 @@ def test_form_fill_copy_and_run(page: Any, lab: Lab, shots: Path) -> None:
     cell.wait_for()
     text = cell.inner_text()
     assert text.startswith("%%bytenite job") and "templateId: sleepy-template" in text
-    assert "source: bypass" in text and "chunks: 8" in text
+    assert "source: bypass" in text and "chunks: 8" in text and "seconds: 0.1" in text
     form.screenshot(path=str(shots / "filled.png"))
     run.click()
     done = form.locator(".bn-monitor[data-state='COMPLETE']")

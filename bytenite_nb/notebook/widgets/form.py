@@ -33,8 +33,9 @@ def template_schemas(client: Any, template: Template | None) -> dict[str, dict[s
     """The params schemas a template exposes, per section (``{"app": {...}}``), if any.
 
     ByteNite's API dropped its schema endpoint in 2025; a server may still send the schemas
-    with the template (``schemas``/``paramsSchema`` per section, or ``schema`` for the app), or
-    the client may offer ``template_schema(id)``. Nothing found: the form falls back to JSON.
+    with the template (``schemas``/``paramsSchema`` per section, or ``schema`` for the app;
+    ByteNite Local sends ``paramsSchema``), or the client may offer ``template_schema(id)``.
+    Nothing found: the form falls back to JSON.
     """
     if template is None:
         return {}

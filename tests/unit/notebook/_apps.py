@@ -1,4 +1,5 @@
-"""Real ByteNite app folders for the widget tests: a fan-out partitioner and a slow app.
+"""Real ByteNite app folders for the widget tests: a fan-out partitioner, a slow app and a
+schema-less echo app.
 
 They are ordinary Dev-CLI-layout folders that ByteNite Local runs like any other app, so the
 monitor sees real partitioning, many real tasks, real logs, a real failure, and real aborts.
@@ -48,11 +49,20 @@ SLEEPY_SCHEMA = {
     "additionalProperties": False,
 }
 
+ECHO_MAIN = '''\
+import os, shutil
+shutil.copy(os.path.join(os.environ["TASK_DIR"], "data.bin"),
+            os.path.join(os.environ["TASK_RESULTS_DIR"], "echo.bin"))
+'''
+
 TEMPLATE_ID = "sleepy-template"
+#: A template whose app and engines have no schema.json: forms edit its params as JSON.
+ECHO_TEMPLATE_ID = "echo-template"
 
 
 def write_test_apps(root: Path) -> Path:
-    """Create the ``fanout`` partitioner, the ``sleepy`` app and ``sleepy-template``."""
+    """Create the ``fanout`` partitioner, the ``sleepy`` app and ``sleepy-template``, and the
+    schema-less ``echo`` app (copies its input to its results) with ``echo-template``."""
     fanout = root / "fanout"
     (fanout / "app").mkdir(parents=True)
     (fanout / "manifest.json").write_text(json.dumps(
@@ -70,4 +80,13 @@ def write_test_apps(root: Path) -> Path:
         {"id": TEMPLATE_ID, "description": "fan out, sleep, pass through",
          "app": "sleepy", "partitioner": "fanout", "assembler": "passthrough",
          "params": {"partitioner": {"chunks": 12}, "app": {"seconds": 0.3}, "assembler": {}}}))
+    echo = root / "echo"
+    (echo / "app").mkdir(parents=True)
+    (echo / "manifest.json").write_text(json.dumps(
+        {"name": "echo", "version": "0.1", "entrypoint": "main.py",
+         "description": "copies data.bin to its results"}))
+    (echo / "app" / "main.py").write_text(ECHO_MAIN)
+    (echo / "template.json").write_text(json.dumps(
+        {"id": ECHO_TEMPLATE_ID, "description": "copy the input, no params schema",
+         "app": "echo", "partitioner": "passthrough", "assembler": "passthrough"}))
     return root

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,7 +20,12 @@ from bytenite_nb.notebook.widgets.dashboard import JobsDashboard
 from bytenite_nb.notebook.widgets.form import JobForm
 from bytenite_nb.notebook.widgets.login import LoginWidget
 from bytenite_nb.notebook.widgets.monitor import JobMonitor
-from tests.unit.notebook._apps import SLEEPY_SCHEMA, TEMPLATE_ID, write_test_apps
+from tests.unit.notebook._apps import (
+    ECHO_TEMPLATE_ID,
+    SLEEPY_SCHEMA,
+    TEMPLATE_ID,
+    write_test_apps,
+)
 
 KEY = "widget-key-0123456789abcdef"
 
@@ -206,10 +212,33 @@ def test_form_with_schema_fields_validates_runs_and_copies_a_cell(client: Client
     assert form.job.refresh().params["app"] == {"seconds": 0.1, "mode": "fast"}
 
 
+def test_form_generates_fields_from_the_servers_schema(client: Client, tmp_path: Path) -> None:
+    form = JobForm(client)  # no schemas=: ByteNite Local sends them with its templates
+    form.template.value = "hello-world-template"
+    assert set(form._fields) == {"app"} and set(form._fields["app"]) == {"case"}
+    case = form._fields["app"]["case"]
+    assert case.row in form.params_box.children
+    assert "upper" in case.widget.placeholder  # the examples of hello-world's schema.json
+    assert form.params_json in form.params_box.children  # its passthrough engines: JSON
+    case.widget.value = "upper"
+    form.source_kind.value = "file upload"
+    form.upload.value = ({"name": "notes.txt", "type": "text/plain", "size": 11,
+                          "content": memoryview(b"hello form\n"),
+                          "last_modified": dt.datetime.now(dt.timezone.utc)},)
+    assert form.validate() == [] and not form.run_button.disabled
+    assert "case: upper" in form.cell_text()
+    job = form.run()
+    assert job is not None and form.monitor.ended.wait(60)
+    assert form.monitor.state == "COMPLETE"
+    assert job.refresh().params["app"] == {"case": "upper"}
+    [result] = job.download(tmp_path)
+    assert result.read_text() == "HELLO FORM\n"
+
+
 def test_form_falls_back_to_a_json_editor_with_messages(client: Client) -> None:
     form = JobForm(client)
-    form.template.value = "hello-world-template"
-    assert form._fields == {}  # ByteNite Local sends no schema with its templates
+    form.template.value = ECHO_TEMPLATE_ID
+    assert form._fields == {}  # echo and passthrough have no schema.json
     assert form.params_json in form.params_box.children
     form.params_json.value = "{oops"
     assert form.run_button.disabled and "params JSON" in form.params_message.value
@@ -226,7 +255,8 @@ def test_form_falls_back_to_a_json_editor_with_messages(client: Client) -> None:
     job = form.run()
     assert job is not None and form.monitor.ended.wait(60)
     assert form.monitor.state == "COMPLETE"
-    assert "JobForm(template='hello-world-template'" in repr(form)
+    assert form.job is not None and form.job.refresh().params["app"] == {"case": "upper"}
+    assert f"JobForm(template='{ECHO_TEMPLATE_ID}'" in repr(form)
 
 
 def test_form_cell_runs_through_the_real_magic(client: Client, widget_server: Any,
@@ -238,7 +268,7 @@ def test_form_cell_runs_through_the_real_magic(client: Client, widget_server: An
     form = JobForm(client)
     form.template.value = "hello-world-template"
     form.source_kind.value = "bypass"
-    form.params_json.value = '{"app": {"case": "title"}}'
+    form._fields["app"]["case"].widget.value = "title"  # generated from the server's schema
     ip = TestingShell.create()
     try:
         ip.run_cell(form.cell_text())
