@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import re
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -228,6 +229,30 @@ OUTPUT_DESCRIPTORS = frozenset(
 #: Descriptors ByteNite Local can actually serve (cloud buckets need ByteNite's credentials).
 LOCAL_INPUT_DESCRIPTORS = frozenset({Descriptor.URL, Descriptor.FILE, Descriptor.BYPASS})
 LOCAL_OUTPUT_DESCRIPTORS = frozenset({Descriptor.BUCKET, Descriptor.BYPASS})
+
+
+#: ``secretType`` values of the Auth API's secrets (``DataSourceSecret``). ``s3`` is the name
+#: ``aws`` had before ByteNite renamed it (2025-09); it is accepted and means ``aws``.
+SECRET_TYPES: tuple[str, ...] = ("aws", "gcp", "storj", "other")
+SECRET_TYPE_ALIASES: dict[str, str] = {"s3": "aws"}
+
+
+def secret_type(value: str) -> str:
+    """The canonical ``secretType`` for ``value`` (any case; ``s3`` → ``aws``).
+
+    Raises ``ValueError`` naming the accepted values.
+    """
+    text = str(value).strip().lower()
+    text = SECRET_TYPE_ALIASES.get(text, text)
+    if text not in SECRET_TYPES:
+        raise ValueError(f"secretType {value!r} is not supported: use one of "
+                         f"{', '.join(SECRET_TYPES)} (s3 is accepted as aws)")
+    return text
+
+
+def new_secret_id() -> str:
+    """A fresh secret id (``secret_<12 hex digits>``), usable as an environment variable name."""
+    return "secret_" + uuid.uuid4().hex[:12]
 
 
 def url_source(url: str) -> dict[str, Any]:

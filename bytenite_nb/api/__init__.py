@@ -37,6 +37,7 @@ from bytenite_nb.api.models import (
     LogEntry,
     Pagination,
     ResultFile,
+    Secret,
     TaskInfo,
     Template,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ResultFile",
+    "Secret",
     "Settings",
     "TaskInfo",
     "Template",

@@ -14,12 +14,15 @@ come back as :class:`~bytenite_nb.api.jobs.Job` and the records in
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import json
 import logging
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from bytenite_nb import wire
 from bytenite_nb.api._http import Transport
@@ -32,6 +35,7 @@ from bytenite_nb.api.models import (
     LogEntry,
     Pagination,
     ResultFile,
+    Secret,
     TaskInfo,
     Template,
     flatten_logs,
@@ -49,6 +53,7 @@ __all__ = ["Client", "Filter", "connect"]
 log = logging.getLogger("bytenite_nb.api")
 
 _C = wire.CUSTOMER_PREFIX
+_A = wire.AUTH_PREFIX
 #: Keys of user-owned JSON whose contents must reach the server exactly as written.
 _OPAQUE = ("params", "app", "partitioner", "assembler")
 
@@ -153,6 +158,64 @@ class Client:
     def access_token(self) -> str:
         """A current access token (exchanged from the API key, cached until near expiry)."""
         return self._transport.auth.token()
+
+    # -- secrets (Auth API) -----------------------------------------------------------------
+
+    def secrets(self, secret_type: str | None = None) -> list[Secret]:
+        """``GET /v1/auth/secrets``: your secrets (of one ``secret_type``), never their keys."""
+        params = {"secretType": secret_type} if secret_type else None
+        answer = self._call("GET", f"{_A}/secrets", params=params)
+        return [Secret.from_json(r) for r in answer.get("secrets") or () if isinstance(r, dict)]
+
+    def save_secret(
+        self,
+        secret_type: str,
+        access_key: str | None = None,
+        *,
+        secret_key: str,
+        id: str | None = None,
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        expires_at: str | dt.datetime | None = None,
+    ) -> str:
+        """``POST /v1/auth/secrets``: save a secret (the same type and ``id`` again replaces
+        it); returns its id.
+
+        ``secret_type``: ``aws`` (``s3``), ``gcp``, ``storj`` (these need ``access_key``) or
+        ``other`` (a key alone, e.g. an LLM provider's API key). ``id`` is what apps read it
+        by: ``os.environ[id]`` for ``other``, ``<id>_ACCESS_KEY``/``<id>_SECRET_KEY`` for the
+        rest, when their manifest lists it in ``platform_config.secrets``; a fresh id is made
+        when none is given. ``expires_at``: an aware datetime (naive means UTC) or ISO 8601.
+        The secret key is never in a repr, log line or exception raised here.
+        """
+        if not isinstance(secret_type, str) or not secret_type.strip():
+            raise ValueError("secret_type is required: aws, gcp, storj or other")
+        if not isinstance(secret_key, str) or not secret_key:
+            raise ValueError("secret_key is required: the secret value (an API key, or the "
+                             "secret access key that goes with access_key)")
+        secret_id = id or wire.new_secret_id()
+        secret: dict[str, Any] = {"id": secret_id, "secretType": secret_type.strip()}
+        if access_key is not None:
+            secret["accessKey"] = access_key
+        if name is not None:
+            secret["name"] = name
+        if params is not None:
+            secret["params"] = dict(params)
+        if expires_at is not None:
+            secret["expiresAt"] = _timestamp(expires_at)
+        try:
+            # The id is the client's, and saving replaces: repeating the request is harmless.
+            self._call("POST", f"{_A}/secrets", json={"secret": secret, "secretKey": secret_key},
+                       idempotent=True)
+        except ByteniteError as exc:
+            _scrub(exc, secret_key)  # a server may quote the request body in its error
+            raise
+        return secret_id
+
+    def delete_secret(self, secret_type: str, id: str) -> dict[str, Any]:
+        """``DELETE /v1/auth/secrets/{secretType}/{id}`` (404 ``NotFoundError`` if missing)."""
+        return self._call("DELETE", f"{_A}/secrets/{quote(secret_type, safe='')}/"
+                                    f"{quote(id, safe='')}")
 
     # -- jobs -----------------------------------------------------------------------------
 
@@ -589,6 +652,34 @@ class Client:
 
             self._dev = DevAPI(self._transport)
         return self._dev
+
+
+def _timestamp(value: str | dt.datetime) -> str:
+    """An ISO 8601 string as given; a datetime in UTC (naive means UTC)."""
+    if isinstance(value, dt.datetime):
+        return wire.format_timestamp(value) or ""
+    return str(value)
+
+
+def _scrub(exc: BaseException, secret: str) -> None:
+    """Replace ``secret`` (and its JSON-escaped form) by ``***`` everywhere in ``exc``."""
+    forms = sorted({secret, json.dumps(secret)[1:-1]} - {""}, key=len, reverse=True)
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            for form in forms:
+                value = value.replace(form, "***")
+            return value
+        if isinstance(value, dict):
+            return {clean(k): clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(clean(v) for v in value)
+        return value
+
+    for attr in ("message", "description", "error_message", "body"):
+        if hasattr(exc, attr):
+            setattr(exc, attr, clean(getattr(exc, attr)))
+    exc.args = tuple(clean(a) for a in exc.args)
 
 
 def _header_filename(name: str) -> str:

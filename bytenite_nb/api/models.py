@@ -1,4 +1,5 @@
-"""Small typed records for API answers: templates, logs, results, tasks, data source info.
+"""Small typed records for API answers: templates, logs, results, tasks, data source info,
+secrets.
 
 Each keeps the JSON it was built from in ``raw``, so fields this version does not know about
 are never lost. Parsing is lenient: an unknown enum name becomes ``UNKNOWN`` (or stays a
@@ -18,6 +19,7 @@ __all__ = [
     "LogEntry",
     "Pagination",
     "ResultFile",
+    "Secret",
     "TaskInfo",
     "Template",
     "opt_int",
@@ -284,5 +286,33 @@ class DataSourceInfo:
             properties=dict(raw.get("properties") or {}),
             temp_url=opt_str(_get(raw, "tempUrl")),
             files=raw.get("files"),
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True)
+class Secret:
+    """One of your secrets (``GET /v1/auth/secrets``): everything but the secret key, which
+    no API call returns (and which is dropped here should a server send it anyway)."""
+
+    id: str
+    secret_type: str
+    access_key: str | None
+    name: str | None
+    expires_at: dt.datetime | None
+    params: dict[str, Any]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Secret:
+        raw = {k: v for k, v in raw.items() if k not in ("secretKey", "secret_key")}
+        params = raw.get("params")
+        return cls(
+            id=str(raw.get("id") or ""),
+            secret_type=str(_get(raw, "secretType") or ""),
+            access_key=opt_str(_get(raw, "accessKey")),
+            name=opt_str(raw.get("name")),
+            expires_at=parse_ts(_get(raw, "expiresAt")),
+            params=dict(params) if isinstance(params, dict) else {},
             raw=raw,
         )

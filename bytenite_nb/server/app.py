@@ -1,9 +1,9 @@
 """``create_app(config)``: the ByteNite Local FastAPI application.
 
-Routes: ``/v1/auth`` (token exchange, info), the Customer API under ``/v1/customer`` and
-``/v1/computing`` (see `customer`), ByteNite's Developer API subset under ``/v1/dev`` (see
-`dev`), and ByteNite Local's unauthenticated file routes under
-``/local`` (result links and the ``file`` upload target, both addressed by unguessable tokens).
+Routes: ``/v1/auth`` (token exchange, info, the user's secrets), the Customer API under
+``/v1/customer`` and ``/v1/computing`` (see `customer`), ByteNite's Developer API subset under
+``/v1/dev`` (see `dev`), and ByteNite Local's unauthenticated file routes under ``/local``
+(result links and the ``file`` upload target, both addressed by unguessable tokens).
 """
 
 from __future__ import annotations
@@ -15,19 +15,32 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bytenite_nb import __version__, wire
-from bytenite_nb.server import models
+from bytenite_nb.server import models, usersecrets
 from bytenite_nb.server.config import ServerConfig
 from bytenite_nb.server.context import ServerContext
-from bytenite_nb.server.customer import EXTENSION, build_router, ctx_of, error_responses
+from bytenite_nb.server.customer import (
+    EXTENSION,
+    build_router,
+    ctx_of,
+    error_responses,
+    ok,
+    require_token,
+)
 from bytenite_nb.server.dev import build_dev_router
-from bytenite_nb.server.errors import ApiError, bad_request, install_error_handlers, not_found
+from bytenite_nb.server.errors import (
+    ApiError,
+    bad_request,
+    install_error_handlers,
+    not_found,
+    request_id_of,
+)
 
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ +=,@()-]+")
 
@@ -71,6 +84,62 @@ def _auth_router() -> APIRouter:
         major, minor = [*__version__.split("."), "0"][:2]
         return JSONResponse({"version": {"major": major, "minor": minor,
                                          "tag": f"bytenite-local-{__version__}"}})
+
+    return router
+
+
+def _secret_type(value: str) -> str:
+    """The canonical secretType (``s3`` → ``aws``), or a 400 naming the accepted ones."""
+    try:
+        return wire.secret_type(value)
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
+
+
+def _secrets_router() -> APIRouter:
+    """``/v1/auth/secrets``: the user's secrets (see `usersecrets`); the key is write-only."""
+    router = APIRouter(tags=["auth"], dependencies=[Depends(require_token)],
+                       responses=error_responses(400, 401))
+
+    @router.get("/secrets", response_model=models.SecretsResponse)
+    def list_secrets(
+        request: Request,
+        secret_type: Annotated[str | None, Query(alias="secretType")] = None,
+    ) -> JSONResponse:
+        """Your secrets (of one ``secretType``, if given), oldest first, without their keys."""
+        kind = _secret_type(secret_type) if secret_type else None
+        rows = ctx_of(request).store.secrets(kind)
+        return JSONResponse({"secrets": [row.record() for row in rows]})
+
+    @router.post("/secrets", response_model=models.SaveSecretResponse)
+    def save_secret(request: Request, body: models.SaveSecretRequest) -> JSONResponse:
+        """Save a secret; the same ``(secretType, id)`` again replaces it. Apps read it from
+        ``SECRETS``, and as ``<id>`` / ``<id>_ACCESS_KEY`` + ``<id>_SECRET_KEY`` when their
+        manifest lists the id in ``platform_config.secrets``."""
+        secret = body.secret
+        try:
+            record = usersecrets.validate_secret(
+                secret_id=secret.id, secret_type=secret.secret_type,
+                access_key=secret.access_key, secret_key=body.secret_key,
+                expires_at=secret.expires_at, params=secret.params, name=secret.name)
+        except usersecrets.SecretError as exc:
+            raise bad_request(str(exc)) from None
+        replaced = ctx_of(request).store.save_secret(record)
+        verb = "replaced" if replaced else "saved"
+        return JSONResponse({
+            "ok": True, "requestId": request_id_of(request),
+            "message": f"Secret {record['id']} ({record['secretType']}) {verb}",
+            "error": None, "id": record["id"]})
+
+    @router.delete("/secrets/{secretType}/{id}", response_model=models.GenericResponse,
+                   responses=error_responses(404))
+    def delete_secret(request: Request, secretType: str, id: str) -> JSONResponse:
+        """Delete a secret (jobs started afterwards no longer get it)."""
+        kind = _secret_type(secretType)
+        if not ctx_of(request).store.delete_secret(kind, id):
+            raise not_found(f"No {kind} secret with id {id[:140]!r}: GET /v1/auth/secrets "
+                            "lists your secrets")
+        return ok(request, f"Secret {id} ({kind}) deleted")
 
     return router
 
@@ -190,6 +259,7 @@ def create_app(config: ServerConfig, ctx: ServerContext | None = None) -> FastAP
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(_auth_router(), prefix=wire.AUTH_PREFIX)
+    app.include_router(_secrets_router(), prefix=wire.AUTH_PREFIX)
     customer = build_router()
     app.include_router(customer, prefix=wire.CUSTOMER_PREFIX)
     app.include_router(customer, prefix=wire.COMPUTING_PREFIX)

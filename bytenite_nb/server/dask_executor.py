@@ -10,6 +10,11 @@ Differences from the local executor, by design: a task's output lines reach the 
 when the task ends (not as they are written); a worker that dies mid-task makes Dask run the
 task again elsewhere (up to the scheduler's ``allowed-failures``); ``SHARED_CACHE_DIR`` and
 ``USER_CACHE_DIR`` are per-worker folders.
+
+The environment a task gets on its worker: the contract's ``APP_PARAMS``, ``CHUNK_NUMBER`` and
+``SECRETS``, the per-secret variables its manifest asks for (``ProcessSpec.secret_names``), and
+the worker's own paths. It travels sealed (`dask_remote.SealedEnv`), so a worker that logs a
+failed task's arguments never logs a secret.
 """
 
 from __future__ import annotations
@@ -157,10 +162,11 @@ class DaskExecutor:
             data = (task_dir / "data.bin").read_bytes()
         except (OSError, ValueError) as exc:
             return ProcessResult(None, "error", error=f"cannot prepare the task: {exc}")
-        env = {k: spec.env[k] for k in _CONTRACT_KEYS if k in spec.env}
+        env = {k: spec.env[k] for k in (*_CONTRACT_KEYS, *spec.secret_names) if k in spec.env}
         cancel_name = f"bytenite-cancel-{uuid.uuid4().hex}"
         future = self.client.submit(
-            dask_remote.run_task, archive, digest, entrypoint, data, env, timeout, cancel_name,
+            dask_remote.run_task, archive, digest, entrypoint, data, dask_remote.SealedEnv(env),
+            timeout, cancel_name,
             key=f"bytenite-task-{env.get('CHUNK_NUMBER', 'x')}-{uuid.uuid4().hex[:12]}",
             pure=False,
         )

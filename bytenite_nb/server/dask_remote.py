@@ -48,6 +48,22 @@ _ENV_KEEP = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDI
 _ENV_PREFIXES = ("LC_", "CUDA_", "NVIDIA_", "OMP_", "MKL_", "OPENBLAS_", "HF_")
 
 
+class SealedEnv:
+    """Environment variables for a task whose values never show in a repr: the worker logs a
+    failed task's arguments, and these may hold the user's secrets."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self._items = tuple(env.items())
+
+    def __repr__(self) -> str:
+        return f"<environment: {len(self._items)} variables, values hidden>"
+
+    def items(self) -> tuple[tuple[str, str], ...]:
+        return self._items
+
+
 def hold(data: bytes) -> bytes:
     """Identity: the server submits an app archive through this instead of scattering it, so
     the scheduler can recompute it when the worker holding it dies (scattered data is lost)."""
@@ -105,8 +121,9 @@ def _cancel_event(name: str) -> Any:
         return None
 
 
-def run_task(app_tar: bytes, digest: str, entrypoint: str, data: bytes, env: dict[str, str],
-             timeout: float | None, cancel_name: str | None) -> dict[str, Any]:
+def run_task(app_tar: bytes, digest: str, entrypoint: str, data: bytes,
+             env: SealedEnv | dict[str, str], timeout: float | None,
+             cancel_name: str | None) -> dict[str, Any]:
     """Run one app task on this worker; returns ``{"exit_code", "outcome", "lines",
     "results", "pid"}`` (``outcome``: ``exited``, ``timeout`` or ``cancelled``)."""
     app_dir = _unpack(app_tar, digest)
@@ -122,7 +139,7 @@ def run_task(app_tar: bytes, digest: str, entrypoint: str, data: bytes, env: dic
         full_env = {k: v for k, v in os.environ.items()
                     if k in _ENV_KEEP or k.startswith(_ENV_PREFIXES)}
         full_env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
-        full_env.update(env)
+        full_env.update(dict(env.items()))
         full_env.update(
             TASK_DIR=task_dir, TASK_RESULTS_DIR=results_dir,
             SHARED_CACHE_DIR=os.path.join(_root(), "shared-cache"),

@@ -92,13 +92,19 @@ class ExecutorError(RuntimeError):
 
 @dataclass(frozen=True)
 class ProcessSpec:
-    """One process to run: ``python <script>`` in ``cwd`` with exactly ``env``."""
+    """One process to run: ``python <script>`` in ``cwd`` with exactly ``env``.
+
+    ``secret_names``: the variables of ``env`` that hold a secret listed in the manifest
+    (``<id>``, ``<id>_ACCESS_KEY``, ``<id>_SECRET_KEY``); an executor that runs the process
+    elsewhere sends them along with the contract's. ``env`` stays out of the repr.
+    """
 
     script: Path
     cwd: Path
-    env: Mapping[str, str]
+    env: Mapping[str, str] = field(repr=False)
     argv: Sequence[str] = ()  # defaults to [script]
     path0: Path | None = None  # sys.path[0]; defaults to the script's folder
+    secret_names: tuple[str, ...] = ()
 
     def request(self) -> dict[str, object]:
         return {

@@ -157,6 +157,31 @@ class AccessTokenRequest(Wire):
     api_key: str
 
 
+class SecretIn(Wire):
+    """``DataSourceSecret`` in ``POST /v1/auth/secrets`` (its key travels beside it)."""
+
+    model_config = ConfigDict(json_schema_extra={"required": ["secretType"]})
+
+    id: str | None = Field(default=None, description="generated when empty; the name apps "
+                                                     "read it by (case-sensitive)")
+    secret_type: str | None = Field(default=None,
+                                    description="aws (s3 accepted), gcp, storj or other")
+    access_key: str | None = Field(default=None, description="required except for other")
+    expires_at: str | None = Field(default=None, description="ISO 8601; unset: never expires")
+    params: dict[str, Any] | None = None
+    name: str | None = None
+
+
+class SaveSecretRequest(Wire):
+    """``POST /v1/auth/secrets``: saving an existing ``(secretType, id)`` replaces it."""
+
+    model_config = ConfigDict(json_schema_extra={"required": ["secret", "secretKey"]})
+
+    secret: SecretIn
+    secret_key: str | None = Field(default=None, description="the secret value; never "
+                                                             "returned by any route")
+
+
 # ---------------------------------------------------------------------------------------------
 # Responses (documentation only)
 # ---------------------------------------------------------------------------------------------
@@ -211,6 +236,10 @@ class JobTemplateOut(Out):
     app: str | None = None
     partitioner: str | None = None
     assembler: str | None = None
+    paramsSchema: dict[str, Any] | None = Field(
+        default=None,
+        description="ByteNite Local extension: the JSON Schema (schema.json) of each params "
+                    "section (app, partitioner, assembler) whose engine has one; {} when none")
 
 
 class JobOut(Out):
@@ -341,6 +370,26 @@ class AccessTokenResponse(Out):
     token: str
     expiresIn: Int64Out
     scope: str
+
+
+class SecretOut(Out):
+    """``DataSourceSecret`` as listed: never with its key."""
+
+    id: str
+    secretType: str
+    accessKey: str
+    expiresAt: str | None = None
+    params: dict[str, Any]
+    name: str
+
+
+class SecretsResponse(Out):
+    secrets: list[SecretOut]
+
+
+class SaveSecretResponse(GenericResponse):
+    id: str = Field(description="ByteNite Local extension: the saved secret's id (generated "
+                                "when the request left it empty)")
 
 
 class UploadResponse(Out):

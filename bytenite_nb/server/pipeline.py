@@ -11,6 +11,11 @@ The runtime contract (DESIGN.md, reference §9.2), per stage:
 * assembler: ``TASK_RESULTS_DIR`` (every task's results, flat), ``OUTPUT_DIR``,
   ``ASSEMBLER_PARAMS``;
 * all: ``SHARED_CACHE_DIR``, ``USER_CACHE_DIR``, ``SECRETS``. JSON params are always set.
+* secrets: ``SECRETS`` is the JSON list of the user's unexpired secrets (``spec.secrets``);
+  an engine whose manifest lists ids in ``platform_config.secrets`` also gets ``<id>`` (type
+  ``other``) or ``<id>_ACCESS_KEY`` and ``<id>_SECRET_KEY`` per id. A listed id with no usable
+  secret fails the run before anything is fetched or run. Secret keys are masked (``***``) in
+  every output line and failure message the pipeline reports (see `usersecrets`).
 
 Chunks: every file the partitioner leaves in ``CHUNKS_DIR`` is one task. ``data_{i}.bin``
 files come first, by ``i``; any other files follow, by name. ``CHUNK_NUMBER`` is the position
@@ -53,7 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bytenite_nb.server import datasources
+from bytenite_nb.server import datasources, usersecrets
 from bytenite_nb.server.executors import (
     Executor,
     ProcessResult,
@@ -119,7 +124,8 @@ class PipelineSpec:
     workers: int | None = None
     shared_cache_dir: Path | None = None  # default: workdir/cache/shared
     user_cache_dir: Path | None = None  # default: workdir/cache/user
-    secrets: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    #: Every secret of the user, with its key (`usersecrets`); never in the repr.
+    secrets: Sequence[dict[str, Any]] = field(default_factory=tuple, repr=False)
     max_download_bytes: int | None = None
 
 
@@ -358,17 +364,38 @@ class _Job:
         self.task_results_dir = w / "task-results"
         self.shared_cache = spec.shared_cache_dir or w / "cache" / "shared"
         self.user_cache = spec.user_cache_dir or w / "cache" / "user"
+        self.secrets = usersecrets.JobSecrets(spec.secrets)
+        #: Per-secret variables of each engine that runs, by kind (`resolve_secrets`).
+        self.secret_env: dict[str, dict[str, str]] = {}
         self.base_env = base_environment()
         self.base_env.update(
             SHARED_CACHE_DIR=str(self.shared_cache),
             USER_CACHE_DIR=str(self.user_cache),
-            SECRETS=json.dumps(list(spec.secrets)),
+            SECRETS=self.secrets.secrets_json(),
         )
 
     # -- helpers --------------------------------------------------------------------------
 
     def note(self, service: LogService, chunk: int | None, level: LogLevel, message: str) -> None:
         self.obs.log(service, chunk, level, message, RUNTIME_CONTAINER)
+
+    def resolve_secrets(self) -> None:
+        """The per-secret variables of every engine that runs; a listed secret that is
+        missing, expired or ambiguous fails the run here, before anything is fetched."""
+        problems: list[tuple[LogService, str]] = []
+        stages = ((self.spec.partitioner, LogService.PARTITIONER),
+                  (self.spec.app, LogService.TASKRUNNER),
+                  (self.spec.assembler, LogService.ASSEMBLER))
+        for engine, service in stages:
+            if engine.builtin:
+                continue
+            env, missing = self.secrets.env_for(engine.kind, engine.tag, engine.secret_ids)
+            self.secret_env[engine.kind] = env
+            problems += [(service, text) for text in missing]
+        for service, text in problems:
+            self.note(service, None, LogLevel.ERROR, text)
+        if problems:
+            raise PipelineError("; ".join(text for _, text in problems))
 
     def check(self) -> None:
         """Raise if the job was cancelled or ran out of time."""
@@ -386,16 +413,25 @@ class _Job:
                    cwd: Path, chunk: int | None = None,
                    timeout: float | None = None) -> ProcessResult:
         assert engine.entrypoint_path is not None and engine.app_dir is not None
+        secret_env = self.secret_env.get(engine.kind, {})
         full_env = dict(self.base_env)
-        full_env.update(env)
+        full_env.update(secret_env)
+        full_env.update(env)  # the contract's variables win over a secret's
         spec = ProcessSpec(script=engine.entrypoint_path, cwd=cwd, env=full_env,
-                           path0=engine.app_dir)
+                           path0=engine.app_dir, secret_names=tuple(secret_env))
+        mask = self.secrets.mask
 
         def on_output(stream: str, line: str) -> None:
+            line = mask(line)
             self.obs.log(service, chunk, parse_level(line, stream), line, APP_CONTAINER)
 
-        return self.executor.run(spec, on_output, cancel=self.stop, timeout=timeout,
-                                 deadline=self.deadline)
+        result = self.executor.run(spec, on_output, cancel=self.stop, timeout=timeout,
+                                   deadline=self.deadline)
+        if result.last_stderr:
+            result.last_stderr = mask(result.last_stderr)
+        if result.error:
+            result.error = mask(result.error)
+        return result
 
     def stage_failure(self, what: str, result: ProcessResult) -> PipelineException:
         if result.outcome == "cancelled":
@@ -643,6 +679,7 @@ def run_pipeline(
     """
     executor = executor or shared_executor(spec.workers)
     job = _Job(spec, observer, cancel, executor)
+    job.resolve_secrets()
     spec.workdir.mkdir(parents=True, exist_ok=True)
     # ``stop`` must follow ``cancel`` while a partitioner or assembler runs too.
     linked = threading.Event()

@@ -39,6 +39,7 @@ __all__ = [
     "Registry",
     "RegistryError",
     "Template",
+    "manifest_secret_ids",
     "parse_tag",
     "validate_params",
 ]
@@ -123,6 +124,12 @@ class Engine:
     def version_key(self) -> tuple[int, ...]:
         return _version_key(self.version)
 
+    @property
+    def secret_ids(self) -> tuple[str, ...]:
+        """The secret ids the manifest lists in ``platform_config.secrets`` (keys read
+        case-insensitively; the ids themselves are case-sensitive)."""
+        return manifest_secret_ids(self.manifest)
+
 
 @dataclass(frozen=True)
 class Template:
@@ -197,6 +204,23 @@ def parse_tag(tag: str) -> tuple[str, tuple[int, ...] | None]:
 def _lower_keys(obj: Mapping[str, Any]) -> dict[str, Any]:
     """Manifest keys case-insensitively, ``platform_config``/``platformConfig`` alike."""
     return {str(k).lower().replace("_", ""): v for k, v in obj.items()}
+
+
+def manifest_secret_ids(manifest: Mapping[str, Any]) -> tuple[str, ...]:
+    """``platform_config.secrets`` of a manifest (``platformConfig``, any key case).
+
+    Raises ``ValueError`` when it is there but not a list of non-empty strings.
+    """
+    config = _lower_keys(manifest).get("platformconfig")
+    if not isinstance(config, Mapping):
+        return ()
+    ids = _lower_keys(config).get("secrets")
+    if ids is None:
+        return ()
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i.strip() for i in ids):
+        raise ValueError("manifest.json: platform_config.secrets must be a list of secret ids "
+                         'such as ["MY_SECRET_ID"]')
+    return tuple(dict.fromkeys(i.strip() for i in ids))
 
 
 def _read_json(path: Path) -> Any:
@@ -498,6 +522,7 @@ class Registry:
             )
         if not (folder / "app" / entrypoint).is_file():
             raise ValueError(f"entrypoint app/{entrypoint} not found")
+        manifest_secret_ids(manifest)  # a malformed list is a load problem, not a run failure
         schema = None
         schema_path = folder / "schema.json"
         if schema_path.is_file():

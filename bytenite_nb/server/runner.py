@@ -317,6 +317,8 @@ class Runner:
             max_download_bytes=self.config.max_download_bytes,
             user_cache_dir=self.config.data_dir / "cache" / "user",
             shared_cache_dir=self.config.data_dir / "cache" / "shared",
+            # As they are when the job starts: a secret saved or deleted later is not seen.
+            secrets=tuple(row.record(with_key=True) for row in self.store.secrets()),
         )
 
     @property

@@ -1,4 +1,5 @@
-"""SQLite (WAL) persistence for ByteNite Local: jobs, tasks, logs, events, results, uploads, tokens.
+"""SQLite (WAL) persistence for ByteNite Local: jobs, tasks, logs, events, results, uploads, tokens,
+secrets.
 
 One connection guarded by one lock: ByteNite Local's write rate (state changes and log lines)
 is far below what a single SQLite connection sustains, and a single writer keeps every
@@ -8,21 +9,28 @@ Jobs are stored as their wire-form JSON (camelCase keys, Python ints for int64, 
 strings for timestamps); `protojson` turns them into responses. Beside the JSON, each job row
 carries its filter fields as indexed columns (`jobindex`), written in the same statement, so
 `joblist` filters, orders, counts and pages jobs in SQL.
+
+The user's secrets (``/v1/auth/secrets``) are stored with their keys, so the database files
+(the db, its ``-wal`` and ``-shm``) are made readable by their owner only (mode 0600).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bytenite_nb.server import jobindex
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -82,7 +90,21 @@ CREATE TABLE IF NOT EXISTS tokens (
     expires_at REAL NOT NULL,
     scope TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS secrets (
+    secret_type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    access_key TEXT NOT NULL DEFAULT '',
+    secret_key TEXT NOT NULL,
+    expires_at TEXT,
+    params TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL,
+    PRIMARY KEY (secret_type, id)
+);
 """
+
+#: The database file and SQLite's companions that hold its pages.
+_DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 
 @dataclass(frozen=True)
@@ -147,12 +169,49 @@ class UploadRow:
     completed: bool
 
 
+@dataclass(frozen=True)
+class SecretRow:
+    """One stored secret; the key is kept out of the repr."""
+
+    secret_type: str
+    id: str
+    name: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    expires_at: str | None
+    params: dict[str, Any]
+
+    def record(self, *, with_key: bool = False) -> dict[str, Any]:
+        """The ``DataSourceSecret`` record (``secretKey`` only when asked)."""
+        out = {"id": self.id, "secretType": self.secret_type, "accessKey": self.access_key,
+               "expiresAt": self.expires_at, "params": dict(self.params), "name": self.name}
+        if with_key:
+            out["secretKey"] = self.secret_key
+        return out
+
+
+def make_private(path: Path) -> None:
+    """Mode 0600 for the database and its ``-wal``/``-shm``/``-journal`` files that exist."""
+    for suffix in _DB_SUFFIXES:
+        target = Path(str(path) + suffix)
+        try:
+            if (target.stat().st_mode & 0o777) != 0o600:
+                os.chmod(target, 0o600)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("cannot make %s readable by its owner only (mode 0600): %s", target, exc)
+
+
 class Store:
     """Thread-safe access to the data dir's SQLite database (``data_dir/bytenite-local.db``)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        # 0600 from the first byte; SQLite creates -wal and -shm with the database's mode.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        make_private(path)
         self._lock = threading.RLock()
         # isolation_level=None: autocommit; multi-statement changes use explicit transactions.
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -160,11 +219,14 @@ class Store:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=10000")
+        # Deleted rows (a deleted secret) are zeroed on pages that are written anyway.
+        self._conn.execute("PRAGMA secure_delete=FAST")
         self._conn.create_function("bn_like", 2, jobindex.like_json, deterministic=True)
         self._conn.executescript(SCHEMA)
         with self._tx():
             jobindex.upgrade(self._conn)
             jobindex.rederive(self._conn)
+        make_private(path)  # a data dir of an earlier version may have left them readable
         self._closed = False
 
     def close(self) -> None:
@@ -467,6 +529,44 @@ class Store:
                                      (token_hash,)).fetchone()
         return float(row["expires_at"]) if row else None
 
+    # -- secrets ------------------------------------------------------------------------------
+
+    def save_secret(self, record: dict[str, Any]) -> bool:
+        """Insert or replace the secret ``(secretType, id)``; True if it replaced one."""
+        with self._tx():
+            existed = self._conn.execute(
+                "SELECT 1 FROM secrets WHERE secret_type = ? AND id = ?",
+                (record["secretType"], record["id"])).fetchone() is not None
+            self._conn.execute(
+                "INSERT INTO secrets (secret_type, id, name, access_key, secret_key, expires_at, "
+                "params, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (secret_type, id) DO UPDATE SET name = excluded.name, "
+                "access_key = excluded.access_key, secret_key = excluded.secret_key, "
+                "expires_at = excluded.expires_at, params = excluded.params",
+                (record["secretType"], record["id"], record.get("name") or "",
+                 record.get("accessKey") or "", record["secretKey"], record.get("expiresAt"),
+                 json.dumps(record.get("params") or {}), time.time()))
+        return existed
+
+    def secrets(self, secret_type: str | None = None) -> list[SecretRow]:
+        """The stored secrets (of one type, if given), oldest first."""
+        sql = "SELECT * FROM secrets"
+        args: tuple[Any, ...] = ()
+        if secret_type:
+            sql += " WHERE secret_type = ?"
+            args = (secret_type,)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY created_at, secret_type, id",
+                                      args).fetchall()
+        return [_secret(r) for r in rows]
+
+    def delete_secret(self, secret_type: str, secret_id: str) -> bool:
+        """Forget a secret; True if it existed."""
+        with self._lock:
+            cur = self._conn.execute("DELETE FROM secrets WHERE secret_type = ? AND id = ?",
+                                     (secret_type, secret_id))
+        return cur.rowcount > 0
+
 
 class _Transaction:
     """``with store._tx():`` holds the lock and wraps the block in BEGIN IMMEDIATE/COMMIT."""
@@ -495,6 +595,17 @@ def _task(row: sqlite3.Row) -> TaskRow:
                    attempts=row["attempts"], started_at=row["started_at"],
                    ended_at=row["ended_at"], duration=row["duration"],
                    exit_code=row["exit_code"], error_message=row["error_message"])
+
+
+def _secret(row: sqlite3.Row) -> SecretRow:
+    try:
+        params = json.loads(row["params"] or "{}")
+    except ValueError:
+        params = {}
+    return SecretRow(secret_type=row["secret_type"], id=row["id"], name=row["name"],
+                     access_key=row["access_key"], secret_key=row["secret_key"],
+                     expires_at=row["expires_at"],
+                     params=params if isinstance(params, dict) else {})
 
 
 def _upload(row: sqlite3.Row) -> UploadRow:

@@ -144,6 +144,44 @@ def test_passthrough_assembler_keeps_result_tree(tmp_path: Path, dask_executor: 
     assert files == ["out-chunk1.txt", "out.txt", "sub/n-chunk1.txt", "sub/n.txt"]
 
 
+SECRET_DUMP = """
+import json, os
+names = ("MY_KEY", "S3_CRED_ACCESS_KEY", "S3_CRED_SECRET_KEY", "SECRETS")
+json.dump({n: os.environ.get(n) for n in names},
+          open(os.path.join(os.environ["TASK_RESULTS_DIR"], "env.json"), "w"))
+print("key", os.environ.get("MY_KEY"))
+"""
+
+
+def test_secrets_reach_the_worker_like_the_local_executor(tmp_path: Path,
+                                                          dask_executor: Any) -> None:
+    folder = tmp_path / "apps" / "uses-secrets"
+    (folder / "app").mkdir(parents=True)
+    (folder / "manifest.json").write_text(json.dumps({
+        "name": "uses-secrets", "version": "0.1",
+        "platform_config": {"secrets": ["MY_KEY", "S3_CRED"]}}))
+    (folder / "app" / "main.py").write_text(SECRET_DUMP)
+    app = Registry(bundled=False).add_folder(folder)
+    passthrough = Registry(bundled=False)
+    secrets = [
+        {"id": "MY_KEY", "secretType": "other", "expiresAt": None, "accessKey": "",
+         "params": {}, "name": "", "secretKey": "sk-dask-llm-key-1"},
+        {"id": "S3_CRED", "secretType": "aws", "expiresAt": None, "accessKey": "AKIA-DASK",
+         "params": {}, "name": "", "secretKey": "aws-dask-secret-2"},
+    ]
+    obs = _Obs()
+    out = run_pipeline(_spec(tmp_path, app, passthrough.resolve("passthrough", "partitioner"),
+                             passthrough.resolve("passthrough", "assembler"), 0,
+                             secrets=secrets),
+                       obs, threading.Event(), executor=dask_executor)
+    seen = json.loads((out / "env.json").read_text())
+    assert (seen["MY_KEY"], seen["S3_CRED_ACCESS_KEY"], seen["S3_CRED_SECRET_KEY"]) == (
+        "sk-dask-llm-key-1", "AKIA-DASK", "aws-dask-secret-2")
+    assert [s["id"] for s in json.loads(seen["SECRETS"])] == ["MY_KEY", "S3_CRED"]
+    assert "key ***" in [m for *_, m, _ in obs.logs]
+    assert "sk-dask-llm-key-1" not in repr(obs.logs)
+
+
 def test_failing_task_reports_stderr(tmp_path: Path, dask_executor: Any) -> None:
     apps = tmp_path / "apps"
     part = _engine(apps, "fan", FANOUT, "partitioner")
