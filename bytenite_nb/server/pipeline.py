@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from bytenite_nb import wire
 from bytenite_nb.server import datasources, usersecrets
 from bytenite_nb.server.executors import (
     Executor,
@@ -84,8 +85,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-APP_CONTAINER = "main"
-RUNTIME_CONTAINER = "bytenite-local"
+APP_CONTAINER = wire.APP_LOG_CONTAINER
+RUNTIME_CONTAINER = wire.RUNTIME_LOG_CONTAINER
 _POLL = 0.05
 
 

@@ -397,7 +397,7 @@ class Runner:
                                            pipeline_module.PipelineTimeout)):
             # The pipeline logs its own failures; make ours visible in the logs too.
             self.add_log(job_id, wire.LogService.PARTITIONER, None, wire.LogLevel.ERROR,
-                         message, "bytenite-local")
+                         message, wire.RUNTIME_LOG_CONTAINER)
 
     def _store_results(self, job_id: str, output: Path) -> None:
         job = self.store.get_job(job_id) or {}
