@@ -136,12 +136,13 @@ class _Field:
 class JobForm(w.VBox):
     """A form to configure and launch a job; see the module docstring.
 
-    ``JobForm(client)`` lists the client's templates. ``schemas`` maps a template id to
-    per-section JSON Schemas (``{"app": {...}}``) when the server does not expose them.
+    ``JobForm(client)`` lists the client's templates (``template="id"`` selects one).
+    ``schemas`` maps a template id to per-section JSON Schemas (``{"app": {...}}``) when the
+    server does not expose them.
     ``form.cell_text()`` is the equivalent ``%%bytenite`` cell; ``form.run()`` submits.
     """
 
-    def __init__(self, client: Client | None = None, *,
+    def __init__(self, client: Client | None = None, *, template: str | None = None,
                  schemas: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         if client is None:
             from bytenite_nb.api.client import Client
@@ -150,6 +151,9 @@ class JobForm(w.VBox):
         self.client = client
         self._extra_schemas = {k: dict(v) for k, v in (schemas or {}).items()}
         self.templates: dict[str, Template] = {t.id: t for t in client.templates()}
+        if template is not None and template not in self.templates:
+            known = ", ".join(sorted(self.templates)) or "none"
+            raise ValueError(f"no template {template!r} on this server; templates: {known}")
         self.job: Job | None = None
         self.monitor: Any = None
         self._fields: dict[str, dict[str, _Field]] = {}
@@ -160,6 +164,8 @@ class JobForm(w.VBox):
                    for t in self.templates.values()]
         self.template = w.Dropdown(options=options, description="Template",
                                    layout=w.Layout(width="520px"))
+        if template is not None:
+            self.template.value = template
         self.name = w.Text(description="Name", placeholder="optional",
                            layout=w.Layout(width="520px"))
         self.source_kind = w.ToggleButtons(options=SOURCE_KINDS, description="Data",

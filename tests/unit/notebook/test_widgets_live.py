@@ -212,9 +212,16 @@ def test_form_with_schema_fields_validates_runs_and_copies_a_cell(client: Client
     assert form.job.refresh().params["app"] == {"seconds": 0.1, "mode": "fast"}
 
 
+def test_form_refuses_an_unknown_template_naming_the_known_ones(client: Client) -> None:
+    with pytest.raises(ValueError, match="no template 'helo-world-template' on this server; "
+                                         r"templates: .*hello-world-template"):
+        JobForm(client, template="helo-world-template")
+
+
 def test_form_generates_fields_from_the_servers_schema(client: Client, tmp_path: Path) -> None:
-    form = JobForm(client)  # no schemas=: ByteNite Local sends them with its templates
-    form.template.value = "hello-world-template"
+    # no schemas=: ByteNite Local sends them with its templates
+    form = JobForm(client, template="hello-world-template")
+    assert form.template.value == "hello-world-template"
     assert set(form._fields) == {"app"} and set(form._fields["app"]) == {"case"}
     case = form._fields["app"]["case"]
     assert case.row in form.params_box.children
