@@ -30,6 +30,7 @@ __all__ = [
     "JOBS_SCHEMA",
     "LOGS_SCHEMA",
     "RESULTS_SCHEMA",
+    "SECRETS_SCHEMA",
     "TASKS_SCHEMA",
     "TEMPLATES_SCHEMA",
     "jobs_df",
@@ -38,6 +39,7 @@ __all__ = [
     "logs_df",
     "read_result_file",
     "results_df",
+    "secrets_df",
     "task_records_from_events",
     "tasks_df",
     "templates_df",
@@ -100,6 +102,13 @@ TEMPLATES_SCHEMA: dict[str, Any] = {
     "assembler": "str",
     "owner": "str",
     "created_at": UTC,
+}
+#: secrets_df: column -> dtype (the index, ``id``, is ``str``). No secret key: no API returns it.
+SECRETS_SCHEMA: dict[str, Any] = {
+    "secret_type": "str",
+    "name": "str",
+    "access_key": "str",
+    "expires_at": UTC,
 }
 
 
@@ -459,6 +468,19 @@ def templates_df(templates: Iterable[Any]) -> pd.DataFrame:
         "created_at": _ts([r.get("createdAt") for r in recs]),
     }
     return _frame(columns, TEMPLATES_SCHEMA, "id", [r.get("id") for r in recs])
+
+
+def secrets_df(secrets: Iterable[Any]) -> pd.DataFrame:
+    """Secrets (``Secret`` or dicts, as listed: without keys) -> one row each, indexed by ``id``
+    (an id may name one secret per ``secret_type``)."""
+    recs = _records(secrets)
+    columns = {
+        "secret_type": _str([r.get("secretType") for r in recs]),
+        "name": _str([r.get("name") for r in recs]),
+        "access_key": _str([r.get("accessKey") for r in recs]),
+        "expires_at": _ts([r.get("expiresAt") for r in recs]),
+    }
+    return _frame(columns, SECRETS_SCHEMA, "id", [r.get("id") for r in recs])
 
 
 # --------------------------------------------------------------------------------------------

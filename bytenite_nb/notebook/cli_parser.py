@@ -42,6 +42,11 @@ CELL_VERB = "cell"
 _SECRET_OPTIONS = frozenset(
     {"--api-key", "--apikey", "--api_key", "--key", "--token", "--password", "--secret", "-k", "-p"}
 )
+SECRET_ON_LINE_MESSAGE = (
+    "Refusing a secret value on the magic line: the line is saved in the notebook, its history "
+    "and any export. Run `%bytenite secrets set ID` on its own and type the value at the hidden "
+    "prompt."
+)
 KEY_ON_LINE_MESSAGE = (
     "Refusing an API key on the magic line: the line is saved in the notebook, its history and "
     "any export. Run `%bytenite login` on its own and paste the key at the hidden prompt, or set "
@@ -313,6 +318,25 @@ def _build_local(p: MagicArgumentParser) -> None:
                    help="with stop: also stop a server this session did not start")
 
 
+def _build_secrets(p: MagicArgumentParser) -> None:
+    p.add_argument("action", metavar="ACTION", nargs="?", default="list",
+                   choices=("list", "set", "delete"),
+                   help="list (default), set ID (value from a hidden prompt), or delete ID")
+    p.add_argument("id", metavar="ID", nargs="?",
+                   help="the secret's id: the name apps read it by ($ID, or $ID_ACCESS_KEY and "
+                   "$ID_SECRET_KEY)")
+    # A further positional could only be a value; declared so it is refused without echoing it.
+    p.add_argument("refused_value", metavar="-", nargs="*", help=argparse.SUPPRESS)
+    p.add_argument("--type", choices=("other", "aws", "gcp", "storj", "s3"), default=None,
+                   help="with set: other (default; one value, e.g. an API key) or aws, gcp, "
+                   "storj (an access key and a secret key); with list/delete: only that type")
+    p.add_argument("--name", metavar="TEXT", help="with set: a description")
+    p.add_argument("--expires", metavar="WHEN",
+                   help="with set: when it stops being given to jobs (ISO 8601, e.g. "
+                   "2027-01-31T00:00:00Z)")
+    _add_out(p)
+
+
 def _build_nothing(p: MagicArgumentParser) -> None:
     del p
 
@@ -338,6 +362,8 @@ VERBS: dict[str, _Verb] = {
     "info": _Verb("where this session connects, and how it is configured", _build_nothing),
     "help": _Verb("this help, or one verb's options", _build_help),
     "login": _Verb("store your API key from a hidden prompt", _build_login),
+    "secrets": _Verb("the secrets your apps read; secrets set ID (value from a hidden prompt)",
+                     _build_secrets),
     "local": _Verb("start (or reuse) ByteNite Local and use it; local stop", _build_local),
 }
 
@@ -399,7 +425,8 @@ def _refuse_secrets(words: list[str]) -> None:
     for word in words:
         name = word.split("=", 1)[0]
         if name.lower() in _SECRET_OPTIONS:
-            raise UsageError(KEY_ON_LINE_MESSAGE)
+            raise UsageError(SECRET_ON_LINE_MESSAGE if words[:1] == ["secrets"]
+                             else KEY_ON_LINE_MESSAGE)
 
 
 def _parse_with(verb: str, words: list[str]) -> Command:
@@ -427,6 +454,8 @@ def _parse_with(verb: str, words: list[str]) -> Command:
     debug = bool(options.pop("debug", False))
     if verb == "login" and options.pop("refused_key", None):
         raise UsageError(KEY_ON_LINE_MESSAGE)
+    if verb == "secrets" and options.pop("refused_value", None):
+        raise UsageError(SECRET_ON_LINE_MESSAGE)
     return Command(verb=verb, options=options, debug=debug)
 
 

@@ -302,3 +302,70 @@ def test_login_other_stores(
     monkeypatch.setattr("getpass.getpass", lambda prompt="": "   ")
     with pytest.raises(UsageError, match="no key entered; nothing changed"):
         magic(ip, "login")
+
+
+def test_secrets_set_from_hidden_prompts_list_and_delete(
+    ip: TestingShell, client: Client, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    value, access, aws_secret = "sk-magic-0123456789", "AKIAMAGIC0000WXYZ", "aws-secret-98765"
+    answers = iter([value, access, aws_secret])
+    prompts: list[str] = []
+
+    def fake_getpass(prompt: str = "") -> str:  # the hidden prompts, scripted
+        prompts.append(prompt)
+        return next(answers)
+
+    monkeypatch.setattr("getpass.getpass", fake_getpass)
+    assert magic(ip, "secrets set MAGIC_LLM_KEY --name 'for the summariser'") is None
+    assert magic(ip, "secrets set MAGIC_S3 --type aws") is None
+    assert all("input hidden" in p for p in prompts) and len(prompts) == 3
+    out = capsys.readouterr().out
+    assert "read it as $MAGIC_LLM_KEY." in out
+    assert "$MAGIC_S3_ACCESS_KEY and $MAGIC_S3_SECRET_KEY" in out
+    saved = {s.id: s for s in client.secrets()}
+    assert saved["MAGIC_LLM_KEY"].secret_type == "other"
+    assert saved["MAGIC_LLM_KEY"].name == "for the summariser"
+    assert saved["MAGIC_S3"].access_key == access
+
+    frame = magic(ip, "secrets")
+    assert isinstance(frame, pd.DataFrame)
+    assert {"MAGIC_LLM_KEY", "MAGIC_S3"} <= set(frame.index)
+    assert frame.loc["MAGIC_S3", "secret_type"] == "aws"
+    assert frame.loc["MAGIC_S3", "access_key"] == "…WXYZ"  # the frame is saved in the notebook
+    shown = frame.to_string() + frame.to_html()
+    assert not any(s in shown for s in (value, access, aws_secret))
+    assert magic(ip, "secrets --type aws -o mine") is None
+    assert list(ip.user_ns["mine"].index) == ["MAGIC_S3"]
+
+    magic(ip, "secrets delete MAGIC_LLM_KEY")
+    magic(ip, "secrets delete MAGIC_S3 --type aws")
+    assert "Deleted secret MAGIC_LLM_KEY (other)." in capsys.readouterr().out
+    assert not {"MAGIC_LLM_KEY", "MAGIC_S3"} & {s.id for s in client.secrets()}
+    with pytest.raises(UsageError, match="no secret has the id 'MAGIC_LLM_KEY'"):
+        magic(ip, "secrets delete MAGIC_LLM_KEY")
+
+
+def test_secret_values_are_refused_on_the_line_and_never_echoed(
+    ip: TestingShell, client: Client, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    value = "sk-on-the-line-4242"
+    for line in (f"secrets set LINE_KEY {value}", f"secrets set LINE_KEY --secret={value}"):
+        with pytest.raises(UsageError) as info:
+            magic(ip, line)
+        assert "Refusing a secret value" in str(info.value) and value not in str(info.value)
+        assert "%bytenite secrets set ID" in str(info.value)
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "   ")
+    with pytest.raises(UsageError, match="nothing entered; nothing was saved"):
+        magic(ip, "secrets set LINE_KEY")
+    with pytest.raises(UsageError, match="give the secret's id"):
+        magic(ip, "secrets set")
+    # a value the server refuses (a NUL byte): its message names the field, never the value
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": value + "\x00")
+    with pytest.raises(UsageError, match="secretKey contains a NUL character") as info:
+        magic(ip, "secrets set LINE_KEY")
+    assert value not in str(info.value) and "nothing was saved" in str(info.value)
+    captured = capsys.readouterr()
+    assert value not in captured.out + captured.err
+    assert "LINE_KEY" not in {s.id for s in client.secrets()}

@@ -305,3 +305,17 @@ def test_without_pyarrow_fast_paths_the_frames_are_the_same(
     for a, b in zip(fast, slow, strict=True):
         pd.testing.assert_frame_equal(a, b)
     assert slow[1]["message"].tolist() == [""]
+
+
+def test_secrets_df_is_typed_and_has_no_value_column() -> None:
+    from bytenite_nb.api.models import Secret
+
+    df = frames.secrets_df([
+        Secret.from_json({"id": "LLM", "secretType": "other", "secretKey": "never-shown"}),
+        {"id": "S3", "secretType": "aws", "accessKey": "AKIA0000", "name": "prod",
+         "expiresAt": "2027-01-31T00:00:00Z"},
+    ])
+    assert list(df.index) == ["LLM", "S3"]
+    assert dict(df.dtypes.astype(str)) == {k: str(v) for k, v in frames.SECRETS_SCHEMA.items()}
+    assert df.loc["S3", "expires_at"] == pd.Timestamp("2027-01-31", tz="UTC")
+    assert pd.isna(df.loc["LLM", "access_key"]) and "never-shown" not in df.to_string()

@@ -32,6 +32,7 @@ HANDLERS: dict[str, tuple[str, str]] = {
     "info": ("info", "info"),
     "help": ("info", "show_help"),
     "login": ("login", "login"),
+    "secrets": ("secrets", "secrets"),
     "local": ("local", "local"),
 }
 

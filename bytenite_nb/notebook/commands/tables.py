@@ -13,10 +13,11 @@ from bytenite_nb import wire
 if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.notebook.commands.context import Context
 
-__all__ = ["jobs", "logs", "results", "templates"]
+__all__ = ["deliver", "jobs", "logs", "results", "templates"]
 
 
-def _deliver(ctx: Context, value: Any, what: str) -> Any:
+def deliver(ctx: Context, value: Any, what: str) -> Any:
+    """``value`` to display, or (with ``-o VAR``) stored in ``VAR`` with a one-line note."""
     out = ctx.command.options.get("out")
     if not out:
         return value
@@ -38,7 +39,7 @@ def jobs(ctx: Context) -> Any:
         template_id=ctx.resolve(options.get("template"), "--template"),
         limit=limit or None,
     )
-    return _deliver(ctx, frames.jobs_df(listing), "jobs")
+    return deliver(ctx, frames.jobs_df(listing), "jobs")
 
 
 def _task_id(text: str) -> str:
@@ -60,7 +61,7 @@ def logs(ctx: Context) -> Any:
     limit = int(ctx.option("limit", "display_limit"))
     if limit and len(df) > limit:
         df = df.tail(limit)
-    return _deliver(ctx, df, "log lines")
+    return deliver(ctx, df, "log lines")
 
 
 def results(ctx: Context) -> Any:
@@ -69,12 +70,12 @@ def results(ctx: Context) -> Any:
     handle = ctx.job()
     if options.get("load"):
         loaded = handle.load_results(concat=bool(options.get("concat")))
-        return _deliver(ctx, loaded, "result tables")
-    return _deliver(ctx, handle.results_df(), "result files")
+        return deliver(ctx, loaded, "result tables")
+    return deliver(ctx, handle.results_df(), "result files")
 
 
 def templates(ctx: Context) -> Any:
     """``%bytenite templates``."""
     from bytenite_nb import frames
 
-    return _deliver(ctx, frames.templates_df(list(ctx.client().templates())), "templates")
+    return deliver(ctx, frames.templates_df(list(ctx.client().templates())), "templates")
