@@ -360,6 +360,8 @@ VERBS: dict[str, _Verb] = {
     "templates": _Verb("the job templates you can run, as a DataFrame", _build_templates),
     "attach": _Verb("re-attach to a job (e.g. after a kernel restart)", _build_attach),
     "info": _Verb("where this session connects, and how it is configured", _build_nothing),
+    "client": _Verb("a Client for the server and key these magics use (c = %bytenite client)",
+                    _add_out),
     "help": _Verb("this help, or one verb's options", _build_help),
     "login": _Verb("store your API key from a hidden prompt", _build_login),
     "secrets": _Verb("the secrets your apps read; secrets set ID (value from a hidden prompt)",

@@ -369,3 +369,27 @@ def test_secret_values_are_refused_on_the_line_and_never_echoed(
     captured = capsys.readouterr()
     assert value not in captured.out + captured.err
     assert "LINE_KEY" not in {s.id for s in client.secrets()}
+
+
+def test_client_verb_gives_a_client_with_the_sessions_server_and_key(
+    ip: TestingShell, local_server: Any, api_key: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bytenite_nb.api.errors import MissingCredentialsError
+
+    # A key typed at the prompt for this session only: Client() alone cannot find it.
+    monkeypatch.delenv("BYTENITE_API_KEY")
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": api_key)
+    magic(ip, "login --store session")
+    with pytest.raises(MissingCredentialsError):
+        Client(base_url=local_server.base_url).templates()
+    c = magic(ip, "client")
+    assert isinstance(c, Client)
+    assert c.base_url.rstrip("/") == local_server.base_url.rstrip("/")
+    assert HELLO in {t.id for t in c.templates()}
+    assert api_key not in repr(c)
+    c.close()  # the caller's own: the magics keep working
+    assert HELLO in magic(ip, "templates").index
+    assert magic(ip, "client -o mine") is None
+    assert "Stored a client in `mine`." in capsys.readouterr().out
+    assert isinstance(ip.user_ns["mine"], Client)

@@ -30,6 +30,7 @@ HANDLERS: dict[str, tuple[str, str]] = {
     "results": ("tables", "results"),
     "templates": ("tables", "templates"),
     "info": ("info", "info"),
+    "client": ("info", "client"),
     "help": ("info", "show_help"),
     "login": ("login", "login"),
     "secrets": ("secrets", "secrets"),

@@ -1,4 +1,5 @@
-"""``%bytenite info`` (where this session connects, how it is configured) and ``help``."""
+"""``%bytenite info`` (where this session connects, how it is configured), ``client`` and
+``help``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from bytenite_nb.notebook.cli_parser import CELL_VERB, VERBS, usage
 if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.notebook.commands.context import Context
 
-__all__ = ["Info", "help_text", "info", "show_help"]
+__all__ = ["Info", "client", "help_text", "info", "show_help"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,18 @@ Examples:
 Flags on the line beat `%config ByteniteMagics.<name> = ...`; `%config ByteniteMagics` lists
 them. Errors print one line; add --debug for the traceback. `%bytenite help VERB` shows a
 verb's options."""
+
+
+def client(ctx: Context) -> Any:
+    """``c = %bytenite client``: a `Client` for the server and key this session's magics use
+    (including a key entered with ``%bytenite login --store session`` and a ByteNite Local
+    started by ``%bytenite local``), for the Python API. It is the caller's own: closing it
+    does not affect the magics."""
+    from bytenite_nb.notebook.commands.tables import deliver
+
+    ctx.client()  # resolves the server as the magics do (auto_local may start one)
+    fresh = ctx.magics.connection.new_client(ctx.base_url())
+    return deliver(ctx, fresh, "a client")
 
 
 def help_text(topic: str | None = None) -> str:

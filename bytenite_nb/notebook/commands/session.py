@@ -71,6 +71,15 @@ class Connection:
             self._clients[cache_key] = Client(api_key=key, base_url=url or None)
         return self._clients[cache_key]
 
+    def new_client(self, base_url: str | None) -> Client:
+        """A fresh client with the same server and key as :meth:`client` (the caller's own:
+        closing it leaves the session's cached one alone)."""
+        from bytenite_nb.api.client import Client
+
+        url = normalize_base_url(base_url) if base_url else ""
+        return Client(api_key=self.session_keys.get(url) if url else None,
+                      base_url=url or None)
+
     def remember_key(self, base_url: str, key: str) -> None:
         """Use ``key`` for ``base_url`` for the rest of this session."""
         url = normalize_base_url(base_url)
