@@ -17,7 +17,7 @@ Accepted inputs are the client's objects (``Job``, ``LogEntry``, ``TaskInfo``,
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,12 @@ from bytenite_nb import wire
 __all__ = [
     "JOBS_SCHEMA",
     "LOGS_SCHEMA",
+    "READ_OPTION_FORMATS",
     "RESULTS_SCHEMA",
     "SECRETS_SCHEMA",
     "TASKS_SCHEMA",
     "TEMPLATES_SCHEMA",
+    "check_read_options",
     "jobs_df",
     "jobs_to_records",
     "load_result_files",
@@ -487,15 +489,36 @@ def secrets_df(secrets: Iterable[Any]) -> pd.DataFrame:
 # Result files
 # --------------------------------------------------------------------------------------------
 
-_READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    ".csv": lambda p: pd.read_csv(p),
-    ".tsv": lambda p: pd.read_csv(p, sep="\t"),
-    ".jsonl": lambda p: pd.read_json(p, lines=True),
-    ".ndjson": lambda p: pd.read_json(p, lines=True),
-    ".parquet": lambda p: pd.read_parquet(p),
-    ".pq": lambda p: pd.read_parquet(p),
+#: suffix -> (format name for ``read_options``, reader taking the path and pandas options)
+_READERS: dict[str, tuple[str, Callable[..., pd.DataFrame]]] = {
+    ".csv": ("csv", lambda p, **kw: pd.read_csv(p, **kw)),
+    ".tsv": ("tsv", lambda p, **kw: pd.read_csv(p, **{"sep": "\t", **kw})),
+    ".jsonl": ("jsonl", lambda p, **kw: pd.read_json(p, **{"lines": True, **kw})),
+    ".ndjson": ("jsonl", lambda p, **kw: pd.read_json(p, **{"lines": True, **kw})),
+    ".parquet": ("parquet", lambda p, **kw: pd.read_parquet(p, **kw)),
+    ".pq": ("parquet", lambda p, **kw: pd.read_parquet(p, **kw)),
 }
+#: The formats whose pandas reader takes options (``read_options`` keys).
+READ_OPTION_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 _TEXT_SUFFIXES = frozenset({".txt", ".log", ".text"})
+
+
+def check_read_options(
+        read_options: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """``read_options`` with its keys normalised (``".CSV"`` → ``"csv"``); unknown formats
+    are a ``ValueError`` naming the ones that take options."""
+    checked: dict[str, dict[str, Any]] = {}
+    for key, options in (read_options or {}).items():
+        name = str(key).lower().lstrip(".")
+        name = {"ndjson": "jsonl", "pq": "parquet"}.get(name, name)
+        if name not in READ_OPTION_FORMATS:
+            raise ValueError(f"read_options: {key!r} is not a format whose reader takes "
+                             f"options; use one of {', '.join(READ_OPTION_FORMATS)}")
+        if not isinstance(options, Mapping):
+            raise ValueError(f"read_options[{key!r}] must be a dict of pandas reader "
+                             "arguments, e.g. {'keep_default_na': False}")
+        checked[name] = dict(options)
+    return checked
 
 
 def _read_json(path: Path) -> pd.DataFrame:
@@ -512,33 +535,41 @@ def _read_json(path: Path) -> pd.DataFrame:
     return pd.json_normalize(data) if isinstance(data, list) else pd.DataFrame({"value": [data]})
 
 
-def read_result_file(path: str | Path) -> pd.DataFrame | None:
+def read_result_file(path: str | Path,
+                     read_options: Mapping[str, Mapping[str, Any]] | None = None,
+                     ) -> pd.DataFrame | None:
     """Read one result file by extension; ``None`` when it is not a table format.
 
     CSV/TSV, JSON, JSON Lines and Parquet become tables; ``.txt``/``.log`` become one row
-    per line in a ``line`` column (``str``).
+    per line in a ``line`` column (``str``). ``read_options`` maps a format (``csv``,
+    ``tsv``, ``jsonl``, ``parquet``) to arguments for its pandas reader, e.g.
+    ``{"csv": {"keep_default_na": False}}`` to keep ``NA``/``null`` as text.
     """
+    options = check_read_options(read_options)
     file = Path(path)
     suffix = file.suffix.lower()
     if suffix == ".json":
         return _read_json(file)
     if suffix in _READERS:
-        return _READERS[suffix](file)
+        name, reader = _READERS[suffix]
+        return reader(file, **options.get(name, {}))
     if suffix in _TEXT_SUFFIXES:
         lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
         return pd.DataFrame({"line": pd.Series(lines, dtype="str")})
     return None
 
 
-def load_result_files(paths: Sequence[Path], root: Path, *, concat: bool = False) -> Any:
+def load_result_files(paths: Sequence[Path], root: Path, *, concat: bool = False,
+                      read_options: Mapping[str, Mapping[str, Any]] | None = None) -> Any:
     """Read downloaded result files: ``{relative name: DataFrame}`` or one concatenated frame.
 
     With ``concat=True`` a ``result_file`` column (``str``) says which file each row is from.
-    Files that are not tables are left out.
+    Files that are not tables are left out. ``read_options``: see :func:`read_result_file`.
     """
+    options = check_read_options(read_options)  # (a typo fails before anything is read)
     frames: dict[str, pd.DataFrame] = {}
     for path in paths:
-        frame = read_result_file(path)
+        frame = read_result_file(path, options)
         if frame is not None:
             frames[Path(path).relative_to(root).as_posix()] = frame
     if not concat:

@@ -267,23 +267,30 @@ class Job:
         """This job's events (other jobs' events are filtered out)."""
         return self._client.events(since=since, job_id=self.id, **kwargs)
 
-    def load_results(self, *, concat: bool = False, directory: str | Path | None = None) -> Any:
+    def load_results(self, *, concat: bool = False, directory: str | Path | None = None,
+                     read_options: dict[str, dict[str, Any]] | None = None) -> Any:
         """Download the results and read the tabular ones into DataFrames.
 
-        CSV, TSV, JSON, JSON Lines and Parquet are read as tables; ``.txt``/``.log`` files as
-        one row per line (column ``line``); other files are skipped. Returns ``{name: df}``,
-        or one DataFrame with a ``result_file`` column when ``concat=True``.
+        CSV, TSV, JSON, JSON Lines and Parquet are read as tables with pandas' defaults
+        (so ``NA``, ``null`` or an empty field become missing values); ``.txt``/``.log``
+        files as one row per line (column ``line``); other files are skipped. Returns
+        ``{name: df}``, or one DataFrame with a ``result_file`` column when ``concat=True``.
+        ``read_options`` passes arguments to a format's pandas reader, e.g.
+        ``{"csv": {"keep_default_na": False, "dtype": {"zip": str}}}``.
         """
         from bytenite_nb import frames
 
+        options = frames.check_read_options(read_options)  # before anything is downloaded
         if directory is None:
             import tempfile
 
             with tempfile.TemporaryDirectory(prefix="bytenite-results-") as tmp:
                 paths = self.download(tmp)
-                return frames.load_result_files(paths, Path(tmp), concat=concat)
+                return frames.load_result_files(paths, Path(tmp), concat=concat,
+                                                read_options=options)
         target = Path(directory)
-        return frames.load_result_files(self.download(target), target, concat=concat)
+        return frames.load_result_files(self.download(target), target, concat=concat,
+                                        read_options=options)
 
     def watch(
         self, on_update: Callable[[JobSnapshot], None] | None = None, **kwargs: Any

@@ -319,3 +319,20 @@ def test_secrets_df_is_typed_and_has_no_value_column() -> None:
     assert dict(df.dtypes.astype(str)) == {k: str(v) for k, v in frames.SECRETS_SCHEMA.items()}
     assert df.loc["S3", "expires_at"] == pd.Timestamp("2027-01-31", tz="UTC")
     assert pd.isna(df.loc["LLM", "access_key"]) and "never-shown" not in df.to_string()
+
+
+def test_read_options_reach_the_pandas_reader_and_typos_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "out.csv").write_text("code,country\nNA,Namibia\nnull,\n")
+    (tmp_path / "out.tsv").write_text("code\tcountry\nNA\tNamibia\n")
+    paths = [tmp_path / "out.csv", tmp_path / "out.tsv"]
+    default = frames.load_result_files(paths, tmp_path)
+    assert default["out.csv"]["code"].isna().all()  # pandas' defaults: "NA", "null" missing
+    kept = frames.load_result_files(paths, tmp_path, read_options={
+        "csv": {"keep_default_na": False}, ".TSV": {"keep_default_na": False}})
+    assert kept["out.csv"]["code"].tolist() == ["NA", "null"]
+    assert kept["out.csv"]["country"].tolist() == ["Namibia", ""]
+    assert kept["out.tsv"]["code"].tolist() == ["NA"]
+    with pytest.raises(ValueError, match=r"'xlsx' is not a format .* csv, tsv, jsonl, parquet"):
+        frames.load_result_files(paths, tmp_path, read_options={"xlsx": {}})
+    with pytest.raises(ValueError, match=r"read_options\['csv'\] must be a dict"):
+        frames.load_result_files(paths, tmp_path, read_options={"csv": False})  # type: ignore[dict-item]
