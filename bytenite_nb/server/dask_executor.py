@@ -3,12 +3,26 @@
 Each app task becomes one Dask task: the app folder (as a tar, sent once per worker per app
 version) and the chunk travel to a worker through Dask; the worker runs ``python main.py`` in a
 fresh process with the runtime contract's environment (see :mod:`.dask_remote`), and the
-result files and output lines travel back. Workers need no shared disk and no bytenite-nb.
+result files travel back. Workers need no shared disk and no bytenite-nb.
 Partitioner and assembler stay on the server (``engine_executor``, a fork server executor).
 
-Differences from the local executor, by design: a task's output lines reach the job's logs
-when the task ends (not as they are written); a worker that dies mid-task makes Dask run the
-task again elsewhere (up to the scheduler's ``allowed-failures``); ``SHARED_CACHE_DIR`` and
+Output lines reach ``on_output`` while the task runs, as with the local executor: the worker
+sends them in batches (about every 100 ms, or sooner for many lines) as events on a topic of
+this executor (``Worker.log_event``, relayed by the scheduler to this client, which subscribed
+with ``Client.subscribe_topic``: Dask's own worker-to-client channel, the one its
+``forward_logging`` and ``print`` use, in order, with nothing to install on workers). Lines are
+numbered per run of the task; the result carries them all again, and :class:`_Lines` delivers
+each line once, in order, whether it came live or only with the result (live messages that
+never arrive lose nothing).
+
+Differences from the local executor, by design: a worker that dies mid-task makes Dask run the
+task again elsewhere (up to the scheduler's ``allowed-failures``). The lines the lost run wrote
+and sent stay in the job's logs (they were written, like a failed attempt's on the local
+executor), followed by a ByteNite Local note (`executors.NOTE_STREAM`) naming the lost worker,
+then the new run's lines, numbered afresh under its own attempt id so they are never taken for
+the lost run's (late lines of a lost run are dropped; a lost run that sent no line leaves no
+note); the lines the lost worker had read but not yet sent (at most ~100 ms of output) are lost
+with it. ``SHARED_CACHE_DIR`` and
 ``USER_CACHE_DIR`` are per-worker folders.
 
 The environment a task gets on its worker: the contract's ``APP_PARAMS``, ``CHUNK_NUMBER`` and
@@ -22,15 +36,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import queue
 import tarfile
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bytenite_nb.server import dask_remote
 from bytenite_nb.server.executors import (
+    NOTE_STREAM,
     Executor,
     ExecutorError,
     ForkServerExecutor,
@@ -60,6 +77,54 @@ def _app_archive(app_dir: Path) -> bytes:
             with open(path, "rb") as f:
                 tar.addfile(info, f)
     return buf.getvalue()
+
+
+class _Lines:
+    """Delivers one task's output lines to ``on_output`` once each, in order, from live
+    batches and then from the result (see :mod:`.dask_remote`): a line is delivered when
+    every line before it was; numbers already delivered are skipped. A batch of another
+    attempt than the current one means Dask ran the task again (the worker was lost):
+    a note says so and numbering starts afresh; batches of a superseded attempt are dropped."""
+
+    def __init__(self, on_output: OutputCallback) -> None:
+        self.on_output = on_output
+        self.attempt: str | None = None
+        self.worker: str | None = None
+        self.next = 0  # the number of the next line to deliver
+        self.ahead: dict[int, tuple[str, str]] = {}  # received after a gap
+        self.lost: set[str] = set()
+
+    def add(self, attempt: str, first: int, lines: Sequence[Any],
+            worker: str | None = None) -> None:
+        if attempt in self.lost:
+            return
+        if attempt != self.attempt:
+            if self.attempt is not None:
+                self.lost.add(self.attempt)
+                where = f" {self.worker}" if self.worker else ""
+                again = f" on {worker}" if worker else ""
+                self.on_output(NOTE_STREAM, (
+                    f"the Dask worker{where} running this task was lost; Dask runs the task "
+                    f"again{again}: the lines above are the lost run's output, the lines below "
+                    "the new run's"))
+            self.attempt, self.next, self.ahead = attempt, 0, {}
+        if worker:
+            self.worker = worker
+        for n in range(max(first, self.next), first + len(lines)):
+            self.ahead.setdefault(n, lines[n - first])
+        while self.next in self.ahead:
+            stream, line = self.ahead.pop(self.next)
+            self.next += 1
+            self.on_output(stream, line)
+
+    def take(self, inbox: queue.SimpleQueue[dict[str, Any]]) -> None:
+        """Deliver the batches that arrived."""
+        while True:
+            try:
+                msg = inbox.get_nowait()
+            except queue.Empty:
+                return
+            self.add(msg["attempt"], msg["first"], msg["lines"], msg.get("worker"))
 
 
 class DaskExecutor:
@@ -101,9 +166,26 @@ class DaskExecutor:
         self._own_engine_executor = engine_executor is None
         self._lock = threading.Lock()
         self._apps: dict[str, tuple[tuple[int, int], str, Any]] = {}
+        # Live output: every task's batches come on this topic, each to its run's inbox.
+        self._topic = f"bytenite-output-{uuid.uuid4().hex}"
+        self._inboxes: dict[str, queue.SimpleQueue[dict[str, Any]]] = {}
+        self.client.subscribe_topic(self._topic, self._on_event)
+
+    def _on_event(self, event: Any) -> None:
+        """On the client's event loop: hand a batch of output lines to its task's run."""
+        try:
+            msg = event[1]
+            inbox = self._inboxes.get(msg["token"])
+            if inbox is not None and isinstance(msg["attempt"], str) and isinstance(
+                    msg["first"], int) and isinstance(msg["lines"], (list, tuple)):
+                inbox.put(msg)
+        except Exception:  # not ours or malformed: the result still carries every line
+            pass
 
     def close(self) -> None:
         """Close the client (if this executor opened it) and the local engine executor."""
+        with contextlib.suppress(Exception):
+            self.client.unsubscribe_topic(self._topic)
         if self._own_client:
             with contextlib.suppress(Exception):
                 self.client.close()
@@ -150,8 +232,6 @@ class DaskExecutor:
     def _run(self, spec: ProcessSpec, on_output: OutputCallback,
              cancel: threading.Event | None, timeout: float | None,
              deadline: float | None) -> ProcessResult:
-        from distributed import Event
-
         started = time.monotonic()
         app_dir = Path(spec.path0 or Path(spec.script).parent)
         entrypoint = Path(spec.script).relative_to(app_dir).as_posix()
@@ -164,16 +244,33 @@ class DaskExecutor:
             return ProcessResult(None, "error", error=f"cannot prepare the task: {exc}")
         env = {k: spec.env[k] for k in (*_CONTRACT_KEYS, *spec.secret_names) if k in spec.env}
         cancel_name = f"bytenite-cancel-{uuid.uuid4().hex}"
-        future = self.client.submit(
-            dask_remote.run_task, archive, digest, entrypoint, data, dask_remote.SealedEnv(env),
-            timeout, cancel_name,
-            key=f"bytenite-task-{env.get('CHUNK_NUMBER', 'x')}-{uuid.uuid4().hex[:12]}",
-            pure=False,
-        )
+        token = uuid.uuid4().hex  # this run's live output batches carry it
+        inbox: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._inboxes[token] = inbox
+        try:
+            future = self.client.submit(
+                dask_remote.run_task, archive, digest, entrypoint, data,
+                dask_remote.SealedEnv(env), timeout, cancel_name, self._topic, token,
+                key=f"bytenite-task-{env.get('CHUNK_NUMBER', 'x')}-{uuid.uuid4().hex[:12]}",
+                pure=False,
+            )
+            return self._wait(future, _Lines(on_output), inbox, cancel_name, cancel, deadline,
+                              started, results_dir)
+        finally:
+            self._inboxes.pop(token, None)
+
+    def _wait(self, future: Any, lines: _Lines, inbox: queue.SimpleQueue[dict[str, Any]],
+              cancel_name: str, cancel: threading.Event | None, deadline: float | None,
+              started: float, results_dir: Path) -> ProcessResult:
+        """Deliver ``future``'s output lines while it runs, enforce cancel and the job
+        deadline, then deliver the rest of its lines and write its result files."""
+        from distributed import Event
+
         finished = threading.Event()
         future.add_done_callback(lambda _: finished.set())
         outcome = None
         while not finished.wait(_POLL):
+            lines.take(inbox)
             if cancel is not None and cancel.is_set():
                 outcome = "cancelled"
             elif deadline is not None and time.monotonic() > deadline:
@@ -185,6 +282,12 @@ class DaskExecutor:
                 with contextlib.suppress(Exception):
                     Event(cancel_name, client=self.client).set()
                 finished.wait(_CANCEL_GRACE)
+                # The lines written until the kill: live ones, then the rest with the result.
+                lines.take(inbox)
+                if future.status == "finished":
+                    with contextlib.suppress(Exception):
+                        result = future.result(timeout=_CANCEL_GRACE)
+                        lines.add(result["attempt"], 0, result["lines"])
                 future.cancel()
                 return ProcessResult(None, outcome, duration=time.monotonic() - started)
         try:
@@ -193,11 +296,12 @@ class DaskExecutor:
             return ProcessResult(None, "error",
                                  error=f"the Dask task failed: {type(exc).__name__}: {exc}",
                                  duration=time.monotonic() - started)
+        lines.take(inbox)
+        lines.add(result["attempt"], 0, result["lines"])  # those that did not come live
         last_stderr = None
         for stream, line in result["lines"]:
             if stream == "stderr":
                 last_stderr = line
-            on_output(stream, line)
         for rel, content in result["results"].items():
             target = results_dir.joinpath(*rel.split("/"))
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,15 @@ the chunk), runs the entrypoint as ``python main.py`` in a fresh process on the 
 runtime contract's environment, and returns the exit status, the output lines and every
 result file as bytes. So workers need no shared disk and no copy of bytenite-nb: this module
 is shipped to them by value (see :class:`bytenite_nb.server.dask_executor.DaskExecutor`).
+
+Output lines also travel while the task runs: numbered from 0 (one sequence over stdout and
+stderr) and sent in batches (:class:`_Output`) as the worker's events
+(``Worker.log_event(topic, …)``, which Dask relays through the scheduler to the server's
+client, subscribed with ``Client.subscribe_topic``). Each run of :func:`run_task` has its own
+attempt id, so the lines of a run Dask repeats after losing a worker are never taken for the
+lost run's. The result carries every line again: the server delivers those it did not get live.
+The scheduler keeps a topic's last events (``distributed.admin.low-level-log-length``), so
+lines are masked here already, with the server's rule (:func:`_masker`).
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import selectors
 import shutil
@@ -22,9 +32,17 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 _MAX_LINE = 64 * 1024
+# Live output: a batch goes when it is this old (the first line after a quiet spell goes at
+# once), this long or this big, so a chatty task makes a few messages a second, not one a line.
+_FLUSH_EVERY = 0.1
+_FLUSH_LINES = 500
+_FLUSH_BYTES = 32 * 1024
+_MASK = "***"
+_MIN_MASKED = 4  # as `usersecrets.MIN_MASKED`: shorter keys are not masked
 # Runs the entrypoint as __main__ (like `python main.py`) and kills the task's process group
 # if the Dask worker that started it dies: a container does not outlive its host either.
 _BOOTSTRAP = """
@@ -121,11 +139,100 @@ def _cancel_event(name: str) -> Any:
         return None
 
 
+def _masker(env: dict[str, str]) -> Callable[[str], str]:
+    """The server's masking (`usersecrets.JobSecrets.mask`) for the secrets in ``SECRETS``:
+    every key of 4 characters or more, also as it appears inside a printed JSON string,
+    becomes ``***``, longest first. The server masks every line again before recording it."""
+    try:
+        records = json.loads(env.get("SECRETS") or "[]")
+    except ValueError:
+        records = []
+    masked: set[str] = set()
+    for record in records if isinstance(records, list) else ():
+        key = str(record.get("secretKey") or "") if isinstance(record, dict) else ""
+        if len(key) >= _MIN_MASKED:
+            masked.add(key)
+            masked.add(json.dumps(key)[1:-1])
+    keys = sorted(masked, key=len, reverse=True)
+
+    def mask(text: str) -> str:
+        for key in keys:
+            if key in text:
+                text = text.replace(key, _MASK)
+        return text
+
+    return mask
+
+
+def _worker() -> Any:
+    """The Dask worker running this task (asked from the task's thread); ``None`` outside one."""
+    try:
+        from distributed import get_worker
+
+        return get_worker()
+    except Exception:  # pragma: no cover - not on a Dask worker
+        return None
+
+
+class _Output:
+    """A task's output lines, numbered from 0 in the order read (both streams), kept for the
+    result and sent while the task runs as events on ``topic``:
+    ``{"token", "attempt", "first", "lines": [[stream, line], ...]}`` (``first``: the number
+    of the batch's first line). Sending is best effort: once it fails, lines only travel with
+    the result."""
+
+    def __init__(self, topic: str | None, token: str | None, mask: Callable[[str], str]) -> None:
+        self.lines: list[tuple[str, str]] = []
+        self.mask = mask
+        #: This run's id: Dask runs a task again when the worker running it is lost.
+        self.attempt = os.urandom(8).hex()
+        self.topic, self.token = topic, token
+        self.worker = _worker() if topic and token else None
+        self.sent = 0  # lines[:sent] were sent
+        self.unsent_bytes = 0
+        self.last_sent = -float("inf")
+
+    def add(self, stream: str, text: str) -> None:
+        if text.strip():
+            text = self.mask(text)
+            self.lines.append((stream, text))
+            self.unsent_bytes += len(text)
+
+    def wait(self, longest: float) -> float:
+        """How long the task's loop may wait for output before a batch is due."""
+        if self.worker is None or self.sent == len(self.lines):
+            return longest
+        return min(longest, max(0.0, self.last_sent + _FLUSH_EVERY - time.monotonic()))
+
+    def flush(self, force: bool = False) -> None:
+        """Send the lines not sent yet, if a batch is due (or ``force``)."""
+        pending = len(self.lines) - self.sent
+        if self.worker is None or not pending:
+            return
+        now = time.monotonic()
+        if not (force or pending >= _FLUSH_LINES or self.unsent_bytes >= _FLUSH_BYTES
+                or now - self.last_sent >= _FLUSH_EVERY):
+            return
+        batch = [[stream, text] for stream, text in self.lines[self.sent:]]
+        try:  # from a task thread: queued on the worker's event loop, never blocks
+            self.worker.log_event(self.topic, {"token": self.token, "attempt": self.attempt,
+                                               "first": self.sent, "lines": batch})
+        except Exception:  # a closing worker: the result still carries every line
+            self.worker = None
+            return
+        self.sent, self.unsent_bytes, self.last_sent = len(self.lines), 0, now
+
+
 def run_task(app_tar: bytes, digest: str, entrypoint: str, data: bytes,
              env: SealedEnv | dict[str, str], timeout: float | None,
-             cancel_name: str | None) -> dict[str, Any]:
+             cancel_name: str | None, topic: str | None = None,
+             token: str | None = None) -> dict[str, Any]:
     """Run one app task on this worker; returns ``{"exit_code", "outcome", "lines",
-    "results", "pid"}`` (``outcome``: ``exited``, ``timeout`` or ``cancelled``)."""
+    "attempt", "results", "pid"}`` (``outcome``: ``exited``, ``timeout`` or ``cancelled``;
+    ``lines``: every non-blank ``(stream, line)``, masked, in the order read).
+
+    With ``topic`` and ``token``, the lines are also sent while the task runs (see
+    :class:`_Output`), the last batch before this returns."""
     app_dir = _unpack(app_tar, digest)
     work = tempfile.mkdtemp(dir=_root(), prefix="task-")
     cancelled = threading.Event()
@@ -139,7 +246,8 @@ def run_task(app_tar: bytes, digest: str, entrypoint: str, data: bytes,
         full_env = {k: v for k, v in os.environ.items()
                     if k in _ENV_KEEP or k.startswith(_ENV_PREFIXES)}
         full_env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
-        full_env.update(dict(env.items()))
+        task_env = dict(env.items())
+        full_env.update(task_env)
         full_env.update(
             TASK_DIR=task_dir, TASK_RESULTS_DIR=results_dir,
             SHARED_CACHE_DIR=os.path.join(_root(), "shared-cache"),
@@ -156,7 +264,7 @@ def run_task(app_tar: bytes, digest: str, entrypoint: str, data: bytes,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        lines: list[tuple[str, str]] = []
+        output = _Output(topic, token, _masker(task_env))
         pending = {"stdout": b"", "stderr": b""}
         sel = selectors.DefaultSelector()
         assert proc.stdout is not None and proc.stderr is not None
@@ -166,13 +274,13 @@ def run_task(app_tar: bytes, digest: str, entrypoint: str, data: bytes,
         deadline = None if not timeout else time.monotonic() + timeout
         killed = False
         while sel.get_map():
-            for key, _ in sel.select(0.1):
+            for key, _ in sel.select(output.wait(0.1)):
                 chunk = os.read(key.fd, 65536)
                 name = key.data
                 if not chunk:
                     sel.unregister(key.fileobj)
                     if pending[name]:
-                        lines.append((name, pending[name].decode("utf-8", "replace")))
+                        output.add(name, pending[name].decode("utf-8", "replace"))
                         pending[name] = b""
                     continue
                 buf = pending[name] + chunk
@@ -181,9 +289,8 @@ def run_task(app_tar: bytes, digest: str, entrypoint: str, data: bytes,
                     complete.append(pending[name][:_MAX_LINE])
                     pending[name] = pending[name][_MAX_LINE:]
                 for raw in complete:
-                    text = raw.decode("utf-8", "replace").rstrip("\r")
-                    if text.strip():
-                        lines.append((name, text))
+                    output.add(name, raw.decode("utf-8", "replace").rstrip("\r"))
+            output.flush()
             if event is not None and not killed and time.monotonic() > next_check:
                 next_check = time.monotonic() + 0.3
                 try:
@@ -205,10 +312,12 @@ def run_task(app_tar: bytes, digest: str, entrypoint: str, data: bytes,
                     os.killpg(proc.pid, signal.SIGKILL)
         sel.close()
         code = proc.wait()
+        output.flush(force=True)  # before the result: Dask relays both in order
         return {
             "exit_code": code,
             "outcome": outcome,
-            "lines": [(s, t) for s, t in lines if t.strip()],
+            "lines": output.lines,
+            "attempt": output.attempt,
             "results": _collect(results_dir) if outcome == "exited" else {},
             "pid": proc.pid,
         }

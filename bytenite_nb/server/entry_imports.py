@@ -34,6 +34,10 @@ _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) - _EXCLUDED
 
 _cache: dict[str, tuple[tuple[int, int, int], tuple[str, ...]]] = {}
 _lock = threading.Lock()
+# One ast.parse at a time: CPython (seen on 3.11) keeps the AST converter's recursion counter
+# in interpreter-wide state, so two task threads parsing at once can fail with "SystemError:
+# AST constructor recursion depth mismatch" (see python/cpython#106905).
+_parse_lock = threading.Lock()
 
 
 def _names(tree: ast.AST) -> list[str]:
@@ -81,7 +85,9 @@ def stdlib_imports(script: str | os.PathLike[str],
         return cached[1]
     try:
         with open(path, "rb") as f:
-            tree = ast.parse(f.read(), filename=path)
+            source = f.read()
+        with _parse_lock:
+            tree = ast.parse(source, filename=path)
     except (OSError, SyntaxError, ValueError):
         modules: tuple[str, ...] = ()
     else:

@@ -41,6 +41,7 @@ from bytenite_nb.server import zygote
 from bytenite_nb.server.entry_imports import stdlib_imports
 
 __all__ = [
+    "NOTE_STREAM",
     "Executor",
     "ExecutorError",
     "ForkServerExecutor",
@@ -54,8 +55,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Called with ``("stdout" | "stderr", line)`` for each line a process writes.
+#: Called with ``("stdout" | "stderr", line)`` for each line a process writes, or with
+#: ``(NOTE_STREAM, message)`` for a line of the executor's own about the run (e.g. the Dask
+#: executor saying that a lost worker's task runs again).
 OutputCallback = Callable[[str, str], None]
+NOTE_STREAM = "bytenite-local"
 Outcome = Literal["exited", "timeout", "deadline", "cancelled", "error"]
 
 _POLL = 0.05  # how often a waiting run checks cancel/deadlines; bounds the cancel latency

@@ -34,7 +34,8 @@ every ``mkdir`` costs a fraction of a millisecond, which adds up over thousands 
 Logs: each output line is one ``observer.log`` call as soon as it is written: stdout → INFO,
 stderr → ERROR, unless the line starts with a level name the way ``logging`` prints them
 (``WARNING:root:…``, ``[INFO] …``, ``2024-01-01 12:00:00,000 - x - DEBUG - …``). Lines from the
-app have container ``main``; ByteNite Local's own lines (retries, timeouts) ``bytenite-local``.
+app have container ``main``; ByteNite Local's own lines (retries, timeouts, an executor's notes
+such as a Dask task run again after its worker was lost) ``bytenite-local``.
 
 Task attempts are numbered from 1. A task reports ``QUEUED`` (attempt 1) once chunks are
 known, ``RUNNING`` when an attempt starts, ``RETRYING`` when an attempt failed and another
@@ -61,6 +62,7 @@ from typing import Any, Protocol
 from bytenite_nb import wire
 from bytenite_nb.server import datasources, usersecrets
 from bytenite_nb.server.executors import (
+    NOTE_STREAM,
     Executor,
     ProcessResult,
     ProcessSpec,
@@ -424,6 +426,9 @@ class _Job:
 
         def on_output(stream: str, line: str) -> None:
             line = mask(line)
+            if stream == NOTE_STREAM:  # the executor's own line, not the app's
+                self.note(service, chunk, LogLevel.WARN, line)
+                return
             self.obs.log(service, chunk, parse_level(line, stream), line, APP_CONTAINER)
 
         result = self.executor.run(spec, on_output, cancel=self.stop, timeout=timeout,

@@ -23,7 +23,7 @@ import requests
 
 from bytenite_nb import wire
 from bytenite_nb.local import LocalServer
-from tests.integration.server_kit import Api, C, serve_dir, write_app
+from tests.integration.server_kit import Api, C, read_events, serve_dir, write_app
 
 distributed = pytest.importorskip("distributed")
 pytestmark = [pytest.mark.dask, pytest.mark.slow]
@@ -64,6 +64,20 @@ subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", marker])
 print("working", flush=True)
 time.sleep(120)
 """
+# Writes a line to each stream, then waits for the test to create the gate file.
+GATED = """
+import json, os, sys, time
+gate = json.loads(os.environ["APP_PARAMS"])["gate"]
+print("waiting for the gate", flush=True)
+print("stderr while waiting", file=sys.stderr, flush=True)
+for _ in range(1200):
+    if os.path.exists(gate):
+        break
+    time.sleep(0.1)
+else:
+    sys.exit(3)
+print("through the gate", flush=True)
+"""
 
 ROWS = [{"id": i, "city": ["Rome", "Oslo", "Lima"][i % 3], "price": i * 1.5, "qty": i % 4}
         for i in range(45)]
@@ -73,6 +87,7 @@ def _apps(root: Path) -> Path:
     write_app(root, "same", SAME_NAME, template={"partitioner": "fan@0"})
     write_app(root, "victim", VICTIM)
     write_app(root, "slow", SLOW, template={"partitioner": "fan@0"})
+    write_app(root, "gated", GATED)
     fan = root / "fan"
     (fan / "app").mkdir(parents=True)
     (fan / "manifest.json").write_text('{"name": "fan", "version": "0.1", "type": "partitioner"}')
@@ -229,6 +244,39 @@ def test_worker_killed_mid_task_is_survived(dask_api: Api, cluster: Any,
                   or psutil.Process(victim).status() == psutil.STATUS_ZOMBIE, 30)
     with distributed.Client(cluster, set_as_default=False) as client:
         assert _until(lambda: len(client.nthreads()) == 2)
+
+
+def test_task_output_reaches_logs_and_events_while_it_runs(dask_api: Api,
+                                                           tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    job = dask_api.create(templateId="gated-template", params={"app": {"gate": str(gate)}})
+    dask_api.ok("POST", f"{C}/jobs/{job['id']}/run")
+    try:
+        def seen_line(results: list[dict[str, Any]]) -> bool:
+            return any(e["event"] == "job.log" and e["data"]["log"] == "waiting for the gate"
+                       for e in results)
+
+        events = read_events(dask_api, 0, seen_line, jobId=job["id"])
+        # the line came while the task ran (it cannot end before the gate exists)
+        assert not gate.exists()
+        assert [e["data"]["state"] for e in events if e["event"] == "task.state"][-1] == (
+            "TASK_STATE_RUNNING")
+        assert not any(e["event"] == "job.state" and e["data"]["state"] in
+                       ("JOB_STATE_COMPLETE", "JOB_STATE_FAILED") for e in events)
+        tasks = dask_api.ok("GET", f"{C}/jobs/{job['id']}/tasks")["tasks"]
+        assert [t["state"] for t in tasks] == ["TASK_STATE_RUNNING"]
+        logs = dask_api.ok("POST", f"{C}/logs", json={"jobId": job["id"]})["taskrunner"]
+        assert "waiting for the gate" in [entry["log"] for entry in logs["task-0"]["logs"]]
+    finally:
+        gate.touch()
+    ended = dask_api.wait(job["id"])
+    assert ended["state"] == "JOB_STATE_COMPLETE", ended["errorMessage"]
+    logs = dask_api.ok("POST", f"{C}/logs", json={"jobId": job["id"]})["taskrunner"]
+    entries = [(e["level"], e["log"]) for e in logs["task-0"]["logs"]
+               if e["container"] == wire.APP_LOG_CONTAINER]
+    assert [m for lv, m in entries if lv == "INFO"] == ["waiting for the gate",
+                                                         "through the gate"]
+    assert [m for lv, m in entries if lv == "ERROR"] == ["stderr while waiting"]
 
 
 def test_child_process_server_on_dask(cluster: Any, apps: Path, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,7 +26,7 @@ from bytenite_nb.server.pipeline import (
     run_pipeline,
 )
 from bytenite_nb.server.registry import Engine, Registry
-from bytenite_nb.wire import LogLevel
+from bytenite_nb.wire import LogLevel, TaskState
 
 distributed = pytest.importorskip("distributed")
 pytestmark = [pytest.mark.dask, pytest.mark.slow]
@@ -292,4 +293,185 @@ open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write("survive
     assert _wait_until(lambda: not psutil.pid_exists(victim)
                        or psutil.Process(victim).status() == psutil.STATUS_ZOMBIE, 15)
     # the cluster recovers its worker (the nanny restarts it)
+    assert _wait_until(lambda: len(dask_executor.client.nthreads()) == 2, 60)
+
+
+# -- output lines while a task runs ------------------------------------------------------------
+
+# Writes some lines, then waits for the test to create the gate file: until then the task
+# cannot end, so a line seen before that was delivered while the task was running.
+GATED = """
+import os, sys, time
+gate = {gate!r}
+{before}
+for _ in range(1200):
+    if os.path.exists(gate):
+        break
+    time.sleep(0.1)
+else:
+    sys.exit(3)  # never opened
+{after}
+"""
+
+
+def _gated(gate: Path, before: str, after: str) -> str:
+    return GATED.format(gate=str(gate), before=textwrap.dedent(before).strip(),
+                        after=textwrap.dedent(after).strip())
+
+
+def _app_lines(obs: _Obs, level: LogLevel) -> list[str]:
+    """Task 0's own output lines at ``level``, in the order the pipeline recorded them."""
+    return [m for _, chunk, lv, m, container in list(obs.logs)
+            if chunk == 0 and lv is level and container == wire.APP_LOG_CONTAINER]
+
+
+def _task_states(obs: _Obs) -> list[Any]:
+    return [args[1] for args in list(obs.tasks) if args[0] == 0]
+
+
+@contextlib.contextmanager
+def _running(spec: PipelineSpec, obs: _Obs, executor: Any,
+             gate: Path | None = None) -> Iterator[tuple[threading.Thread, dict[str, Any]]]:
+    """The pipeline running on a thread; the gate is opened (and the thread joined) on exit,
+    also when the test fails."""
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["out"] = run_pipeline(spec, obs, threading.Event(), executor=executor)
+        except BaseException as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        yield thread, result
+    finally:
+        if gate is not None:
+            gate.touch()
+        thread.join(90)
+
+
+def _one_task(tmp_path: Path, code: str) -> PipelineSpec:
+    apps = tmp_path / "apps"
+    part = _engine(apps, "fan", FANOUT, "partitioner")
+    app = _engine(apps, "gated", code)
+    passthrough = Registry(bundled=False).resolve("passthrough", "assembler")
+    return _spec(tmp_path, app, part, passthrough, 1)
+
+
+def test_lines_reach_the_logs_while_the_task_runs(tmp_path: Path, dask_executor: Any) -> None:
+    gate = tmp_path / "gate"
+    spec = _one_task(tmp_path, _gated(gate, """
+        print("before the gate")
+        print("stderr before the gate", file=sys.stderr)
+    """, """
+        print("after the gate")
+    """))
+    obs = _Obs()
+    with _running(spec, obs, dask_executor, gate) as (thread, result):
+        assert _wait_until(lambda: _app_lines(obs, LogLevel.INFO) == ["before the gate"]
+                           and _app_lines(obs, LogLevel.ERROR) == ["stderr before the gate"])
+        # seen while the task still runs: it cannot end before the gate exists
+        assert not gate.exists() and thread.is_alive()
+        assert _task_states(obs)[-1] is TaskState.RUNNING
+    assert not thread.is_alive() and "error" not in result, result.get("error")
+    assert _task_states(obs)[-1] is TaskState.COMPLETE
+    # each line once, in order per stream
+    assert _app_lines(obs, LogLevel.INFO) == ["before the gate", "after the gate"]
+    assert _app_lines(obs, LogLevel.ERROR) == ["stderr before the gate"]
+
+
+def test_many_lines_arrive_live_complete_and_in_order(tmp_path: Path,
+                                                      dask_executor: Any) -> None:
+    gate = tmp_path / "gate"
+    spec = _one_task(tmp_path, _gated(gate, """
+        for i in range(5000):
+            print(f"out {i}")
+            print(f"err {i}", file=sys.stderr)
+    """, """
+        print("out done")
+    """))
+    obs = _Obs()
+    out = [f"out {i}" for i in range(5000)]
+    err = [f"err {i}" for i in range(5000)]
+    with _running(spec, obs, dask_executor, gate) as (thread, result):
+        assert _wait_until(lambda: len(_app_lines(obs, LogLevel.INFO)) >= 5000
+                           and len(_app_lines(obs, LogLevel.ERROR)) >= 5000)
+        assert not gate.exists() and thread.is_alive()  # all of them came while it ran
+        assert _task_states(obs)[-1] is TaskState.RUNNING
+        assert _app_lines(obs, LogLevel.INFO) == out
+        assert _app_lines(obs, LogLevel.ERROR) == err
+    assert not thread.is_alive() and "error" not in result, result.get("error")
+    assert _app_lines(obs, LogLevel.INFO) == [*out, "out done"]
+    assert _app_lines(obs, LogLevel.ERROR) == err
+
+
+class _Deaf(dict):  # type: ignore[type-arg]
+    """The executor's inboxes, made to lose every live batch once ``deaf`` is set."""
+
+    deaf = False
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return default if self.deaf else super().get(key, default)
+
+
+def test_lines_whose_live_messages_are_lost_come_with_the_result_once(
+        tmp_path: Path, dask_executor: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    inboxes = _Deaf()
+    monkeypatch.setattr(dask_executor, "_inboxes", inboxes)
+    gate = tmp_path / "gate"
+    spec = _one_task(tmp_path, _gated(gate, """
+        for i in range(100):
+            print(f"live {i}")
+    """, """
+        for i in range(2000):
+            print(f"late {i}")
+            print(f"late err {i}", file=sys.stderr)
+    """))
+    obs = _Obs()
+    live = [f"live {i}" for i in range(100)]
+    with _running(spec, obs, dask_executor, gate) as (thread, result):
+        assert _wait_until(lambda: _app_lines(obs, LogLevel.INFO) == live)
+        assert thread.is_alive()
+        inboxes.deaf = True  # from now on, no live batch reaches the task's run
+    assert not thread.is_alive() and "error" not in result, result.get("error")
+    # the lines delivered live are not delivered again; the others came with the result
+    assert _app_lines(obs, LogLevel.INFO) == [*live, *(f"late {i}" for i in range(2000))]
+    assert _app_lines(obs, LogLevel.ERROR) == [f"late err {i}" for i in range(2000)]
+
+
+def test_lost_worker_lines_stay_and_the_new_run_follows_a_note(tmp_path: Path, cluster: Any,
+                                                               dask_executor: Any) -> None:
+    flag = tmp_path / "killed-once"
+    spec = _one_task(tmp_path, f"""
+import os, time
+flag = {str(flag)!r}
+first = not os.path.exists(flag)
+print("run starts", "first" if first else "again")
+if first:
+    open(flag + ".tmp", "w").write(str(os.getppid()))  # the Dask worker running this task
+    os.replace(flag + ".tmp", flag)
+    print("lost run working")
+    time.sleep(60)
+print("new run done")
+open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write("survived")
+""")
+    obs = _Obs()
+    with _running(spec, obs, dask_executor) as (thread, result):
+        assert _wait_until(lambda: _app_lines(obs, LogLevel.INFO)
+                           == ["run starts first", "lost run working"])
+        os.kill(int(flag.read_text()), signal.SIGKILL)
+    assert not thread.is_alive() and "error" not in result, result.get("error")
+    assert (result["out"] / "ok.txt").read_text() == "survived"
+    task_logs = [(lv, m, container) for _, chunk, lv, m, container in list(obs.logs)
+                 if chunk == 0]
+    assert [m for _, m, _ in task_logs if "was lost" not in m] == [
+        "run starts first", "lost run working", "run starts again", "new run done"]
+    notes = [i for i, (_, m, _) in enumerate(task_logs) if "was lost" in m]
+    assert notes == [2], task_logs  # once, between the lost run's lines and the new run's
+    level, note, container = task_logs[2]
+    assert level is LogLevel.WARN and container == wire.RUNTIME_LOG_CONTAINER
+    assert "Dask runs the task again" in note
+    assert _task_states(obs) == [TaskState.QUEUED, TaskState.RUNNING, TaskState.COMPLETE]
     assert _wait_until(lambda: len(dask_executor.client.nthreads()) == 2, 60)
