@@ -27,7 +27,8 @@ def _serve(args: argparse.Namespace) -> int:
         "apps_dirs": tuple(Path(p) for p in args.apps or ()), "executor": args.executor,
         "scheduler": args.scheduler, "preload": tuple(args.preload or ()),
     }
-    for name in ("workers", "token_ttl", "heartbeat_interval", "scheduler_timeout"):
+    for name in ("workers", "token_ttl", "heartbeat_interval", "scheduler_timeout",
+                 "idle_timeout"):
         value = getattr(args, name)
         if value is not None:
             kwargs[name] = value
@@ -45,6 +46,8 @@ def _serve(args: argparse.Namespace) -> int:
         else:
             print("  API keys: as given by --api-key / BYTENITE_LOCAL_API_KEYS", flush=True)
         print(f"  executor: {describe_executor(config, ctx.runner.executor)}", flush=True)
+        if config.idle_timeout:
+            print(f"  stops after {config.idle_timeout:g} s idle (--idle-timeout)", flush=True)
         if config.host not in ("127.0.0.1", "localhost", "::1"):
             print(f"  warning: listening on {config.host}: reachable from other machines",
                   flush=True)
@@ -112,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--token-ttl", type=float, help="access token lifetime in seconds")
     serve.add_argument("--heartbeat-interval", type=float,
                        help="seconds between /events heartbeats")
+    serve.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                       help="stop by itself after SECONDS without requests (an open /events "
+                            "stream counts as one) or running jobs (default, or 0: never)")
     serve.add_argument("--ready-file", help=argparse.SUPPRESS)
     serve.set_defaults(func=_serve)
     notebook = sub.add_parser("notebook", help="run a notebook end to end, echoing its outputs")

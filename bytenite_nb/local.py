@@ -131,17 +131,23 @@ class LocalServer:
     def __init__(self, base_url: str, api_key: str, data_dir: Path, *, pid: int | None = None,
                  owned: bool = True, process: subprocess.Popen[bytes] | None = None,
                  thread: threading.Thread | None = None, server: Any = None,
-                 ctx: Any = None) -> None:
+                 ctx: Any = None, idle_timeout: float | None = None,
+                 log_offset: int | None = None) -> None:
         self.base_url = base_url
         self.api_key = api_key
         self.data_dir = data_dir
         self.pid = pid
         self.owned = owned
+        #: Seconds without requests or running jobs after which the server stops by itself
+        #: (None: never, or unknown for a re-used server).
+        self.idle_timeout = idle_timeout
         self._process = process
         self._thread = thread
         self._server = server
         self._ctx = ctx
         self._stopped = False
+        # Where this server's lines start in the data dir's log (for `stop_reason`).
+        self._log_offset = _log_size(data_dir) if log_offset is None else log_offset
 
     def __repr__(self) -> str:  # never shows the key
         mode = "in-process" if self._thread else "process" if self.owned else "re-used"
@@ -154,6 +160,54 @@ class LocalServer:
 
         return key_file(self.data_dir)
 
+    @property
+    def running(self) -> bool:
+        """Whether the server is still up: False once its process (or thread) has ended,
+        whether `stop` ended it or it stopped by itself (``idle_timeout``, a crash, a kill)."""
+        if self._process is not None:
+            if self._process.poll() is None and self._idle_line() is not None:
+                # Stopping for its idle timeout right now: let it finish (a few seconds at
+                # most), so that the caller starts a new one rather than talk to this one.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._process.wait(_START_TIMEOUT)
+            return self._process.poll() is None
+        if self._thread is not None:
+            return self._thread.is_alive()
+        if self.pid is None or not _alive(self.pid):
+            return False
+        # A re-used server: its pid could have been recycled, but server.json is its own.
+        return _server_file_pid(self.data_dir) == self.pid
+
+    def stop_reason(self) -> str | None:
+        """Why the server is no longer running, as a short phrase (None while it runs):
+        ``"stopped by this handle"``, ``"idle for 3600 s (no requests, no running jobs)"``,
+        or how its process ended."""
+        if self.running:
+            return None
+        if self._stopped:
+            return "stopped by this handle"
+        line = self._idle_line()
+        if line is not None:
+            from bytenite_nb.server.idle import IDLE_MARKER
+
+            return line.split(IDLE_MARKER)[0].removeprefix("ByteNite Local:").strip(" :")
+        code = self._process.returncode if self._process is not None else None
+        if code is None:
+            return "its process has ended"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"its process was killed ({signal.Signals(-code).name})"
+        return f"its process exited with code {code}"
+
+    def _idle_line(self) -> str | None:
+        """The line this server logged when it stopped for its idle timeout, if it did."""
+        from bytenite_nb.server.idle import IDLE_MARKER
+
+        for line in reversed(_log_since(self.data_dir, self._log_offset)):
+            if IDLE_MARKER in line:
+                return line
+        return None
+
     @classmethod
     def start(cls, data_dir: str | Path | None = None, *, port: int = 0,
               api_keys: Sequence[str] | None = None, workers: int | None = None,
@@ -162,6 +216,7 @@ class LocalServer:
               token_ttl: float | None = None, heartbeat_interval: float | None = None,
               preload: Sequence[str] = (), reuse: bool = True,
               config_overrides: Mapping[str, Any] | None = None,
+              idle_timeout: float | None = None,
               ) -> LocalServer:
         """Start ByteNite Local on ``host:port`` (0 = a free port) serving ``data_dir``.
 
@@ -172,8 +227,13 @@ class LocalServer:
         sends app tasks to that ``dask.distributed`` cluster (partitioner and assembler stay
         here); the scheduler must answer at start-up. ``preload`` names modules (e.g.
         ``"pandas"``) the fork servers import once so that every task starts with them
-        loaded. Raises `ValueError` for a bad
-        configuration and `ServerStartError` if the server does not come up.
+        loaded. ``idle_timeout`` (seconds; None or 0: never) makes the server stop by itself
+        after that long without requests or running jobs (`running` turns False,
+        `stop_reason` says why); a child process only: ``in_process=True`` refuses it (such a
+        server lives as long as this interpreter anyway). A re-used server keeps the idle
+        timeout it was started with.
+        Raises `ValueError` for a bad configuration and `ServerStartError` if the server
+        does not come up.
         """
         from bytenite_nb.server.config import ServerConfig, default_data_dir
 
@@ -193,6 +253,8 @@ class LocalServer:
             kwargs["token_ttl"] = token_ttl
         if heartbeat_interval is not None:
             kwargs["heartbeat_interval"] = heartbeat_interval
+        if idle_timeout is not None:
+            kwargs["idle_timeout"] = idle_timeout
         if config_overrides:
             if not in_process:
                 raise ValueError("config_overrides need in_process=True")
@@ -207,6 +269,11 @@ class LocalServer:
         from bytenite_nb.server.app import create_app
         from bytenite_nb.server.context import ServerContext
         from bytenite_nb.server.executors import ExecutorError
+
+        if config.idle_timeout:
+            raise ValueError("an idle timeout needs a server in its own process "
+                             "(in_process=False); an in-process server lives as long as "
+                             "this interpreter, until its stop()")
 
         try:
             ctx = ServerContext.open(config)
@@ -245,6 +312,8 @@ class LocalServer:
                 "--executor", config.executor, "--token-ttl", str(config.token_ttl),
                 "--heartbeat-interval", str(config.heartbeat_interval),
                 "--ready-file", str(ready)]
+        if config.idle_timeout:
+            args += ["--idle-timeout", repr(config.idle_timeout)]
         for folder in config.apps_dirs:
             args += ["--apps", str(folder)]
         for module in config.preload:
@@ -256,6 +325,7 @@ class LocalServer:
         # Keys travel in the environment, never on the command line (visible in `ps`).
         env["BYTENITE_LOCAL_API_KEYS"] = ",".join(config.api_keys)
         log_path = config.data_dir / LOG_FILE
+        log_offset = _log_size(config.data_dir)
         with open(log_path, "ab") as log:
             process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                        env=env, start_new_session=True)
@@ -274,7 +344,8 @@ class LocalServer:
         finally:
             ready.unlink(missing_ok=True)
         key = config.api_keys[0] if config.api_keys else _read_key(config.data_dir)
-        return cls(info["url"], key, config.data_dir, pid=process.pid, process=process)
+        return cls(info["url"], key, config.data_dir, pid=process.pid, process=process,
+                   idle_timeout=config.idle_timeout, log_offset=log_offset)
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the server if this handle started it: end streams, abort running jobs (they
@@ -312,6 +383,30 @@ def _terminate(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
             process.wait()
 
 
+def _log_size(data_dir: Path) -> int:
+    try:
+        return (data_dir / LOG_FILE).stat().st_size
+    except OSError:
+        return 0
+
+
+def _log_since(data_dir: Path, offset: int) -> list[str]:
+    """The lines of the data dir's log from byte ``offset`` on (the last 64 KiB at most)."""
+    try:
+        with open(data_dir / LOG_FILE, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(offset, size - 65536))
+            return fh.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+def _server_file_pid(data_dir: Path) -> int | None:
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        return int(json.loads((data_dir / SERVER_FILE).read_text(encoding="utf-8"))["pid"])
+    return None
+
+
 def _tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
@@ -319,10 +414,32 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
+def _idle_check_interval(timeout: float) -> float:
+    """How often the idle watcher looks: a tenth of the timeout, between 0.05 and 30 s."""
+    return max(0.05, min(30.0, timeout / 10))
+
+
+async def _watch_idle(server: Any, ctx: Any, timeout: float) -> None:
+    """Stop ``server`` as SIGTERM would once ``ctx`` has been idle for ``timeout`` seconds."""
+    import asyncio
+
+    from bytenite_nb.server.idle import idle_message
+
+    interval = _idle_check_interval(timeout)
+    while not server.should_exit:
+        await asyncio.sleep(interval)
+        if ctx.idle_seconds() >= timeout and not server.should_exit:
+            print(idle_message(timeout), file=sys.stderr, flush=True)
+            server.handle_exit(signal.SIGTERM, None)
+            return
+
+
 def serve(config: Any, *, ready_file: Path | None = None,
           announce: Any = None) -> None:
     """Run ByteNite Local in the foreground until SIGINT/SIGTERM (used by ``bytenite-nb
-    serve``). ``announce(url, ctx)`` is called once it listens."""
+    serve``), or until it has been idle for ``config.idle_timeout`` seconds (then it says
+    so on stderr and stops as on SIGTERM). ``announce(url, ctx)`` is called once it
+    listens."""
     import asyncio
 
     from bytenite_nb.server.app import create_app
@@ -343,6 +460,7 @@ def serve(config: Any, *, ready_file: Path | None = None,
                         f"could not listen on {config.host}:{config.port} (is it in use?)")
                 await asyncio.sleep(0.02)
             url = _url(config.host, _bound_port(server))
+            ctx.activity.touch()  # idle from now on, not since start-up began
             write_server_file(config.data_dir, url, pid)
             if announce is not None:
                 announce(url, ctx)
@@ -350,7 +468,16 @@ def serve(config: Any, *, ready_file: Path | None = None,
                 tmp = ready_file.with_suffix(".tmp")
                 tmp.write_text(json.dumps({"url": url, "pid": pid}), encoding="utf-8")
                 os.replace(tmp, ready_file)
-            await task
+            if not config.idle_timeout:
+                await task
+                return
+            watcher = asyncio.create_task(_watch_idle(server, ctx, config.idle_timeout))
+            try:
+                await task
+            finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
 
         asyncio.run(main())
     finally:

@@ -142,6 +142,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _non_negative_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
+    return value
+
+
 def _port(text: str) -> int:
     value = _non_negative_int(text)
     if value > 65535:
@@ -314,6 +321,11 @@ def _build_local(p: MagicArgumentParser) -> None:
     p.add_argument("--preload", action="append", metavar="MODULE",
                    help="import MODULE once so every task starts with it loaded, e.g. "
                    "pandas (repeatable)")
+    p.add_argument("--idle-timeout", dest="idle_timeout", type=_non_negative_seconds,
+                   metavar="SECONDS",
+                   help="a server started here stops by itself after SECONDS without requests "
+                   "or running jobs (0: never; default: ByteniteMagics.local_idle_timeout, "
+                   "3600); the next command restarts it on the same data dir")
     p.add_argument("--force", action="store_true",
                    help="with stop: also stop a server this session did not start")
 

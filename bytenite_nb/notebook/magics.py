@@ -71,6 +71,12 @@ class ByteniteMagics(Magics):
         help="Data dir for `%bytenite local` (empty: BYTENITE_LOCAL_DIR, else ByteNite "
         "Local's default).",
     ).tag(config=True)
+    local_idle_timeout = Float(
+        3600.0,
+        help="A ByteNite Local started by `%bytenite local` or auto_local stops by itself after "
+        "this many seconds without requests or running jobs (0: never); the next command "
+        "restarts it on the same data dir. --idle-timeout wins.",
+    ).tag(config=True)
     ledger_path = Unicode(
         "",
         help="File recording the jobs started here, for `attach --last` (empty: "
@@ -101,6 +107,13 @@ class ByteniteMagics(Magics):
         if proposal["value"] < 0:
             raise TraitError("display_limit must be 0 (no limit) or more")
         return int(proposal["value"])
+
+    @validate("local_idle_timeout")
+    def _check_idle_timeout(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if not value >= 0:  # negative or NaN
+            raise TraitError("local_idle_timeout must be 0 (never stop) or more seconds")
+        return value
 
     @validate("poll_interval")
     def _check_poll(self, proposal: dict[str, Any]) -> float:

@@ -41,6 +41,7 @@ from bytenite_nb.server.errors import (
     not_found,
     request_id_of,
 )
+from bytenite_nb.server.idle import ActivityMiddleware
 
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ +=,@()-]+")
 
@@ -257,6 +258,8 @@ def create_app(config: ServerConfig, ctx: ServerContext | None = None) -> FastAP
     )
     app.state.ctx = ctx
     app.add_middleware(RequestIdMiddleware)
+    # Added last, so outermost: a request counts from arrival until fully sent (idle timeout).
+    app.add_middleware(ActivityMiddleware, activity=ctx.activity)
     install_error_handlers(app)
     app.include_router(_auth_router(), prefix=wire.AUTH_PREFIX)
     app.include_router(_secrets_router(), prefix=wire.AUTH_PREFIX)

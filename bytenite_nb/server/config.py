@@ -55,6 +55,9 @@ class ServerConfig:
     subscriber_queue_size: int = 2000
     #: Result links of the ``bucket`` destination live this long, as on ByteNite.
     result_link_ttl: float = wire.RESULT_LINK_TTL_SECONDS
+    #: Stop by itself after this many seconds without requests or running jobs (None or 0:
+    #: never); see `bytenite_nb.server.idle`.
+    idle_timeout: float | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
@@ -71,6 +74,12 @@ class ServerConfig:
             raise ValueError("workers must be at least 1")
         if self.executor not in ("local", "dask"):
             raise ValueError(f"executor must be 'local' or 'dask', got {self.executor!r}")
+        if self.idle_timeout is not None:
+            timeout = float(self.idle_timeout)
+            if not timeout > 0 and timeout != 0:  # negative or NaN
+                raise ValueError("--idle-timeout (idle_timeout=) must be more than 0 seconds, "
+                                 f"or 0 to never stop when idle; got {timeout:g}")
+            self.idle_timeout = timeout or None
         if self.scheduler_timeout <= 0:
             raise ValueError("scheduler_timeout must be positive")
         if self.executor == "dask" and not self.scheduler:

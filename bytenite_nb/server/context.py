@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from bytenite_nb.server.auth import Auth, key_file, load_or_create_key
 from bytenite_nb.server.broker import Broker
 from bytenite_nb.server.config import ServerConfig
+from bytenite_nb.server.idle import Activity
 from bytenite_nb.server.runner import Runner
 from bytenite_nb.server.store import Store
 
@@ -37,6 +38,8 @@ class ServerContext:
     #: Where the generated API key lives (None when keys came from the configuration).
     key_path: Path | None = None
     recovered: list[str] = field(default_factory=list)
+    #: HTTP requests in flight and when the last one ended (fed by `ActivityMiddleware`).
+    activity: Activity = field(default_factory=Activity)
     _closed: bool = False
 
     @classmethod
@@ -89,6 +92,13 @@ class ServerContext:
     def api_key(self) -> str:
         """The first accepted API key (what a local client should use)."""
         return self.auth.keys[0]
+
+    def idle_seconds(self) -> float:
+        """How long the server has been idle: no HTTP request in flight or finished and no
+        job running for that many seconds (0 while busy)."""
+        if self.runner.running_jobs():
+            return 0.0
+        return self.activity.idle_seconds(busy_until=self.runner.last_job_end)
 
     def close(self) -> None:
         """End streams, stop running jobs, close the database. Idempotent."""

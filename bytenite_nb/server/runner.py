@@ -183,6 +183,8 @@ class Runner:
         self._cancels: dict[str, threading.Event] = {}
         self._closing = False
         self._pool: Any = executor
+        #: When (``time.monotonic()``) the last job run ended; None before the first one.
+        self.last_job_end: float | None = None
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -247,7 +249,18 @@ class Runner:
                 raise RuntimeError("ByteNite Local is shutting down")
             self._threads[job_id] = thread
             self._cancels[job_id] = cancel
-        thread.start()
+        try:
+            thread.start()
+        except BaseException:  # e.g. no more threads: the job must not count as running
+            with self._lock:
+                self._threads.pop(job_id, None)
+                self._cancels.pop(job_id, None)
+            raise
+
+    def running_jobs(self) -> int:
+        """How many job runs are in progress (started and not yet finished)."""
+        with self._lock:
+            return len(self._threads)
 
     def is_running(self, job_id: str) -> bool:
         """True while the job's thread is alive."""
@@ -365,6 +378,7 @@ class Runner:
             with self._lock:
                 self._threads.pop(job_id, None)
                 self._cancels.pop(job_id, None)
+                self.last_job_end = time.monotonic()
 
     def cancel_open_tasks(self, job_id: str) -> None:
         """Mark the job's unfinished tasks CANCELLED, with their ``task.state`` events."""

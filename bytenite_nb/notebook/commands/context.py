@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from bytenite_nb.notebook.cli_parser import Command
+from bytenite_nb.notebook.ledger import normalize_base_url
 from bytenite_nb.notebook.spec import resolve_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,9 +63,16 @@ class Context:
         return self.command.options.get("base_url") or self.magics.base_url or None
 
     def client(self) -> Client:
-        """The client for this line, starting ByteNite Local first if configured to."""
+        """The client for this line, starting ByteNite Local first if configured to, or
+        again if the session's ByteNite Local has stopped by itself (idle timeout)."""
         url = self.base_url()
         session = self.magics.connection
+        local = session.local
+        if (url is not None and local is not None and getattr(local, "running", True) is False
+                and normalize_base_url(url) == normalize_base_url(str(local.base_url))):
+            from bytenite_nb.notebook.commands.local import restart_local
+
+            url = str(restart_local(self).base_url)
         if url is None and self.magics.auto_local and session.configured_base_url() is None:
             from bytenite_nb.notebook.commands.local import start_local
 

@@ -112,8 +112,15 @@ def info(ctx: Context) -> Info:
     server = magics.connection.local
     if server is not None:
         owner = "started by" if magics.connection.local_owned else "re-used by"
-        rows.append(("ByteNite Local", f"{server.base_url}, data dir {server.data_dir} "
-                     f"({owner} this session)"))
+        text = f"{server.base_url}, data dir {server.data_dir} ({owner} this session)"
+        idle = getattr(server, "idle_timeout", None)
+        if getattr(server, "running", True) is False:
+            reason = server.stop_reason() if hasattr(server, "stop_reason") else None
+            text += (f"; stopped by itself ({reason or 'its process has ended'}): the next "
+                     "command that needs it starts it again")
+        elif idle:
+            text += f"; stops by itself after {idle:g} s idle"
+        rows.append(("ByteNite Local", text))
     ledger = ctx.ledger
     rows.append(("ledger", f"{ledger.path} ({len(ledger.entries())} jobs)"))
     rows.append(("job display", "live monitor" if magics.formatters_registered

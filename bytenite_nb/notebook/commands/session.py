@@ -33,6 +33,9 @@ class Connection:
     local: Any = None
     #: Whether this session started ``local`` (only then does ``local stop`` stop it).
     local_owned: bool = False
+    #: The ``%bytenite local`` options ``local`` was started with (port, workers, preload,
+    #: idle_timeout), to start it again the same way after it stopped by itself.
+    local_options: dict[str, Any] = field(default_factory=dict)
     #: The base_url trait value before ``%bytenite local`` replaced it (restored by stop).
     previous_base_url: str = ""
     _clients: dict[tuple[str, str], Client] = field(default_factory=dict, repr=False)

@@ -94,6 +94,12 @@ def test_numbers_are_validated() -> None:
     with pytest.raises(UsageError, match=r"a port is 0\.\.65535"):
         parse_line("local --port 70000")
     assert parse_line("run t --progress-after -1").options["progress_after"] == -1
+    assert parse_line("local --idle-timeout 90").options["idle_timeout"] == 90
+    assert parse_line("local --idle-timeout 0").options["idle_timeout"] == 0
+    assert parse_line("local").options["idle_timeout"] is None  # the setting applies
+    for bad in ("-1", "nan", "soon"):
+        with pytest.raises(UsageError, match="argument --idle-timeout: expected"):
+            parse_line(f"local --idle-timeout {bad}")
 
 
 def test_out_must_be_a_variable_name() -> None:

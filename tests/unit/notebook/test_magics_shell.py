@@ -59,6 +59,12 @@ def test_config_traits_are_validated(ip: TestingShell) -> None:
         magics.poll_interval = 0
     with pytest.raises(TraitError):
         magics.credential_store = "paper"
+    assert magics.local_idle_timeout == 3600
+    ip.run_cell("%config ByteniteMagics.local_idle_timeout = 0")
+    assert magics.local_idle_timeout == 0
+    for bad in (-1, float("nan")):
+        with pytest.raises(TraitError, match="local_idle_timeout must be 0"):
+            magics.local_idle_timeout = bad
 
 
 def test_a_flag_beats_config(ip: TestingShell) -> None:
