@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 FANOUT_MAIN = '''\
 import json, os
@@ -60,33 +61,33 @@ TEMPLATE_ID = "sleepy-template"
 ECHO_TEMPLATE_ID = "echo-template"
 
 
+def _folder(root: Path, name: str, main: str, description: str, *, kind: str | None = None,
+            template: dict[str, Any] | None = None,
+            schema: dict[str, Any] | None = None) -> None:
+    """One app/engine folder in the Dev CLI layout."""
+    folder = root / name
+    (folder / "app").mkdir(parents=True)
+    manifest = {"name": name, "version": "0.1", "entrypoint": "main.py",
+                "description": description, **({"type": kind} if kind else {})}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "app" / "main.py").write_text(main)
+    if schema is not None:
+        (folder / "schema.json").write_text(json.dumps(schema))
+    if template is not None:
+        (folder / "template.json").write_text(json.dumps(template))
+
+
 def write_test_apps(root: Path) -> Path:
     """Create the ``fanout`` partitioner, the ``sleepy`` app and ``sleepy-template``, and the
     schema-less ``echo`` app (copies its input to its results) with ``echo-template``."""
-    fanout = root / "fanout"
-    (fanout / "app").mkdir(parents=True)
-    (fanout / "manifest.json").write_text(json.dumps(
-        {"name": "fanout", "version": "0.1", "type": "partitioner", "entrypoint": "main.py",
-         "description": "writes params.chunks chunks"}))
-    (fanout / "app" / "main.py").write_text(FANOUT_MAIN)
-    sleepy = root / "sleepy"
-    (sleepy / "app").mkdir(parents=True)
-    (sleepy / "manifest.json").write_text(json.dumps(
-        {"name": "sleepy", "version": "0.1", "entrypoint": "main.py",
-         "description": "sleeps, optionally fails one chunk"}))
-    (sleepy / "app" / "main.py").write_text(SLEEPY_MAIN)
-    (sleepy / "schema.json").write_text(json.dumps(SLEEPY_SCHEMA))
-    (sleepy / "template.json").write_text(json.dumps(
-        {"id": TEMPLATE_ID, "description": "fan out, sleep, pass through",
-         "app": "sleepy", "partitioner": "fanout", "assembler": "passthrough",
-         "params": {"partitioner": {"chunks": 12}, "app": {"seconds": 0.3}, "assembler": {}}}))
-    echo = root / "echo"
-    (echo / "app").mkdir(parents=True)
-    (echo / "manifest.json").write_text(json.dumps(
-        {"name": "echo", "version": "0.1", "entrypoint": "main.py",
-         "description": "copies data.bin to its results"}))
-    (echo / "app" / "main.py").write_text(ECHO_MAIN)
-    (echo / "template.json").write_text(json.dumps(
-        {"id": ECHO_TEMPLATE_ID, "description": "copy the input, no params schema",
-         "app": "echo", "partitioner": "passthrough", "assembler": "passthrough"}))
+    _folder(root, "fanout", FANOUT_MAIN, "writes params.chunks chunks", kind="partitioner")
+    _folder(root, "sleepy", SLEEPY_MAIN, "sleeps, optionally fails one chunk",
+            schema=SLEEPY_SCHEMA, template={
+                "id": TEMPLATE_ID, "description": "fan out, sleep, pass through",
+                "app": "sleepy", "partitioner": "fanout", "assembler": "passthrough",
+                "params": {"partitioner": {"chunks": 12}, "app": {"seconds": 0.3},
+                           "assembler": {}}})
+    _folder(root, "echo", ECHO_MAIN, "copies data.bin to its results", template={
+        "id": ECHO_TEMPLATE_ID, "description": "copy the input, no params schema",
+        "app": "echo", "partitioner": "passthrough", "assembler": "passthrough"})
     return root
