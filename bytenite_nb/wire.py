@@ -1,8 +1,9 @@
 """The wire vocabulary shared by the API client and ByteNite Local.
 
 Everything both sides of the ByteNite Customer API must agree on lives here and only here:
-enum names, data source descriptors and their ``@type`` URLs, event names, and the protojson
-rules (camelCase keys out, camelCase or snake_case in, int64 as strings, RFC 3339 timestamps).
+enum names, data source descriptors and their ``@type`` URLs, event names, the protojson
+rules (camelCase keys out, camelCase or snake_case in, int64 as strings, RFC 3339 timestamps),
+and the Developer API's folder archives (how a folder is packed, which entries are refused).
 
 This module imports the standard library only, so the client (`bytenite_nb.api`) and the
 server (`bytenite_nb.server`) can both depend on it without depending on each other.
@@ -12,10 +13,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import os
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - tarfile is imported where archives are handled
+    import tarfile
 
 # --------------------------------------------------------------------------------------------
 # Paths
@@ -301,6 +306,61 @@ EVENT_TYPES: dict[str, str] = {
 def task_id(chunk_number: int) -> str:
     """The task id ByteNite Local gives the task that processes chunk ``chunk_number``."""
     return f"task-{chunk_number}"
+
+
+# --------------------------------------------------------------------------------------------
+# Developer API archives: an app or engine folder travels as the base64 of a tar of its
+# contents (``POST /v1/dev/apps`` ``{"data"}``, ``GET /v1/dev/apps/{tag}/download``). The
+# client packs what it pushes and unpacks what it downloads; the server does the reverse.
+# --------------------------------------------------------------------------------------------
+
+#: Folders never shipped with an app: VCS metadata, caches, virtual environments.
+ARCHIVE_SKIP_DIRS = frozenset({".git", "__pycache__", ".ipynb_checkpoints", ".venv",
+                               "node_modules"})
+
+
+def tar_folder(folder: str | os.PathLike[str]) -> bytes:
+    """A reproducible tar of ``folder``'s contents (paths relative to it, sorted, mtime 0,
+    no owner), skipping `ARCHIVE_SKIP_DIRS`: the same folder always gives the same bytes.
+
+    Raises ``FileNotFoundError`` if the folder or its ``manifest.json`` is missing.
+    """
+    import io
+    import tarfile
+    from pathlib import Path
+
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such folder: {root}")
+    if not any((root / n).is_file() for n in ("manifest.json", "Manifest.json")):
+        raise FileNotFoundError(f"{root} has no manifest.json (not a Dev CLI app/engine folder)")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(root)
+            if any(part in ARCHIVE_SKIP_DIRS for part in rel.parts) or not path.is_file():
+                continue
+            info = tar.gettarinfo(str(path), arcname=rel.as_posix())
+            # Same bytes for the same folder, so the server's content hash is stable.
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            with path.open("rb") as fh:
+                tar.addfile(info, fh)
+    return buffer.getvalue()
+
+
+def tar_member_problem(member: tarfile.TarInfo) -> str | None:
+    """Why an archive entry must not be unpacked (absolute path, ``..``, a link, a device or
+    fifo), as a message naming the entry; None when it is a plain file or folder inside."""
+    name = member.name
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or (parts and ":" in parts[0]) or ".." in parts:
+        return (f"refused archive entry {name!r}: paths must stay inside the folder (no "
+                "absolute paths, no '..')")
+    if member.issym() or member.islnk():
+        return f"refused archive entry {name!r}: links are not accepted"
+    if not (member.isfile() or member.isdir()):
+        return f"refused archive entry {name!r}: only files and folders are accepted"
+    return None
 
 
 # --------------------------------------------------------------------------------------------

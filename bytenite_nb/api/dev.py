@@ -2,7 +2,9 @@
 
 This is what the ByteNite Dev CLI (``bytenite app push`` ...) did. A folder in the Dev CLI
 layout (``manifest.json``, ``app/<entrypoint>``, optional ``template.json``/``schema.json``)
-is sent as ``{"data": "<base64 of a tar of the folder>"}``. Reach it as ``client.dev``.
+is sent as ``{"data": "<base64 of a tar of the folder>"}`` and downloaded the same way
+(``download_app``). Files for ``USER_CACHE_DIR`` (model weights, lookup tables) are uploaded
+with ``upload_to_cache``. Reach it as ``client.dev``.
 
 Servers that do not offer the Developer API answer 404, raised as
 :class:`~bytenite_nb.api.errors.NotFoundError`.
@@ -11,6 +13,8 @@ Servers that do not offer the Developer API answer 404, raised as
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
 import io
 import json
 import tarfile
@@ -19,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from bytenite_nb import wire
+from bytenite_nb.api.errors import APIResponseError
+from bytenite_nb.api.uploads import UploadSource, open_upload
 
 if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.api._http import Transport
@@ -26,32 +32,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DevAPI", "tar_folder"]
 
 _D = wire.DEV_PREFIX
-#: Never shipped with an app: VCS metadata, caches, local test fixtures' outputs.
-_SKIP_DIRS = frozenset({".git", "__pycache__", ".ipynb_checkpoints", ".venv", "node_modules"})
-
-
-def tar_folder(folder: str | Path) -> bytes:
-    """A reproducible tar of ``folder``'s contents (paths relative to it, sorted, mtime 0).
-
-    Raises ``FileNotFoundError`` if the folder or its ``manifest.json`` is missing.
-    """
-    root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"no such folder: {root}")
-    if not any((root / n).is_file() for n in ("manifest.json", "Manifest.json")):
-        raise FileNotFoundError(f"{root} has no manifest.json (not a Dev CLI app/engine folder)")
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for path in sorted(root.rglob("*")):
-            rel = path.relative_to(root)
-            if any(part in _SKIP_DIRS for part in rel.parts) or not path.is_file():
-                continue
-            info = tar.gettarinfo(str(path), arcname=rel.as_posix())
-            # Same bytes for the same folder, so the server's content hash is stable.
-            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-            with path.open("rb") as fh:
-                tar.addfile(info, fh)
-    return buffer.getvalue()
+#: Packs a folder as ``POST /v1/dev/apps`` takes it (shared with the server, which packs
+#: downloads the same way): contents relative to the folder, sorted, mtime 0.
+tar_folder = wire.tar_folder
 
 
 def _items(body: Any, *keys: str) -> list[dict[str, Any]]:
@@ -143,6 +126,17 @@ class DevAPI:
         """``GET /v1/dev/apps/{tag}/status``."""
         return self._t.request("GET", f"{_D}/apps/{quote(tag, safe='@.')}/status")
 
+    def download_app(self, tag: str, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """``GET /v1/dev/apps/{tag}/download`` (``bytenite app pull``): unpack the app's
+        folder into ``folder`` (created if needed) and return it.
+
+        ``folder`` must be empty or new unless ``overwrite`` (then the downloaded files
+        replace those of the same name; others are left). Archive entries that would land
+        outside ``folder`` (absolute paths, ``..``), links, devices and fifos are refused
+        before anything is written (`APIResponseError`).
+        """
+        return self._download("apps", tag, folder, overwrite=overwrite)
+
     def push_engine(self, folder: str | Path) -> dict[str, Any]:
         """``POST /v1/dev/engines``: upload a partitioner or assembler folder."""
         return self._push("engines", folder)
@@ -170,6 +164,129 @@ class DevAPI:
         return self._t.request(
             "GET", f"{_D}/engines/{quote(tag, safe='@.')}/status", params=_type(engine_type)
         )
+
+    def download_engine(
+        self,
+        tag: str,
+        folder: str | Path,
+        engine_type: str | None = None,
+        *,
+        overwrite: bool = False,
+    ) -> Path:
+        """``GET /v1/dev/engines/{tag}/download``: as :meth:`download_app`, for a
+        partitioner or assembler."""
+        return self._download("engines", tag, folder, engine_type, overwrite=overwrite)
+
+    def _download(
+        self,
+        kind: str,
+        tag: str,
+        folder: str | Path,
+        engine_type: str | None = None,
+        *,
+        overwrite: bool,
+    ) -> Path:
+        target = Path(folder).expanduser()
+        if target.exists() and not target.is_dir():
+            raise NotADirectoryError(f"{target} is a file: give a folder to unpack {tag} into")
+        if not overwrite and target.is_dir() and any(target.iterdir()):
+            raise FileExistsError(
+                f"{target} is not empty: unpack {tag} into a new or empty folder, or pass "
+                "overwrite=True to replace the files it downloads"
+            )
+        path = f"{_D}/{kind}/{quote(tag, safe='@.')}/download"
+        body = self._t.request("GET", path, params=_type(engine_type))
+        data = body.get("data") or body.get("engineData") if isinstance(body, dict) else None
+
+        def bad(reason: str) -> APIResponseError:
+            return APIResponseError(f"the download of {tag} {reason}", method="GET", url=path)
+
+        if not isinstance(data, str) or not data:
+            raise bad('has no "data" (the base64 of the folder\'s tar)')
+        try:
+            archive = base64.b64decode("".join(data.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise bad('is not valid base64 in "data"') from None
+        digest = body.get("hash")
+        if isinstance(digest, str) and digest and hashlib.sha256(archive).hexdigest() != digest:
+            raise bad("does not match its hash (damaged on the way): download it again")
+        try:
+            with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
+                members = tar.getmembers()
+                for member in members:
+                    problem = wire.tar_member_problem(member)
+                    if problem:
+                        raise bad(f"is unsafe to unpack: {problem}")
+                target.mkdir(parents=True, exist_ok=True)
+                # The "data" filter re-checks every entry and drops modes such as setuid.
+                tar.extractall(target, members=members, filter="data")
+        except (tarfile.TarError, EOFError) as exc:
+            raise bad(f"is not a readable tar: {exc}") from None
+        return target
+
+    # -- USER_CACHE_DIR --------------------------------------------------------------------
+
+    def cache_upload_url(self, path: str) -> dict[str, Any]:
+        """``GET /v1/dev/cache/upload-url``: where to PUT a file for
+        ``USER_CACHE_DIR/<path>`` (``{"url", "method", "path", "expiresAt"}``)."""
+        return self._t.request("GET", f"{_D}/cache/upload-url", params={"path": path})
+
+    def upload_to_cache(self, source: UploadSource, path: str) -> str:
+        """Store ``source`` (a file path, bytes or a binary file object; files are streamed,
+        never read whole) as ``USER_CACHE_DIR/<path>`` for the jobs started afterwards,
+        replacing what was there. Returns the stored path.
+
+        ``path`` is relative and ``/``-separated (``"models/w.bin"``); a path the server
+        refuses raises :class:`~bytenite_nb.api.errors.BadRequestError` naming the fix.
+        """
+        body, _name, size, close_after = open_upload(source)
+        try:
+            target = self.cache_upload_url(path)
+            url = target.get("url") if isinstance(target, dict) else None
+            if not isinstance(url, str) or not url:
+                raise APIResponseError(
+                    "the cache upload URL answer has no url",
+                    method="GET",
+                    url=f"{_D}/cache/upload-url",
+                )
+            headers = {"Content-Type": "application/octet-stream"}
+            if size is not None:
+                headers["Content-Length"] = str(size)
+            # Pre-signed: no Authorization header. A PUT replaces the file, so a retry is
+            # harmless (urllib3 rewinds a file body first).
+            response = self._t.send(
+                str(target.get("method") or "PUT"),
+                url,
+                data=body,
+                headers=headers,
+                authenticate=False,
+                read_timeout=max(self._t.timeout, 300.0),
+            )
+        finally:
+            if close_after:
+                body.close()
+        with response:
+            try:
+                stored = response.json().get("path") if response.content else None
+            except (ValueError, AttributeError):
+                stored = None
+        return str(stored or target.get("path") or path)
+
+    def cache_files(self) -> list[dict[str, Any]]:
+        """``GET /v1/dev/cache`` (a ByteNite Local extension): every file in
+        ``USER_CACHE_DIR`` as ``{"path", "size", "modifiedAt"}``."""
+        return _items(self._t.request("GET", f"{_D}/cache"), "files")
+
+    def delete_from_cache(self, path: str) -> dict[str, Any]:
+        """``DELETE /v1/dev/cache/{path}`` (a ByteNite Local extension): delete a file of
+        ``USER_CACHE_DIR`` (a folder goes with everything in it)."""
+        # '.' and '..' segments percent-encoded: sent as given (URL libraries would resolve
+        # them), so the server refuses them by name. Deleting twice: the second is a 404.
+        segments = [
+            quote(s, safe="") if s not in (".", "..") else s.replace(".", "%2E")
+            for s in path.split("/")
+        ]
+        return self._t.request("DELETE", f"{_D}/cache/{'/'.join(segments)}")
 
     def push_template(self, template: str | Path | dict[str, Any]) -> dict[str, Any]:
         """``POST /v1/dev/templates``: a ``template.json`` path, or the template as a dict."""

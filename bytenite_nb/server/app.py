@@ -3,7 +3,8 @@
 Routes: ``/v1/auth`` (token exchange, info, the user's secrets), the Customer API under
 ``/v1/customer`` and ``/v1/computing`` (see `customer`), ByteNite's Developer API subset under
 ``/v1/dev`` (see `dev`), and ByteNite Local's unauthenticated file routes under ``/local``
-(result links and the ``file`` upload target, both addressed by unguessable tokens).
+(result links, the ``file`` upload target and the user cache's upload URLs, all addressed by
+unguessable tokens).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bytenite_nb import __version__, wire
+from bytenite_nb.server import devmodels as dm
 from bytenite_nb.server import models, usersecrets
 from bytenite_nb.server.config import ServerConfig
 from bytenite_nb.server.context import ServerContext
@@ -42,6 +44,7 @@ from bytenite_nb.server.errors import (
     request_id_of,
 )
 from bytenite_nb.server.idle import ActivityMiddleware
+from bytenite_nb.server.usercache import CacheError
 
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ +=,@()-]+")
 
@@ -185,23 +188,13 @@ def _local_router() -> APIRouter:
             raise bad_request(f"Job {row.job_id} is in state {job['state']}; uploads are only "
                               f"accepted while {wire.JobState.NEW.value}")
         limit = ctx.config.max_upload_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, f"Upload of {declared} bytes is larger than the {limit} byte "
-                                "limit")
+        _refuse_declared_size(request, limit)
         folder = ctx.runner.job_dir(row.job_id) / "upload"
         folder.mkdir(parents=True, exist_ok=True)
         name = _filename(content_disposition)
         partial = folder / f".{uuid.uuid4().hex}.part"
-        size = 0
         try:
-            with open(partial, "wb") as fh:
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > limit:
-                        raise ApiError(413, f"Upload larger than the {limit} byte limit")
-                    # Disk writes off the event loop: a big upload must not stall other requests.
-                    await run_in_threadpool(fh.write, chunk)
+            size = await receive_file(request, partial, limit)
             for old in folder.iterdir():
                 if old != partial and not old.name.startswith("."):
                     old.unlink(missing_ok=True)
@@ -213,7 +206,65 @@ def _local_router() -> APIRouter:
                                 completed=False)
         return JSONResponse({"ok": True, "size": wire.int64_out(size)})
 
+    @router.put("/cache/{token}", response_model=dm.CacheUploadResponse,
+                openapi_extra={**EXTENSION, "requestBody": {
+                    "content": {"application/octet-stream": {"schema": {
+                        "type": "string", "format": "binary"}}}}},
+                responses=error_responses(400, 404, 409, 410, 413))
+    async def cache_upload(request: Request, token: str) -> JSONResponse:
+        """The ``url`` of ``GET /v1/dev/cache/upload-url``: PUT the raw bytes (no auth header;
+        the URL's token is the credential, until ``expiresAt``; each PUT replaces the file).
+        Jobs started afterwards find it at ``USER_CACHE_DIR/<path>``."""
+        ctx = ctx_of(request)
+        row = await run_in_threadpool(ctx.store.cache_upload_by_token, token)
+        if row is None:
+            raise not_found("No such cache upload URL: get one with GET "
+                            "/v1/dev/cache/upload-url?path=...")
+        if time.time() >= row.expires_at:
+            raise ApiError(410, "This cache upload URL expired (they last "
+                                f"{ctx.config.cache_upload_ttl:g} seconds): get a new one with "
+                                f"GET /v1/dev/cache/upload-url?path={row.path}")
+        limit = ctx.config.max_upload_bytes
+        _refuse_declared_size(request, limit)
+        cache = ctx.user_cache
+        try:
+            # Refuse before reading the body when a folder is in the way (and again at the end).
+            await run_in_threadpool(cache.check_writable, row.path)
+            partial = await run_in_threadpool(cache.partial)
+            try:
+                size = await receive_file(request, partial, limit)
+                await run_in_threadpool(cache.install, partial, row.path)
+            finally:
+                partial.unlink(missing_ok=True)
+        except CacheError as exc:
+            raise ApiError(exc.status, exc.message) from None
+        return JSONResponse({"ok": True, "path": row.path, "size": wire.int64_out(size)})
+
     return router
+
+
+def _refuse_declared_size(request: Request, limit: int) -> None:
+    """413 before reading anything when ``Content-Length`` already says the body is too big."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"Upload of {declared} bytes is larger than the {limit} byte limit")
+
+
+async def receive_file(request: Request, partial: Path, limit: int) -> int:
+    """Stream the request body into ``partial`` (created or truncated); returns its size.
+
+    At most ``limit`` bytes: past that, a 413 (the caller removes ``partial``). Used by every
+    upload target, so each stores its file the same way: written aside, then renamed into place.
+    """
+    size = 0
+    with open(partial, "wb") as fh:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"Upload larger than the {limit} byte limit")
+            # Disk writes off the event loop: a big upload must not stall other requests.
+            await run_in_threadpool(fh.write, chunk)
+    return size
 
 
 def _filename(content_disposition: str | None) -> str:

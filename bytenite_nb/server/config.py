@@ -55,6 +55,8 @@ class ServerConfig:
     subscriber_queue_size: int = 2000
     #: Result links of the ``bucket`` destination live this long, as on ByteNite.
     result_link_ttl: float = wire.RESULT_LINK_TTL_SECONDS
+    #: Upload URLs of the user cache (``GET /v1/dev/cache/upload-url``) live this long.
+    cache_upload_ttl: float = 3600.0
     #: Stop by itself after this many seconds without requests or running jobs (None or 0:
     #: never); see `bytenite_nb.server.idle`.
     idle_timeout: float | None = None

@@ -13,6 +13,7 @@ from bytenite_nb.server.config import ServerConfig
 from bytenite_nb.server.idle import Activity
 from bytenite_nb.server.runner import Runner
 from bytenite_nb.server.store import Store
+from bytenite_nb.server.usercache import UserCache
 
 if TYPE_CHECKING:  # the registry is imported lazily: it is the execution side's module
     from bytenite_nb.server.devstore import DevStore
@@ -84,9 +85,15 @@ class ServerContext:
         ctx = cls(config=config, store=store, broker=broker, registry=registry,
                   auth=Auth(store, keys, config.token_ttl), runner=runner, dev=dev,
                   key_path=key_path)
+        UserCache(config.data_dir).clean_incoming()
         ctx.recovered = runner.recover()
         runner.purge_expired_results()
         return ctx
+
+    @property
+    def user_cache(self) -> UserCache:
+        """``USER_CACHE_DIR`` of this server's jobs (``data_dir/cache/user``)."""
+        return UserCache(self.config.data_dir)
 
     @property
     def api_key(self) -> str:

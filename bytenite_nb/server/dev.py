@@ -9,10 +9,22 @@ activate/deactivate/status a ``GenericResponse``; engines answer the Engine reco
 for activate/deactivate/status; ``GET /templates`` ``{"templates": [...]}``,
 ``GET /templates/{id}`` the template, ``POST /templates`` a ``GenericResponse`` (plus the
 stored ``template``). Persistence and archive checks live in `devstore`.
+
+Where ByteNite documents a route but not its shapes, ByteNite Local chooses them (documented
+in ``docs/local-server.md``): ``GET /apps/{tag}/download`` (and engines) answer
+``{"data", "tag", "hash"}``, ``data`` in the format ``POST /apps`` takes;
+``GET /cache/upload-url?path=`` answers ``{"url", "method": "PUT", "path", "expiresAt"}``, the
+URL being served by `app` under ``/local/cache/{token}`` (`usercache` holds the files).
+``GET /cache`` and ``DELETE /cache/{path}`` are extensions.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime as _dt
+import hashlib
+import secrets
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -21,10 +33,19 @@ from fastapi.responses import JSONResponse
 from bytenite_nb import __version__, wire
 from bytenite_nb.server import devmodels as dm
 from bytenite_nb.server import models, query
-from bytenite_nb.server.customer import ctx_of, error_responses, ok, require_token
+from bytenite_nb.server.customer import (
+    EXTENSION,
+    base_url,
+    ctx_of,
+    error_responses,
+    ok,
+    require_token,
+)
 from bytenite_nb.server.devstore import DevStore, PushError, stable_id
-from bytenite_nb.server.errors import bad_request, not_found, request_id_of
+from bytenite_nb.server.errors import ApiError, bad_request, not_found, request_id_of
 from bytenite_nb.server.registry import Engine, RegistryError, Template
+from bytenite_nb.server.store import CacheUploadRow
+from bytenite_nb.server.usercache import CacheError, check_path
 
 #: OpenAPI marker on every Developer API operation.
 DEV_API = {"x-bytenite-api": "developer"}
@@ -40,6 +61,9 @@ _TEMPLATE_FIELDS = {**query.TEMPLATE_FIELDS, "updatedAt": "time"}
 Limit = Annotated[int | None, Query(alias="pagination.limit", ge=0, le=2**63 - 1)]
 Offset = Annotated[int | None, Query(alias="pagination.offset", ge=0, le=2**63 - 1)]
 OrderBy = Annotated[str | None, Query(alias="orderBy")]
+CachePath = Annotated[str, Query(
+    description="where the file goes inside USER_CACHE_DIR: relative, '/'-separated, e.g. "
+                "models/w.bin (no leading '/', no '..', at most 1024 bytes)")]
 EngineType = Annotated[str | None, Query(
     alias="type", description="ByteNite Local: partitioner or assembler, when a name is both")]
 
@@ -170,7 +194,7 @@ def build_dev_router() -> APIRouter:
         return JSONResponse({
             "version": {"major": major, "minor": minor, "tag": f"bytenite-local-{__version__}"},
             "messages": {"server": "ByteNite Local: ByteNite's Developer API subset (apps, "
-                                   "engines, templates)"}})
+                                   "engines, templates, user cache)"}})
 
     # -- apps -----------------------------------------------------------------------------
 
@@ -197,6 +221,14 @@ def build_dev_router() -> APIRouter:
     def get_app(request: Request, appTag: str) -> JSONResponse:
         """The app a tag (``name``, ``name@1``, ``name@1.2``) or id names, any status."""
         return JSONResponse({"app": engine_record(_resolve_app(request, appTag))})
+
+    @router.get("/apps/{appTag}/download", openapi_extra=DEV_API, responses=e404,
+                response_model=dm.DownloadResponse)
+    def download_app(request: Request, appTag: str) -> JSONResponse:
+        """The app's folder (``bytenite app pull``): ``data`` is the base64 of a tar of its
+        contents, what ``POST /apps`` takes, so push → download → unpack gives the same files.
+        Pushed, bundled and ``--apps`` apps alike."""
+        return JSONResponse(_download(request, _resolve_app(request, appTag)))
 
     @router.post("/apps/{appTag}/activate", openapi_extra=DEV_API, responses=e404,
                  response_model=models.GenericResponse)
@@ -249,6 +281,15 @@ def build_dev_router() -> APIRouter:
         """The engine record (unwrapped, as ByteNite's SDK declares it)."""
         return JSONResponse(engine_record(_resolve(request, engineTag,
                                                    kinds_for(engine_type))))
+
+    @router.get("/engines/{engineTag}/download", openapi_extra=DEV_API, responses=e404,
+                response_model=dm.DownloadResponse)
+    def download_engine(request: Request, engineTag: str,
+                        engine_type: EngineType = None) -> JSONResponse:
+        """The engine's folder, as ``GET /apps/{appTag}/download`` (built-in ``passthrough``
+        has none: 400)."""
+        return JSONResponse(_download(request, _resolve(request, engineTag,
+                                                        kinds_for(engine_type))))
 
     @router.post("/engines/{engineTag}/activate", openapi_extra=DEV_API, responses=e404,
                  response_model=dm.EngineMessage)
@@ -306,7 +347,58 @@ def build_dev_router() -> APIRouter:
             raise not_found(f"Template {templateId!r} not found: {exc}") from None
         return JSONResponse(template_record(template))
 
+    # -- user cache (USER_CACHE_DIR) ------------------------------------------------------
+
+    @router.get("/cache/upload-url", openapi_extra=DEV_API, response_model=dm.CacheUploadUrl,
+                responses=error_responses(409))
+    def cache_upload_url(request: Request, path: CachePath) -> JSONResponse:
+        """Where to PUT a file for ``USER_CACHE_DIR/<path>`` (model weights, lookup tables):
+        ``url`` takes the raw bytes with no auth header until ``expiresAt`` (one hour), each
+        PUT replacing the file; jobs started afterwards see it."""
+        ctx = ctx_of(request)
+        try:
+            checked = check_path(path)
+            ctx.user_cache.check_writable(checked)
+        except CacheError as exc:
+            raise ApiError(exc.status, exc.message) from None
+        token = secrets.token_urlsafe(24)
+        expires_at = time.time() + ctx.config.cache_upload_ttl
+        ctx.store.add_cache_upload(CacheUploadRow(token=token, path=checked,
+                                                  expires_at=expires_at))
+        expires = _dt.datetime.fromtimestamp(expires_at, _dt.timezone.utc)
+        return JSONResponse({"url": f"{base_url(request)}/local/cache/{token}",
+                             "method": "PUT", "path": checked,
+                             "expiresAt": wire.format_timestamp(expires)})
+
+    @router.get("/cache", openapi_extra={**DEV_API, **EXTENSION}, tags=["extension"],
+                response_model=dm.CacheFilesResponse)
+    def cache_files(request: Request) -> JSONResponse:
+        """ByteNite Local extension: every file in ``USER_CACHE_DIR`` (uploaded or written
+        by jobs), by path; ``size`` in bytes, ``modifiedAt`` RFC 3339."""
+        return JSONResponse({"files": ctx_of(request).user_cache.files()})
+
+    @router.delete("/cache/{path:path}", openapi_extra={**DEV_API, **EXTENSION},
+                   tags=["extension"], response_model=models.GenericResponse, responses=e404)
+    def delete_cache_file(request: Request, path: str) -> JSONResponse:
+        """ByteNite Local extension: delete a file of ``USER_CACHE_DIR`` (or a folder, with
+        everything in it). Jobs already running may still have it open."""
+        try:
+            count = ctx_of(request).user_cache.delete(check_path(path))
+        except CacheError as exc:
+            raise ApiError(exc.status, exc.message) from None
+        files = "1 file" if count == 1 else f"{count} files"
+        return ok(request, f"Deleted {path} from the user cache ({files})")
+
     return router
+
+
+def _download(request: Request, engine: Engine) -> dict[str, Any]:
+    try:
+        archive = dev_of(request).archive(engine)
+    except PushError as exc:
+        raise bad_request(str(exc)) from None
+    return {"data": base64.b64encode(archive).decode("ascii"), "tag": engine.tag,
+            "hash": hashlib.sha256(archive).hexdigest()}
 
 
 def _set_status(request: Request, engine: Engine, active: bool) -> Engine:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bytenite_nb.server.models import GenericResponse, JobTemplateOut, Out
+from bytenite_nb.server.models import GenericResponse, Int64Out, JobTemplateOut, Out
 
 
 class DeviceRequirementsOut(Out):
@@ -90,3 +90,45 @@ class TemplatePushResponse(GenericResponse):
     """``GenericResponse`` plus the stored ``template`` (a ByteNite Local addition)."""
 
     template: DevTemplateOut
+
+
+class DownloadResponse(Out):
+    """``GET /apps/{tag}/download`` (and engines): the folder as ``POST /apps`` takes it.
+
+    ByteNite documents the route, not its answer; ByteNite Local answers ``data`` (base64 of
+    a tar of the folder's contents), the ``tag`` and the tar's SHA-256 ``hash``."""
+
+    data: str
+    tag: str
+    hash: str
+
+
+class CacheUploadUrl(Out):
+    """``GET /cache/upload-url``: PUT the file's raw bytes to ``url`` before ``expiresAt``."""
+
+    url: str
+    method: str
+    path: str
+    expiresAt: str
+
+
+class CacheFile(Out):
+    """One file of the user cache (``USER_CACHE_DIR``)."""
+
+    path: str
+    size: Int64Out
+    modifiedAt: str
+
+
+class CacheFilesResponse(Out):
+    """ByteNite Local extension: what ``USER_CACHE_DIR`` holds, by path."""
+
+    files: list[CacheFile]
+
+
+class CacheUploadResponse(Out):
+    """ByteNite Local extension: what a PUT to a cache upload URL stored."""
+
+    ok: bool
+    path: str
+    size: Int64Out

@@ -33,7 +33,7 @@ import tarfile
 import threading
 import uuid
 from dataclasses import replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from bytenite_nb import wire
@@ -93,16 +93,9 @@ def extract_tar(archive: bytes, dest: Path) -> None:
             raise PushError(f"the archive has more than {MAX_MEMBERS} entries")
         total = 0
         for member in members:
-            name = member.name
-            parts = PurePosixPath(name).parts
-            if name.startswith(("/", "\\")) or (parts and ":" in parts[0]) or ".." in parts:
-                raise PushError(f"refused archive entry {name!r}: paths must stay inside "
-                                "the folder (no absolute paths, no '..')")
-            if member.issym() or member.islnk():
-                raise PushError(f"refused archive entry {name!r}: links are not accepted")
-            if not (member.isfile() or member.isdir()):
-                raise PushError(f"refused archive entry {name!r}: only files and folders "
-                                "are accepted")
+            problem = wire.tar_member_problem(member)
+            if problem:
+                raise PushError(problem)
             total += max(0, member.size)
             if total > MAX_UNPACKED_BYTES:
                 raise PushError(f"the archive unpacks to more than {MAX_UNPACKED_BYTES} bytes")
@@ -292,6 +285,32 @@ class DevStore:
                                "updatedAt": wire.format_timestamp(now)})
         return self.registry.put_template(replace(template, path=path, created_at=created,
                                                   updated_at=now))
+
+    # -- downloads ---------------------------------------------------------------------------
+
+    def archive(self, engine: Engine) -> bytes:
+        """The tar of ``engine``'s folder as a push sends it (`wire.tar_folder`), so pushing
+        it back gives the same folder. Raises `PushError` for a built-in engine and for a
+        folder larger than a push accepts."""
+        folder = engine.folder
+        if folder is None:
+            raise PushError(f"'{engine.name}' is built in: it has no folder to download")
+        limit = min(MAX_UNPACKED_BYTES, self.max_bytes)
+        for attempt in (1, 2):
+            try:
+                size = sum(path.stat().st_size for path in folder.rglob("*")
+                           if path.is_file() and not wire.ARCHIVE_SKIP_DIRS.intersection(
+                               path.relative_to(folder).parts))
+                if size > limit:
+                    raise PushError(f"{engine.tag}'s folder holds {size} bytes, more than a "
+                                    f"push accepts ({limit}), so it is not offered as a "
+                                    "download: copy the folder instead")
+                return wire.tar_folder(folder)
+            except FileNotFoundError:
+                # A re-push swaps the folder by two renames: read the new one once.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- status ------------------------------------------------------------------------------
 

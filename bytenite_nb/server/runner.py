@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bytenite_nb import wire
+from bytenite_nb.server import usercache
 from bytenite_nb.server.broker import Broker
 from bytenite_nb.server.config import ServerConfig
 from bytenite_nb.server.store import ResultRow, Store
@@ -328,8 +329,8 @@ class Runner:
             uploaded_file=Path(upload.path) if upload and upload.completed else None,
             workers=self.config.workers,
             max_download_bytes=self.config.max_download_bytes,
-            user_cache_dir=self.config.data_dir / "cache" / "user",
-            shared_cache_dir=self.config.data_dir / "cache" / "shared",
+            user_cache_dir=usercache.user_dir(self.config.data_dir),
+            shared_cache_dir=usercache.shared_dir(self.config.data_dir),
             # As they are when the job starts: a secret saved or deleted later is not seen.
             secrets=tuple(row.record(with_key=True) for row in self.store.secrets()),
         )

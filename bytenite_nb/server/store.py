@@ -1,5 +1,5 @@
 """SQLite (WAL) persistence for ByteNite Local: jobs, tasks, logs, events, results, uploads, tokens,
-secrets.
+secrets, user-cache upload URLs.
 
 One connection guarded by one lock: ByteNite Local's write rate (state changes and log lines)
 is far below what a single SQLite connection sustains, and a single writer keeps every
@@ -85,6 +85,11 @@ CREATE TABLE IF NOT EXISTS uploads (
     size INTEGER,
     completed INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS cache_uploads (
+    token TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS tokens (
     hash TEXT PRIMARY KEY,
     expires_at REAL NOT NULL,
@@ -167,6 +172,15 @@ class UploadRow:
     path: str
     size: int | None
     completed: bool
+
+
+@dataclass(frozen=True)
+class CacheUploadRow:
+    """An upload URL of the user cache: PUTs to it store ``path`` until ``expires_at``."""
+
+    token: str
+    path: str
+    expires_at: float
 
 
 @dataclass(frozen=True)
@@ -512,6 +526,25 @@ class Store:
         """Forget a job's upload target (its data source is no longer ``file``)."""
         with self._lock:
             self._conn.execute("DELETE FROM uploads WHERE job_id = ?", (job_id,))
+
+    # -- user-cache upload URLs ---------------------------------------------------------------
+
+    def add_cache_upload(self, row: CacheUploadRow) -> None:
+        """Remember an issued upload URL; drop those expired more than a day ago (until then
+        they answer "expired" rather than "unknown")."""
+        with self._tx():
+            self._conn.execute(
+                "INSERT INTO cache_uploads (token, path, expires_at) VALUES (?, ?, ?)",
+                (row.token, row.path, row.expires_at))
+            self._conn.execute("DELETE FROM cache_uploads WHERE expires_at < ?",
+                               (time.time() - 86400,))
+
+    def cache_upload_by_token(self, token: str) -> CacheUploadRow | None:
+        """The upload URL a token names (expired or not), or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM cache_uploads WHERE token = ?",
+                                     (token,)).fetchone()
+        return CacheUploadRow(**dict(row)) if row else None
 
     # -- tokens -------------------------------------------------------------------------------
 

@@ -51,7 +51,8 @@ def test_openapi_marks_every_extension() -> None:
     extension_paths = {path for path, item in doc["paths"].items()
                        for op in item.values() if op.get("x-bytenite-local-extension")}
     assert {"/v1/customer/jobs/{jobId}/tasks", "/local/results/{token}/{filename}",
-            "/local/uploads/{token}", "/v1/computing/jobs/{jobId}/tasks"} <= extension_paths
+            "/local/uploads/{token}", "/v1/computing/jobs/{jobId}/tasks",
+            "/local/cache/{token}", "/v1/dev/cache", "/v1/dev/cache/{path}"} <= extension_paths
     assert all("extension" in op.get("tags", []) for path in extension_paths
                for op in doc["paths"][path].values())
     for item in doc["paths"].values():

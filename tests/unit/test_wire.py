@@ -53,3 +53,21 @@ def test_timestamps_round_trip_in_utc() -> None:
     assert wire.parse_timestamp(text) == when
     later = wire.parse_timestamp("2025-12-13T06:28:46.7861234+02:00")
     assert later == when.replace(microsecond=786123)
+
+
+def test_tar_member_problem_refuses_what_could_escape_the_folder() -> None:
+    import tarfile
+
+    def member(name: str, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.type = kind
+        return info
+
+    assert wire.tar_member_problem(member("app/main.py")) is None
+    assert wire.tar_member_problem(member("app", tarfile.DIRTYPE)) is None
+    assert wire.tar_member_problem(member("./manifest.json")) is None
+    for name in ("../x", "a/../../x", "/etc/passwd", "C:/x", "..\\x"):
+        assert "inside the folder" in (wire.tar_member_problem(member(name)) or ""), name
+    assert "links" in (wire.tar_member_problem(member("l", tarfile.SYMTYPE)) or "")
+    assert "links" in (wire.tar_member_problem(member("h", tarfile.LNKTYPE)) or "")
+    assert "only files" in (wire.tar_member_problem(member("d", tarfile.CHRTYPE)) or "")
