@@ -15,6 +15,7 @@ import requests
 
 from bytenite_nb.api.dev import tar_folder
 from bytenite_nb.local import LocalServer
+from tests.archives import make_tar
 from tests.integration.server_kit import Api, C, assert_error, serve_dir, write_app
 
 KEY = "devapi-key"
@@ -57,19 +58,6 @@ def _engine(root: Path, name: str, kind: str, code: str) -> Path:
         {"Name": name, "Version": "1.0", "Type": kind, "Entrypoint": "main.py"}))
     (folder / "app" / "main.py").write_text(code)
     return folder
-
-
-def _tar(members: dict[str, bytes], *, gz: bool = False,
-         extra: list[tarfile.TarInfo] | None = None) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz" if gz else "w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        for info in extra or []:
-            tar.addfile(info)
-    return buffer.getvalue()
 
 
 def test_info_and_auth(api: Api, server: LocalServer) -> None:
@@ -180,27 +168,27 @@ def test_push_refuses_bad_archives_and_folders(api: Api, tmp_path: Path,
     def refused(data: object, *words: str, path: str = "apps") -> None:
         assert_error(api("POST", f"{D}/{path}", json={"data": data}), 400, *words)
 
-    refused(_b64(_tar({**ok_members, "../escaped.txt": b"x"})), "../escaped.txt", "inside")
-    refused(_b64(_tar({**ok_members, "/tmp/abs.txt": b"x"})), "/tmp/abs.txt")
+    refused(_b64(make_tar({**ok_members, "../escaped.txt": b"x"})), "../escaped.txt", "inside")
+    refused(_b64(make_tar({**ok_members, "/tmp/abs.txt": b"x"})), "/tmp/abs.txt")
     link = tarfile.TarInfo("app/link.py")
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
-    refused(_b64(_tar(ok_members, extra=[link])), "app/link.py", "links")
+    refused(_b64(make_tar(ok_members, extra=[link])), "app/link.py", "links")
     fifo = tarfile.TarInfo("app/pipe")
     fifo.type = tarfile.FIFOTYPE
-    refused(_b64(_tar(ok_members, extra=[fifo])), "only files")
+    refused(_b64(make_tar(ok_members, extra=[fifo])), "only files")
     refused("not base64!!", "base64")
     refused(_b64(b"definitely not a tar archive" * 40), "tar")
     refused(None, "data")
-    refused(_b64(_tar({"app/main.py": main})), "manifest.json")
-    refused(_b64(_tar({"manifest.json": b"{nope", "app/main.py": main})),
+    refused(_b64(make_tar({"app/main.py": main})), "manifest.json")
+    refused(_b64(make_tar({"manifest.json": b"{nope", "app/main.py": main})),
             "manifest.json is not valid JSON")
-    refused(_b64(_tar({"manifest.json": manifest})), "app/main.py not found")
-    refused(_b64(_tar({**ok_members, "schema.json": b'{"type": 5}'})), "schema.json")
-    refused(_b64(_tar({**ok_members, "template.json": b'{"id": "t"}'})), "template.json",
+    refused(_b64(make_tar({"manifest.json": manifest})), "app/main.py not found")
+    refused(_b64(make_tar({**ok_members, "schema.json": b'{"type": 5}'})), "schema.json")
+    refused(_b64(make_tar({**ok_members, "template.json": b'{"id": "t"}'})), "template.json",
             "app")
-    refused(_b64(_tar(ok_members)), "is an app", "/v1/dev/apps", path="engines")
+    refused(_b64(make_tar(ok_members)), "is an app", "/v1/dev/apps", path="engines")
     engine_manifest = json.dumps({"name": "e", "version": "0.1", "type": "assembler"})
-    refused(_b64(_tar({"manifest.json": engine_manifest.encode(), "app/main.py": main})),
+    refused(_b64(make_tar({"manifest.json": engine_manifest.encode(), "app/main.py": main})),
             "is an assembler", "/v1/dev/engines")
     # nothing escaped, nothing half-registered
     assert not (Path(server.data_dir) / "dev" / "escaped.txt").exists()

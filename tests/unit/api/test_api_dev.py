@@ -15,6 +15,7 @@ import responses
 from bytenite_nb.api import Client
 from bytenite_nb.api.dev import tar_folder
 from bytenite_nb.api.errors import APIResponseError
+from tests.archives import make_tar
 from tests.unit.api._scripted import KEY
 
 BASE = "http://bytenite.test"
@@ -61,18 +62,6 @@ def test_push_list_get_activate(tmp_path: Path) -> None:
             dev.push_template({"app": "no id"})
 
 
-def _tar(members: dict[str, bytes], extra: list[tarfile.TarInfo] | None = None) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        for info in extra or []:
-            tar.addfile(info)
-    return buffer.getvalue()
-
-
 def _download_answer(archive: bytes, **extra: object) -> dict[str, object]:
     return {"data": base64.b64encode(archive).decode(), "tag": "shout@0.1", **extra}
 
@@ -104,12 +93,13 @@ def _link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarI
 
 
 @pytest.mark.parametrize(("archive", "words"), [
-    (_tar({"manifest.json": b"{}", "../escaped.py": b"x"}), ("../escaped.py", "inside")),
-    (_tar({"manifest.json": b"{}", "/tmp/abs.py": b"x"}), ("/tmp/abs.py", "absolute")),
-    (_tar({"manifest.json": b"{}"}, [_link("app/link.py", "/etc/passwd")]), ("links",)),
-    (_tar({"manifest.json": b"{}"}, [_link("app/hard.py", "manifest.json", tarfile.LNKTYPE)]),
+    (make_tar({"manifest.json": b"{}", "../escaped.py": b"x"}), ("../escaped.py", "inside")),
+    (make_tar({"manifest.json": b"{}", "/tmp/abs.py": b"x"}), ("/tmp/abs.py", "absolute")),
+    (make_tar({"manifest.json": b"{}"}, extra=[_link("app/link.py", "/etc/passwd")]), ("links",)),
+    (make_tar({"manifest.json": b"{}"},
+              extra=[_link("app/hard.py", "manifest.json", tarfile.LNKTYPE)]),
      ("links",)),
-    (_tar({"manifest.json": b"{}"}, [_link("app/pipe", "", tarfile.FIFOTYPE)]),
+    (make_tar({"manifest.json": b"{}"}, extra=[_link("app/pipe", "", tarfile.FIFOTYPE)]),
      ("only files",)),
     (b"not a tar at all" * 64, ("not a readable tar",)),
 ])
