@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from bytenite_nb import wire
-from bytenite_nb.server.executors import ForkServerExecutor, base_environment
-from bytenite_nb.server.pipeline import PipelineSpec, run_pipeline
-from bytenite_nb.server.registry import Registry
+from bytenite_nb.server.execution.executors.forkserver import ForkServerExecutor, base_environment
+from bytenite_nb.server.execution.pipeline import PipelineSpec, run_pipeline
+from bytenite_nb.server.execution.registry import Registry
 
 sys.path.insert(0, str(Path(__file__).parent))  # fanout_http.py sits beside this file
 from fanout_http import bench_fanout_http, format_line
@@ -287,7 +287,7 @@ def bench_dask(root: Path, n: int, registry: Registry) -> float | None:
     try:
         import distributed
 
-        from bytenite_nb.server.dask_executor import DaskExecutor
+        from bytenite_nb.server.execution.executors.dask import DaskExecutor
     except ImportError:
         return None
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,

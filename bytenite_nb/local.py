@@ -100,7 +100,7 @@ def _answers(url: str, timeout: float = 2.0) -> bool:
 
 
 def _read_key(data_dir: Path) -> str:
-    from bytenite_nb.server.auth import key_file
+    from bytenite_nb.server.service.auth import key_file
 
     path = key_file(data_dir)
     return path.read_text(encoding="utf-8").strip() if path.exists() else ""
@@ -156,7 +156,7 @@ class LocalServer:
     @property
     def key_file(self) -> Path:
         """Where the data dir's generated API key is kept."""
-        from bytenite_nb.server.auth import key_file
+        from bytenite_nb.server.service.auth import key_file
 
         return key_file(self.data_dir)
 
@@ -188,7 +188,7 @@ class LocalServer:
             return "stopped by this handle"
         line = self._idle_line()
         if line is not None:
-            from bytenite_nb.server.idle import IDLE_MARKER
+            from bytenite_nb.server.http.idle import IDLE_MARKER
 
             return line.split(IDLE_MARKER)[0].removeprefix("ByteNite Local:").strip(" :")
         code = self._process.returncode if self._process is not None else None
@@ -201,7 +201,7 @@ class LocalServer:
 
     def _idle_line(self) -> str | None:
         """The line this server logged when it stopped for its idle timeout, if it did."""
-        from bytenite_nb.server.idle import IDLE_MARKER
+        from bytenite_nb.server.http.idle import IDLE_MARKER
 
         for line in reversed(_log_since(self.data_dir, self._log_offset)):
             if IDLE_MARKER in line:
@@ -266,9 +266,9 @@ class LocalServer:
 
     @classmethod
     def _start_thread(cls, config: Any) -> LocalServer:
-        from bytenite_nb.server.app import create_app
         from bytenite_nb.server.context import ServerContext
-        from bytenite_nb.server.executors import ExecutorError
+        from bytenite_nb.server.execution.executors.forkserver import ExecutorError
+        from bytenite_nb.server.http.app import create_app
 
         if config.idle_timeout:
             raise ValueError("an idle timeout needs a server in its own process "
@@ -423,7 +423,7 @@ async def _watch_idle(server: Any, ctx: Any, timeout: float) -> None:
     """Stop ``server`` as SIGTERM would once ``ctx`` has been idle for ``timeout`` seconds."""
     import asyncio
 
-    from bytenite_nb.server.idle import idle_message
+    from bytenite_nb.server.http.idle import idle_message
 
     interval = _idle_check_interval(timeout)
     while not server.should_exit:
@@ -442,8 +442,8 @@ def serve(config: Any, *, ready_file: Path | None = None,
     listens."""
     import asyncio
 
-    from bytenite_nb.server.app import create_app
     from bytenite_nb.server.context import ServerContext
+    from bytenite_nb.server.http.app import create_app
 
     ctx = ServerContext.open(config)
     pid = os.getpid()

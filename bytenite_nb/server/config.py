@@ -58,7 +58,7 @@ class ServerConfig:
     #: Upload URLs of the user cache (``GET /v1/dev/cache/upload-url``) live this long.
     cache_upload_ttl: float = 3600.0
     #: Stop by itself after this many seconds without requests or running jobs (None or 0:
-    #: never); see `bytenite_nb.server.idle`.
+    #: never); see `bytenite_nb.server.http.idle`.
     idle_timeout: float | None = None
 
     def __post_init__(self) -> None:

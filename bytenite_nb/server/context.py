@@ -7,17 +7,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bytenite_nb.server.auth import Auth, key_file, load_or_create_key
-from bytenite_nb.server.broker import Broker
 from bytenite_nb.server.config import ServerConfig
-from bytenite_nb.server.idle import Activity
-from bytenite_nb.server.runner import Runner
-from bytenite_nb.server.store import Store
-from bytenite_nb.server.usercache import UserCache
+from bytenite_nb.server.http.idle import Activity
+from bytenite_nb.server.service.auth import Auth, key_file, load_or_create_key
+from bytenite_nb.server.service.broker import Broker
+from bytenite_nb.server.service.runner import Runner
+from bytenite_nb.server.storage.store import Store
+from bytenite_nb.server.storage.user_cache import UserCache
 
 if TYPE_CHECKING:  # the registry is imported lazily: it is the execution side's module
-    from bytenite_nb.server.devstore import DevStore
-    from bytenite_nb.server.registry import Registry
+    from bytenite_nb.server.execution.registry import Registry
+    from bytenite_nb.server.storage.dev_store import DevStore
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class ServerContext:
         """Connect the executor, open the data dir (database, keys, registry) and fail the
         jobs a previous run left running. Raises `ExecutorError` when ``executor="dask"`` and
         dask is not installed or the scheduler cannot be reached."""
-        from bytenite_nb.server.executor_setup import close_executor, open_executor
+        from bytenite_nb.server.execution.executors.setup import close_executor, open_executor
 
         # Connect the executor first: a bad --scheduler fails start-up (ExecutorError) before
         # anything is written, rather than failing every job later.
@@ -61,8 +61,8 @@ class ServerContext:
 
     @classmethod
     def _open(cls, config: ServerConfig, executor: object) -> ServerContext:
-        from bytenite_nb.server.devstore import DevStore
-        from bytenite_nb.server.registry import Problem, Registry
+        from bytenite_nb.server.execution.registry import Problem, Registry
+        from bytenite_nb.server.storage.dev_store import DevStore
 
         config.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(config.data_dir / DB_FILE)

@@ -28,7 +28,7 @@ from tests.integration.server_kit import Api, C, assert_error, write_app
 KEY = "devcache-key"
 D = "/v1/dev"
 CAP = 64 * 1024
-BUNDLED = Path(wire.__file__).parent / "server" / "apps"
+BUNDLED = Path(wire.__file__).parent / "server" / "builtin_apps"
 
 # Copies USER_CACHE_DIR/<params.path> into its results (bypass source: one task), and leaves
 # a file of its own in the cache for later jobs.

@@ -18,7 +18,8 @@ from tests.integration.server_kit import Api, C, write_app
 
 KEY = "template-schemas-key"
 D = "/v1/dev"
-HELLO_SCHEMA = Path(bytenite_nb.server.__file__).parent / "apps" / "hello-world" / "schema.json"
+HELLO_SCHEMA = (Path(bytenite_nb.server.__file__).parent / "builtin_apps" / "hello-world"
+                / "schema.json")
 
 COPY = """
 import os, shutil

@@ -18,14 +18,14 @@ import psutil
 import pytest
 
 from bytenite_nb import wire
-from bytenite_nb.server.executors import ForkServerExecutor
-from bytenite_nb.server.pipeline import (
+from bytenite_nb.server.execution.executors.forkserver import ForkServerExecutor
+from bytenite_nb.server.execution.pipeline import (
     PipelineCancelled,
     PipelineError,
     PipelineSpec,
     run_pipeline,
 )
-from bytenite_nb.server.registry import Engine, Registry
+from bytenite_nb.server.execution.registry import Engine, Registry
 from bytenite_nb.wire import LogLevel, TaskState
 
 distributed = pytest.importorskip("distributed")
@@ -59,7 +59,7 @@ def cluster() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def dask_executor(cluster: Any) -> Iterator[Any]:
-    from bytenite_nb.server.dask_executor import DaskExecutor
+    from bytenite_nb.server.execution.executors.dask import DaskExecutor
 
     ex = DaskExecutor(cluster.scheduler_address)
     yield ex

@@ -8,7 +8,7 @@ from pathlib import Path
 import requests
 
 from bytenite_nb.local import LocalServer
-from bytenite_nb.server.store import Store
+from bytenite_nb.server.storage.store import Store
 from tests.integration.server_kit import Api, C, read_events, write_app
 
 KEY = "restart-key"

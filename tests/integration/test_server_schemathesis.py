@@ -16,8 +16,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from bytenite_nb.server.app import create_app
 from bytenite_nb.server.config import ServerConfig
+from bytenite_nb.server.http.app import create_app
 
 KEY = "schemathesis-key"
 _DATA = tempfile.TemporaryDirectory(prefix="bytenite-schemathesis-")

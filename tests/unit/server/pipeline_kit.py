@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bytenite_nb.server.pipeline import PipelineSpec
-from bytenite_nb.server.registry import Engine, Registry
+from bytenite_nb.server.execution.pipeline import PipelineSpec
+from bytenite_nb.server.execution.registry import Engine, Registry
 from bytenite_nb.wire import JobState, LogLevel, LogService, TaskState
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bytenite_nb.server.auth import Auth, load_or_create_key
-from bytenite_nb.server.errors import ApiError
-from bytenite_nb.server.store import Store
+from bytenite_nb.server.http.errors import ApiError
+from bytenite_nb.server.service.auth import Auth, load_or_create_key
+from bytenite_nb.server.storage.store import Store
 
 
 def test_generated_key_is_private_and_stable(tmp_path: Path) -> None:

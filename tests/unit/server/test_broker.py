@@ -8,8 +8,8 @@ import threading
 from pathlib import Path
 
 from bytenite_nb import wire
-from bytenite_nb.server.broker import Broker
-from bytenite_nb.server.store import Store
+from bytenite_nb.server.service.broker import Broker
+from bytenite_nb.server.storage.store import Store
 
 
 def _decode(line: bytes) -> dict:

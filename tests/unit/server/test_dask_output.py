@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from bytenite_nb.server import dask_remote
-from bytenite_nb.server.dask_executor import _Lines
-from bytenite_nb.server.executors import NOTE_STREAM
-from bytenite_nb.server.usersecrets import JobSecrets
+from bytenite_nb.server.execution.executors import dask_remote
+from bytenite_nb.server.execution.executors.dask import _Lines
+from bytenite_nb.server.execution.executors.forkserver import NOTE_STREAM
+from bytenite_nb.server.execution.secrets import JobSecrets
 
 
 class _Worker:

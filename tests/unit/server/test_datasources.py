@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bytenite_nb import wire
-from bytenite_nb.server.datasources import (
+from bytenite_nb.server.execution.datasources import (
     BYPASS_FILENAME,
     DataSourceError,
     check_destination,

@@ -9,8 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from bytenite_nb.server import zygote
-from bytenite_nb.server.entry_imports import stdlib_imports
+from bytenite_nb.server.execution.executors import zygote
+from bytenite_nb.server.execution.executors.entry_imports import stdlib_imports
 
 
 def _app(folder: Path, code: str, **files: str) -> Path:

@@ -12,8 +12,8 @@ import pytest
 from bytenite_nb.cli import main
 from bytenite_nb.local import LocalServer, ServerStartError
 from bytenite_nb.server.config import ServerConfig
-from bytenite_nb.server.executor_setup import describe_executor, open_executor
-from bytenite_nb.server.executors import ExecutorError
+from bytenite_nb.server.execution.executors.forkserver import ExecutorError
+from bytenite_nb.server.execution.executors.setup import describe_executor, open_executor
 
 
 def _closed_port() -> int:

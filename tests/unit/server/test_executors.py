@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bytenite_nb.server.executors import (
+from bytenite_nb.server.execution.executors.forkserver import (
     ForkServerExecutor,
     ProcessResult,
     ProcessSpec,
@@ -175,7 +175,7 @@ def test_an_apps_own_module_wins_over_one_the_zygote_holds(
 
 def test_a_preload_that_cannot_be_imported_is_reported_once(
         caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
-    with caplog.at_level("WARNING", logger="bytenite_nb.server.executors"):
+    with caplog.at_level("WARNING", logger="bytenite_nb.server.execution.executors.forkserver"):
         ex = ForkServerExecutor(2, preload=["json", "no_such_module_for_bytenite"])
     try:
         script = _script(tmp_path / "app", "import json\nprint(json.dumps([1]))\n")

@@ -1,4 +1,4 @@
-"""What counts as activity for the idle timeout (``bytenite_nb.server.idle``)."""
+"""What counts as activity for the idle timeout (``bytenite_nb.server.http.idle``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bytenite_nb.server.config import ServerConfig
-from bytenite_nb.server.idle import Activity, ActivityMiddleware, idle_message
+from bytenite_nb.server.http.idle import Activity, ActivityMiddleware, idle_message
 
 
 def test_config_idle_timeout_is_none_zero_or_positive(tmp_path: Path) -> None:

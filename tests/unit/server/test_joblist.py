@@ -18,9 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bytenite_nb import wire
-from bytenite_nb.server import jobindex, joblist, jobrender, protojson, query
-from bytenite_nb.server.errors import ApiError
-from bytenite_nb.server.store import SCHEMA, Store
+from bytenite_nb.server.http import protojson
+from bytenite_nb.server.http.errors import ApiError
+from bytenite_nb.server.storage.listing import index as jobindex
+from bytenite_nb.server.storage.listing import query
+from bytenite_nb.server.storage.listing import render as jobrender
+from bytenite_nb.server.storage.listing import sql as joblist
+from bytenite_nb.server.storage.store import SCHEMA, Store
 
 STATES = [s.value for s in wire.JobState]
 # The same instants written in several ways, plus ones that differ by a microsecond.

@@ -12,15 +12,15 @@ import pytest
 from pipeline_kit import Recorder, engine, spec
 
 from bytenite_nb import wire
-from bytenite_nb.server.executors import ForkServerExecutor, SubprocessExecutor
-from bytenite_nb.server.pipeline import (
+from bytenite_nb.server.execution.executors.forkserver import ForkServerExecutor, SubprocessExecutor
+from bytenite_nb.server.execution.pipeline import (
     PipelineError,
     chunk_files,
     flatten_results,
     parse_level,
     run_pipeline,
 )
-from bytenite_nb.server.registry import Registry
+from bytenite_nb.server.execution.registry import Registry
 from bytenite_nb.wire import JobState, LogLevel, LogService, TaskState
 
 DUMP_ENV = """

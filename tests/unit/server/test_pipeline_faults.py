@@ -12,8 +12,8 @@ import psutil
 import pytest
 from pipeline_kit import Recorder, engine, spec
 
-from bytenite_nb.server.executors import ForkServerExecutor, SubprocessExecutor
-from bytenite_nb.server.pipeline import (
+from bytenite_nb.server.execution.executors.forkserver import ForkServerExecutor, SubprocessExecutor
+from bytenite_nb.server.execution.pipeline import (
     PipelineCancelled,
     PipelineError,
     PipelineTimeout,

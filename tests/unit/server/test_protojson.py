@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from bytenite_nb import wire
-from bytenite_nb.server import models, protojson
+from bytenite_nb.server.http import models, protojson
 
 
 def test_snake_and_camel_case_requests_parse_alike() -> None:

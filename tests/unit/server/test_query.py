@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from bytenite_nb import wire
-from bytenite_nb.server.errors import ApiError
-from bytenite_nb.server.query import (
+from bytenite_nb.server.http.errors import ApiError
+from bytenite_nb.server.storage.listing.query import (
     JOB_FIELDS,
     compile_filter,
     paginate,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pipeline_kit import make_folder
 
-from bytenite_nb.server.registry import (
+from bytenite_nb.server.execution.registry import (
     Registry,
     RegistryError,
     parse_tag,

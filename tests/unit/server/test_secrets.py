@@ -12,12 +12,16 @@ from pathlib import Path
 import pytest
 from pipeline_kit import Recorder, engine, spec
 
-from bytenite_nb.server.dask_remote import SealedEnv
-from bytenite_nb.server.executors import ForkServerExecutor, ProcessSpec, SubprocessExecutor
-from bytenite_nb.server.pipeline import PipelineError, run_pipeline
-from bytenite_nb.server.registry import Registry, manifest_secret_ids
-from bytenite_nb.server.store import Store
-from bytenite_nb.server.usersecrets import JobSecrets, SecretError, validate_secret
+from bytenite_nb.server.execution.executors.dask_remote import SealedEnv
+from bytenite_nb.server.execution.executors.forkserver import (
+    ForkServerExecutor,
+    ProcessSpec,
+    SubprocessExecutor,
+)
+from bytenite_nb.server.execution.pipeline import PipelineError, run_pipeline
+from bytenite_nb.server.execution.registry import Registry, manifest_secret_ids
+from bytenite_nb.server.execution.secrets import JobSecrets, SecretError, validate_secret
+from bytenite_nb.server.storage.store import Store
 
 KEY = "sk-unit-very-secret-42"
 

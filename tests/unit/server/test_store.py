@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bytenite_nb.server.store import ResultRow, Store
+from bytenite_nb.server.storage.store import ResultRow, Store
 
 
 def test_everything_survives_reopening(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bytenite_nb.server.usercache import CacheError, UserCache, check_path
+from bytenite_nb.server.storage.user_cache import CacheError, UserCache, check_path
 
 
 @pytest.mark.parametrize("path", [

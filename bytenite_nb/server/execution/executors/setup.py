@@ -12,7 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from bytenite_nb.server.config import ServerConfig
-from bytenite_nb.server.executors import Executor, ExecutorError, ForkServerExecutor
+from bytenite_nb.server.execution.executors.forkserver import (
+    Executor,
+    ExecutorError,
+    ForkServerExecutor,
+)
 
 __all__ = ["close_executor", "describe_executor", "open_executor"]
 
@@ -40,7 +44,7 @@ def open_executor(config: ServerConfig) -> Executor | None:
         import distributed  # noqa: F401  (only to tell a missing extra from a bad address)
     except ImportError:
         raise ExecutorError(_MISSING_EXTRA) from None
-    from bytenite_nb.server.dask_executor import DaskExecutor
+    from bytenite_nb.server.execution.executors.dask import DaskExecutor
 
     engines = _local(config)
     try:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bytenite_nb.server import jobindex
+from bytenite_nb.server.storage.listing import index as jobindex
 
 log = logging.getLogger(__name__)
 

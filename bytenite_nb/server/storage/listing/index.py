@@ -31,7 +31,7 @@ import sqlite3
 from typing import Any
 
 from bytenite_nb import wire
-from bytenite_nb.server import query
+from bytenite_nb.server.storage.listing import query
 
 #: Bumped when the columns or their encoding change; older data dirs are re-derived.
 INDEX_VERSION = 1

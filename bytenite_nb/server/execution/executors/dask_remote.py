@@ -4,7 +4,7 @@
 the chunk), runs the entrypoint as ``python main.py`` in a fresh process on the worker with the
 runtime contract's environment, and returns the exit status, the output lines and every
 result file as bytes. So workers need no shared disk and no copy of bytenite-nb: this module
-is shipped to them by value (see :class:`bytenite_nb.server.dask_executor.DaskExecutor`).
+is shipped to them by value (see :class:`bytenite_nb.server.execution.executors.dask.DaskExecutor`).
 
 Output lines also travel while the task runs: numbered from 0 (one sequence over stdout and
 stderr) and sent in batches (:class:`_Output`) as the worker's events

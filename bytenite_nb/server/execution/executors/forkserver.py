@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from bytenite_nb.server import zygote
-from bytenite_nb.server.entry_imports import stdlib_imports
+from bytenite_nb.server.execution.executors import zygote
+from bytenite_nb.server.execution.executors.entry_imports import stdlib_imports
 
 __all__ = [
     "NOTE_STREAM",

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bytenite_nb import wire
-from bytenite_nb.server import usercache
-from bytenite_nb.server.broker import Broker
 from bytenite_nb.server.config import ServerConfig
-from bytenite_nb.server.store import ResultRow, Store
+from bytenite_nb.server.service.broker import Broker
+from bytenite_nb.server.storage import user_cache as usercache
+from bytenite_nb.server.storage.store import ResultRow, Store
 
 if TYPE_CHECKING:
-    from bytenite_nb.server.registry import Registry
+    from bytenite_nb.server.execution.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +298,7 @@ class Runner:
                 thread = self._threads.get(job_id)
             if thread is not None:
                 thread.join(max(0.0, deadline - time.monotonic()))
-        from bytenite_nb.server.executor_setup import close_executor
+        from bytenite_nb.server.execution.executors.setup import close_executor
 
         with self._lock:
             pool, self._pool = self._pool, None
@@ -307,7 +307,7 @@ class Runner:
     # -- the run -------------------------------------------------------------------------------
 
     def _spec(self, job: dict[str, Any], workdir: Path) -> Any:
-        from bytenite_nb.server import pipeline
+        from bytenite_nb.server.execution import pipeline
 
         template = self.registry.template(job["templateId"])
         partitioner, app, assembler = self.registry.resolve_template(template)
@@ -343,7 +343,7 @@ class Runner:
     def _executor(self) -> Any:
         """This server's own worker pool, so stopping the server stops its processes too
         (or the Dask executor given at start-up, which sends app tasks to the cluster)."""
-        from bytenite_nb.server import executors
+        from bytenite_nb.server.execution.executors import forkserver as executors
 
         with self._lock:
             if self._closing:
@@ -354,7 +354,7 @@ class Runner:
             return self._pool
 
     def _run(self, job_id: str, cancel: threading.Event) -> None:
-        from bytenite_nb.server import pipeline
+        from bytenite_nb.server.execution import pipeline
 
         workdir = self.job_dir(job_id) / "work"
         try:

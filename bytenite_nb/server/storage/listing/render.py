@@ -15,7 +15,8 @@ import json
 from dataclasses import dataclass
 
 from bytenite_nb import wire
-from bytenite_nb.server import jobindex, protojson
+from bytenite_nb.server.http import protojson
+from bytenite_nb.server.storage.listing import index as jobindex
 
 
 @dataclass(frozen=True)

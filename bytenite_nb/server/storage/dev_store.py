@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bytenite_nb import wire
-from bytenite_nb.server.registry import Engine, Registry, RegistryError, Template
+from bytenite_nb.server.execution.registry import Engine, Registry, RegistryError, Template
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import copy
 from typing import Any
 
 from bytenite_nb import wire
-from bytenite_nb.server import models
-from bytenite_nb.server.store import LogRow, TaskRow
+from bytenite_nb.server.http import models
+from bytenite_nb.server.storage.store import LogRow, TaskRow
 
 #: ``config`` keys and whether each is an int64.
 CONFIG_INT64 = ("taskTimeout", "jobTimeout", "maxTaskRetries")

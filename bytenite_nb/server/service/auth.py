@@ -15,8 +15,8 @@ import secrets
 import time
 from pathlib import Path
 
-from bytenite_nb.server.errors import unauthorized
-from bytenite_nb.server.store import Store
+from bytenite_nb.server.http.errors import unauthorized
+from bytenite_nb.server.storage.store import Store
 
 API_KEY_FILE = "api_key"
 SCOPE = "openid"

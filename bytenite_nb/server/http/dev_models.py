@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bytenite_nb.server.models import GenericResponse, Int64Out, JobTemplateOut, Out
+from bytenite_nb.server.http.models import GenericResponse, Int64Out, JobTemplateOut, Out
 
 
 class DeviceRequirementsOut(Out):

@@ -60,8 +60,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bytenite_nb import wire
-from bytenite_nb.server import datasources, usersecrets
-from bytenite_nb.server.executors import (
+from bytenite_nb.server.execution import datasources
+from bytenite_nb.server.execution import secrets as usersecrets
+from bytenite_nb.server.execution.executors.forkserver import (
     NOTE_STREAM,
     Executor,
     ProcessResult,
@@ -69,7 +70,7 @@ from bytenite_nb.server.executors import (
     base_environment,
     shared_executor,
 )
-from bytenite_nb.server.registry import Engine
+from bytenite_nb.server.execution.registry import Engine
 from bytenite_nb.wire import JobState, LogLevel, LogService, TaskState
 
 __all__ = [

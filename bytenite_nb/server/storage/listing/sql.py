@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bytenite_nb import wire
-from bytenite_nb.server import jobindex, jobrender, query
-from bytenite_nb.server.store import Store
+from bytenite_nb.server.storage.listing import index as jobindex
+from bytenite_nb.server.storage.listing import query
+from bytenite_nb.server.storage.listing import render as jobrender
+from bytenite_nb.server.storage.store import Store
 
 C = wire.FilterCondition
 _OPS = {C.GT: ">", C.GTE: ">=", C.LT: "<", C.LTE: "<="}

@@ -51,7 +51,7 @@ KINDS: tuple[str, ...] = ("app", "partitioner", "assembler")
 ENGINE_KINDS: tuple[str, ...] = ("partitioner", "assembler")
 
 #: The bundled app/engine/template folders shipped inside the package.
-BUNDLED_DIR = Path(__file__).resolve().parent / "apps"
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "builtin_apps"
 PASSTHROUGH = "passthrough"
 BUNDLED_OWNER = "bytenite-local"
 

@@ -24,7 +24,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from bytenite_nb import wire
-from bytenite_nb.server.store import EventRow, Store
+from bytenite_nb.server.storage.store import EventRow, Store
 
 
 @dataclass(frozen=True)

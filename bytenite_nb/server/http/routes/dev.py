@@ -31,9 +31,11 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from bytenite_nb import __version__, wire
-from bytenite_nb.server import devmodels as dm
-from bytenite_nb.server import models, query
-from bytenite_nb.server.customer import (
+from bytenite_nb.server.execution.registry import Engine, RegistryError, Template
+from bytenite_nb.server.http import dev_models as dm
+from bytenite_nb.server.http import models
+from bytenite_nb.server.http.errors import ApiError, bad_request, not_found, request_id_of
+from bytenite_nb.server.http.routes.customer import (
     EXTENSION,
     base_url,
     ctx_of,
@@ -41,11 +43,10 @@ from bytenite_nb.server.customer import (
     ok,
     require_token,
 )
-from bytenite_nb.server.devstore import DevStore, PushError, stable_id
-from bytenite_nb.server.errors import ApiError, bad_request, not_found, request_id_of
-from bytenite_nb.server.registry import Engine, RegistryError, Template
-from bytenite_nb.server.store import CacheUploadRow
-from bytenite_nb.server.usercache import CacheError, check_path
+from bytenite_nb.server.storage.dev_store import DevStore, PushError, stable_id
+from bytenite_nb.server.storage.listing import query
+from bytenite_nb.server.storage.store import CacheUploadRow
+from bytenite_nb.server.storage.user_cache import CacheError, check_path
 
 #: OpenAPI marker on every Developer API operation.
 DEV_API = {"x-bytenite-api": "developer"}

@@ -20,9 +20,12 @@ from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
 
 from bytenite_nb import __version__, wire
-from bytenite_nb.server import joblist, jobrender, models, protojson, query
 from bytenite_nb.server.context import ServerContext
-from bytenite_nb.server.errors import ApiError, bad_request, not_found, request_id_of
+from bytenite_nb.server.http import models, protojson
+from bytenite_nb.server.http.errors import ApiError, bad_request, not_found, request_id_of
+from bytenite_nb.server.storage.listing import query
+from bytenite_nb.server.storage.listing import render as jobrender
+from bytenite_nb.server.storage.listing import sql as joblist
 
 JobState = wire.JobState
 
@@ -36,7 +39,7 @@ EXTENSION = {"x-bytenite-local-extension": True}
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for error statuses, all in ByteNite's error shape."""
-    from bytenite_nb.server.errors import STATUS_DESCRIPTIONS
+    from bytenite_nb.server.http.errors import STATUS_DESCRIPTIONS
 
     return {code: {"model": models.GenericResponse, "description": STATUS_DESCRIPTIONS[code]}
             for code in codes}
@@ -101,7 +104,7 @@ def _not_new(job: dict[str, Any], action: str) -> ApiError:
 
 
 def _template(ctx: ServerContext, template_id: str) -> Any:
-    from bytenite_nb.server.registry import RegistryError
+    from bytenite_nb.server.execution.registry import RegistryError
 
     try:
         return ctx.registry.template(template_id)
@@ -112,7 +115,7 @@ def _template(ctx: ServerContext, template_id: str) -> Any:
 def _params_schemas(ctx: ServerContext, template: Any) -> dict[str, Any]:
     """Each params section's ``schema.json``, from the engine its tag resolves to (as job
     creation resolves it); a section without one, or whose tag does not resolve, is left out."""
-    from bytenite_nb.server.registry import RegistryError
+    from bytenite_nb.server.execution.registry import RegistryError
 
     schemas: dict[str, Any] = {}
     for section in ("app", "partitioner", "assembler"):
@@ -142,7 +145,7 @@ def _template_source(template: Any, what: str, value: Any) -> dict[str, Any] | N
 
 
 def _check_source(source: dict[str, Any] | None, destination: dict[str, Any] | None) -> None:
-    from bytenite_nb.server.datasources import (
+    from bytenite_nb.server.execution.datasources import (
         DataSourceError,
         check_destination,
         check_source,
@@ -164,7 +167,7 @@ def _validate_params(ctx: ServerContext, template: Any, params: dict[str, Any], 
 
     Only ``sections`` are checked: a draft may set its params one section at a time, so a
     required field of another section is only missed at run time."""
-    from bytenite_nb.server.registry import RegistryError, validate_params
+    from bytenite_nb.server.execution.registry import RegistryError, validate_params
 
     try:
         engines = ctx.registry.resolve_template(template)
@@ -551,7 +554,7 @@ def build_router() -> APIRouter:
                  tags=["datasources"])
     def test_data_source(request: Request, body: models.DataSourceTestRequest) -> JSONResponse:
         """Check a data source: what file(s) it holds and their size (nothing is downloaded)."""
-        from bytenite_nb.server.datasources import DataSourceError, describe_source
+        from bytenite_nb.server.execution.datasources import DataSourceError, describe_source
 
         source = protojson.data_source_in(body.data_source)
         # tempUrl is dropped from stored sources (the server owns it), so read it as sent.

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bytenite_nb import wire
-from bytenite_nb.server.errors import bad_request
+from bytenite_nb.server.http.errors import bad_request
 
 DEFAULT_LIMIT = 100
 #: A page is rendered in one response; 10,000 jobs are about 11 MB of JSON.

@@ -1,6 +1,7 @@
 """The fork server ("zygote") that starts every ByteNite Local task in a fresh process.
 
-Run as a script by :class:`bytenite_nb.server.executors.ForkServerExecutor`, never imported by
+Run as a script by
+:class:`bytenite_nb.server.execution.executors.forkserver.ForkServerExecutor`, never imported by
 the server (it must stay free of the server's threads, so it is a separate, single-threaded
 interpreter started with ``subprocess``). It pre-imports common modules once, then for each
 request forks a child that becomes the task: its own process group, the contract environment,

@@ -45,8 +45,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bytenite_nb.server import dask_remote
-from bytenite_nb.server.executors import (
+from bytenite_nb.server.execution.executors import dask_remote
+from bytenite_nb.server.execution.executors.forkserver import (
     NOTE_STREAM,
     Executor,
     ExecutorError,

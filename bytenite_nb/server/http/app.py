@@ -23,11 +23,20 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bytenite_nb import __version__, wire
-from bytenite_nb.server import devmodels as dm
-from bytenite_nb.server import models, usersecrets
 from bytenite_nb.server.config import ServerConfig
 from bytenite_nb.server.context import ServerContext
-from bytenite_nb.server.customer import (
+from bytenite_nb.server.execution import secrets as usersecrets
+from bytenite_nb.server.http import dev_models as dm
+from bytenite_nb.server.http import models
+from bytenite_nb.server.http.errors import (
+    ApiError,
+    bad_request,
+    install_error_handlers,
+    not_found,
+    request_id_of,
+)
+from bytenite_nb.server.http.idle import ActivityMiddleware
+from bytenite_nb.server.http.routes.customer import (
     EXTENSION,
     build_router,
     ctx_of,
@@ -35,16 +44,8 @@ from bytenite_nb.server.customer import (
     ok,
     require_token,
 )
-from bytenite_nb.server.dev import build_dev_router
-from bytenite_nb.server.errors import (
-    ApiError,
-    bad_request,
-    install_error_handlers,
-    not_found,
-    request_id_of,
-)
-from bytenite_nb.server.idle import ActivityMiddleware
-from bytenite_nb.server.usercache import CacheError
+from bytenite_nb.server.http.routes.dev import build_dev_router
+from bytenite_nb.server.storage.user_cache import CacheError
 
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ +=,@()-]+")
 

@@ -1,0 +1,1 @@
+"""Running jobs: pipeline, data sources, app registry, executors."""

@@ -1,0 +1,1 @@
+"""The rules between HTTP and storage/execution: jobs, auth, events."""

@@ -1,0 +1,1 @@
+"""Persistence: SQLite store, job listing, Developer API store, user cache."""

@@ -1,0 +1,1 @@
+"""Filtering, ordering, paging and rendering job lists."""
