@@ -60,6 +60,7 @@ def _check(key: str, url: str) -> str:
 def _auth(args: argparse.Namespace) -> int:
     from bytenite_nb.api.config import (
         API_KEY_ENV,
+        BASE_URL_ENV,
         resolve_base_url,
         save_config,
         save_keyring_key,
@@ -82,9 +83,10 @@ def _auth(args: argparse.Namespace) -> int:
     print(f"API key stored {where} ({checked}).")
     if args.server:
         print(f"Server {url} stored as the default for {PROG} and Client().")
-    if os.environ.get(API_KEY_ENV, "").strip():
-        print(f"Note: {API_KEY_ENV} is set in this environment and takes precedence over the "
-              "stored key.")
+    for name, what in ((API_KEY_ENV, "key"), (BASE_URL_ENV, "server")):
+        if os.environ.get(name, "").strip() and (what == "key" or args.server):
+            print(f"Note: {name} is set in this environment and takes precedence over the "
+                  f"stored {what}.")
     return 0
 
 

@@ -412,8 +412,10 @@ def test_auth_stores_the_key_0600_and_the_commands_use_it(
     failed(cli("auth", "--status"), 4, "rejects this API key")
 
     monkeypatch.setenv("BYTENITE_API_KEY", KEY)
+    monkeypatch.setenv("BYTENITE_BASE_URL", server.base_url)
     monkeypatch.setattr(sys, "stdin", io.StringIO(f"{KEY}\n"))
-    assert "BYTENITE_API_KEY is set" in ok(cli("auth", "--api-key-stdin")).out
+    notes = ok(cli("auth", "--api-key-stdin", "--server", server.base_url)).out
+    assert "BYTENITE_API_KEY is set" in notes and "BYTENITE_BASE_URL is set" in notes
 
 
 # -- the installed console script ----------------------------------------------------------
