@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from bytenite_nb.api.dev import DevAPI
 
-__all__ = ["Client", "Filter", "connect"]
+__all__ = ["Client", "Filter", "connect", "verify_api_key"]
 
 log = logging.getLogger("bytenite_nb.api")
 
@@ -689,3 +689,22 @@ def _header_filename(name: str) -> str:
 def connect(api_key: str | None = None, base_url: str | None = None, **kwargs: Any) -> Client:
     """``Client(...)`` under a verb: resolve credentials and return a client."""
     return Client(api_key, base_url, **kwargs)
+
+
+def verify_api_key(api_key: str, base_url: str, *, timeout: float = 10.0) -> bool:
+    """Whether the API at ``base_url`` accepts ``api_key``: ``True`` once it exchanged the key
+    for a token and listed templates with it, ``False`` when it did not answer.
+
+    Raises :class:`~bytenite_nb.api.errors.AuthenticationError` when it rejected the key
+    (other API errors propagate too).
+    """
+    from bytenite_nb.api.errors import APIConnectionError
+
+    client = Client(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=1)
+    try:
+        next(iter(client.templates()), None)
+    except APIConnectionError:
+        return False
+    finally:
+        client.close()
+    return True
