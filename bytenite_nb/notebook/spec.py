@@ -33,7 +33,7 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from bytenite_nb import wire
-from bytenite_nb.notebook.cli_parser import suggest
+from bytenite_nb.notebook.grammar import suggest
 
 __all__ = [
     "JobSpec",

@@ -2,7 +2,7 @@
 Ctrl-C into an abort of the remote job (unless ``--keep-running``).
 
 The quiet first phase polls the job for ``progress_after`` seconds; if it is still running
-then, a live progress view is displayed (``bytenite_nb.notebook.display``) and we wait again.
+then, a live progress view is displayed (``bytenite_nb.notebook.presenter``) and we wait again.
 When the wait ends that view is replaced by a one-line note, because the cell's return value
 shows the job once more, as its monitor, in its final state.
 """
@@ -29,7 +29,7 @@ def _show_progress(ctx: Context, job: Job) -> Any:
     if not ctx.magics.formatters_registered:
         print(f"Waiting for job {job.id} ({job.state.name}); Ctrl-C aborts it.", flush=True)
         return None
-    from bytenite_nb.notebook import display as job_display
+    from bytenite_nb.notebook import presenter as job_display
 
     shell = ctx.magics.shell
     mode = job_display.display_mode(shell)

@@ -11,7 +11,7 @@ from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
 from bytenite_nb.api.client import Client
-from bytenite_nb.notebook import display as job_display
+from bytenite_nb.notebook import presenter as job_display
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
