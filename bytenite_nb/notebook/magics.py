@@ -21,10 +21,15 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, validate
 
-from bytenite_nb.notebook.grammar import CELL_VERB, Command, parse_cell_line, parse_line
-from bytenite_nb.notebook.commands import handler_for
 from bytenite_nb.notebook.commands.errors import friendly_error, is_user_error, redact
 from bytenite_nb.notebook.commands.session import Connection
+from bytenite_nb.notebook.grammar import (
+    CELL_VERB,
+    Command,
+    parse_cell_line,
+    parse_line,
+    verb_named,
+)
 
 __all__ = ["ByteniteMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -137,7 +142,7 @@ class ByteniteMagics(Magics):
             debug = command.debug or debug
             if cell is not None and command.verb != "help":
                 command = Command(CELL_VERB, command.options, command.debug)
-            return handler_for(command.verb)(Context(self, command, cell))
+            return verb_named(command.verb).handler_function()(Context(self, command, cell))
         except UsageError as exc:
             if type(exc) is not UsageError:
                 raise
