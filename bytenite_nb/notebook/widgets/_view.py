@@ -316,6 +316,11 @@ def render_text(s: MonitorState) -> str:
     return " ".join(p for p in parts if p)
 
 
+def static_bundle(s: MonitorState) -> dict[str, str]:
+    """The ``text/plain`` + ``text/html`` bundle of one state (what a display id updates to)."""
+    return {"text/plain": render_text(s), "text/html": render_html(s)}
+
+
 _OK, _BAD, _RUN, _MUTED, _BORDER = "#2da44e", "#cf222e", "#3b82f6", "#656d76", "#d0d7de"
 
 

@@ -1,7 +1,7 @@
 """Coalescing throttle: however fast values arrive, apply at most one every ``interval`` s.
 
 The events stream can deliver thousands of task updates a second; every widget trait change
-is a comm message, and IOPub drops output past ~1000 messages/s (pain point P6). A
+is a comm message, and IOPub drops output past ~1000 messages/s. A
 :class:`Throttle` sits between the feeder and the widget: ``submit`` only records the latest
 value; it is applied immediately if the interval has passed (leading edge), otherwise once
 when it has (trailing edge, on a timer thread), so the last value is never lost. ``final=True``
@@ -96,14 +96,21 @@ class Throttle(Generic[T]):
             self._last_apply = self._clock()
         self._run(value)  # type: ignore[arg-type]
 
-    def close(self) -> None:
-        """Drop any pending value and stop; later submissions are ignored."""
+    def close(self, *, wait: bool = False) -> None:
+        """Drop any pending value and stop; later submissions are ignored.
+
+        ``wait=True`` also waits for an ``apply`` already running on another thread, so
+        nothing is applied once this returns (never pass it from inside ``apply``).
+        """
         with self._lock:
             self._closed = True
             self._pending = _NOTHING
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+        if wait:
+            with self._apply_lock:
+                pass
 
     def _fire(self) -> None:
         with self._lock:

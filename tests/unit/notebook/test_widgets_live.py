@@ -20,14 +20,10 @@ from bytenite_nb.notebook.widgets.dashboard import JobsDashboard
 from bytenite_nb.notebook.widgets.form import JobForm
 from bytenite_nb.notebook.widgets.login import LoginWidget
 from bytenite_nb.notebook.widgets.monitor import JobMonitor
-from tests.unit.notebook._apps import (
-    ECHO_TEMPLATE_ID,
-    SLEEPY_SCHEMA,
-    TEMPLATE_ID,
-    write_test_apps,
-)
+from tests.unit.notebook._apps import ECHO_TEMPLATE_ID, SLEEPY_SCHEMA, TEMPLATE_ID
+from tests.unit.notebook.conftest import WIDGET_KEY
 
-KEY = "widget-key-0123456789abcdef"
+KEY = WIDGET_KEY
 
 
 def front_end(widget: Any, content: dict[str, Any]) -> None:
@@ -49,20 +45,6 @@ class Recorder:
         self.messages: list[dict[str, Any]] = []
         widget.comm.send = lambda data=None, metadata=None, buffers=None: self.messages.append(
             data)
-
-
-@pytest.fixture(scope="module")
-def widget_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A private ByteNite Local that also serves the test apps (fan-out, slow, failing)."""
-    from bytenite_nb.local import LocalServer
-
-    apps = write_test_apps(tmp_path_factory.mktemp("apps"))
-    server = LocalServer.start(tmp_path_factory.mktemp("widget-local"), port=0,
-                               api_keys=(KEY,), apps_dirs=(apps,), in_process=True, workers=2)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture()
