@@ -14,7 +14,8 @@ from typing import Any
 
 from bytenite_nb.wire import JobState, TaskState
 
-#: The lifecycle steps the monitor shows, in order (js/monitor_logic.js STAGES).
+#: The lifecycle steps the monitor shows, in order. ``js/monitor_logic.js`` has the same STAGES,
+#: STAGE_LABELS and grid characters; ``tests/unit/notebook/test_view_parity.py`` keeps them in step.
 STAGES: tuple[str, ...] = ("queued", "partitioning", "tasks", "assembling", "done")
 STAGE_LABELS = {
     "queued": "Queued",
