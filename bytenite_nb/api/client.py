@@ -54,8 +54,16 @@ log = logging.getLogger("bytenite_nb.api")
 
 _C = wire.CUSTOMER_PREFIX
 _A = wire.AUTH_PREFIX
-#: Keys of user-owned JSON whose contents must reach the server exactly as written.
-_OPAQUE = ("params", "app", "partitioner", "assembler")
+
+
+def _check_param_sections(params: dict[str, Any]) -> None:
+    """Refuse ``params`` keys other than the engine sections, before any request is made."""
+    unknown = set(params) - wire.PARAM_SECTIONS
+    if unknown:
+        raise ValueError(
+            f"params take the keys app, partitioner and assembler; got {sorted(unknown)} "
+            "(put app parameters under 'app')"
+        )
 
 
 def Filter(field: str, condition: str | wire.FilterCondition, value: Any) -> dict[str, Any]:
@@ -332,12 +340,7 @@ class Client:
 
         The server validates them against the template's schema (400/422 on failure).
         """
-        unknown = set(params) - {"app", "partitioner", "assembler", "preset"}
-        if unknown:
-            raise ValueError(
-                f"params take the keys app, partitioner and assembler; got {sorted(unknown)} "
-                "(put app parameters under 'app')"
-            )
+        _check_param_sections(params)
         return self._job_call("PATCH", f"{_C}/jobs/{job_id}/params", json=params)
 
     def set_name(self, job_id: str, name: str) -> Job:
@@ -615,11 +618,7 @@ class Client:
             data_source = wire.file_source()
         destination = _data_source(data_destination) if data_destination is not None else None
         if params is not None:
-            unknown = set(params) - {"app", "partitioner", "assembler", "preset"}
-            if unknown:
-                raise ValueError(
-                    f"params take the keys app, partitioner and assembler; got {sorted(unknown)}"
-                )
+            _check_param_sections(params)
 
         job = self.create_job(template_id, name=name, description=description)
         try:
