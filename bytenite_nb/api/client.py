@@ -28,7 +28,7 @@ from bytenite_nb import wire
 from bytenite_nb.api._http import Transport
 from bytenite_nb.api.config import Settings, resolve_settings
 from bytenite_nb.api.errors import APIStatusError, ByteniteError, NotFoundError
-from bytenite_nb.api.events import EventStream, JobWatcher
+from bytenite_nb.api.events import EventStream
 from bytenite_nb.api.jobs import Job
 from bytenite_nb.api.models import (
     DataSourceInfo,
@@ -42,6 +42,7 @@ from bytenite_nb.api.models import (
 )
 from bytenite_nb.api.pagination import Page, paginate
 from bytenite_nb.api.uploads import is_upload_source, open_upload
+from bytenite_nb.api.watcher import JobWatcher
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -557,7 +558,7 @@ class Client:
     def events(
         self, *, since: str | int | None = None, job_id: str | None = None, **kwargs: Any
     ) -> EventStream:
-        """``GET /events`` as an iterator of :class:`~bytenite_nb.api.events.Event`.
+        """``GET /events`` as an iterator of :class:`~bytenite_nb.api.decoding.Event`.
 
         Reconnects with backoff and resumes after the last sequence number seen; ``since``
         replays from a sequence number, ``job_id`` keeps one job's events. See
@@ -568,7 +569,7 @@ class Client:
     def watch(
         self, job_id: str, on_update: Callable[..., None] | None = None, **kwargs: Any
     ) -> JobWatcher:
-        """Start a :class:`~bytenite_nb.api.events.JobWatcher` on a job."""
+        """Start a :class:`~bytenite_nb.api.watcher.JobWatcher` on a job."""
         return JobWatcher(self, job_id, on_update, **kwargs)
 
     # -- the one-call path ------------------------------------------------------------------

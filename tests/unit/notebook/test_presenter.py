@@ -14,7 +14,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from bytenite_nb import wire
 from bytenite_nb.api.client import Client
 from bytenite_nb.api.errors import JobFailedError
-from bytenite_nb.api.events import JobSnapshot
+from bytenite_nb.api.snapshot import JobSnapshot
 from bytenite_nb.notebook import presenter
 from bytenite_nb.notebook.feed import JobFeed
 from bytenite_nb.testing import TestingShell
