@@ -44,6 +44,7 @@ class Throttle(Generic[T]):
         self._last_apply = float("-inf")
         self._timer: threading.Timer | None = None
         self._closed = False
+        self._applying: int | None = None  # the thread running ``apply`` now, if any
         #: How many times ``apply`` ran (for tests and benchmarks).
         self.applied = 0
         #: How many values were submitted.
@@ -100,7 +101,7 @@ class Throttle(Generic[T]):
         """Drop any pending value and stop; later submissions are ignored.
 
         ``wait=True`` also waits for an ``apply`` already running on another thread, so
-        nothing is applied once this returns (never pass it from inside ``apply``).
+        nothing is applied once this returns (from inside ``apply`` it does not wait).
         """
         with self._lock:
             self._closed = True
@@ -108,7 +109,7 @@ class Throttle(Generic[T]):
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-        if wait:
+        if wait and self._applying != threading.get_ident():
             with self._apply_lock:
                 pass
 
@@ -127,4 +128,8 @@ class Throttle(Generic[T]):
             if self._closed and not final:
                 return
             self.applied += 1
-            self._apply(value)
+            self._applying = threading.get_ident()
+            try:
+                self._apply(value)
+            finally:
+                self._applying = None

@@ -138,3 +138,10 @@ def test_a_closed_feed_renders_nothing_more() -> None:
     feed.close()
     feed.submit(_snapshot(wire.JobState.COMPLETE, total=2))
     assert seen == ["PARTITIONING"] and not feed.ended.is_set()
+
+
+def test_a_view_may_close_its_feed_when_the_job_ends() -> None:
+    feed = JobFeed(job_id="j-1", interval=0.0)
+    feed.on_end(lambda view: feed.close())  # e.g. a monitor closed by its own end callback
+    feed.submit(_snapshot(wire.JobState.COMPLETE, total=1))
+    assert feed.ended.is_set() and feed.throttle.closed
