@@ -63,7 +63,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, Literal
 
 from bytenite_nb.notebook.feed import JobFeed
 from bytenite_nb.notebook.widgets._view import (
@@ -94,6 +94,9 @@ QUIET_INTERVAL = 0.1
 _IN_PLACE = frozenset({"widget", "html"})
 
 progress_log = logging.getLogger("bytenite_nb.progress")
+
+#: A cell's result (ends by showing the outcome) or a ``--wait``'s transient progress view.
+Role = Literal["result", "progress"]
 
 
 def _truthy(value: str | None) -> bool:
@@ -213,7 +216,7 @@ class JobDisplay:
     ``JobMonitor`` in widget mode).
     """
 
-    def __init__(self, job: Any, *, ip: Any, mode: str, role: str,
+    def __init__(self, job: Any, *, ip: Any, mode: str, role: Role,
                  poll_interval: float = 1.0) -> None:
         if mode not in (*MODES, "line"):
             raise ValueError(f"unknown display mode {mode!r}; expected one of {', '.join(MODES)}")

@@ -56,11 +56,14 @@ def client(widget_server: Any) -> Iterator[Client]:
 def test_monitor_follows_a_real_hello_world_job_to_complete(local_server: Any,
                                                             api_key: str) -> None:
     client = Client(api_key=api_key, base_url=local_server.base_url)
+    # Started only once the monitor records its messages: every state change, the end
+    # included, then reaches the front end through the recorded comm.
     job = client.submit("hello-world-template", source=b"hello widgets\n",
-                        params={"app": {"case": "upper"}}, name="monitor-hello")
+                        params={"app": {"case": "upper"}}, name="monitor-hello", run=False)
     monitor = JobMonitor(job, watch=False)
     rec = Recorder(monitor)
     monitor.start()
+    job.run()
     assert monitor.ended.wait(60), "the job never ended"
     assert monitor.state == "COMPLETE" and monitor.stage == "done"
     assert monitor.job_id == job.id and monitor.name == "monitor-hello"
