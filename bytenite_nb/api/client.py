@@ -14,6 +14,7 @@ come back as :class:`~bytenite_nb.api.jobs.Job` and the records in
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -527,8 +528,33 @@ class Client:
 
         return paginate(fetch, page_size=page_size, limit=limit)
 
-    def template(self, template_id: str) -> Template:
-        """One template by id (``GET /jobs/templates/{id}``, falling back to the listing)."""
+    def template(self, template_id: str, *, engines: bool = True) -> Template:
+        """One template by id (``GET /jobs/templates/{id}``, falling back to the listing).
+
+        It describes itself when displayed: engines, params with types, defaults and
+        descriptions, an example cell. ``engines=True`` also fetches each engine's record
+        (description, version) from the Developer API, where the server offers it.
+        """
+        found = self._template(template_id)
+        if not engines:
+            return found
+        return dataclasses.replace(found, engines=self._engine_records(found))
+
+    def _engine_records(self, template: Template) -> dict[str, dict[str, Any]]:
+        """Each section's engine record; sections the server cannot describe are left out."""
+        records: dict[str, dict[str, Any]] = {}
+        for section in ("app", "partitioner", "assembler"):
+            tag = getattr(template, section)
+            if not tag:
+                continue
+            try:
+                records[section] = (self.dev.app(tag) if section == "app"
+                                    else self.dev.engine(tag, section))
+            except APIStatusError:  # no Developer API here, or no access to it: the ids still show
+                continue
+        return records
+
+    def _template(self, template_id: str) -> Template:
         try:
             answer = self._call("GET", f"{_C}/jobs/templates/{template_id}")
         except NotFoundError:

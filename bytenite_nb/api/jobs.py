@@ -254,10 +254,12 @@ class Job:
         return self._client.tasks(self.id)
 
     def tasks_df(self) -> pd.DataFrame:
-        """:meth:`tasks` as a typed DataFrame (see :func:`bytenite_nb.frames.tasks_df`)."""
+        """:meth:`tasks` as a typed DataFrame, one row per task (see
+        :func:`bytenite_nb.frames.tasks_df`); the job's id is in ``attrs["job_id"]`` rather
+        than on every row."""
         from bytenite_nb import frames
 
-        return frames.tasks_df(self.tasks())
+        return frames.tasks_df(self.tasks(), job_id=self.id)
 
     def results_df(self) -> pd.DataFrame:
         """:meth:`results` as a typed DataFrame (see :func:`bytenite_nb.frames.results_df`)."""
