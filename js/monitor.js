@@ -2,6 +2,7 @@
 // imports below are inlined by bytenite_nb/notebook/widgets/_assets.py.
 import { viewModel, gridLayout, cellRect, cellAt, cellStyle, diffGrid } from "./monitor_logic.js";
 import { coalesce } from "./throttle.js";
+import { RateMeter, paceText } from "./rate_logic.js";
 
 /** Create an element with a class and optional text. */
 function h(tag, cls, text) {
@@ -14,7 +15,7 @@ function h(tag, cls, text) {
 const TRAITS = [
   "job_id", "name", "state", "stage", "failed_at", "done", "running", "failed", "total",
   "started_ms", "ended_ms", "grid", "logs", "error_message", "task_error", "summary",
-  "abortable", "abort_requested", "notice",
+  "abortable", "abort_requested", "notice", "rate", "eta",
 ];
 
 function snapshot(model) {
@@ -47,6 +48,7 @@ function render({ model, el }) {
   const barRunning = h("div", "bn-bar-running");
   bar.append(barDone, barFailed, barRunning);
   const counts = h("div", "bn-counts");
+  const pace = h("span", "bn-pace");
 
   const gridWrap = h("div", "bn-grid");
   const canvas = h("canvas", "bn-grid-canvas");
@@ -63,6 +65,19 @@ function render({ model, el }) {
   const logsPanel = h("div", "bn-logs-panel");
 
   root.append(head, steps, bar, counts, gridWrap, error, summary, notice, logTail, logsPanel);
+
+  // Rate and time left: the browser's own meter, fed on the browser's clock whenever more
+  // tasks have finished, so the time left counts down between kernel messages. Until it has
+  // seen enough tasks finish (e.g. just after the page was reloaded) the kernel's estimate,
+  // from the same meter, is shown.
+  const meter = new RateMeter();
+  function paceNow(s, terminal) {
+    if (terminal || !s.total) return "";
+    const now = Date.now() / 1000;
+    const own = meter.rate;
+    if (own !== null) return paceText(own, meter.eta(s.total, now));
+    return s.rate > 0 ? paceText(s.rate, s.eta >= 0 ? s.eta : null) : "";
+  }
 
   // Task grid on one canvas: thousands of tasks cost one element, and only changed cells are
   // repainted between updates.
@@ -112,7 +127,9 @@ function render({ model, el }) {
   });
 
   function update() {
-    const vm = viewModel(snapshot(model), Date.now());
+    const s = snapshot(model);
+    if (s.total) meter.update(Date.now() / 1000, (s.done || 0) + (s.failed || 0));
+    const vm = viewModel(s, Date.now());
     root.dataset.state = vm.state;
     root.dataset.stage = vm.stage;
     root.dataset.tone = vm.tone;
@@ -133,6 +150,9 @@ function render({ model, el }) {
     barFailed.style.width = `${vm.failedPct}%`;
     barRunning.style.width = `${Math.min(vm.runningPct, 100 - vm.donePct - vm.failedPct)}%`;
     counts.textContent = vm.counts;
+    pace.textContent = paceNow(s, vm.terminal);
+    pace.style.display = pace.textContent ? "" : "none";
+    if (pace.textContent) counts.append(" · ", pace);
 
     drawGrid(model.get("grid") || "");
 
@@ -189,8 +209,10 @@ function render({ model, el }) {
   // The clock ticks in the browser: no kernel messages just to advance elapsed time.
   const timer = setInterval(() => {
     if (!model.get("ended_ms") && model.get("started_ms")) {
-      const vm = viewModel(snapshot(model), Date.now());
+      const s = snapshot(model);
+      const vm = viewModel(s, Date.now());
       clock.textContent = vm.elapsed;
+      pace.textContent = paceNow(s, vm.terminal);
     }
   }, 1000);
   update();

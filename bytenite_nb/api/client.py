@@ -490,9 +490,15 @@ class Client:
         answer = self._call("POST", f"{_C}/logs", json=body, idempotent=True)
         return flatten_logs(answer, job_id)
 
-    def tasks(self, job_id: str) -> list[TaskInfo]:
-        """``GET /jobs/{id}/tasks`` (ByteNite Local extension): per-task state and timings."""
-        answer = self._call("GET", f"{_C}/jobs/{job_id}/tasks")
+    def tasks(self, job_id: str, *, attempts: bool = False) -> list[TaskInfo]:
+        """``GET /jobs/{id}/tasks`` (ByteNite Local extension): per-task state and timings.
+
+        ``attempts=True`` also asks for each task's attempts (``TaskInfo.attempt_history``:
+        when each started and ended, and how); a server that does not record them sends
+        the tasks alone.
+        """
+        query = {"attempts": "true"} if attempts else None
+        answer = self._call("GET", f"{_C}/jobs/{job_id}/tasks", params=query)
         return [TaskInfo.from_json({**t, "jobId": job_id}) for t in answer.get("tasks") or ()]
 
     def running_tasks(self, job_ids: Iterable[str]) -> dict[str, int]:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.api.events import EventStream
     from bytenite_nb.api.snapshot import JobSnapshot
     from bytenite_nb.api.watcher import JobWatcher
+    from bytenite_nb.timeline import Timeline
 
 __all__ = ["Job"]
 
@@ -260,6 +261,20 @@ class Job:
         from bytenite_nb import frames
 
         return frames.tasks_df(self.tasks(), job_id=self.id)
+
+    def timeline(self, *, rows: str = "slot", straggler: float = 2.0,
+                 width: int = 860) -> Timeline:
+        """The job's task timeline, displayed as an SVG (see :mod:`bytenite_nb.timeline`).
+
+        Every task attempt is a bar from its start to its end, on rows by worker slot
+        (``rows="chunk"``: one row per chunk), coloured by outcome, under the job's phases;
+        completed tasks slower than ``straggler`` times the median are marked. Its
+        ``frame()`` is the data, one row per attempt.
+        """
+        from bytenite_nb.timeline import timeline_of
+
+        return timeline_of(self, self._client.tasks(self.id, attempts=True), rows=rows,  # type: ignore[arg-type]
+                           straggler=straggler, width=width)
 
     def results_df(self) -> pd.DataFrame:
         """:meth:`results` as a typed DataFrame (see :func:`bytenite_nb.frames.results_df`)."""

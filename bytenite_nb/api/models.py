@@ -292,6 +292,15 @@ class TaskInfo:
         )
 
     @property
+    def attempt_history(self) -> list[dict[str, Any]]:
+        """Each attempt of this task (``attempt``, ``state``, ``startedAt``, ``endedAt``,
+        ``exitCode``, ``errorMessage``), oldest first, when the server sent them
+        (``Client.tasks(job_id, attempts=True)``); ``[]`` otherwise."""
+        history = _get(self.raw, "attemptHistory")
+        return [dict(h) for h in history if isinstance(h, dict)] \
+            if isinstance(history, list) else []
+
+    @property
     def duration(self) -> dt.timedelta | None:
         """The server's ``duration`` (seconds) if given, else ``ended_at - started_at``."""
         seconds = self.raw.get("duration")

@@ -161,6 +161,10 @@ class MonitorState:
     error_message: str = ""
     task_error: str = ""
     summary: str = ""
+    #: Smoothed tasks per second (0: not known yet) and seconds left (-1: not known yet),
+    #: from the feed's ``RateMeter`` (``widgets/_rate.py``) while tasks run.
+    rate: float = 0.0
+    eta: float = -1.0
 
     @property
     def terminal(self) -> bool:
@@ -314,7 +318,17 @@ def render_text(s: MonitorState) -> str:
         parts.append(counts)
     if s.started_ms:
         parts.append(format_elapsed(s.elapsed))
+    parts.append(pace(s))
     return " ".join(p for p in parts if p)
+
+
+def pace(s: MonitorState) -> str:
+    """``2.5 tasks/s · ~12s left`` while tasks run and enough have finished, else ``""``."""
+    from bytenite_nb.notebook.widgets._rate import pace_text
+
+    if s.terminal or s.rate <= 0:
+        return ""
+    return pace_text(s.rate, s.eta if s.eta >= 0 else None)
 
 
 def static_bundle(s: MonitorState) -> dict[str, str]:
@@ -351,6 +365,8 @@ def render_html(s: MonitorState) -> str:
     counts = _tasks_phrase(s) if s.total else ""
     if s.running and not s.terminal:
         counts += f", {s.running} running"
+    if pace(s):
+        counts += f" · {pace(s)}"
     took = format_elapsed(s.elapsed) if s.started_ms else ""
     body = [
         f'<div class="bn-static bn-monitor-static" data-state="{e(s.state)}" '

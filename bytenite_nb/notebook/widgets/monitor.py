@@ -72,6 +72,10 @@ class JobMonitor(anywidget.AnyWidget):
     error_message = t.Unicode("").tag(sync=True)
     task_error = t.Unicode("").tag(sync=True)
     summary = t.Unicode("").tag(sync=True)
+    #: Smoothed tasks per second (0: unknown) and seconds left (-1: unknown), from the kernel;
+    #: the browser keeps its own meter on ``done``/``failed`` and shows these until it has one.
+    rate = t.Float(0.0).tag(sync=True)
+    eta = t.Float(-1.0).tag(sync=True)
     abortable = t.Bool(True).tag(sync=True)
     abort_requested = t.Bool(False).tag(sync=True)
     notice = t.Unicode("").tag(sync=True)
