@@ -15,7 +15,7 @@ function h(tag, cls, text) {
 const TRAITS = [
   "job_id", "name", "state", "stage", "failed_at", "done", "running", "failed", "total",
   "started_ms", "ended_ms", "grid", "logs", "error_message", "task_error", "summary",
-  "abortable", "abort_requested", "notice", "rate", "eta",
+  "abortable", "abort_requested", "notice", "rate", "eta", "outputs",
 ];
 
 function snapshot(model) {
@@ -60,11 +60,13 @@ function render({ model, el }) {
   error.append(errorMsg, taskErr);
 
   const summary = h("div", "bn-summary");
+  const outputs = h("div", "bn-outputs");
   const notice = h("div", "bn-notice");
   const logTail = h("pre", "bn-logtail");
   const logsPanel = h("div", "bn-logs-panel");
 
-  root.append(head, steps, bar, counts, gridWrap, error, summary, notice, logTail, logsPanel);
+  root.append(head, steps, bar, counts, gridWrap, error, summary, outputs, notice, logTail,
+    logsPanel);
 
   // Rate and time left: the browser's own meter, fed on the browser's clock whenever more
   // tasks have finished, so the time left counts down between kernel messages. Until it has
@@ -162,6 +164,11 @@ function render({ model, el }) {
     taskErr.style.display = vm.taskError ? "" : "none";
     summary.textContent = vm.summary;
     summary.style.display = vm.summary ? "" : "none";
+    const out = s.outputs || "";
+    outputs.textContent = out
+      ? `→ ${out}; load them: job.load_results() or %bytenite results ${vm.jobId} --load`
+      : "";
+    outputs.style.display = out ? "" : "none";
     notice.textContent = vm.notice;
     notice.style.display = vm.notice ? "" : "none";
     logTail.textContent = vm.logs.join("\n");

@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from bytenite_nb.api.dev import DevAPI
+    from bytenite_nb.api.outputs import Outputs
 
 __all__ = ["Client", "Filter", "connect", "verify_api_key"]
 
@@ -438,16 +439,31 @@ class Client:
             paths.append(dest)
         return paths
 
-    def _download(self, link: str, dest: Path) -> None:
+    def read_result(self, result: ResultFile) -> bytes:
+        """The content of one result file (from :meth:`results`), in memory."""
+        with self._open_link(result.link) as response:
+            return b"".join(response.iter_content(chunk_size=1 << 16))
+
+    def outputs(self, job_id: str, *, count_rows: bool = True) -> Outputs:
+        """What a COMPLETE job produced: result files, total size, and rows when its
+        tables are small enough to count (see :mod:`bytenite_nb.api.outputs`)."""
+        from bytenite_nb.api.outputs import outputs_of
+
+        return outputs_of(self, job_id, count_rows=count_rows)
+
+    def _open_link(self, link: str) -> Any:
         # Result links are pre-signed; send no credentials unless the API host itself asks.
         try:
-            response = self._transport.send("GET", link, authenticate=False, stream=True)
+            return self._transport.send("GET", link, authenticate=False, stream=True)
         except APIStatusError as exc:
             if exc.status_code not in (401, 403) or not self._transport.url(link).startswith(
                 self.base_url
             ):
                 raise
-            response = self._transport.send("GET", link, stream=True)
+            return self._transport.send("GET", link, stream=True)
+
+    def _download(self, link: str, dest: Path) -> None:
+        response = self._open_link(link)
         partial = dest.with_name(dest.name + ".part")
         try:
             with response, partial.open("wb") as fh:

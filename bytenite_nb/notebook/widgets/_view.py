@@ -165,6 +165,8 @@ class MonitorState:
     #: from the feed's ``RateMeter`` (``widgets/_rate.py``) while tasks run.
     rate: float = 0.0
     eta: float = -1.0
+    #: What a COMPLETE job produced (``api.outputs.Outputs.describe()``), once the feed asked.
+    outputs: str = ""
 
     @property
     def terminal(self) -> bool:
@@ -304,6 +306,8 @@ def render_text(s: MonitorState) -> str:
     if s.terminal:
         mark = "✔" if s.stage == "done" else "✘"
         lines = [f"{mark} ByteNite job {label}{ident}: {s.summary}"]
+        if s.outputs:
+            lines.append(f"  → {s.outputs}; load them: {load_calls(s.job_id)}")
         if s.task_error:
             lines.append(f"  first failing task: {s.task_error}")
         return "\n".join(lines)
@@ -329,6 +333,11 @@ def pace(s: MonitorState) -> str:
     if s.terminal or s.rate <= 0:
         return ""
     return pace_text(s.rate, s.eta if s.eta >= 0 else None)
+
+
+def load_calls(job_id: str) -> str:
+    """How to load a finished job's results, in Python and as a magic."""
+    return f"job.load_results() or %bytenite results {job_id} --load"
 
 
 def static_bundle(s: MonitorState) -> dict[str, str]:
@@ -399,6 +408,11 @@ def render_html(s: MonitorState) -> str:
     if s.summary:
         color = _OK if s.stage == "done" else _BAD
         body.append(f'<div style="color:{color};font-weight:bold">{e(s.summary)}</div>')
+    if s.outputs:
+        body.append(
+            f'<div class="bn-outputs" style="margin:2px 0">→ {e(s.outputs)}; load them: '
+            f"<code>job.load_results()</code> or "
+            f"<code>%bytenite results {e(s.job_id)} --load</code></div>")
     if s.logs:
         opened = " open" if s.stage == "failed" else ""
         body.append(

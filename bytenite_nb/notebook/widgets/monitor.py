@@ -76,6 +76,8 @@ class JobMonitor(anywidget.AnyWidget):
     #: the browser keeps its own meter on ``done``/``failed`` and shows these until it has one.
     rate = t.Float(0.0).tag(sync=True)
     eta = t.Float(-1.0).tag(sync=True)
+    #: What a COMPLETE job produced (files, size, rows when counted).
+    outputs = t.Unicode("").tag(sync=True)
     abortable = t.Bool(True).tag(sync=True)
     abort_requested = t.Bool(False).tag(sync=True)
     notice = t.Unicode("").tag(sync=True)
