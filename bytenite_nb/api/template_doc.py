@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.api.models import Template
 
 __all__ = ["SECTIONS", "ParamDoc", "example_cell", "param_docs", "render_html", "render_text",
-           "resolve"]
+           "resolve", "section_docs"]
 
 #: Params sections in the order a job runs them.
 SECTIONS = ("partitioner", "app", "assembler")
@@ -136,8 +136,10 @@ def _limits(node: Mapping[str, Any]) -> str:
     return ", ".join(words)
 
 
-def _section_docs(section: str, schema: Mapping[str, Any],
-                  given: Mapping[str, Any]) -> list[ParamDoc]:
+def section_docs(section: str, schema: Mapping[str, Any],
+                 given: Mapping[str, Any]) -> list[ParamDoc]:
+    """The params one section's schema declares, with ``given`` (the template's values) as
+    their defaults."""
     root = resolve(schema, schema)
     props = root.get("properties")
     if not isinstance(props, Mapping):
@@ -181,7 +183,7 @@ def param_docs(template: Template) -> list[ParamDoc]:
     for section in SECTIONS:
         if section in schemas:
             given = params.get(section) if isinstance(params.get(section), Mapping) else {}
-            docs += _section_docs(section, schemas[section], given or {})
+            docs += section_docs(section, schemas[section], given or {})
     return docs
 
 
