@@ -273,14 +273,17 @@ class Timeline:
 class _Drawing:
     """Geometry of one SVG drawing of a Timeline."""
 
-    LEFT, RIGHT, TOP = 78, 14, 8
+    RIGHT, TOP = 14, 8
 
     def __init__(self, tl: Timeline, width: int) -> None:
         self.tl = tl
         self.width = max(240, int(width))
+        # Room for the longest row label (about 6.5 px a character at 11 px).
+        longest = max((len(label) for label in (*tl.labels, "phases")), default=6)
+        self.LEFT = int(min(self.width / 3, 12 + 6.5 * longest))
         self.plot = self.width - self.LEFT - self.RIGHT
         rows = tl.row_count
-        self.row_h = 14 if rows <= 16 else max(2, min(14, 360 // rows))
+        self.row_h = 14 if rows <= 16 else max(1, min(14, 360 // rows))
         self.gap = 2 if self.row_h >= 8 else 0
         self.phase_y = self.TOP
         self.lanes_y = self.TOP + 24
@@ -361,8 +364,19 @@ class _Drawing:
                 bins.setdefault((a.row, int(x0)), []).append(a)
                 continue
             out.append(self._bar(a, x0, x1))
+        # Neighbouring pixels of one row that read the same become one shape.
+        run: list[tuple[int, list[Attempt]]] = []
         for (row, px), group in sorted(bins.items()):
-            out.append(self._bin(row, px, group))
+            worst = _worst(group)
+            if run and run[0][1][0].row == row and run[-1][0] == px - 1 \
+                    and _worst(run[-1][1]) == worst:
+                run.append((px, group))
+                continue
+            if run:
+                out.append(self._bin(run))
+            run = [(px, group)]
+        if run:
+            out.append(self._bin(run))
         return "".join(out)
 
     def _bar(self, a: Attempt, x0: float, x1: float) -> str:
@@ -379,17 +393,22 @@ class _Drawing:
                 f'fill="{colour}"{stroke}><title>{html.escape(a.title(self.tl.median))}'
                 f"</title></rect>{mark}")
 
-    def _bin(self, row: int, px: int, group: list[Attempt]) -> str:
-        outcomes = {a.outcome for a in group}
-        worst = next(o for o in _SEVERITY if o in outcomes)
+    def _bin(self, run: list[tuple[int, list[Attempt]]]) -> str:
+        """One shape for neighbouring pixels of one row whose attempts read the same."""
+        group = [a for _, attempts in run for a in attempts]
+        worst = _worst(group)
         counts = {o: sum(1 for a in group if a.outcome == o) for o in _SEVERITY}
         described = ", ".join(f"{n} {OUTCOMES[o][1]}" for o, n in counts.items() if n)
         chunks = sorted(a.chunk for a in group)
-        title = (f"{len(group)} attempts in this pixel ({described}); chunks {chunks[0]}–"
-                 f"{chunks[-1]}" if len(chunks) > 1 else group[0].title(self.tl.median))
-        return (f'<rect class="bn-bin bn-{worst}" data-attempts="{len(group)}" x="{px}" '
-                f'y="{self.row_top(row):.1f}" width="1" height="{self.row_h}" '
-                f'fill="{OUTCOMES[worst][0]}"><title>{html.escape(title)}</title></rect>')
+        start, end = min(a.start for a in group), max(a.end for a in group)
+        title = (f"{len(group)} attempts ({described}), {_seconds(start)} → {_seconds(end)}; "
+                 f"chunks {chunks[0]}–{chunks[-1]}" if len(group) > 1
+                 else group[0].title(self.tl.median))
+        first = run[0][0]
+        return (f'<rect class="bn-bin bn-{worst}" data-attempts="{len(group)}" x="{first}" '
+                f'y="{self.row_top(group[0].row):.1f}" width="{len(run)}" '
+                f'height="{self.row_h}" fill="{OUTCOMES[worst][0]}">'
+                f"<title>{html.escape(title)}</title></rect>")
 
     def _legend(self) -> str:
         counts = self.tl.counts()
@@ -410,6 +429,11 @@ class _Drawing:
                        f'<text x="{x + 14:.0f}" y="{self.legend_y + 9}" fill="currentColor">'
                        f"{html.escape(text)}</text>")
         return "".join(out)
+
+
+def _worst(group: list[Attempt]) -> str:
+    outcomes = {a.outcome for a in group}
+    return next(o for o in _SEVERITY if o in outcomes)
 
 
 def _ticks(span: float, target: int = 8) -> list[float]:

@@ -39,7 +39,9 @@ function render({ model, el }) {
   logsBtn.title = "Show the job's full logs as a DataFrame";
   const abortBtn = h("button", "bn-btn bn-abort", "Abort");
   abortBtn.title = "Abort this job on the server";
-  head.append(title, jobId, badge, clock, spacer, logsBtn, abortBtn);
+  const timelineBtn = h("button", "bn-btn bn-timeline-btn", "Timeline");
+  timelineBtn.title = "Every task as a bar from its start to its end (job.timeline())";
+  head.append(title, jobId, badge, clock, spacer, timelineBtn, logsBtn, abortBtn);
 
   const steps = h("ol", "bn-steps");
   const bar = h("div", "bn-bar");
@@ -64,9 +66,10 @@ function render({ model, el }) {
   const notice = h("div", "bn-notice");
   const logTail = h("pre", "bn-logtail");
   const logsPanel = h("div", "bn-logs-panel");
+  const timelinePanel = h("div", "bn-timeline-panel");
 
   root.append(head, steps, bar, counts, gridWrap, error, summary, outputs, notice, logTail,
-    logsPanel);
+    timelinePanel, logsPanel);
 
   // Rate and time left: the browser's own meter, fed on the browser's clock whenever more
   // tasks have finished, so the time left counts down between kernel messages. Until it has
@@ -174,6 +177,7 @@ function render({ model, el }) {
     logTail.textContent = vm.logs.join("\n");
     logTail.style.display = vm.logs.length ? "" : "none";
 
+    timelineBtn.style.display = vm.terminal && s.total ? "" : "none";
     abortBtn.disabled = !vm.canAbort;
     abortBtn.style.display = vm.terminal ? "none" : "";
     abortBtn.textContent = model.get("abort_requested") ? "Aborting…" : "Abort";
@@ -195,9 +199,29 @@ function render({ model, el }) {
     model.send({ type: "logs" });
   });
 
-  // Python answers a "logs" request with pandas' own escaped HTML of the logs DataFrame.
+  timelineBtn.addEventListener("click", () => {
+    if (timelinePanel.childElementCount) {
+      timelinePanel.replaceChildren(); // second click hides the timeline
+      timelineBtn.textContent = "Timeline";
+      return;
+    }
+    timelineBtn.disabled = true;
+    timelinePanel.replaceChildren(h("div", "bn-muted", "drawing the timeline…"));
+    model.send({ type: "timeline" });
+  });
+
+  // Python answers a "logs" request with pandas' own escaped HTML of the logs DataFrame, and
+  // a "timeline" request with the SVG markup of job.timeline() (escaped by Python).
   function onCustom(msg) {
     if (!msg || typeof msg !== "object") return;
+    if (msg.type === "timeline") {
+      timelineBtn.disabled = false;
+      timelineBtn.textContent = "Hide timeline";
+      const panel = h("div", "bn-timeline");
+      panel.innerHTML = msg.html || "";
+      timelinePanel.replaceChildren(panel, h("div", "bn-muted", msg.note || ""));
+      return;
+    }
     if (msg.type === "logs") {
       logsBtn.disabled = false;
       logsBtn.textContent = "Hide logs";
@@ -207,6 +231,7 @@ function render({ model, el }) {
       logsPanel.replaceChildren(...note, panel);
     } else if (msg.type === "error") {
       logsBtn.disabled = false;
+      timelineBtn.disabled = false;
       logsPanel.replaceChildren(h("div", "bn-error-msg", msg.message || "error"));
     }
   }

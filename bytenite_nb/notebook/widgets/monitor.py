@@ -7,8 +7,9 @@ and folds each into the view state; the monitor turns each state into trait valu
 thread. Where the card is shown and how it is replaced by the outcome when the job ends is the
 presenter's business (``bytenite_nb.notebook.presenter``), not the widget's.
 
-Front-end actions arrive as custom messages (``{"type": "abort"}``, ``{"type": "logs"}``) on
-the kernel's main thread, which is free because cells do not block while a job runs.
+Front-end actions arrive as custom messages (``{"type": "abort"}``, ``{"type": "logs"}``,
+``{"type": "timeline"}`` once the job has ended) on the kernel's main thread, which is free
+because cells do not block while a job runs.
 """
 
 from __future__ import annotations
@@ -171,6 +172,8 @@ class JobMonitor(anywidget.AnyWidget):
             self.abort()
         elif kind == "logs":
             self.send_logs()
+        elif kind == "timeline":
+            self.send_timeline()
 
     def abort(self) -> None:
         """Abort the job on the server (what the Abort button does)."""
@@ -205,6 +208,19 @@ class JobMonitor(anywidget.AnyWidget):
             else ""
         )
         self.send({"type": "logs", "html": shown.to_html(max_cols=12, border=0), "note": note})
+
+    def send_timeline(self) -> None:
+        """Draw the finished job's task timeline (``job.timeline()``) in the card."""
+        if self._job is None:
+            self.send({"type": "error", "message": "no job attached"})
+            return
+        try:
+            timeline = self._job.timeline()
+        except Exception as exc:
+            self.send({"type": "error", "message": f"could not draw the timeline: {exc}"})
+            return
+        self.send({"type": "timeline", "html": timeline._repr_html_(),
+                   "note": timeline.summary()})
 
     # -- reprs ----------------------------------------------------------------------------------
 
