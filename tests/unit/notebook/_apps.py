@@ -1,4 +1,5 @@
-"""Real ByteNite app folders for the widget tests: a fan-out partitioner, a slow app and a
+"""Real ByteNite app folders for the widget tests: a fan-out partitioner, a slow app (which
+can also fail a chunk, fail one chunk's first attempt only, or slow one chunk down) and a
 schema-less echo app.
 
 They are ordinary Dev-CLI-layout folders that ByteNite Local runs like any other app, so the
@@ -27,6 +28,15 @@ chunk = int(os.environ.get("CHUNK_NUMBER", "0"))
 seconds = float(params.get("seconds", 0.3))
 print(f"chunk {chunk}: sleeping {seconds}s", flush=True)
 time.sleep(seconds)
+if params.get("flaky_chunk") == chunk:
+    # Fails its first attempt only: the attempt leaves a mark in flaky_dir, a retry finds it.
+    mark = os.path.join(params["flaky_dir"], f"chunk-{chunk}")
+    if not os.path.exists(mark):
+        open(mark, "w").close()
+        print(f"chunk {chunk}: flaky, failing this attempt", file=sys.stderr)
+        sys.exit(7)
+if params.get("slow_chunk") == chunk:
+    time.sleep(float(params.get("slow_seconds", 1.0)))
 if params.get("fail_chunk") == chunk:
     print(f"chunk {chunk}: {params.get('message', 'failing on purpose')}", file=sys.stderr)
     sys.exit(3)
@@ -45,6 +55,12 @@ SLEEPY_SCHEMA = {
         "fail_chunk": {"type": "integer", "minimum": 0,
                        "description": "this chunk exits with code 3"},
         "message": {"type": "string", "description": "what the failing chunk prints"},
+        "flaky_chunk": {"type": "integer", "minimum": 0,
+                        "description": "this chunk fails its first attempt (exit code 7)"},
+        "flaky_dir": {"type": "string", "description": "where flaky_chunk marks its attempts"},
+        "slow_chunk": {"type": "integer", "minimum": 0,
+                       "description": "this chunk sleeps slow_seconds longer"},
+        "slow_seconds": {"type": "number", "minimum": 0},
         "mode": {"enum": ["fast", "slow"]},
     },
     "additionalProperties": False,

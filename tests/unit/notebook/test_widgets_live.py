@@ -168,7 +168,8 @@ def test_form_with_schema_fields_validates_runs_and_copies_a_cell(client: Client
     form = JobForm(client, schemas={TEMPLATE_ID: {"app": SLEEPY_SCHEMA}})
     form.template.value = TEMPLATE_ID
     fields = form._fields["app"]
-    assert set(fields) == {"seconds", "fail_chunk", "message", "mode"}
+    assert set(fields) == {"seconds", "fail_chunk", "message", "mode", "flaky_chunk",
+                           "flaky_dir", "slow_chunk", "slow_seconds"}
     assert fields["seconds"].widget.value == "0.3"  # the template's default
     fields["seconds"].widget.value = "abc"
     assert "must be a number" in fields["seconds"].message.value
