@@ -36,7 +36,7 @@ from bytenite_nb.server.http.errors import (
     request_id_of,
 )
 from bytenite_nb.server.http.idle import ActivityMiddleware
-from bytenite_nb.server.http.routes.customer import (
+from bytenite_nb.server.http.routes.jobs import (
     EXTENSION,
     build_router,
     ctx_of,
@@ -44,7 +44,7 @@ from bytenite_nb.server.http.routes.customer import (
     ok,
     require_token,
 )
-from bytenite_nb.server.http.routes.dev import build_dev_router
+from bytenite_nb.server.http.routes.dev_apps import build_dev_router
 from bytenite_nb.server.storage.user_cache import CacheError
 
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ +=,@()-]+")

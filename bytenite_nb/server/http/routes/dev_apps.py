@@ -35,7 +35,7 @@ from bytenite_nb.server.execution.registry import Engine, RegistryError, Templat
 from bytenite_nb.server.http import dev_models as dm
 from bytenite_nb.server.http import models
 from bytenite_nb.server.http.errors import ApiError, bad_request, not_found, request_id_of
-from bytenite_nb.server.http.routes.customer import (
+from bytenite_nb.server.http.routes.jobs import (
     EXTENSION,
     base_url,
     ctx_of,
