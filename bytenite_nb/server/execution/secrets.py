@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bytenite_nb import wire
+from bytenite_nb.server.errors import InvalidRequest
 
 __all__ = [
     "MASK",
@@ -55,7 +56,7 @@ RESERVED_IDS = frozenset({
 _KIND_NAMES = {"app": "app", "partitioner": "partitioner", "assembler": "assembler"}
 
 
-class SecretError(ValueError):
+class SecretError(InvalidRequest, ValueError):
     """A secret in a save request is invalid; the message names the field and the fix."""
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bytenite_nb import wire
-from bytenite_nb.server.http.errors import bad_request
+from bytenite_nb.server.errors import InvalidRequest
 
 DEFAULT_LIMIT = 100
 #: A page is rendered in one response; 10,000 jobs are about 11 MB of JSON.
@@ -98,7 +98,7 @@ def canonical_field(name: str, fields: dict[str, str]) -> str:
     lowered = {k.lower(): k for k in fields}
     if cleaned.lower() in lowered:
         return lowered[cleaned.lower()]
-    raise bad_request(f"Unknown field {name!r}; the fields you can use are: {', '.join(fields)}")
+    raise InvalidRequest(f"Unknown field {name!r}; the fields you can use are: {', '.join(fields)}")
 
 
 def _raw(record: dict[str, Any], field: str) -> Any:
@@ -143,7 +143,7 @@ def _typed(kind: str, value: Any, field: str) -> Any:
             return str(value)
         return str(value)
     except (ValueError, OverflowError, OSError) as exc:
-        raise bad_request(f"Invalid value for {field}: {exc}") from None
+        raise InvalidRequest(f"Invalid value for {field}: {exc}") from None
 
 
 def _field_value(record: dict[str, Any], field: str, kind: str) -> Any:
@@ -175,7 +175,7 @@ def _as_list(value: Any, field: str, condition: str) -> list[Any]:
     if isinstance(value, dict) and "values" in value:  # google.protobuf.ListValue
         value = value["values"]
     if not isinstance(value, list):
-        raise bad_request(f"{condition} on {field} needs a list value, got {value!r}")
+        raise InvalidRequest(f"{condition} on {field} needs a list value, got {value!r}")
     return [_unwrap(v) for v in value]
 
 
@@ -190,7 +190,7 @@ def compile_filter(field: str, condition: str, value: Any,
     try:
         cond = wire.FilterCondition.parse(condition)
     except ValueError as exc:
-        raise bad_request(str(exc)) from None
+        raise InvalidRequest(str(exc)) from None
     C = wire.FilterCondition
     elem_kind = "str" if kind == "array" else kind
 
@@ -228,7 +228,7 @@ def compile_filter(field: str, condition: str, value: Any,
     target = _typed(elem_kind, _unwrap(value), name)
     if kind == "array":
         if cond not in (C.EQ, C.NEQ):
-            raise bad_request(f"{cond.value} does not apply to the list field {name}")
+            raise InvalidRequest(f"{cond.value} does not apply to the list field {name}")
         target_list = [str(v) for v in _unwrap(value)] if isinstance(_unwrap(value), list) \
             else [target]
 
@@ -274,7 +274,7 @@ def parse_order(order_by: str | None, fields: dict[str, str],
         elif name.startswith("+"):
             name = name[1:]
         if len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
-            raise bad_request(
+            raise InvalidRequest(
                 f"Invalid orderBy {order_by!r}: use 'field', 'field asc', 'field desc' or "
                 "'-field', comma separated")
         if len(words) == 2:
