@@ -62,7 +62,7 @@ from typing import Any, Protocol
 from bytenite_nb import wire
 from bytenite_nb.server.execution import datasources
 from bytenite_nb.server.execution import secrets as usersecrets
-from bytenite_nb.server.execution.executors.forkserver import (
+from bytenite_nb.server.execution.executors import (
     NOTE_STREAM,
     Executor,
     ProcessResult,

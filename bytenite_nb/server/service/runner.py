@@ -344,13 +344,13 @@ class Runner:
     def _executor(self) -> Any:
         """This server's own worker pool, so stopping the server stops its processes too
         (or the Dask executor given at start-up, which sends app tasks to the cluster)."""
-        from bytenite_nb.server.execution.executors import forkserver as executors
+        from bytenite_nb.server.execution.executors import ForkServerExecutor
 
         with self._lock:
             if self._closing:
                 raise RuntimeError("ByteNite Local is shutting down")
             if self._pool is None:
-                self._pool = executors.ForkServerExecutor(self.config.workers,
+                self._pool = ForkServerExecutor(self.config.workers,
                                                           preload=self.config.preload)
             return self._pool
 

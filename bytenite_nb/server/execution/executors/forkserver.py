@@ -1,22 +1,16 @@
-"""Where app, partitioner and assembler processes run.
+"""`ForkServerExecutor`: every task a fresh fork of a warm, single-threaded interpreter.
 
 Every task runs in a fresh process, as each ran in its own container on ByteNite. Starting an
-interpreter per task is slow (tens of ms), so :class:`ForkServerExecutor` forks each one from
-a warm, single-threaded "zygote" interpreter (one per worker slot, see :mod:`.zygote`); the
-server's own process, which runs threads (uvicorn, maybe a Jupyter kernel), is never forked.
-:class:`SubprocessExecutor` is the plain ``python main.py`` fallback.
-
-Both share one interface: :meth:`Executor.run` runs one :class:`ProcessSpec` to completion in
-the calling thread, streaming its output lines to a callback, enforcing a per-process timeout,
-a job deadline and a cancel event by killing the process's whole group, and returns a
-:class:`ProcessResult`. ``workers`` slots bound how many run at once across all jobs that
-share the executor.
+interpreter per task is slow (tens of ms), so the executor forks each one from a warm
+"zygote" interpreter (one per worker slot, see :mod:`.zygote`); the server's own process,
+which runs threads (uvicorn, maybe a Jupyter kernel), is never forked. The contract it
+fulfils is in :mod:`.base`; the wait loop it shares with the subprocess executor in
+:mod:`.process`.
 """
 
 from __future__ import annotations
 
 import atexit
-import codecs
 import contextlib
 import itertools
 import json
@@ -25,271 +19,33 @@ import os
 import queue
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Protocol
 
 from bytenite_nb.server.execution.executors import zygote
+from bytenite_nb.server.execution.executors.base import (
+    POLL,
+    ExecutorError,
+    Outcome,
+    OutputCallback,
+    ProcessResult,
+    ProcessSpec,
+    base_environment,
+)
 from bytenite_nb.server.execution.executors.entry_imports import stdlib_imports
+from bytenite_nb.server.execution.executors.process import KILL_GRACE, Run, kill_group
 
-__all__ = [
-    "NOTE_STREAM",
-    "Executor",
-    "ExecutorError",
-    "ForkServerExecutor",
-    "ProcessResult",
-    "ProcessSpec",
-    "SubprocessExecutor",
-    "base_environment",
-    "close_shared_executors",
-    "shared_executor",
-]
+__all__ = ["ForkServerExecutor"]
 
 log = logging.getLogger(__name__)
 
-#: Called with ``("stdout" | "stderr", line)`` for each line a process writes, or with
-#: ``(NOTE_STREAM, message)`` for a line of the executor's own about the run (e.g. the Dask
-#: executor saying that a lost worker's task runs again).
-OutputCallback = Callable[[str, str], None]
-NOTE_STREAM = "bytenite-local"
-Outcome = Literal["exited", "timeout", "deadline", "cancelled", "error"]
-
-_POLL = 0.05  # how often a waiting run checks cancel/deadlines; bounds the cancel latency
-_MAX_LINE = 64 * 1024
-_KILL_GRACE = 5.0  # after a kill, how long to wait for pipes/status before giving up
 _ZYGOTE_CHECK = 0.5  # how often a waiting run checks that the fork server is still alive
-
-# Variables a task inherits from the server's environment (everything else, such as the
-# server's API keys, stays out, as a container starts from a clean environment).
-_ENV_KEEP = frozenset(
-    {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
-     "SHELL", "TERM", "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "SYSTEMROOT",
-     "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE",
-     "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
-)
-_ENV_KEEP_PREFIXES = ("LC_", "CUDA_", "NVIDIA_", "OMP_", "MKL_", "OPENBLAS_", "HF_", "XDG_")
-
-
-def base_environment() -> dict[str, str]:
-    """The part of the server's environment every task gets, plus UTF-8/unbuffered output."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k in _ENV_KEEP or (k.startswith(_ENV_KEEP_PREFIXES) and not k.startswith("BYTENITE"))
-    }
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONIOENCODING"] = "utf-8"
-    return env
-
-
-class ExecutorError(RuntimeError):
-    """The executor itself failed (e.g. its fork server could not start)."""
-
-
-@dataclass(frozen=True)
-class ProcessSpec:
-    """One process to run: ``python <script>`` in ``cwd`` with exactly ``env``.
-
-    ``secret_names``: the variables of ``env`` that hold a secret listed in the manifest
-    (``<id>``, ``<id>_ACCESS_KEY``, ``<id>_SECRET_KEY``); an executor that runs the process
-    elsewhere sends them along with the contract's. ``env`` stays out of the repr.
-    """
-
-    script: Path
-    cwd: Path
-    env: Mapping[str, str] = field(repr=False)
-    argv: Sequence[str] = ()  # defaults to [script]
-    path0: Path | None = None  # sys.path[0]; defaults to the script's folder
-    secret_names: tuple[str, ...] = ()
-
-    def request(self) -> dict[str, object]:
-        return {
-            "script": str(self.script),
-            "argv": list(self.argv) or [str(self.script)],
-            "env": dict(self.env),
-            "cwd": str(self.cwd),
-            "path0": str(self.path0 or Path(self.script).parent),
-        }
-
-
-@dataclass
-class ProcessResult:
-    """How a process ended.
-
-    ``exit_code`` follows ``subprocess``: negative = killed by that signal, ``None`` = never
-    started. ``outcome`` says why it ended: ``exited`` on its own, killed on ``timeout``
-    (the per-process limit), past the job ``deadline``, ``cancelled``, or an executor
-    ``error`` (see ``error``).
-    """
-
-    exit_code: int | None
-    outcome: Outcome = "exited"
-    last_stderr: str | None = None
-    pid: int | None = None
-    duration: float = 0.0
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome == "exited" and self.exit_code == 0
-
-
-class Executor(Protocol):
-    """What the pipeline needs from an executor."""
-
-    workers: int
-
-    def run(
-        self,
-        spec: ProcessSpec,
-        on_output: OutputCallback,
-        *,
-        cancel: threading.Event | None = None,
-        timeout: float | None = None,
-        deadline: float | None = None,
-    ) -> ProcessResult: ...
-
-    def close(self) -> None: ...
-
-
-# --------------------------------------------------------------------------------------------
-# output handling shared by both executors
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Stream:
-    name: str
-    fd: int
-    on_output: OutputCallback
-    decoder: codecs.IncrementalDecoder = field(
-        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
-    )
-    pending: str = ""
-    last_line: str | None = None
-    open: bool = True
-
-    def feed(self, data: bytes) -> None:
-        text = self.pending + self.decoder.decode(data, final=not data)
-        lines = text.split("\n")
-        self.pending = lines.pop()
-        if not data and self.pending:
-            lines.append(self.pending)
-            self.pending = ""
-        while len(self.pending) > _MAX_LINE:  # a runaway line without newlines
-            lines.append(self.pending[:_MAX_LINE])
-            self.pending = self.pending[_MAX_LINE:]
-        for line in lines:
-            line = line.rstrip("\r")
-            if line.strip():
-                self.last_line = line
-                self.on_output(self.name, line)
-
-
-def _kill_group(pid: int | None) -> None:
-    if pid is None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-class _Slots:
-    """``workers`` run slots, acquired in a way that still notices cancel and deadlines."""
-
-    def __init__(self, workers: int) -> None:
-        self._sem = threading.BoundedSemaphore(workers)
-
-    def acquire(self, cancel: threading.Event | None, deadline: float | None) -> Outcome | None:
-        while not self._sem.acquire(timeout=_POLL):
-            if cancel is not None and cancel.is_set():
-                return "cancelled"
-            if deadline is not None and time.monotonic() > deadline:
-                return "deadline"
-        return None
-
-    def release(self) -> None:
-        self._sem.release()
-
-
-class _Run:
-    """The wait loop of one running process: pipes, status, cancel and limits.
-
-    ``select.poll`` rather than a selector: it keeps no kernel object, so a task costs no
-    epoll_create/epoll_ctl/close calls, and its registrations are plain dict entries.
-    """
-
-    def __init__(
-        self,
-        on_output: OutputCallback,
-        out_fd: int,
-        err_fd: int,
-        cancel: threading.Event | None,
-        timeout: float | None,
-        deadline: float | None,
-    ) -> None:
-        self.poller = select.poll()
-        self.out = _Stream("stdout", out_fd, on_output)
-        self.err = _Stream("stderr", err_fd, on_output)
-        self.streams = {out_fd: self.out, err_fd: self.err}
-        # The pipes stay blocking: only this loop reads them, and only after poll said so.
-        for fd in (out_fd, err_fd):
-            self.poller.register(fd, select.POLLIN)
-        self.cancel = cancel
-        self.started = time.monotonic()
-        self.task_deadline = None if timeout is None else self.started + timeout
-        self.deadline = deadline
-        self.outcome: Outcome = "exited"
-        self.killed_at: float | None = None
-
-    def check_limits(self) -> Outcome | None:
-        now = time.monotonic()
-        if self.cancel is not None and self.cancel.is_set():
-            return "cancelled"
-        if self.deadline is not None and now > self.deadline:
-            return "deadline"
-        if self.task_deadline is not None and now > self.task_deadline:
-            return "timeout"
-        return None
-
-    def pump(self, timeout: float) -> list[tuple[int, int]]:
-        """Wait up to ``timeout`` seconds for output; returns the other ready ``(fd, events)``."""
-        other = []
-        for fd, events in self.poller.poll(timeout * 1000.0):
-            stream = self.streams.get(fd)
-            if stream is None:
-                other.append((fd, events))
-                continue
-            data = os.read(fd, 65536)
-            stream.feed(data)
-            if not data:
-                stream.open = False
-                self.poller.unregister(fd)
-        return other
-
-    @property
-    def pipes_open(self) -> bool:
-        return self.out.open or self.err.open
-
-    def close(self) -> None:
-        for stream in (self.out, self.err):
-            if stream.open:
-                stream.feed(b"")
-                stream.open = False
-            with contextlib.suppress(OSError):
-                os.close(stream.fd)
-
-
-# --------------------------------------------------------------------------------------------
-# fork server executor
-# --------------------------------------------------------------------------------------------
 
 
 class _Zygote:
@@ -477,7 +233,7 @@ class ForkServerExecutor:
         """A free slot, waiting in a way that still notices cancel and deadlines."""
         while True:
             try:
-                return None, self._free.get(timeout=_POLL)
+                return None, self._free.get(timeout=POLL)
             except queue.Empty:
                 pass
             if cancel is not None and cancel.is_set():
@@ -581,7 +337,7 @@ class ForkServerExecutor:
             # (Exactly once: a second close could hit a reused fd of another thread.)
             os.close(out_w)
             os.close(err_w)
-        run = _Run(on_output, out_r, err_r, cancel, timeout, deadline)
+        run = Run(on_output, out_r, err_r, cancel, timeout, deadline)
         run.poller.register(zyg.death_fd, select.POLLIN)
         next_zygote_check = run.started + _ZYGOTE_CHECK
         sock_fd = chan.sock.fileno()
@@ -597,7 +353,7 @@ class ForkServerExecutor:
             nonlocal status_known, error, broken
             broken = True
             if not status_known:
-                _kill_group(pid)  # its orphaned task must not live on
+                kill_group(pid)  # its orphaned task must not live on
                 status_known = True
                 error = error or "the fork server dropped the task"
 
@@ -607,7 +363,7 @@ class ForkServerExecutor:
                 # (the pid message needs no reaction); it is watched once the pipes closed,
                 # when only the exit report is missing.
                 died = False
-                for fd, events in run.pump(_POLL):
+                for fd, events in run.pump(POLL):
                     if fd != zyg.death_fd:
                         continue
                     if events & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
@@ -646,7 +402,7 @@ class ForkServerExecutor:
                         elif "error" in msg:
                             error, status_known = msg["error"], True
                         elif run.killed_at is not None:  # forked after we decided to kill
-                            _kill_group(pid)
+                            kill_group(pid)
                 if died:
                     zygote_died()
                 if not status_known and time.monotonic() > next_zygote_check:
@@ -666,17 +422,17 @@ class ForkServerExecutor:
                         # Kill the group ourselves if the pid is known; the zygote does it
                         # too (and covers a task not yet forked), and it still reports how
                         # the task ended.
-                        _kill_group(pid)
+                        kill_group(pid)
                         try:
                             chan.sock.send(b'{"kill": %d}\n' % task_id, socket.MSG_DONTWAIT)
                         except OSError:  # the hang-up at the end makes the zygote kill it
                             discard = True
-                elif time.monotonic() - run.killed_at > _KILL_GRACE:
+                elif time.monotonic() - run.killed_at > KILL_GRACE:
                     break  # something holds the pipes open; stop waiting for it
                 if status_known and run.pipes_open and run.killed_at is None:
                     # The task is gone and its group killed; a stray holder of the pipes
                     # (e.g. a daemon that left the group) may delay the end by 1 s at most.
-                    run.killed_at = time.monotonic() - _KILL_GRACE + 1.0
+                    run.killed_at = time.monotonic() - KILL_GRACE + 1.0
         finally:
             run.close()
         outcome: Outcome = run.outcome
@@ -692,137 +448,3 @@ class ForkServerExecutor:
         )
         return result, status_known and not broken and not discard
 
-
-# --------------------------------------------------------------------------------------------
-# subprocess executor
-# --------------------------------------------------------------------------------------------
-
-
-class SubprocessExecutor:
-    """Runs each process as ``python <script>`` with ``subprocess`` (slower, simplest)."""
-
-    def __init__(self, workers: int | None = None, *, python: str | None = None) -> None:
-        self.workers = max(1, workers or os.cpu_count() or 1)
-        self._slots = _Slots(self.workers)
-        self.python = python or sys.executable
-
-    def close(self) -> None:
-        """Nothing to stop: every process belongs to the run that started it."""
-
-    def run(
-        self,
-        spec: ProcessSpec,
-        on_output: OutputCallback,
-        *,
-        cancel: threading.Event | None = None,
-        timeout: float | None = None,
-        deadline: float | None = None,
-    ) -> ProcessResult:
-        """Run ``spec`` as a child process; blocks until it ends."""
-        waited = self._slots.acquire(cancel, deadline)
-        if waited is not None:
-            return ProcessResult(None, waited)
-        try:
-            return self._run(spec, on_output, cancel, timeout, deadline)
-        finally:
-            self._slots.release()
-
-    def _run(
-        self,
-        spec: ProcessSpec,
-        on_output: OutputCallback,
-        cancel: threading.Event | None,
-        timeout: float | None,
-        deadline: float | None,
-    ) -> ProcessResult:
-        req = spec.request()
-        env = dict(spec.env)
-        if spec.path0 is not None and Path(spec.path0) != Path(spec.script).parent:
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(spec.path0),
-                                                              env.get("PYTHONPATH")]))
-        try:
-            proc = subprocess.Popen(
-                [self.python, str(spec.script), *list(req["argv"])[1:]],  # type: ignore[index]
-                cwd=spec.cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # its own process group, killed as a whole
-            )
-        except OSError as exc:
-            return ProcessResult(None, "error", error=f"cannot start {self.python}: {exc}")
-        assert proc.stdout is not None and proc.stderr is not None
-        run = _Run(on_output, os.dup(proc.stdout.fileno()), os.dup(proc.stderr.fileno()),
-                   cancel, timeout, deadline)
-        proc.stdout.close()
-        proc.stderr.close()
-        exit_code: int | None = None
-        try:
-            while True:
-                run.pump(_POLL)
-                if exit_code is None:
-                    exit_code = proc.poll()
-                    if exit_code is not None:
-                        _kill_group(proc.pid)  # stragglers die with the task
-                if exit_code is not None and not run.pipes_open:
-                    break
-                if run.killed_at is None:
-                    reason = run.check_limits()
-                    if reason is not None:
-                        run.outcome, run.killed_at = reason, time.monotonic()
-                        _kill_group(proc.pid)
-                elif time.monotonic() - run.killed_at > _KILL_GRACE:
-                    break
-        finally:
-            if proc.poll() is None:
-                _kill_group(proc.pid)
-            exit_code = proc.wait()
-            run.close()
-        return ProcessResult(
-            exit_code=exit_code,
-            outcome=run.outcome,
-            last_stderr=run.err.last_line,
-            pid=proc.pid,
-            duration=time.monotonic() - run.started,
-        )
-
-
-# --------------------------------------------------------------------------------------------
-# shared executors
-# --------------------------------------------------------------------------------------------
-
-_shared: dict[tuple[str, int], Executor] = {}
-_shared_lock = threading.Lock()
-
-
-def shared_executor(workers: int | None = None, kind: str = "forkserver") -> Executor:
-    """A process-wide executor for ``(kind, workers)``, created on first use.
-
-    Jobs that share it share its worker slots, so ``workers`` bounds all of the server's
-    concurrent processes. ``kind`` is ``"forkserver"`` (default) or ``"subprocess"``.
-    """
-    n = max(1, workers or os.cpu_count() or 1)
-    with _shared_lock:
-        executor = _shared.get((kind, n))
-        if executor is None:
-            if kind == "forkserver":
-                executor = ForkServerExecutor(n)
-            elif kind == "subprocess":
-                executor = SubprocessExecutor(n)
-            else:
-                raise ValueError(f"unknown executor kind {kind!r}; use forkserver or subprocess")
-            _shared[(kind, n)] = executor
-        return executor
-
-
-def close_shared_executors() -> None:
-    """Close every executor :func:`shared_executor` created (they are re-created on demand)."""
-    with _shared_lock:
-        executors = list(_shared.values())
-        _shared.clear()
-    for executor in executors:
-        executor.close()
-
-
-atexit.register(close_shared_executors)
