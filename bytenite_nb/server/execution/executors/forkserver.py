@@ -302,149 +302,189 @@ class ForkServerExecutor:
         deadline: float | None,
     ) -> tuple[ProcessResult, bool]:
         """One task on ``chan``; returns its result and whether ``chan`` can be used again."""
-        zyg = chan.zygote
         task_id = next(self._ids)
-        base = zyg.env
-        request = {
-            "id": task_id,
-            "script": str(spec.script),
-            "argv": list(spec.argv) or [str(spec.script)],
-            "cwd": str(spec.cwd),
-            "path0": str(spec.path0 or Path(spec.script).parent),
-            "env": {k: v for k, v in spec.env.items() if base.get(k) != v},
-            "unset": [k for k in base if k not in spec.env],
-        }
-        imports = [m for m in stdlib_imports(spec.script, spec.path0)
-                   if m not in zyg.imported]
-        if imports:  # the app's first task on this zygote: warm them up for all the others
-            request["imports"] = imports
-            zyg.imported.update(imports)
-        payload = json.dumps(request, separators=(",", ":")).encode() + b"\n"
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        pipes = _send_task(chan, task_id, spec)
+        if isinstance(pipes, ProcessResult):
+            return pipes, False
+        task = _Task(chan, task_id, Run(on_output, *pipes, cancel, timeout, deadline))
         try:
-            # The fds travel with the first bytes; a stream socket may take only part of them.
-            sent = socket.send_fds(chan.sock, [payload[:4096]], [out_w, err_w])
-            if sent < len(payload):
-                chan.sock.sendall(payload[sent:])
-        except OSError as exc:
-            for fd in (out_r, err_r):
-                os.close(fd)
-            return ProcessResult(None, "error",
-                                 error=f"cannot send the task to the fork server: {exc}"), False
+            task.wait()
         finally:
-            # The child holds its own copies now; ours must go or the pipes never reach EOF.
-            # (Exactly once: a second close could hit a reused fd of another thread.)
-            os.close(out_w)
-            os.close(err_w)
-        run = Run(on_output, out_r, err_r, cancel, timeout, deadline)
-        run.poller.register(zyg.death_fd, select.POLLIN)
-        next_zygote_check = run.started + _ZYGOTE_CHECK
-        sock_fd = chan.sock.fileno()
-        pid: int | None = None
-        exit_code: int | None = None
-        status_known = False
-        broken = False  # the zygote died or hung up: nothing more comes on the channel
-        discard = False  # the channel is not to be reused (its state is unsure)
-        error: str | None = None
-        watching_sock = False
+            task.run.close()
+        return task.result(), task.reusable
 
-        def zygote_died() -> None:
-            nonlocal status_known, error, broken
-            broken = True
-            if not status_known:
-                kill_group(pid)  # its orphaned task must not live on
-                status_known = True
-                error = error or "the fork server dropped the task"
 
-        try:
-            while not (status_known and not run.pipes_open):
-                # The connection is read without waking up for it while output still flows
-                # (the pid message needs no reaction); it is watched once the pipes closed,
-                # when only the exit report is missing.
-                died = False
-                for fd, events in run.pump(POLL):
-                    if fd != zyg.death_fd:
-                        continue
-                    if events & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
-                        died = True  # handled below, once the pid it sent has been read
-                    else:  # it wrote something after "ready": rely on checking its pid
-                        run.poller.unregister(fd)
-                while not broken:
-                    try:
-                        data = chan.sock.recv(65536, socket.MSG_DONTWAIT)
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except OSError:
-                        data = b""
-                    if not data:  # the zygote hung up on this channel: it died or gave up
-                        zygote_died()
-                        break
-                    chan.buf += data
-                    while b"\n" in chan.buf:
-                        line, chan.buf = chan.buf.split(b"\n", 1)
-                        try:
-                            msg = json.loads(line)
-                        except ValueError:
-                            msg = None
-                        if not isinstance(msg, dict):
-                            discard = True  # not the zygote's nor the task's
-                            continue
-                        if msg.get("id", task_id) != task_id:
-                            continue  # about an earlier task on this channel
-                        pid = msg.get("pid", pid)
-                        if status_known:
-                            continue  # the first exit report is the outcome
-                        if "exit" in msg:
-                            exit_code, status_known = msg["exit"], True
-                        elif "signal" in msg:
-                            exit_code, status_known = -msg["signal"], True
-                        elif "error" in msg:
-                            error, status_known = msg["error"], True
-                        elif run.killed_at is not None:  # forked after we decided to kill
-                            kill_group(pid)
-                if died:
-                    zygote_died()
-                if not status_known and time.monotonic() > next_zygote_check:
-                    # Also by its pid, now and then: the death fd may have been unwatchable,
-                    # or closed (and its number reused) by a concurrent stop of the zygote.
-                    next_zygote_check = time.monotonic() + _ZYGOTE_CHECK
-                    if not zyg.alive:
-                        zygote_died()
-                if not run.pipes_open and not status_known and not watching_sock and not broken:
-                    run.poller.register(sock_fd, select.POLLIN)
-                    watching_sock = True
-                if run.killed_at is None:
-                    reason = run.check_limits()
-                    if reason is not None:
-                        run.outcome = reason
-                        run.killed_at = time.monotonic()
-                        # Kill the group ourselves if the pid is known; the zygote does it
-                        # too (and covers a task not yet forked), and it still reports how
-                        # the task ended.
-                        kill_group(pid)
-                        try:
-                            chan.sock.send(b'{"kill": %d}\n' % task_id, socket.MSG_DONTWAIT)
-                        except OSError:  # the hang-up at the end makes the zygote kill it
-                            discard = True
-                elif time.monotonic() - run.killed_at > KILL_GRACE:
-                    break  # something holds the pipes open; stop waiting for it
-                if status_known and run.pipes_open and run.killed_at is None:
-                    # The task is gone and its group killed; a stray holder of the pipes
-                    # (e.g. a daemon that left the group) may delay the end by 1 s at most.
-                    run.killed_at = time.monotonic() - KILL_GRACE + 1.0
-        finally:
-            run.close()
-        outcome: Outcome = run.outcome
-        if error is not None and outcome == "exited":
+
+def _send_task(chan: _Channel, task_id: int,
+               spec: ProcessSpec) -> tuple[int, int] | ProcessResult:
+    """Send the task's request with the write ends of two new pipes (its stdout and stderr);
+    returns the read ends, or the failed `ProcessResult` when the zygote cannot be told."""
+    zyg = chan.zygote
+    base = zyg.env
+    request = {
+        "id": task_id,
+        "script": str(spec.script),
+        "argv": list(spec.argv) or [str(spec.script)],
+        "cwd": str(spec.cwd),
+        "path0": str(spec.path0 or Path(spec.script).parent),
+        "env": {k: v for k, v in spec.env.items() if base.get(k) != v},
+        "unset": [k for k in base if k not in spec.env],
+    }
+    imports = [m for m in stdlib_imports(spec.script, spec.path0) if m not in zyg.imported]
+    if imports:  # the app's first task on this zygote: warm them up for all the others
+        request["imports"] = imports
+        zyg.imported.update(imports)
+    payload = json.dumps(request, separators=(",", ":")).encode() + b"\n"
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        # The fds travel with the first bytes; a stream socket may take only part of them.
+        sent = socket.send_fds(chan.sock, [payload[:4096]], [out_w, err_w])
+        if sent < len(payload):
+            chan.sock.sendall(payload[sent:])
+    except OSError as exc:
+        for fd in (out_r, err_r):
+            os.close(fd)
+        return ProcessResult(None, "error",
+                             error=f"cannot send the task to the fork server: {exc}")
+    finally:
+        # The child holds its own copies now; ours must go or the pipes never reach EOF.
+        # (Exactly once: a second close could hit a reused fd of another thread.)
+        os.close(out_w)
+        os.close(err_w)
+    return out_r, err_r
+
+
+class _Task:
+    """Waiting for one task sent to a zygote: its output (`Run`), the zygote's reports on the
+    channel (pid, then exit status), the zygote's death, and the task's limits."""
+
+    def __init__(self, chan: _Channel, task_id: int, run: Run) -> None:
+        self.chan = chan
+        self.zygote = chan.zygote
+        self.task_id = task_id
+        self.run = run
+        run.poller.register(self.zygote.death_fd, select.POLLIN)
+        self.next_zygote_check = run.started + _ZYGOTE_CHECK
+        self.pid: int | None = None
+        self.exit_code: int | None = None
+        self.status_known = False
+        self.broken = False  # the zygote died or hung up: nothing more comes on the channel
+        self.discard = False  # the channel is not to be reused (its state is unsure)
+        self.error: str | None = None
+        self.watching_sock = False
+
+    @property
+    def reusable(self) -> bool:
+        """Whether the channel is in a known state for the slot's next task."""
+        return self.status_known and not self.broken and not self.discard
+
+    def result(self) -> ProcessResult:
+        outcome: Outcome = self.run.outcome
+        if self.error is not None and outcome == "exited":
             outcome = "error"
-        result = ProcessResult(
-            exit_code=exit_code,
-            outcome=outcome,
-            last_stderr=run.err.last_line,
-            pid=pid,
-            duration=time.monotonic() - run.started,
-            error=error,
-        )
-        return result, status_known and not broken and not discard
+        return ProcessResult(exit_code=self.exit_code, outcome=outcome,
+                             last_stderr=self.run.err.last_line, pid=self.pid,
+                             duration=time.monotonic() - self.run.started, error=self.error)
 
+    def wait(self) -> None:
+        """Until the exit status is known and the pipes are closed (or a kill's grace ran
+        out)."""
+        run = self.run
+        while not (self.status_known and not run.pipes_open):
+            # The connection is read without waking up for it while output still flows
+            # (the pid message needs no reaction); it is watched once the pipes closed,
+            # when only the exit report is missing.
+            died = False
+            for fd, events in run.pump(POLL):
+                if fd != self.zygote.death_fd:
+                    continue
+                if events & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                    died = True  # handled below, once the pid it sent has been read
+                else:  # it wrote something after "ready": rely on checking its pid
+                    run.poller.unregister(fd)
+            self.read_channel()
+            if died:
+                self.zygote_died()
+            if not self.status_known and time.monotonic() > self.next_zygote_check:
+                # Also by its pid, now and then: the death fd may have been unwatchable,
+                # or closed (and its number reused) by a concurrent stop of the zygote.
+                self.next_zygote_check = time.monotonic() + _ZYGOTE_CHECK
+                if not self.zygote.alive:
+                    self.zygote_died()
+            if (not run.pipes_open and not self.status_known and not self.watching_sock
+                    and not self.broken):
+                run.poller.register(self.chan.sock.fileno(), select.POLLIN)
+                self.watching_sock = True
+            if not self.check_limits():
+                break  # something holds the pipes open; stop waiting for it
+
+    def read_channel(self) -> None:
+        """Take in whatever the zygote (or the task, for its exit code) wrote so far."""
+        chan = self.chan
+        while not self.broken:
+            try:
+                data = chan.sock.recv(65536, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:  # the zygote hung up on this channel: it died or gave up
+                self.zygote_died()
+                return
+            chan.buf += data
+            while b"\n" in chan.buf:
+                line, chan.buf = chan.buf.split(b"\n", 1)
+                self.on_message(line)
+
+    def on_message(self, line: bytes) -> None:
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            msg = None
+        if not isinstance(msg, dict):
+            self.discard = True  # not the zygote's nor the task's
+            return
+        if msg.get("id", self.task_id) != self.task_id:
+            return  # about an earlier task on this channel
+        self.pid = msg.get("pid", self.pid)
+        if self.status_known:
+            return  # the first exit report is the outcome
+        if "exit" in msg:
+            self.exit_code, self.status_known = msg["exit"], True
+        elif "signal" in msg:
+            self.exit_code, self.status_known = -msg["signal"], True
+        elif "error" in msg:
+            self.error, self.status_known = msg["error"], True
+        elif self.run.killed_at is not None:  # forked after we decided to kill
+            kill_group(self.pid)
+
+    def zygote_died(self) -> None:
+        self.broken = True
+        if not self.status_known:
+            kill_group(self.pid)  # its orphaned task must not live on
+            self.status_known = True
+            self.error = self.error or "the fork server dropped the task"
+
+    def check_limits(self) -> bool:
+        """Kill the task when a limit is reached; False once a kill's grace has run out."""
+        run = self.run
+        if run.killed_at is None:
+            reason = run.check_limits()
+            if reason is not None:
+                run.outcome = reason
+                run.killed_at = time.monotonic()
+                # Kill the group ourselves if the pid is known; the zygote does it too (and
+                # covers a task not yet forked), and it still reports how the task ended.
+                kill_group(self.pid)
+                try:
+                    self.chan.sock.send(b'{"kill": %d}\n' % self.task_id, socket.MSG_DONTWAIT)
+                except OSError:  # the hang-up at the end makes the zygote kill it
+                    self.discard = True
+        elif time.monotonic() - run.killed_at > KILL_GRACE:
+            return False
+        if self.status_known and run.pipes_open and run.killed_at is None:
+            # The task is gone and its group killed; a stray holder of the pipes (e.g. a
+            # daemon that left the group) may delay the end by 1 s at most.
+            run.killed_at = time.monotonic() - KILL_GRACE + 1.0
+        return True
