@@ -10,7 +10,6 @@ responses and mapping errors to statuses is the HTTP layer's job.
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 import secrets
@@ -28,8 +27,15 @@ from bytenite_nb.server.execution import datasources
 from bytenite_nb.server.execution.registry import Registry, RegistryError, Template
 from bytenite_nb.server.execution.registry import validate_params as _validate_section
 from bytenite_nb.server.service.runner import Runner
+from bytenite_nb.server.service.templates import (
+    check_data_source,
+    find_template,
+    merge_params,
+    normalize_config,
+    template_default_source,
+    template_info,
+)
 from bytenite_nb.server.storage.records import (
-    CONFIG_INT64,
     PARAM_SECTIONS,
     DataSource,
     JobConfig,
@@ -38,10 +44,8 @@ from bytenite_nb.server.storage.records import (
     ResultRow,
     StoredJob,
     TaskRow,
-    TemplateInfo,
     UploadRow,
     descriptor_of,
-    stored_data_source,
 )
 from bytenite_nb.server.storage.store import Store
 
@@ -77,96 +81,6 @@ class JobLogs:
     partitioner: list[LogRow] = field(default_factory=list)
     assembler: list[LogRow] = field(default_factory=list)
     tasks: dict[str, list[LogRow]] = field(default_factory=dict)
-
-
-def merge_params(template_params: Mapping[str, Any] | None,
-                 given: Mapping[str, Any] | None) -> JobParams:
-    """Job params: the template's sections, each updated key by key with what was given."""
-    base = copy.deepcopy(dict(template_params or {}))
-    out: dict[str, Any] = {"preset": "", "partitioner": {}, "app": {}, "assembler": {}}
-    for section in PARAM_SECTIONS:
-        if isinstance(base.get(section), dict):
-            out[section] = base[section]
-    for section in PARAM_SECTIONS:
-        value = (given or {}).get(section)
-        if value is not None:
-            out[section] = {**out[section], **copy.deepcopy(value)}
-    if (given or {}).get("preset") is not None:
-        out["preset"] = given["preset"]  # type: ignore[index]
-    return out  # type: ignore[return-value]
-
-
-def normalize_config(config: Mapping[str, Any] | None) -> JobConfig:
-    """A template's config (free JSON) in stored form: camelCase keys, int64 as ints (a value
-    that is no int64 is left out)."""
-    out: dict[str, Any] = {}
-    for key, value in (config or {}).items():
-        name = wire.to_camel(str(key))
-        if name in CONFIG_INT64:
-            try:
-                out[name] = wire.int64_in(value, field=f"config.{name}")
-            except ValueError:
-                continue
-        else:
-            out[name] = value
-    return out  # type: ignore[return-value]
-
-
-def template_info(template: Template) -> TemplateInfo:
-    """The short ``templateInfo`` a job carries."""
-    return {"id": template.id, "owner": template.owner, "description": template.description,
-            "app": template.app, "partitioner": template.partitioner,
-            "assembler": template.assembler}
-
-
-def find_template(registry: Registry, template_id: str) -> Template:
-    """The template, or `NotFound` saying why."""
-    try:
-        return registry.template(template_id)
-    except RegistryError as exc:
-        raise NotFound(f"Template {template_id!r} not found: {exc}") from None
-
-
-def params_schemas(registry: Registry, template: Template) -> dict[str, Any]:
-    """Each params section's ``schema.json``, from the engine its tag resolves to (as job
-    creation resolves it); a section without one, or whose tag does not resolve, is left out."""
-    schemas: dict[str, Any] = {}
-    for section in ("app", "partitioner", "assembler"):
-        try:
-            engine = registry.resolve(getattr(template, section), section)
-        except RegistryError:
-            continue
-        if engine.schema is not None:
-            schemas[section] = engine.schema
-    return schemas
-
-
-def _template_source(template: Template, what: str, value: Any) -> DataSource | None:
-    """A template's default data source/destination in stored form (`InvalidRequest` if it is
-    not ``{"dataSourceDescriptor": ..., "params": {...}}``)."""
-    if not value:
-        return None
-    raw = {wire.to_camel(str(k)): v for k, v in value.items()} if isinstance(value, Mapping) \
-        else {}
-    descriptor, params = raw.get("dataSourceDescriptor"), raw.get("params")
-    if not isinstance(descriptor, str) or not descriptor.strip():
-        problem = "dataSourceDescriptor is required (a non-empty string)"
-    elif params is not None and not isinstance(params, dict):
-        problem = "params must be an object"
-    else:
-        return stored_data_source(descriptor, params)
-    raise InvalidRequest(f"Template {template.id!r} has an invalid {what}: {problem}")
-
-
-def check_data_source(source: DataSource | None, destination: DataSource | None) -> None:
-    """`InvalidRequest` naming the problem when a source or destination is malformed."""
-    try:
-        if source is not None:
-            datasources.check_source(source)
-        if destination is not None:
-            datasources.check_destination(destination)
-    except datasources.DataSourceError as exc:
-        raise InvalidRequest(str(exc)) from None
 
 
 class JobService:
@@ -243,9 +157,9 @@ class JobService:
         if not JOB_ID.match(job_id):
             raise InvalidRequest("jobId may only contain letters, digits, '-' and '_' "
                                  "(at most 128 characters)")
-        source = draft.data_source or _template_source(template, "dataSource",
+        source = draft.data_source or template_default_source(template, "dataSource",
                                                        template.data_source)
-        destination = draft.data_destination or _template_source(
+        destination = draft.data_destination or template_default_source(
             template, "dataDestination", template.data_destination)
         check_data_source(source, destination)
         params = merge_params(template.params, draft.params)

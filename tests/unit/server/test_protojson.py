@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from bytenite_nb import wire
 from bytenite_nb.server.http import models, protojson
-from bytenite_nb.server.service.jobs import merge_params, normalize_config
+from bytenite_nb.server.service.templates import merge_params, normalize_config
 
 
 def test_snake_and_camel_case_requests_parse_alike() -> None:

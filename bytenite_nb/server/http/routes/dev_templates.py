@@ -13,7 +13,7 @@ from bytenite_nb.server.http import dev_models as dm
 from bytenite_nb.server.http import dev_render
 from bytenite_nb.server.http.deps import Ctx, Limit, Offset, OrderBy
 from bytenite_nb.server.http.responses import DEV_API, error_responses, generic
-from bytenite_nb.server.service.jobs import find_template
+from bytenite_nb.server.service.templates import find_template
 
 router = APIRouter(tags=["developer"])
 

@@ -16,7 +16,7 @@ from bytenite_nb.server.execution.registry import Registry, Template
 from bytenite_nb.server.http import models, protojson
 from bytenite_nb.server.http.deps import Ctx, Limit, Offset, OrderBy
 from bytenite_nb.server.http.responses import EXTENSION, error_responses
-from bytenite_nb.server.service.jobs import find_template, params_schemas
+from bytenite_nb.server.service.templates import find_template, params_schemas
 from bytenite_nb.server.storage.listing import query
 
 router = APIRouter(tags=["templates"])
