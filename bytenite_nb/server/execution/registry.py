@@ -310,8 +310,8 @@ def _builtin(kind: str) -> Engine:
 class Registry:
     """Apps, engines and templates, loaded from folders; thread-safe.
 
-    ``Registry(bundled=True, dirs=())`` loads the bundled folders in ``server/apps/`` and then
-    every folder found under each of ``dirs``. Later definitions of the same
+    ``Registry(bundled=True, dirs=())`` loads the bundled folders in ``server/builtin_apps/``
+    and then every folder found under each of ``dirs``. Later definitions of the same
     ``(kind, name, version)`` or template id replace earlier ones (as a Dev CLI re-push does).
     """
 

@@ -1,8 +1,8 @@
 """User secrets (the Auth API's ``/v1/auth/secrets``): what a valid one is, and what a job's
 processes get from them.
 
-A secret is stored and handed to processes as the record ByteNite documents for ``SECRETS``
-(reference 9.2)::
+A secret is stored and handed to processes as the record ByteNite documents for the
+``SECRETS`` variable of its runtime contract::
 
     {"id", "secretType", "expiresAt", "accessKey", "params", "name", "secretKey"}
 

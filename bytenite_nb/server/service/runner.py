@@ -173,7 +173,7 @@ class Runner:
 
     def __init__(self, config: ServerConfig, store: Store, broker: Broker,
                  registry: Registry, executor: Any = None) -> None:
-        """``executor``: an already connected executor (see `executor_setup.open_executor`)
+        """``executor``: an already connected executor (see `executors.setup.open_executor`)
         that the runner then owns; None = the server's own fork server, started on demand."""
         self.config = config
         self.store = store

@@ -17,7 +17,7 @@ Semantics of the 11 conditions:
   case-insensitive.
 
 This module is the definition of those semantics and of the orderings (`sort_records`); for
-jobs, `joblist` evaluates the same in SQL and `select` is the reference it is tested against
+jobs, `sql` evaluates the same in SQL and `select` is the reference it is tested against
 and falls back to.
 """
 
@@ -319,7 +319,7 @@ def select(jobs: list[dict[str, Any]], predicates: Sequence[Predicate],
            keys: Sequence[tuple[str, bool]], limit: int | None, offset: int | None) -> Page:
     """The reference job listing: filter ``jobs`` (oldest first), sort by ``keys``, page.
 
-    `joblist` does the same in SQL; this is what it falls back to, and what tests compare
+    `sql` does the same in SQL; this is what it falls back to, and what tests compare
     it with.
     """
     matching = [j for j in jobs if all(p(j) for p in predicates)]

@@ -1,12 +1,12 @@
-"""`protojson.job_out` as one SQL expression, so a page of jobs is rendered by SQLite's JSON
-functions instead of decoding, converting and re-encoding each job in Python.
+"""The HTTP layer's ``protojson.job_out`` as one SQL expression, so a page of jobs is rendered
+by SQLite's JSON functions instead of decoding, converting and re-encoding each job in Python.
 
-The expression is built from `protojson`'s own tables (`_JOB_FIELDS` with their defaults,
-`_JOB_INT64`, `CONFIG_INT64`), so a field added there is rendered here too; tests compare it
-with `protojson.job_out` over varied jobs. SQL renders a row only when its shape is the one
-ByteNite Local writes (int64 fields integers or null, ``config`` an object or null, valid JSON)
-and it needs no per-request part (a ``file`` data source gets its upload URL); any other row
-comes back as ``NULL`` and is rendered by `protojson.job_out` as before.
+The expression is built from the tables both read (`records.JOB_FIELDS` with their defaults,
+`records.JOB_INT64`, `records.CONFIG_INT64`), so a field added there is rendered here too;
+tests compare it with ``protojson.job_out`` over varied jobs. SQL renders a row only when its
+shape is the one ByteNite Local writes (int64 fields integers or null, ``config`` an object or
+null, valid JSON) and it needs no per-request part (a ``file`` data source gets its upload
+URL); any other row comes back as ``NULL`` and is rendered by ``protojson.job_out`` as before.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _build() -> str:
     checks = [_int64_ok(_path(key)) for key in records.JOB_INT64]
     checks.append("IFNULL(json_type(data, '$.config'), 'null') IN ('object', 'null')")
     checks += [_int64_ok(_path("config", k)) for k in records.CONFIG_INT64]
-    # customer._temp_url reads (dataSource or {}).get(...): an object or a falsy value
+    # a file source gets its upload URL per request (`protojson.job_out`): never here
     checks.append("(IFNULL(json_type(data, '$.dataSource'), 'null') IN ('object', 'null'))")
     checks.append("json_extract(data, '$.dataSource.dataSourceDescriptor') IS NOT "
                   f"'{wire.Descriptor.FILE.value}'")
