@@ -25,12 +25,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bytenite_nb import wire
 from bytenite_nb.server.errors import InvalidRequest
+from bytenite_nb.server.storage.records import StoredJob
+
+#: A record a list is made of: a stored job, or a template or app as a route renders it.
+Record = Mapping[str, Any]
+RecordT = TypeVar("RecordT", bound=Record)
 
 DEFAULT_LIMIT = 100
 #: A page is rendered in one response; 10,000 jobs are about 11 MB of JSON.
@@ -101,7 +106,7 @@ def canonical_field(name: str, fields: dict[str, str]) -> str:
     raise InvalidRequest(f"Unknown field {name!r}; the fields you can use are: {', '.join(fields)}")
 
 
-def _raw(record: dict[str, Any], field: str) -> Any:
+def _raw(record: Record, field: str) -> Any:
     value: Any = record
     for part in field.split("."):
         if not isinstance(value, dict):
@@ -146,7 +151,7 @@ def _typed(kind: str, value: Any, field: str) -> Any:
         raise InvalidRequest(f"Invalid value for {field}: {exc}") from None
 
 
-def _field_value(record: dict[str, Any], field: str, kind: str) -> Any:
+def _field_value(record: Record, field: str, kind: str) -> Any:
     raw = _raw(record, field)
     if kind == "array":
         if isinstance(raw, dict):
@@ -179,7 +184,7 @@ def _as_list(value: Any, field: str, condition: str) -> list[Any]:
     return [_unwrap(v) for v in value]
 
 
-Predicate = Callable[[dict[str, Any]], bool]
+Predicate = Callable[[Record], bool]
 
 
 def compile_filter(field: str, condition: str, value: Any,
@@ -197,7 +202,7 @@ def compile_filter(field: str, condition: str, value: Any,
     if cond is C.LIKE:
         pattern = _like(str(_unwrap(value)))
 
-        def like(rec: dict[str, Any]) -> bool:
+        def like(rec: Record) -> bool:
             raw = _raw(rec, name)
             if kind == "array":
                 return any(pattern.match(v) for v in _field_value(rec, name, kind))
@@ -207,7 +212,7 @@ def compile_filter(field: str, condition: str, value: Any,
     if cond in (C.IN, C.NOT_IN):
         wanted = [_typed(elem_kind, v, name) for v in _as_list(value, name, cond.value)]
 
-        def member(rec: dict[str, Any]) -> bool:
+        def member(rec: Record) -> bool:
             have = _field_value(rec, name, kind)
             found = (any(h in wanted for h in have) if kind == "array" else have in wanted)
             return found if cond is C.IN else not found
@@ -219,7 +224,7 @@ def compile_filter(field: str, condition: str, value: Any,
         else:
             wanted = [_typed(elem_kind, v, name) for v in _as_list(value, name, cond.value)]
 
-        def contains(rec: dict[str, Any]) -> bool:
+        def contains(rec: Record) -> bool:
             have = _field_value(rec, name, kind)
             items = have if kind == "array" else [have]
             return any(w in items for w in wanted)
@@ -232,12 +237,12 @@ def compile_filter(field: str, condition: str, value: Any,
         target_list = [str(v) for v in _unwrap(value)] if isinstance(_unwrap(value), list) \
             else [target]
 
-        def same(rec: dict[str, Any]) -> bool:
+        def same(rec: Record) -> bool:
             equal = sorted(_field_value(rec, name, kind)) == sorted(target_list)
             return equal if cond is C.EQ else not equal
         return same
 
-    def compare(rec: dict[str, Any]) -> bool:
+    def compare(rec: Record) -> bool:
         have = _field_value(rec, name, kind)
         if cond is C.EQ:
             return have == target
@@ -284,8 +289,8 @@ def parse_order(order_by: str | None, fields: dict[str, str],
     return keys or list(default)
 
 
-def sort_records(records: list[dict[str, Any]], keys: Sequence[tuple[str, bool]],
-                 fields: dict[str, str]) -> list[dict[str, Any]]:
+def sort_records(records: Sequence[RecordT], keys: Sequence[tuple[str, bool]],
+                 fields: dict[str, str]) -> list[RecordT]:
     """Sort by ``keys`` (missing values last in either direction).
 
     Ties keep the given order (creation order for jobs), reversed when the first key is
@@ -315,7 +320,7 @@ def paginate(items: list[Any], limit: int | None, offset: int | None) -> Page:
     return Page(items=items[start:start + size], total=len(items), offset=start)
 
 
-def select(jobs: list[dict[str, Any]], predicates: Sequence[Predicate],
+def select(jobs: Sequence[StoredJob], predicates: Sequence[Predicate],
            keys: Sequence[tuple[str, bool]], limit: int | None, offset: int | None) -> Page:
     """The reference job listing: filter ``jobs`` (oldest first), sort by ``keys``, page.
 
