@@ -2,12 +2,15 @@
 ``jobs: Jobs`` and FastAPI fills it in.
 
 * `Ctx`: the `ServerContext` `create_app` attached to the app;
-* `Jobs`: its `JobService`; `Job`: the stored job named by the ``{jobId}`` path parameter
-  (404 naming it when there is none);
+* `Jobs`: its `JobService`, which looks jobs up (404 naming the job when there is none);
 * `require_token`: every authenticated router's dependency (``Authorization: <token>``, or
   ``Bearer <token>``);
 * `Limit`, `Offset`, `OrderBy`: ByteNite's ``pagination.limit``, ``pagination.offset`` and
   ``orderBy`` query parameters.
+
+`Ctx` and `Jobs` are ``async``, so they cost no thread. A route looks its job up itself
+(``jobs.get(jobId)``, in its own worker thread) rather than through a ``def`` dependency:
+FastAPI runs each ``def`` dependency on the thread pool separately, one more hop per request.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from fastapi.security import APIKeyHeader
 
 from bytenite_nb.server.context import ServerContext
 from bytenite_nb.server.service.jobs import JobService
-from bytenite_nb.server.storage.records import StoredJob
 
 #: ``Authorization: <token>`` (``Bearer <token>`` accepted too), as ByteNite documents it.
 token_header = APIKeyHeader(name="Authorization", auto_error=False,
@@ -40,14 +42,6 @@ async def get_jobs(ctx: Ctx) -> JobService:
 
 
 Jobs = Annotated[JobService, Depends(get_jobs)]
-
-
-def get_job(jobs: Jobs, jobId: str) -> StoredJob:
-    """The job the ``{jobId}`` path parameter names (404 if there is none)."""
-    return jobs.get(jobId)
-
-
-Job = Annotated[StoredJob, Depends(get_job)]
 
 
 def require_token(ctx: Ctx,

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
 from bytenite_nb.server.http import models, protojson
-from bytenite_nb.server.http.deps import Job, Jobs
+from bytenite_nb.server.http.deps import Jobs
 from bytenite_nb.server.http.responses import error_responses, job_response, ok
 from bytenite_nb.server.service.jobs import JobDraft
 
@@ -41,9 +41,9 @@ def create_job(request: Request, jobs: Jobs, body: models.CreateJobRequest) -> J
 
 
 @router.get("/jobs/{jobId}", response_model=models.JobResponse, responses=_404)
-def get_job(request: Request, jobs: Jobs, job: Job) -> JSONResponse:
+def get_job(request: Request, jobs: Jobs, jobId: str) -> JSONResponse:
     """One job."""
-    return job_response(request, jobs, job)
+    return job_response(request, jobs, jobs.get(jobId))
 
 
 @router.delete("/jobs/{jobId}", response_model=models.GenericResponse, responses=_404)
