@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bytenite_nb import wire
-from bytenite_nb.server.execution.executors.forkserver import ForkServerExecutor
+from bytenite_nb.server.execution.executors import ForkServerExecutor
 from bytenite_nb.server.execution.pipeline import PipelineError, PipelineSpec, run_pipeline
 from bytenite_nb.server.execution.registry import Registry
 from bytenite_nb.wire import LogLevel, LogService

@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from bytenite_nb import wire
-from bytenite_nb.server.execution.executors.forkserver import ForkServerExecutor
+from bytenite_nb.server.execution.executors import ForkServerExecutor
 from bytenite_nb.server.execution.pipeline import (
     PipelineCancelled,
     PipelineError,

@@ -12,7 +12,7 @@ import psutil
 import pytest
 from pipeline_kit import Recorder, engine, spec
 
-from bytenite_nb.server.execution.executors.forkserver import ForkServerExecutor, SubprocessExecutor
+from bytenite_nb.server.execution.executors import ForkServerExecutor, SubprocessExecutor
 from bytenite_nb.server.execution.pipeline import (
     PipelineCancelled,
     PipelineError,

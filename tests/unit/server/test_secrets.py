@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from pipeline_kit import Recorder, engine, spec
 
-from bytenite_nb.server.execution.executors.dask_remote import SealedEnv
-from bytenite_nb.server.execution.executors.forkserver import (
+from bytenite_nb.server.execution.executors import (
     ForkServerExecutor,
     ProcessSpec,
     SubprocessExecutor,
 )
+from bytenite_nb.server.execution.executors.dask_remote import SealedEnv
 from bytenite_nb.server.execution.pipeline import PipelineError, run_pipeline
 from bytenite_nb.server.execution.registry import Registry, manifest_secret_ids
 from bytenite_nb.server.execution.secrets import JobSecrets, SecretError, validate_secret
