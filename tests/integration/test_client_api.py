@@ -18,7 +18,7 @@ from bytenite_nb.api import (
     Filter,
     NotFoundError,
 )
-from tests.integration.server_kit import serve_dir
+from tests.kit.loopback import serve_dir
 
 TEMPLATE = "hello-world-template"
 
@@ -249,7 +249,7 @@ def test_developer_api_push_activate_and_run(client: Client, tmp_path: Path) -> 
 
     import requests
 
-    from tests.integration.server_kit import write_app
+    from tests.kit.loopback import write_app
 
     try:
         client.dev.apps()

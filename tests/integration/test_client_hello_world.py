@@ -10,7 +10,7 @@ import pytest
 
 from bytenite_nb import wire
 from bytenite_nb.api import Client, JobSnapshot
-from tests.integration.server_kit import serve_dir
+from tests.kit.loopback import serve_dir
 
 TEXT = "Hello, World! This is ByteNite Local.\n"
 

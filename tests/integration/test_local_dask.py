@@ -23,7 +23,7 @@ import requests
 
 from bytenite_nb import wire
 from bytenite_nb.local import LocalServer
-from tests.integration.server_kit import Api, C, read_events, serve_dir, write_app
+from tests.kit.loopback import Api, C, read_events, serve_dir, write_app
 
 distributed = pytest.importorskip("distributed")
 pytestmark = [pytest.mark.dask, pytest.mark.slow]

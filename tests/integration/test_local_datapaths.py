@@ -12,7 +12,7 @@ import requests
 
 from bytenite_nb import wire
 from bytenite_nb.local import LocalServer
-from tests.integration.server_kit import Api, C, assert_error, serve_dir, write_app
+from tests.kit.loopback import Api, C, assert_error, serve_dir, write_app
 
 KEY = "datapaths-key"
 CAP = 4096

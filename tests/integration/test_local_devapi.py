@@ -15,8 +15,8 @@ import requests
 
 from bytenite_nb.api.dev import tar_folder
 from bytenite_nb.local import LocalServer
-from tests.archives import make_tar
-from tests.integration.server_kit import Api, C, assert_error, serve_dir, write_app
+from tests.kit.archives import make_tar
+from tests.kit.loopback import Api, C, assert_error, serve_dir, write_app
 
 KEY = "devapi-key"
 D = "/v1/dev"

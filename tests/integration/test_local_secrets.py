@@ -18,7 +18,7 @@ import requests
 
 from bytenite_nb.api import BadRequestError, Client, NotFoundError, Secret
 from bytenite_nb.local import LocalServer
-from tests.integration.server_kit import Api, C, assert_error, read_events
+from tests.kit.loopback import Api, C, assert_error, read_events
 
 KEY = "secrets-test-key"
 S = "/v1/auth/secrets"

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from bytenite_nb.local import LocalServer
-from tests.integration.server_kit import Api, C, assert_error
+from tests.kit.loopback import Api, C, assert_error
 
 
 @pytest.fixture()

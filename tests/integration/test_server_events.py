@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bytenite_nb.local import LocalServer
-from tests.integration.server_kit import Api, C, assert_error, read_events
+from tests.kit.loopback import Api, C, assert_error, read_events
 
 KEY = "events-key"
 

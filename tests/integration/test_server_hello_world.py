@@ -7,7 +7,7 @@ from pathlib import Path
 import requests
 
 from bytenite_nb import wire
-from tests.integration.server_kit import Api, C, read_events, serve_dir
+from tests.kit.loopback import Api, C, read_events, serve_dir
 
 TEXT = "Hello, World! This is ByteNite's hello world, run locally.\nSecond line.\n"
 

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from bytenite_nb.local import LOG_FILE, SERVER_FILE, LocalServer
-from tests.integration.server_kit import Api, C, write_app
+from tests.kit.loopback import Api, C, write_app
 
 KEY = "idle-key"
 IDLE_LINE = "ByteNite Local: idle for 1 s (no requests, no running jobs): stopping (--idle-timeout)"

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 
 from bytenite_nb.local import LocalServer
-from tests.integration.server_kit import Api, C
+from tests.kit.loopback import Api, C
 
 
 def _our_threads() -> set[str]:

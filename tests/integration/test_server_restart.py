@@ -9,7 +9,7 @@ import requests
 
 from bytenite_nb.local import LocalServer
 from bytenite_nb.server.storage.store import Store
-from tests.integration.server_kit import Api, C, read_events, write_app
+from tests.kit.loopback import Api, C, read_events, write_app
 
 KEY = "restart-key"
 

@@ -15,7 +15,7 @@ import responses
 from bytenite_nb.api import Client
 from bytenite_nb.api.dev import tar_folder
 from bytenite_nb.api.errors import APIResponseError
-from tests.archives import make_tar
+from tests.kit.archives import make_tar
 from tests.unit.api._scripted import KEY
 
 BASE = "http://bytenite.test"

@@ -20,7 +20,7 @@ from bytenite_nb.notebook.widgets.dashboard import JobsDashboard
 from bytenite_nb.notebook.widgets.form import JobForm
 from bytenite_nb.notebook.widgets.login import LoginWidget
 from bytenite_nb.notebook.widgets.monitor import JobMonitor
-from tests.unit.notebook._apps import (
+from tests.kit.apps import (
     ECHO_TEMPLATE_ID,
     SLEEPY_SCHEMA,
     TEMPLATE_ID,

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pipeline_kit import Recorder, engine, spec
 
 from bytenite_nb import wire
 from bytenite_nb.server.execution.executors.forkserver import ForkServerExecutor, SubprocessExecutor
@@ -22,6 +21,7 @@ from bytenite_nb.server.execution.pipeline import (
 )
 from bytenite_nb.server.execution.registry import Registry
 from bytenite_nb.wire import JobState, LogLevel, LogService, TaskState
+from tests.kit.pipeline import Recorder, engine, spec
 
 DUMP_ENV = """
 import json, os, sys

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-from pipeline_kit import Recorder, engine, spec
 
 from bytenite_nb.server.execution.executors.forkserver import ForkServerExecutor, SubprocessExecutor
 from bytenite_nb.server.execution.pipeline import (
@@ -20,6 +19,7 @@ from bytenite_nb.server.execution.pipeline import (
     run_pipeline,
 )
 from bytenite_nb.wire import LogLevel, TaskState
+from tests.kit.pipeline import Recorder, engine, spec
 
 MANY = """
 import json, os

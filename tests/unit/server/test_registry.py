@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from pipeline_kit import make_folder
 
 from bytenite_nb.server.execution.registry import (
     Registry,
@@ -14,6 +13,7 @@ from bytenite_nb.server.execution.registry import (
     parse_tag,
     validate_params,
 )
+from tests.kit.pipeline import make_folder
 
 
 def _write(path: Path, data: object) -> None:

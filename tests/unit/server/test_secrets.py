@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pipeline_kit import Recorder, engine, spec
 
 from bytenite_nb.server.execution.executors.dask_remote import SealedEnv
 from bytenite_nb.server.execution.executors.forkserver import (
@@ -22,6 +21,7 @@ from bytenite_nb.server.execution.pipeline import PipelineError, run_pipeline
 from bytenite_nb.server.execution.registry import Registry, manifest_secret_ids
 from bytenite_nb.server.execution.secrets import JobSecrets, SecretError, validate_secret
 from bytenite_nb.server.storage.store import Store
+from tests.kit.pipeline import Recorder, engine, spec
 
 KEY = "sk-unit-very-secret-42"
 
