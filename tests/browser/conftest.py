@@ -81,9 +81,9 @@ APPS_KEY = "browser-key-0123456789abcdef"
 def apps_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """ByteNite Local with the bundled apps plus the test apps (fan-out, slow, failing)."""
     from bytenite_nb.local import LocalServer
-    from tests.kit.apps import write_test_apps
+    from tests.kit.apps import standard_apps
 
-    apps = write_test_apps(tmp_path_factory.mktemp("browser-apps"))
+    apps = standard_apps(tmp_path_factory.mktemp("browser-apps"))
     server = LocalServer.start(tmp_path_factory.mktemp("browser-local"), port=0,
                                api_keys=(APPS_KEY,), apps_dirs=(apps,), in_process=True,
                                workers=2)

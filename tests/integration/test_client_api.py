@@ -249,7 +249,7 @@ def test_developer_api_push_activate_and_run(client: Client, tmp_path: Path) -> 
 
     import requests
 
-    from tests.kit.loopback import write_app
+    from tests.kit.apps import write_app
 
     try:
         client.dev.apps()

@@ -10,7 +10,7 @@ import pytest
 from bytenite_nb import wire
 from bytenite_nb.api import Client, JobFailedError, JobSnapshot
 from bytenite_nb.local import LocalServer
-from tests.kit.loopback import write_app
+from tests.kit.apps import write_app
 
 KEY = "failures-test-key-0123456789"
 

@@ -23,7 +23,8 @@ import requests
 
 from bytenite_nb import wire
 from bytenite_nb.local import LocalServer
-from tests.kit.loopback import Api, C, read_events, serve_dir, write_app
+from tests.kit.apps import write_app
+from tests.kit.loopback import Api, C, read_events, serve_dir
 
 distributed = pytest.importorskip("distributed")
 pytestmark = [pytest.mark.dask, pytest.mark.slow]

@@ -15,8 +15,9 @@ import requests
 
 from bytenite_nb.api.dev import tar_folder
 from bytenite_nb.local import LocalServer
+from tests.kit.apps import write_app
 from tests.kit.archives import make_tar
-from tests.kit.loopback import Api, C, assert_error, serve_dir, write_app
+from tests.kit.loopback import Api, C, assert_error, serve_dir
 
 KEY = "devapi-key"
 D = "/v1/dev"

@@ -23,7 +23,8 @@ from bytenite_nb import wire
 from bytenite_nb.api import BadRequestError, Client, NotFoundError
 from bytenite_nb.api.dev import tar_folder
 from bytenite_nb.local import LocalServer
-from tests.kit.loopback import Api, C, assert_error, write_app
+from tests.kit.apps import write_app
+from tests.kit.loopback import Api, C, assert_error
 
 KEY = "devcache-key"
 D = "/v1/dev"

@@ -16,7 +16,8 @@ import requests
 
 from bytenite_nb import wire
 from bytenite_nb.local import LocalServer
-from tests.kit.loopback import Api, C, assert_error, read_events, write_app
+from tests.kit.apps import write_app
+from tests.kit.loopback import Api, C, assert_error, read_events
 
 KEY = "faults-key"
 

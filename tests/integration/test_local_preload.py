@@ -9,7 +9,8 @@ import pytest
 from bytenite_nb.cli import main
 from bytenite_nb.local import LOG_FILE, LocalServer
 from bytenite_nb.server.config import ServerConfig
-from tests.kit.loopback import Api, C, write_app
+from tests.kit.apps import write_app
+from tests.kit.loopback import Api, C
 
 KEY = "preload-test-key"
 

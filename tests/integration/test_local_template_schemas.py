@@ -14,7 +14,8 @@ import pytest
 import bytenite_nb.server
 from bytenite_nb.api.dev import tar_folder
 from bytenite_nb.local import LocalServer
-from tests.kit.loopback import Api, C, write_app
+from tests.kit.apps import write_app
+from tests.kit.loopback import Api, C
 
 KEY = "template-schemas-key"
 D = "/v1/dev"

@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from bytenite_nb.local import LOG_FILE, SERVER_FILE, LocalServer
-from tests.kit.loopback import Api, C, write_app
+from tests.kit.apps import write_app
+from tests.kit.loopback import Api, C
 
 KEY = "idle-key"
 IDLE_LINE = "ByteNite Local: idle for 1 s (no requests, no running jobs): stopping (--idle-timeout)"

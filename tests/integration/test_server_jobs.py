@@ -12,7 +12,8 @@ import requests
 
 from bytenite_nb import wire
 from bytenite_nb.local import LocalServer
-from tests.kit.loopback import Api, C, assert_error, write_app
+from tests.kit.apps import write_app
+from tests.kit.loopback import Api, C, assert_error
 
 KEY = "jobs-test-key"
 

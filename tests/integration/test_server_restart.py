@@ -9,7 +9,8 @@ import requests
 
 from bytenite_nb.local import LocalServer
 from bytenite_nb.server.storage.store import Store
-from tests.kit.loopback import Api, C, read_events, write_app
+from tests.kit.apps import write_app
+from tests.kit.loopback import Api, C, read_events
 
 KEY = "restart-key"
 

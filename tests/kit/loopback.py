@@ -1,4 +1,5 @@
-"""Helpers for the ByteNite Local integration tests: plain `requests`, nothing of our client."""
+"""Talking to a ByteNite Local over loopback with plain `requests` (nothing of our client), and
+serving files for url data sources."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import contextlib
 import functools
 import http.server
 import json
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -47,6 +47,17 @@ class Api:
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self.ok("GET", f"{C}/jobs/{job_id}")["job"]
+
+    def run(self, **body: Any) -> dict[str, Any]:
+        """Create a job from ``body``, run it, and return it once it ended."""
+        job = self.create(**body)
+        self.ok("POST", f"{C}/jobs/{job['id']}/run")
+        return self.wait(job["id"])
+
+    def results(self, job_id: str) -> dict[str, bytes]:
+        """The job's result files, name -> content, fetched through their links."""
+        listed = self.ok("GET", f"{C}/jobs/{job_id}/results")["results"]
+        return {r["name"]: requests.get(r["link"], timeout=30).content for r in listed}
 
     def wait(self, job_id: str, states: tuple[str, ...] = TERMINAL,
              timeout: float = 120.0) -> dict[str, Any]:
@@ -93,22 +104,6 @@ def serve_dir(folder: Path) -> Iterator[str]:
         thread.join()
 
 
-def write_app(root: Path, name: str, code: str, *, template: dict[str, Any] | None = None,
-              schema: dict[str, Any] | None = None) -> Path:
-    """An app folder in the Dev CLI layout with a ``<name>-template`` job template."""
-    folder = root / name
-    (folder / "app").mkdir(parents=True)
-    (folder / "manifest.json").write_text(json.dumps(
-        {"name": name, "version": "0.1", "entrypoint": "main.py", "platform": "docker"}))
-    (folder / "app" / "main.py").write_text(textwrap.dedent(code))
-    tpl = {"id": f"{name}-template", "description": f"test app {name}", "app": name,
-           "partitioner": "passthrough", "assembler": "passthrough", **(template or {})}
-    (folder / "template.json").write_text(json.dumps(tpl))
-    if schema is not None:
-        (folder / "schema.json").write_text(json.dumps(schema))
-    return folder
-
-
 def read_events(api: Api, since: int | str | None, until: Any, *, timeout: float = 60.0,
                 **params: Any) -> list[dict[str, Any]]:
     """Read ``/events`` lines (the ``result`` objects) until ``until(results)`` is true."""
@@ -124,3 +119,8 @@ def read_events(api: Api, since: int | str | None, until: Any, *, timeout: float
             if until(results):
                 break
     return results
+
+
+def current_seq(api: Api) -> int:
+    """The sequence number of the newest event: where a client that saw everything resumes."""
+    return int(read_events(api, None, lambda results: True)[0]["seq"])

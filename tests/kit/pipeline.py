@@ -1,10 +1,10 @@
-"""Helpers for the pipeline tests: app folders written on the fly, and a recording observer."""
+"""Running the pipeline directly (no server): engines loaded from folders written on the fly,
+a `PipelineSpec` with test defaults, and an observer that records everything it is told."""
 
 from __future__ import annotations
 
-import json
-import textwrap
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,39 +12,30 @@ from typing import Any
 from bytenite_nb.server.execution.pipeline import PipelineSpec
 from bytenite_nb.server.execution.registry import Engine, Registry
 from bytenite_nb.wire import JobState, LogLevel, LogService, TaskState
+from tests.kit.apps import write_app, write_engine
 
 
-def make_folder(root: Path, name: str, code: str, *, kind: str = "app",
-                version: str = "0.1", schema: dict[str, Any] | None = None,
-                manifest_extra: dict[str, Any] | None = None) -> Path:
-    """Write an app/engine folder in the Dev CLI layout and return it."""
-    folder = root / f"{name}-{version}"
-    (folder / "app").mkdir(parents=True)
-    manifest: dict[str, Any] = {"name": name, "version": version, "entrypoint": "main.py",
-                                "platform": "docker"}
-    if kind != "app":
-        manifest["type"] = kind
-    manifest.update(manifest_extra or {})
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    (folder / "app" / "main.py").write_text(textwrap.dedent(code))
-    if schema is not None:
-        (folder / "schema.json").write_text(json.dumps(schema))
-    return folder
-
-
-def engine(root: Path, name: str, code: str, *, kind: str = "app", **kw: Any) -> Engine:
-    """A loaded engine from freshly written code."""
-    folder = make_folder(root, name, code, kind=kind, **kw)
+def load_engine(root: Path, name: str, code: str, *, kind: str = "app",
+                manifest: Mapping[str, Any] | None = None, **kw: Any) -> Engine:
+    """An engine (``kind`` app, partitioner or assembler) loaded from a folder written from
+    ``code`` under ``root``; ``kw`` as `write_app` / `write_engine` take them."""
+    if kind == "app":
+        folder = write_app(root, name, code, template=False, manifest=manifest, **kw)
+    else:
+        folder = write_engine(root, name, code, kind, manifest=manifest, **kw)
     return Registry(bundled=False).add_folder(folder)
 
 
 def passthrough(kind: str) -> Engine:
+    """The built-in passthrough partitioner or assembler."""
     return Registry(bundled=False).resolve("passthrough", kind)
 
 
 def spec(tmp_path: Path, app: Engine, *, partitioner: Engine | None = None,
          assembler: Engine | None = None, data_source: dict[str, Any] | None = None,
          params: dict[str, Any] | None = None, **kw: Any) -> PipelineSpec:
+    """A `PipelineSpec` working in ``tmp_path/work``: a bypass source, passthrough engines and
+    empty params unless given, no timeouts unless ``task_timeout``/``job_timeout`` are."""
     return PipelineSpec(
         job_id="job-" + tmp_path.name,
         workdir=tmp_path / "work",
@@ -61,7 +52,7 @@ def spec(tmp_path: Path, app: Engine, *, partitioner: Engine | None = None,
 
 @dataclass
 class Recorder:
-    """A PipelineObserver that keeps everything it is told."""
+    """A PipelineObserver that keeps everything it is told, in order."""
 
     stages: list[JobState] = field(default_factory=list)
     chunk_count: int | None = None
@@ -86,7 +77,9 @@ class Recorder:
         self.logs.append((service, chunk, level, message, container))
 
     def states(self, chunk: int) -> list[tuple[TaskState, int]]:
+        """Chunk ``chunk``'s task states with their attempt numbers, in order."""
         return [(s, a) for c, s, a, _, _ in self.tasks if c == chunk]
 
     def messages(self, level: LogLevel | None = None) -> list[str]:
+        """Every logged line (at ``level`` only, if given), in order."""
         return [m for _, _, lv, m, _ in self.logs if level is None or lv is level]
