@@ -5,67 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import textwrap
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from bytenite_nb import wire
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import write_app
+from tests.kit.apps import REPLICAS, ZIPPER, write_app, write_folder
 from tests.kit.loopback import Api, C, assert_error
+from tests.kit.servers import ServerFactory
 
-KEY = "apps-test-key"
-
-# The three main.py files below follow the skeletons `bytenite app new` / `bytenite engine new`
-# generated (reference 9.3), with the fan-out, per-task and zip logic ByteNite's samples use.
-PARTITIONER = '''
-# === BYTENITE PARTITIONER - MAIN SCRIPT ===
-import json
-import os
-import re
-
-source_dir = os.getenv("SOURCE_DIR")
-chunks_dir = os.getenv("CHUNKS_DIR")
-chunk_file_path = os.path.join(chunks_dir, "data_{chunk_index}.bin")
-partitioner_params = json.loads(os.getenv("PARTITIONER_PARAMS"))
-
-
-def read_source_files():
-    """Reads every file in the source directory."""
-    source_files = []
-    for filename in os.listdir(source_dir):
-        path = os.path.join(source_dir, filename)
-        if os.path.isfile(path):
-            with open(path, "rb") as f:
-                source_files.append(f.read())
-    return source_files
-
-
-def write_chunk(data):
-    """Writes a chunk as data_<next index>.bin, found by scanning the chunks directory."""
-    indices = []
-    for filename in os.listdir(chunks_dir):
-        match = re.match(r"data_(\\d+)\\.bin", filename)
-        if match:
-            indices.append(int(match.group(1)))
-    next_index = max(indices, default=-1) + 1
-    with open(chunk_file_path.format(chunk_index=next_index), "wb") as outfile:
-        outfile.write(data)
-
-
-if __name__ == "__main__":
-    # 1. Reading Data Source
-    read_source_files()
-    # 3. Fanning Out Data
-    for i in range(partitioner_params["num_replicas"]):
-        write_chunk(f"replica {i}".encode())
-'''
-
+# The app follows the skeleton `bytenite app new` generates, with the per-task logic ByteNite's
+# samples use; the partitioner and the assembler are the kit's skeleton-shaped REPLICAS and ZIPPER.
 APP = '''
 # === BYTENITE APP - MAIN SCRIPT ===
 import json
@@ -84,61 +38,32 @@ if __name__ == "__main__":
         f.write(app_params["prefix"] + data)
 '''
 
-ZIPPER = '''
-# === BYTENITE ASSEMBLER - MAIN SCRIPT ===
-import os
-import zipfile
 
-task_results_dir = os.getenv("TASK_RESULTS_DIR")
-output_dir = os.getenv("OUTPUT_DIR")
-
-
-def read_result_files():
-    return [os.path.join(task_results_dir, f) for f in os.listdir(task_results_dir)
-            if os.path.isfile(os.path.join(task_results_dir, f))]
-
-
-if __name__ == "__main__":
-    files = read_result_files()
-    with zipfile.ZipFile(os.path.join(output_dir, "results_archive.zip"), "w") as zipf:
-        for path in files:
-            zipf.write(path, arcname=os.path.basename(path))
-    print(f"zipped {len(files)} files")
-'''
-
-
-def official_folder(root: Path, name: str, kind: str, code: str,
-                    extra: dict[str, object] | None = None) -> Path:
+def official_folder(root: Path, name: str, kind: str, code: str, **kw: Any) -> Path:
     """A folder as the Dev CLI generated it (capitalised manifest keys, docker platform)."""
-    folder = root / name
-    (folder / "app").mkdir(parents=True)
     manifest = {"Name": name, "Version": "1.0", "Platform": "docker", "Entrypoint": "main.py",
                 "Description": f"{kind} {name}",
                 "platform_config": {"container": "python:latest"},
-                "device_requirements": {"min_cpu": 2, "min_memory": 2}, **(extra or {})}
+                "device_requirements": {"min_cpu": 2, "min_memory": 2}}
     if kind != "app":
         manifest["type"] = kind
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    (folder / "app" / "main.py").write_text(textwrap.dedent(code))
-    return folder
+    return write_folder(root, name, code, manifest, **kw)
 
 
 @pytest.fixture(scope="module")
 def apps_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     first = tmp_path_factory.mktemp("apps-a")
-    official_folder(first, "fanout-replica", "partitioner", PARTITIONER)
+    official_folder(first, "fanout-replica", "partitioner", REPLICAS)
     official_folder(first, "zipper", "assembler", ZIPPER)
-    img = official_folder(first, "img-gen", "app", APP)
-    (img / "template.json").write_text(json.dumps({
+    official_folder(first, "img-gen", "app", APP, template={
         "id": "img-gen-template", "description": "replicas, zipped", "app": "img-gen@1",
         "partitioner": "fanout-replica", "assembler": "zipper",
         "dataSource": {"dataSourceDescriptor": "bypass"},
         "dataDestination": {"dataSourceDescriptor": "bucket"},
         "params": {"partitioner": {"num_replicas": 5}, "app": {"prefix": "> "}},
-        "config": {"jobTimeout": 600, "taskTimeout": 300, "maxTaskRetries": 1}}))
-    (img / "schema.json").write_text(json.dumps({
+        "config": {"jobTimeout": 600, "taskTimeout": 300, "maxTaskRetries": 1}}, schema={
         "type": "object", "required": ["prefix"],
-        "properties": {"prefix": {"type": "string", "maxLength": 5}}}))
+        "properties": {"prefix": {"type": "string", "maxLength": 5}}})
     second = tmp_path_factory.mktemp("apps-b")
     write_app(second, "needs-case", "print('hi')\n", schema={
         "type": "object", "required": ["case"], "additionalProperties": False,
@@ -157,29 +82,20 @@ def apps_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def server(apps_dirs: tuple[Path, Path],
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    data_dir = tmp_path_factory.mktemp("apps-server")
-    with LocalServer.start(data_dir, api_keys=(KEY,), in_process=True, workers=2,
-                           apps_dirs=apps_dirs) as srv:
-        yield srv
-
-
-@pytest.fixture()
-def api(server: LocalServer) -> Api:
-    return Api(server.base_url, KEY)
+def server(apps_dirs: tuple[Path, Path], start_module_server: ServerFactory) -> LocalServer:
+    return start_module_server(workers=2, apps_dirs=apps_dirs)
 
 
 def test_serve_apps_repeatable_reports_bad_folders_and_keeps_serving(
-        apps_dirs: tuple[Path, Path], tmp_path: Path) -> None:
+        apps_dirs: tuple[Path, Path], start_server: ServerFactory) -> None:
     first, second = apps_dirs
     # the real CLI in a child process: bytenite-nb serve --apps A --apps B
-    with LocalServer.start(tmp_path, api_keys=(KEY,), apps_dirs=(first, second)) as srv:
-        api = Api(srv.base_url, KEY)
-        ids = {t["id"] for t in api.ok("GET", f"{C}/jobs/templates",
-                                       params={"pagination.limit": 1000})["data"]}
-        assert {"img-gen-template", "needs-case-template", "hello-world-template"} <= ids
-    log = (tmp_path / "server.log").read_text()
+    srv = start_server(in_process=False, apps_dirs=(first, second))
+    api = Api(srv.base_url, srv.api_key)
+    ids = {t["id"] for t in api.ok("GET", f"{C}/jobs/templates",
+                                   params={"pagination.limit": 1000})["data"]}
+    assert {"img-gen-template", "needs-case-template", "hello-world-template"} <= ids
+    log = (srv.data_dir / "server.log").read_text()
     skipped = [line for line in log.splitlines() if "app folder skipped" in line]
     reasons = {
         second / "no-manifest": "no manifest.json",

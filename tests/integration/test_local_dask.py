@@ -11,31 +11,23 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-import requests
 
 from bytenite_nb import wire
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import write_app
+from tests.kit.apps import FANOUT, GATED, SLOW_WITH_CHILD, write_app, write_engine
 from tests.kit.loopback import Api, C, read_events, serve_dir
+from tests.kit.processes import marked, unique_marker, until
+from tests.kit.servers import TEST_API_KEY, ServerFactory
 
 distributed = pytest.importorskip("distributed")
 pytestmark = [pytest.mark.dask, pytest.mark.slow]
 
-KEY = "dask-http-key"
-
-FAN = """
-import json, os
-for i in range(json.loads(os.environ["PARTITIONER_PARAMS"]).get("n", 1)):
-    open(os.path.join(os.environ["CHUNKS_DIR"], f"data_{i}.bin"), "w").write(f"chunk {i}")
-"""
 # Every task writes files of the same names: the passthrough assembler must keep them all.
 SAME_NAME = """
 import os
@@ -57,42 +49,16 @@ if not os.path.exists(flag):
     time.sleep(120)
 open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write("survived")
 """
-# Starts a grandchild carrying a marker in its command line, then works "forever".
-SLOW = """
-import json, subprocess, sys, time
-marker = json.loads(__import__("os").environ["APP_PARAMS"])["marker"]
-subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", marker])
-print("working", flush=True)
-time.sleep(120)
-"""
-# Writes a line to each stream, then waits for the test to create the gate file.
-GATED = """
-import json, os, sys, time
-gate = json.loads(os.environ["APP_PARAMS"])["gate"]
-print("waiting for the gate", flush=True)
-print("stderr while waiting", file=sys.stderr, flush=True)
-for _ in range(1200):
-    if os.path.exists(gate):
-        break
-    time.sleep(0.1)
-else:
-    sys.exit(3)
-print("through the gate", flush=True)
-"""
-
 ROWS = [{"id": i, "city": ["Rome", "Oslo", "Lima"][i % 3], "price": i * 1.5, "qty": i % 4}
         for i in range(45)]
 
 
 def _apps(root: Path) -> Path:
-    write_app(root, "same", SAME_NAME, template={"partitioner": "fan@0"})
+    write_engine(root, "fanout", FANOUT, "partitioner")
+    write_app(root, "same", SAME_NAME, template={"partitioner": "fanout@0"})
     write_app(root, "victim", VICTIM)
-    write_app(root, "slow", SLOW, template={"partitioner": "fan@0"})
+    write_app(root, "slow", SLOW_WITH_CHILD, template={"partitioner": "fanout@0"})
     write_app(root, "gated", GATED)
-    fan = root / "fan"
-    (fan / "app").mkdir(parents=True)
-    (fan / "manifest.json").write_text('{"name": "fan", "version": "0.1", "type": "partitioner"}')
-    (fan / "app" / "main.py").write_text(FAN)
     return root
 
 
@@ -122,44 +88,18 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def dask_server(cluster: Any, apps: Path,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with LocalServer.start(tmp_path_factory.mktemp("dask-server"), api_keys=(KEY,),
-                           in_process=True, workers=2, apps_dirs=(apps,), executor="dask",
-                           scheduler=cluster.scheduler_address) as srv:
-        yield srv
+def dask_api(cluster: Any, apps: Path, start_module_server: ServerFactory) -> Api:
+    """A ByteNite Local whose app tasks go to the cluster."""
+    server = start_module_server(workers=2, apps_dirs=(apps,), executor="dask",
+                                 scheduler=cluster.scheduler_address)
+    return Api(server.base_url, server.api_key)
 
 
 @pytest.fixture(scope="module")
-def local_server(apps: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with LocalServer.start(tmp_path_factory.mktemp("local-server"), api_keys=(KEY,),
-                           in_process=True, workers=2, apps_dirs=(apps,)) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def dask_api(dask_server: LocalServer) -> Api:
-    return Api(dask_server.base_url, KEY)
-
-
-def _until(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
-def _run(api: Api, **body: Any) -> dict[str, Any]:
-    job = api.create(**body)
-    api.ok("POST", f"{C}/jobs/{job['id']}/run")
-    return api.wait(job["id"])
-
-
-def _results(api: Api, job_id: str) -> dict[str, bytes]:
-    listed = api.ok("GET", f"{C}/jobs/{job_id}/results")["results"]
-    return {r["name"]: requests.get(r["link"], timeout=30).content for r in listed}
+def local_api(apps: Path, start_module_server: ServerFactory) -> Api:
+    """The same apps on a ByteNite Local with the local executor."""
+    server = start_module_server(workers=2, apps_dirs=(apps,))
+    return Api(server.base_url, server.api_key)
 
 
 JOBS: dict[str, Callable[[str], dict[str, Any]]] = {
@@ -176,21 +116,21 @@ JOBS: dict[str, Callable[[str], dict[str, Any]]] = {
                                      {"op": "eval", "columns": {"total": "price * qty"}}]},
                    "assembler": {"output": "result.csv"}},
     },
-    "fan-out": lambda files: {"templateId": "same-template", "params": {"partitioner": {"n": 6}}},
+    "fan-out": lambda files: {"templateId": "same-template",
+                              "params": {"partitioner": {"chunks": 6}}},
 }
 
 
 @pytest.mark.parametrize("name", list(JOBS))
-def test_same_results_as_the_local_executor(name: str, dask_api: Api,
-                                            local_server: LocalServer, files: str) -> None:
-    local_api = Api(local_server.base_url, KEY)
-    on_dask = _run(dask_api, **JOBS[name](files))
-    on_local = _run(local_api, **JOBS[name](files))
+def test_same_results_as_the_local_executor(name: str, dask_api: Api, local_api: Api,
+                                            files: str) -> None:
+    on_dask = dask_api.run(**JOBS[name](files))
+    on_local = local_api.run(**JOBS[name](files))
     assert on_dask["state"] == "JOB_STATE_COMPLETE", on_dask["errorMessage"]
     assert on_local["state"] == "JOB_STATE_COMPLETE", on_local["errorMessage"]
     assert on_dask["numChunks"] == on_local["numChunks"]
-    got = _results(dask_api, on_dask["id"])
-    assert got == _results(local_api, on_local["id"])
+    got = dask_api.results(on_dask["id"])
+    assert got == local_api.results(on_local["id"])
     tasks = dask_api.ok("GET", f"{C}/jobs/{on_dask['id']}/tasks")["tasks"]
     assert len(tasks) == int(on_dask["numChunks"])
     assert all(t["state"] == "TASK_STATE_COMPLETE" and t["exitCode"] == 0 for t in tasks)
@@ -205,24 +145,16 @@ def test_same_results_as_the_local_executor(name: str, dask_api: Api,
         assert {f"did {i}" for i in range(6)} <= lines  # the tasks' output came back
 
 
-def _marked(marker: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
-        if marker in (proc.info["cmdline"] or []) and proc.info["status"] != psutil.STATUS_ZOMBIE:
-            found.append(proc)
-    return found
-
-
 def test_abort_stops_the_remote_tasks(dask_api: Api) -> None:
-    marker = f"bnl-dask-abort-{uuid.uuid4().hex}"
+    marker = unique_marker("dask-abort")
     job = dask_api.create(templateId="slow-template",
-                          params={"partitioner": {"n": 2}, "app": {"marker": marker}})
+                          params={"partitioner": {"chunks": 2}, "app": {"marker": marker}})
     dask_api.ok("POST", f"{C}/jobs/{job['id']}/run")
-    assert _until(lambda: len(_marked(marker)) == 2), "both tasks should run on the workers"
+    assert until(lambda: len(marked(marker)) == 2), "both tasks should run on the workers"
     assert dask_api.ok("POST", f"{C}/jobs/{job['id']}/abort")["ok"] is True
     ended = dask_api.wait(job["id"])
     assert ended["state"] == "JOB_STATE_FAILED" and "aborted" in ended["errorMessage"].lower()
-    assert _until(lambda: not _marked(marker), 30), "remote task processes outlived the abort"
+    assert until(lambda: not marked(marker), 30), "remote task processes outlived the abort"
     tasks = dask_api.ok("GET", f"{C}/jobs/{job['id']}/tasks")["tasks"]
     assert {t["state"] for t in tasks} == {"TASK_STATE_CANCELLED"}
 
@@ -232,19 +164,19 @@ def test_worker_killed_mid_task_is_survived(dask_api: Api, cluster: Any,
     flag = tmp_path / "killed-once"
     job = dask_api.create(templateId="victim-template", params={"app": {"flag": str(flag)}})
     dask_api.ok("POST", f"{C}/jobs/{job['id']}/run")
-    assert _until(flag.exists), "the task should start on a worker"
+    assert until(flag.exists), "the task should start on a worker"
     worker = int(flag.read_text())
     assert worker in {p.pid for p in psutil.Process().children(recursive=True)}
     os.kill(worker, signal.SIGKILL)  # the Dask worker process running the task
     ended = dask_api.wait(job["id"])
     assert ended["state"] == "JOB_STATE_COMPLETE", ended["errorMessage"]
-    assert _results(dask_api, job["id"]) == {"ok.txt": b"survived"}
+    assert dask_api.results(job["id"]) == {"ok.txt": b"survived"}
     # the first attempt died with its worker, and the nanny brought the worker back
     victim = int(Path(f"{flag}.pid").read_text())
-    assert _until(lambda: not psutil.pid_exists(victim)
+    assert until(lambda: not psutil.pid_exists(victim)
                   or psutil.Process(victim).status() == psutil.STATUS_ZOMBIE, 30)
     with distributed.Client(cluster, set_as_default=False) as client:
-        assert _until(lambda: len(client.nthreads()) == 2)
+        assert until(lambda: len(client.nthreads()) == 2)
 
 
 def test_task_output_reaches_logs_and_events_while_it_runs(dask_api: Api,
@@ -281,12 +213,14 @@ def test_task_output_reaches_logs_and_events_while_it_runs(dask_api: Api,
 
 
 def test_child_process_server_on_dask(cluster: Any, apps: Path, tmp_path: Path) -> None:
-    with LocalServer.start(tmp_path / "data", api_keys=(KEY,), workers=1, apps_dirs=(apps,),
-                           executor="dask", scheduler=cluster.scheduler_address) as srv:
-        api = Api(srv.base_url, KEY)
-        job = _run(api, templateId="same-template", params={"partitioner": {"n": 3}})
+    # Started here: the test checks what the stopped server left in its data dir.
+    with LocalServer.start(tmp_path / "data", api_keys=(TEST_API_KEY,), workers=1,
+                           apps_dirs=(apps,), executor="dask",
+                           scheduler=cluster.scheduler_address) as srv:
+        api = Api(srv.base_url, TEST_API_KEY)
+        job = api.run(templateId="same-template", params={"partitioner": {"chunks": 3}})
         assert job["state"] == "JOB_STATE_COMPLETE", job["errorMessage"]
-        assert len(_results(api, job["id"])) == 6
+        assert len(api.results(job["id"])) == 6
     banner = (tmp_path / "data" / "server.log").read_text()
     assert f"executor: dask at {cluster.scheduler_address}" in banner
     assert not (tmp_path / "data" / "server.json").exists()  # stopped cleanly

@@ -4,7 +4,6 @@ live runningTasks counts."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,48 +11,21 @@ import requests
 
 from bytenite_nb import wire
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import write_app
+from tests.kit.apps import FANOUT, GATED, write_app, write_engine
 from tests.kit.loopback import Api, C, assert_error, serve_dir
+from tests.kit.servers import ServerFactory
 
-KEY = "datapaths-key"
 CAP = 4096
-
-FANOUT = """
-import json, os
-for i in range(json.loads(os.environ["PARTITIONER_PARAMS"])["n"]):
-    open(os.path.join(os.environ["CHUNKS_DIR"], f"data_{i}.bin"), "w").write(str(i))
-"""
-
-# Holds its task until the test creates the release file (never longer than a minute).
-GATED = """
-import json, os, time
-gate = json.loads(os.environ["APP_PARAMS"])["gate"]
-deadline = time.monotonic() + 60
-while not os.path.exists(gate) and time.monotonic() < deadline:
-    time.sleep(0.02)
-open(os.path.join(os.environ["TASK_RESULTS_DIR"], "done.txt"), "w").write("ok")
-"""
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+def server(start_module_server: ServerFactory,
+           tmp_path_factory: pytest.TempPathFactory) -> LocalServer:
     apps = tmp_path_factory.mktemp("datapath-apps")
-    write_app(apps, "gated", GATED, template={"partitioner": "fan@0"})
-    fan = apps / "fan"
-    (fan / "app").mkdir(parents=True)
-    (fan / "manifest.json").write_text(
-        '{"name": "fan", "version": "0.1", "type": "partitioner"}')
-    (fan / "app" / "main.py").write_text(FANOUT)
-    data_dir = tmp_path_factory.mktemp("datapath-server")
-    with LocalServer.start(data_dir, api_keys=(KEY,), in_process=True, workers=2,
-                           apps_dirs=(apps,),
-                           config_overrides={"max_upload_bytes": CAP}) as srv:
-        yield srv
-
-
-@pytest.fixture()
-def api(server: LocalServer) -> Api:
-    return Api(server.base_url, KEY)
+    write_engine(apps, "fanout", FANOUT, "partitioner")
+    write_app(apps, "gated", GATED, template={"partitioner": "fanout@0"})
+    return start_module_server(apps_dirs=(apps,), workers=2,
+                               config_overrides={"max_upload_bytes": CAP})
 
 
 def test_file_source_upload_complete_run(api: Api, server: LocalServer) -> None:
@@ -146,7 +118,7 @@ def test_cloud_descriptors_are_refused_when_set(api: Api, descriptor: str) -> No
 def test_running_tasks_are_live_counts(api: Api, tmp_path: Path) -> None:
     gate = tmp_path / "release"
     job = api.create(templateId="gated-template",
-                     params={"partitioner": {"n": 3}, "app": {"gate": str(gate)}})
+                     params={"partitioner": {"chunks": 3}, "app": {"gate": str(gate)}})
     idle = api.create()
     api.ok("POST", f"{C}/jobs/{job['id']}/run")
     ids = [job["id"], idle["id"], "no-such-job"]

@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,19 +14,14 @@ import requests
 
 from bytenite_nb.api.dev import tar_folder
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import write_app
+from tests.kit.apps import REVERSE, write_app, write_folder
 from tests.kit.archives import make_tar
 from tests.kit.loopback import Api, C, assert_error, serve_dir
+from tests.kit.servers import TEST_API_KEY, ServerFactory
 
-KEY = "devapi-key"
 D = "/v1/dev"
 
-REVERSE = """
-import os, pathlib
-text = pathlib.Path(os.environ["TASK_DIR"], "data.bin").read_text()
-pathlib.Path(os.environ["TASK_RESULTS_DIR"], "out.txt").write_text(text[::-1])
-"""
-
+# A partitioner: one chunk per character of the first source file.
 SPLIT = """
 import os, pathlib
 src = next(pathlib.Path(os.environ["SOURCE_DIR"]).iterdir()).read_text()
@@ -37,28 +31,12 @@ for i, ch in enumerate(src):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    data_dir = tmp_path_factory.mktemp("devapi-server")
-    with LocalServer.start(data_dir, api_keys=(KEY,), in_process=True, workers=2) as srv:
-        yield srv
-
-
-@pytest.fixture()
-def api(server: LocalServer) -> Api:
-    return Api(server.base_url, KEY)
+def server(start_module_server: ServerFactory) -> LocalServer:
+    return start_module_server(workers=2)
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def _engine(root: Path, name: str, kind: str, code: str) -> Path:
-    folder = root / name
-    (folder / "app").mkdir(parents=True)
-    (folder / "manifest.json").write_text(json.dumps(
-        {"Name": name, "Version": "1.0", "Type": kind, "Entrypoint": "main.py"}))
-    (folder / "app" / "main.py").write_text(code)
-    return folder
 
 
 def test_info_and_auth(api: Api, server: LocalServer) -> None:
@@ -69,12 +47,11 @@ def test_info_and_auth(api: Api, server: LocalServer) -> None:
 
 def test_push_app_inactive_until_activated_then_runs(api: Api, tmp_path: Path) -> None:
     folder = write_app(tmp_path, "rev-dev", REVERSE,
-                       schema={"type": "object", "properties": {"n": {"type": "integer"}}})
-    (folder / "manifest.json").write_text(json.dumps({
-        "name": "rev-dev", "version": "0.1", "description": "reverses text",
-        "platform": "docker", "entrypoint": "main.py",
-        "platform_config": {"container": "python:latest", "token": "dckr_pat_SECRET"},
-        "device_requirements": {"min_cpu": 2, "min_memory": 4}}))
+                       schema={"type": "object", "properties": {"n": {"type": "integer"}}},
+                       manifest={"description": "reverses text",
+                                 "platform_config": {"container": "python:latest",
+                                                     "token": "dckr_pat_SECRET"},
+                                 "device_requirements": {"min_cpu": 2, "min_memory": 4}})
     archive = tar_folder(folder)
     app = api.ok("POST", f"{D}/apps", json={"data": _b64(archive)})
     assert app["name"] == "rev-dev" and app["version"] == "0.1"
@@ -110,7 +87,9 @@ def test_push_app_inactive_until_activated_then_runs(api: Api, tmp_path: Path) -
 
 
 def test_push_engine_gz_and_template_then_run(api: Api, tmp_path: Path) -> None:
-    part = _engine(tmp_path, "split-chars", "partitioner", SPLIT)
+    # The manifest keys capitalised, as the Dev CLI writes them.
+    part = write_folder(tmp_path, "split-chars", SPLIT, {
+        "Name": "split-chars", "Version": "1.0", "Type": "partitioner", "Entrypoint": "main.py"})
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         tar.add(part, arcname="split-chars")  # a top-level folder is accepted too
@@ -132,8 +111,7 @@ def test_push_engine_gz_and_template_then_run(api: Api, tmp_path: Path) -> None:
         import os, pathlib
         text = pathlib.Path(os.environ["TASK_DIR"], "data.bin").read_text()
         pathlib.Path(os.environ["TASK_RESULTS_DIR"], "out.txt").write_text(text.upper())
-    """)
-    (app / "template.json").unlink()
+    """, template=False)
     api.ok("POST", f"{D}/apps", json={"data": _b64(tar_folder(app))})
     api.ok("POST", f"{D}/apps/upper-dev/activate")
     template = {"id": "upper-split", "description": "per character", "app": "upper-dev@0",
@@ -209,15 +187,16 @@ def test_openapi_marks_the_developer_api(server: LocalServer) -> None:
 
 def test_pushed_apps_and_statuses_survive_a_restart(tmp_path: Path) -> None:
     folder = write_app(tmp_path / "src", "kept", REVERSE)
+    # Started here: the test stops the server and opens its data dir again.
     data_dir = tmp_path / "data"
-    with LocalServer.start(data_dir, api_keys=(KEY,), in_process=True) as first:
-        api = Api(first.base_url, KEY)
+    with LocalServer.start(data_dir, api_keys=(TEST_API_KEY,), in_process=True) as first:
+        api = Api(first.base_url, TEST_API_KEY)
         pushed = api.ok("POST", f"{D}/apps", json={"data": _b64(tar_folder(folder))})
         api.ok("POST", f"{D}/apps/kept/activate")
         api.ok("POST", f"{D}/apps/hello-world/deactivate")  # a bundled app's status persists
         api.ok("POST", f"{D}/templates", json={"id": "kept-too", "app": "kept"})
-    with LocalServer.start(data_dir, api_keys=(KEY,), in_process=True) as second:
-        api = Api(second.base_url, KEY)
+    with LocalServer.start(data_dir, api_keys=(TEST_API_KEY,), in_process=True) as second:
+        api = Api(second.base_url, TEST_API_KEY)
         app = api.ok("GET", f"{D}/apps/kept")["app"]
         assert app["status"] == "active"
         assert (app["id"], app["hash"], app["createdAt"]) == (

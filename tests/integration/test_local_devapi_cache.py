@@ -9,11 +9,9 @@ import base64
 import datetime as dt
 import hashlib
 import io
-import json
 import os
 import tarfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,10 +21,10 @@ from bytenite_nb import wire
 from bytenite_nb.api import BadRequestError, Client, NotFoundError
 from bytenite_nb.api.dev import tar_folder
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import write_app
-from tests.kit.loopback import Api, C, assert_error
+from tests.kit.apps import write_app, write_engine
+from tests.kit.loopback import Api, assert_error
+from tests.kit.servers import TEST_API_KEY, ServerFactory
 
-KEY = "devcache-key"
 D = "/v1/dev"
 CAP = 64 * 1024
 BUNDLED = Path(wire.__file__).parent / "server" / "builtin_apps"
@@ -45,35 +43,21 @@ open(os.path.join(cache, "written-by-job.txt"), "w").write("from a job")
 @pytest.fixture(scope="module")
 def apps_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("devcache-apps")
-    folder = write_app(root, "from-disk", "print('hello from disk')\n")
-    (folder / "app" / "helper.py").write_text("VALUE = 42\n")
-    (folder / "data").mkdir()
-    (folder / "data" / "table.csv").write_text("a,b\n1,2\n")
+    write_app(root, "from-disk", "print('hello from disk')\n",
+              files={"app/helper.py": "VALUE = 42\n", "data/table.csv": "a,b\n1,2\n"})
     return root
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, apps_dir: Path) -> Iterator[LocalServer]:
-    data_dir = tmp_path_factory.mktemp("devcache-server")
-    with LocalServer.start(data_dir, api_keys=(KEY,), in_process=True, workers=2,
-                           apps_dirs=(apps_dir,),
-                           config_overrides={"max_upload_bytes": CAP}) as srv:
-        api = Api(srv.base_url, KEY)
-        folder = write_app(tmp_path_factory.mktemp("devcache-src"), "read-cache", READ_CACHE)
-        api.ok("POST", f"{D}/apps", json={"data": _b64(tar_folder(folder))})
-        api.ok("POST", f"{D}/apps/read-cache/activate")
-        yield srv
-
-
-@pytest.fixture()
-def api(server: LocalServer) -> Api:
-    return Api(server.base_url, KEY)
-
-
-@pytest.fixture()
-def client(server: LocalServer) -> Iterator[Client]:
-    with Client(api_key=KEY, base_url=server.base_url) as c:
-        yield c
+def server(start_module_server: ServerFactory, apps_dir: Path,
+           tmp_path_factory: pytest.TempPathFactory) -> LocalServer:
+    srv = start_module_server(workers=2, apps_dirs=(apps_dir,),
+                              config_overrides={"max_upload_bytes": CAP})
+    api = Api(srv.base_url, srv.api_key)
+    folder = write_app(tmp_path_factory.mktemp("devcache-src"), "read-cache", READ_CACHE)
+    api.ok("POST", f"{D}/apps", json={"data": _b64(tar_folder(folder))})
+    api.ok("POST", f"{D}/apps/read-cache/activate")
+    return srv
 
 
 def _b64(data: bytes) -> str:
@@ -82,12 +66,9 @@ def _b64(data: bytes) -> str:
 
 def _run_reader(api: Api, path: str = "models/w.bin") -> bytes:
     """Run a job whose app copies USER_CACHE_DIR/<path> into its results; that file's bytes."""
-    job = api.create(templateId="read-cache-template", params={"app": {"path": path}})
-    api.ok("POST", f"{C}/jobs/{job['id']}/run")
-    done = api.wait(job["id"])
+    done = api.run(templateId="read-cache-template", params={"app": {"path": path}})
     assert done["state"] == "JOB_STATE_COMPLETE", done["errorMessage"]
-    (result,) = api.ok("GET", f"{C}/jobs/{job['id']}/results")["results"]
-    return requests.get(result["link"], timeout=30).content
+    return api.results(done["id"])["w.bin"]
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -225,24 +206,24 @@ def test_unknown_token_and_size_cap(api: Api, server: LocalServer) -> None:
     assert not incoming.exists() or not list(incoming.iterdir())
 
 
-def test_an_expired_upload_url_is_gone(tmp_path: Path) -> None:
-    with LocalServer.start(tmp_path, api_keys=(KEY,), in_process=True,
-                           config_overrides={"cache_upload_ttl": 0.2}) as srv:
-        api = Api(srv.base_url, KEY)
-        target = api.ok("GET", f"{D}/cache/upload-url", params={"path": "late.bin"})
-        time.sleep(0.3)
-        # as an expired result link: 410 in ByteNite's error shape, saying what to do
-        assert_error(requests.put(target["url"], data=b"x", timeout=30), 410, "expired",
-                     "GET /v1/dev/cache/upload-url?path=late.bin")
-        assert not (tmp_path / "cache" / "user" / "late.bin").exists()
+def test_an_expired_upload_url_is_gone(start_server: ServerFactory) -> None:
+    srv = start_server(config_overrides={"cache_upload_ttl": 0.2})
+    api = Api(srv.base_url, srv.api_key)
+    target = api.ok("GET", f"{D}/cache/upload-url", params={"path": "late.bin"})
+    time.sleep(0.3)
+    # as an expired result link: 410 in ByteNite's error shape, saying what to do
+    assert_error(requests.put(target["url"], data=b"x", timeout=30), 410, "expired",
+                 "GET /v1/dev/cache/upload-url?path=late.bin")
+    assert not (_cache(srv) / "late.bin").exists()
 
 
 def test_upload_urls_survive_a_restart(tmp_path: Path) -> None:
-    with LocalServer.start(tmp_path, api_keys=(KEY,), in_process=True) as first:
-        target = Api(first.base_url, KEY).ok("GET", f"{D}/cache/upload-url",
-                                              params={"path": "kept.bin"})
+    # Started here: the test stops the server and opens its data dir again.
+    with LocalServer.start(tmp_path, api_keys=(TEST_API_KEY,), in_process=True) as first:
+        target = Api(first.base_url, TEST_API_KEY).ok("GET", f"{D}/cache/upload-url",
+                                                       params={"path": "kept.bin"})
         token = target["url"].rsplit("/", 1)[1]
-    with LocalServer.start(tmp_path, api_keys=(KEY,), in_process=True) as second:
+    with LocalServer.start(tmp_path, api_keys=(TEST_API_KEY,), in_process=True) as second:
         put = requests.put(f"{second.base_url}/local/cache/{token}", data=b"kept", timeout=30)
         assert put.status_code == 200, put.text
     assert (tmp_path / "cache" / "user" / "kept.bin").read_bytes() == b"kept"
@@ -253,10 +234,9 @@ def test_upload_urls_survive_a_restart(tmp_path: Path) -> None:
 
 def test_a_pushed_app_round_trips(api: Api, tmp_path: Path) -> None:
     folder = write_app(tmp_path / "src", "round-trip", "print('round trip')\n",
-                       schema={"type": "object", "properties": {"n": {"type": "integer"}}})
-    (folder / "app" / "lib").mkdir()
-    (folder / "app" / "lib" / "util.py").write_bytes(b"X = '\xc3\xa9'\n")
-    (folder / "weights.bin").write_bytes(bytes(range(256)))
+                       schema={"type": "object", "properties": {"n": {"type": "integer"}}},
+                       files={"app/lib/util.py": b"X = '\xc3\xa9'\n",
+                              "weights.bin": bytes(range(256))})
     pushed = api.ok("POST", f"{D}/apps", json={"data": _b64(tar_folder(folder))})
     for tag in ("round-trip", "round-trip@0", "round-trip@0.1", pushed["id"]):
         got = api.ok("GET", f"{D}/apps/{tag}/download")
@@ -282,11 +262,8 @@ def test_bundled_and_apps_dir_apps_and_engines_download(api: Api, tmp_path: Path
     assert _unpack(got["data"], tmp_path / "disk") == _files(apps_dir / "from-disk")
     assert (tmp_path / "disk" / "data" / "table.csv").read_text() == "a,b\n1,2\n"
 
-    engine = tmp_path / "src" / "cutter"
-    (engine / "app").mkdir(parents=True)
-    (engine / "manifest.json").write_text(json.dumps(
-        {"name": "cutter", "version": "1.0", "type": "partitioner"}))
-    (engine / "app" / "main.py").write_text("print('cut')\n")
+    engine = write_engine(tmp_path / "src", "cutter", "print('cut')\n", "partitioner",
+                          version="1.0")
     api.ok("POST", f"{D}/engines", json={"data": _b64(tar_folder(engine))})
     got = api.ok("GET", f"{D}/engines/cutter@1/download")
     assert got["tag"] == "cutter@1.0"
@@ -340,8 +317,8 @@ def test_client_uploads_to_the_cache_and_jobs_see_it(client: Client, api: Api,
 
 def test_client_downloads_apps_and_engines(client: Client, tmp_path: Path) -> None:
     dev = client.dev
-    folder = write_app(tmp_path / "src", "client-pull", "print('pulled')\n")
-    (folder / "app" / "more.py").write_text("Y = 1\n")
+    folder = write_app(tmp_path / "src", "client-pull", "print('pulled')\n",
+                       files={"app/more.py": "Y = 1\n"})
     dev.push_app(folder)
     out = dev.download_app("client-pull@0.1", tmp_path / "pulled")
     assert out == tmp_path / "pulled" and _files(out) == _files(folder)
@@ -358,11 +335,8 @@ def test_client_downloads_apps_and_engines(client: Client, tmp_path: Path) -> No
         dev.download_app("no-such-app", tmp_path / "none")
     assert not (tmp_path / "none").exists()
 
-    engine = tmp_path / "src" / "client-joiner"
-    (engine / "app").mkdir(parents=True)
-    (engine / "manifest.json").write_text(json.dumps(
-        {"name": "client-joiner", "version": "0.2", "type": "assembler"}))
-    (engine / "app" / "main.py").write_text("print('join')\n")
+    engine = write_engine(tmp_path / "src", "client-joiner", "print('join')\n", "assembler",
+                          version="0.2")
     dev.push_engine(engine)
     got = dev.download_engine("client-joiner", tmp_path / "joiner", "assembler")
     assert _files(got) == _files(engine)

@@ -6,8 +6,6 @@ import os
 import signal
 import sqlite3
 import time
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -16,104 +14,25 @@ import requests
 
 from bytenite_nb import wire
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import write_app
-from tests.kit.loopback import Api, C, assert_error, read_events
-
-KEY = "faults-key"
-
-FANOUT = """
-import json, os
-for i in range(json.loads(os.environ["PARTITIONER_PARAMS"]).get("n", 1)):
-    open(os.path.join(os.environ["CHUNKS_DIR"], f"data_{i}.bin"), "w").write(str(i))
-"""
-
-# Records its pid and a grandchild's pid, then works "forever": what an abort must stop.
-SLOW = """
-import json, os, subprocess, sys, time
-p = json.loads(os.environ["APP_PARAMS"])
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", p["marker"]])
-with open(os.path.join(p["pids"], str(os.getpid())), "w") as fh:
-    fh.write(str(child.pid))
-print("working on chunk", os.environ["CHUNK_NUMBER"], flush=True)
-time.sleep(120)
-"""
-
-SLEEPER = """
-import time
-print("sleeping", flush=True)
-time.sleep(60)
-"""
-
-# Fails its first `fail` attempts per chunk (the count lives outside the task's own folder,
-# which a retry starts afresh).
-FLAKY = """
-import json, os, sys
-p = json.loads(os.environ["APP_PARAMS"])
-counter = os.path.join(p["dir"], "chunk-" + os.environ["CHUNK_NUMBER"])
-n = int(open(counter).read()) if os.path.exists(counter) else 0
-open(counter, "w").write(str(n + 1))
-if n < p["fail"]:
-    print(f"flaky failure number {n + 1}", file=sys.stderr)
-    sys.exit(7)
-open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write(f"attempt {n + 1}")
-"""
+from tests.kit.apps import FANOUT, FLAKY, SLEEPY, SLOW_WITH_CHILD, write_app, write_engine
+from tests.kit.loopback import Api, C, assert_error, current_seq, read_events
+from tests.kit.processes import gone, marked, unique_marker, until
+from tests.kit.servers import TEST_API_KEY, ServerFactory
 
 
 def _apps(root: Path) -> Path:
-    write_app(root, "slow", SLOW, template={"partitioner": "fan@0"})
-    write_app(root, "sleeper", SLEEPER)
-    write_app(root, "flaky", FLAKY, template={"partitioner": "fan@0"})
-    fan = root / "fan"
-    (fan / "app").mkdir(parents=True)
-    (fan / "manifest.json").write_text(
-        '{"name": "fan", "version": "0.1", "type": "partitioner"}')
-    (fan / "app" / "main.py").write_text(FANOUT)
+    write_engine(root, "fanout", FANOUT, "partitioner")
+    write_app(root, "slow", SLOW_WITH_CHILD, template={"partitioner": "fanout@0"})
+    write_app(root, "sleeper", SLEEPY, template={"params": {"app": {"seconds": 120}}})
+    write_app(root, "flaky", FLAKY, template={"partitioner": "fanout@0"})
     return root
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+def server(start_module_server: ServerFactory,
+           tmp_path_factory: pytest.TempPathFactory) -> LocalServer:
     apps = _apps(tmp_path_factory.mktemp("fault-apps"))
-    data_dir = tmp_path_factory.mktemp("fault-server")
-    with LocalServer.start(data_dir, api_keys=(KEY,), in_process=True, workers=2,
-                           apps_dirs=(apps,)) as srv:
-        yield srv
-
-
-@pytest.fixture()
-def api(server: LocalServer) -> Api:
-    return Api(server.base_url, KEY)
-
-
-def _until(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def _marked(marker: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if marker in (proc.info["cmdline"] or []) and not _gone(proc.pid):
-                found.append(proc)
-        except psutil.NoSuchProcess:
-            continue
-    return found
-
-
-def _seq_now(api: Api) -> int:
-    return int(read_events(api, None, lambda r: True)[0]["seq"])
+    return start_module_server(apps_dirs=(apps,), workers=2)
 
 
 def _job_events(api: Api, since: int, job_id: str) -> list[dict[str, object]]:
@@ -145,9 +64,9 @@ def test_job_timeout_is_enforced(api: Api) -> None:
 
 
 def test_retries_each_attempt_in_logs_and_events(api: Api, tmp_path: Path) -> None:
-    since = _seq_now(api)
+    since = current_seq(api)
     job = api.create(templateId="flaky-template", config={"maxTaskRetries": 2},
-                     params={"partitioner": {"n": 2},
+                     params={"partitioner": {"chunks": 2},
                              "app": {"dir": str(tmp_path), "fail": 2}})
     assert job["config"]["maxTaskRetries"] == "2"
     api.ok("POST", f"{C}/jobs/{job['id']}/run")
@@ -187,10 +106,10 @@ def _start_slow(api: Api, tmp_path: Path, marker: str, n: int = 2) -> tuple[str,
     pids = tmp_path / f"pids-{marker}"
     pids.mkdir()
     job = api.create(templateId="slow-template",
-                     params={"partitioner": {"n": n},
+                     params={"partitioner": {"chunks": n},
                              "app": {"pids": str(pids), "marker": marker}})
     api.ok("POST", f"{C}/jobs/{job['id']}/run")
-    assert _until(lambda: len(list(pids.iterdir())) == n), "the tasks did not start"
+    assert until(lambda: len(list(pids.iterdir())) == n), "the tasks did not start"
     return job["id"], pids
 
 
@@ -199,20 +118,20 @@ def _task_pids(pids: Path) -> list[int]:
 
 
 def test_abort_stops_everything_fast_and_leaves_failed(api: Api, tmp_path: Path) -> None:
-    marker = f"bnl-abort-{uuid.uuid4().hex}"
+    marker = unique_marker("abort")
     job_id, pids = _start_slow(api, tmp_path, marker)
     processes = _task_pids(pids)
-    assert len(_marked(marker)) == 2
+    assert len(marked(marker)) == 2
     started = time.monotonic()
     assert api.ok("POST", f"{C}/jobs/{job_id}/abort")["ok"] is True
-    assert _until(lambda: all(_gone(pid) for pid in processes), timeout=20)
+    assert until(lambda: all(gone(pid) for pid in processes), timeout=20)
     stopped = time.monotonic() - started
     print(f"abort: processes gone after {stopped:.2f} s")
     assert stopped < 5, f"abort took {stopped:.1f} s"  # loose: "within a second" on a busy box
-    assert _marked(marker) == []  # the apps' own children died with them
+    assert marked(marker) == []  # the apps' own children died with them
     job = api.job(job_id)
     assert job["state"] == "JOB_STATE_FAILED" and "aborted" in job["errorMessage"].lower()
-    assert _until(lambda: all(t["state"] == "TASK_STATE_CANCELLED" for t in api.ok(
+    assert until(lambda: all(t["state"] == "TASK_STATE_CANCELLED" for t in api.ok(
         "GET", f"{C}/jobs/{job_id}/tasks")["tasks"]))
     assert_error(api("POST", f"{C}/jobs/{job_id}/abort"), 400, "already ended")
     fresh = api.create(templateId="slow-template")
@@ -222,16 +141,16 @@ def test_abort_stops_everything_fast_and_leaves_failed(api: Api, tmp_path: Path)
 
 def test_tasks_that_never_started_report_no_attempts(api: Api, tmp_path: Path) -> None:
     """4 slow tasks on 2 workers, aborted while 2 run: the 2 that never ran made 0 attempts."""
-    marker = f"bnl-never-{uuid.uuid4().hex}"
+    marker = unique_marker("never")
     pids = tmp_path / "pids"
     pids.mkdir()
     job = api.create(templateId="slow-template",
-                     params={"partitioner": {"n": 4},
+                     params={"partitioner": {"chunks": 4},
                              "app": {"pids": str(pids), "marker": marker}})
     api.ok("POST", f"{C}/jobs/{job['id']}/run")
-    assert _until(lambda: len(list(pids.iterdir())) == 2), "two tasks did not start"
+    assert until(lambda: len(list(pids.iterdir())) == 2), "two tasks did not start"
     api.ok("POST", f"{C}/jobs/{job['id']}/abort")
-    assert _until(lambda: all(t["state"] == "TASK_STATE_CANCELLED" for t in api.ok(
+    assert until(lambda: all(t["state"] == "TASK_STATE_CANCELLED" for t in api.ok(
         "GET", f"{C}/jobs/{job['id']}/tasks")["tasks"]))
     tasks = api.ok("GET", f"{C}/jobs/{job['id']}/tasks")["tasks"]
     assert sorted(t["attempts"] for t in tasks) == [0, 0, 1, 1]
@@ -261,14 +180,14 @@ def test_delete_removes_job_files_and_results(api: Api, server: LocalServer,
     assert not (data / "jobs" / uploaded["id"]).exists()
     assert_error(requests.put(temp_url, data=b"x", timeout=30), 404)
 
-    marker = f"bnl-delete-{uuid.uuid4().hex}"
+    marker = unique_marker("delete")
     running, pids = _start_slow(api, tmp_path, marker, n=1)
     processes = _task_pids(pids)
     api.ok("DELETE", f"{C}/jobs/{running}")
-    assert _until(lambda: all(_gone(pid) for pid in processes), timeout=20)
-    assert _marked(marker) == []
+    assert until(lambda: all(gone(pid) for pid in processes), timeout=20)
+    assert marked(marker) == []
     assert_error(api("GET", f"{C}/jobs/{running}"), 404)
-    assert _until(lambda: not (data / "jobs" / running).exists(), timeout=20)
+    assert until(lambda: not (data / "jobs" / running).exists(), timeout=20)
     with sqlite3.connect(data / "bytenite-local.db") as db:
         for table in ("tasks", "logs", "results", "uploads"):
             count = db.execute(f"SELECT COUNT(*) FROM {table} WHERE job_id IN (?, ?, ?)",
@@ -279,10 +198,12 @@ def test_delete_removes_job_files_and_results(api: Api, server: LocalServer,
 def test_sigkill_mid_job_then_restart(tmp_path: Path) -> None:
     apps = _apps(tmp_path / "apps")
     data_dir = tmp_path / "data"
-    marker = f"bnl-sigkill-{uuid.uuid4().hex}"
-    server = LocalServer.start(data_dir, api_keys=(KEY,), apps_dirs=(apps,), workers=2)
+    marker = unique_marker("sigkill")
+    # Started and restarted here: the test kills the server, then opens its data dir again.
+    server = LocalServer.start(data_dir, api_keys=(TEST_API_KEY,), apps_dirs=(apps,),
+                               workers=2)
     try:
-        api = Api(server.base_url, KEY)
+        api = Api(server.base_url, TEST_API_KEY)
         done = api.create(params={"app": {"case": "upper"}})
         api.ok("POST", f"{C}/jobs/{done['id']}/run")
         assert api.wait(done["id"])["state"] == "JOB_STATE_COMPLETE"
@@ -294,15 +215,15 @@ def test_sigkill_mid_job_then_restart(tmp_path: Path) -> None:
         family += _task_pids(pids)
         os.kill(server.pid, signal.SIGKILL)
         # nothing the server started outlives it: fork server, tasks, the tasks' children
-        assert _until(lambda: all(_gone(pid) for pid in family), timeout=30), [
-            pid for pid in family if not _gone(pid)]
-        assert _marked(marker) == []
+        assert until(lambda: all(gone(pid) for pid in family), timeout=30), [
+            pid for pid in family if not gone(pid)]
+        assert marked(marker) == []
     finally:
         server.stop()
     with sqlite3.connect(data_dir / "bytenite-local.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    with LocalServer.start(data_dir, api_keys=(KEY,), apps_dirs=(apps,)) as again:
-        api = Api(again.base_url, KEY)
+    with LocalServer.start(data_dir, api_keys=(TEST_API_KEY,), apps_dirs=(apps,)) as again:
+        api = Api(again.base_url, TEST_API_KEY)
         job = api.job(running)
         assert job["state"] == "JOB_STATE_FAILED"
         assert "restarted while this job was running" in job["errorMessage"]

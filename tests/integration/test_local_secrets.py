@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
-import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +16,10 @@ import requests
 
 from bytenite_nb.api import BadRequestError, Client, NotFoundError, Secret
 from bytenite_nb.local import LocalServer
+from tests.kit.apps import write_app, write_engine
 from tests.kit.loopback import Api, C, assert_error, read_events
+from tests.kit.servers import TEST_API_KEY, ServerFactory
 
-KEY = "secrets-test-key"
 S = "/v1/auth/secrets"
 LLM_KEY = "sk-live-7Hq2LLMsecretVALUE"
 AWS_ACCESS = "AKIAEXAMPLEACCESS01"
@@ -60,65 +59,41 @@ raise SystemExit("the provider rejected key " + os.environ["MY_KEY"])
 """
 
 
-def _folder(root: Path, name: str, code: str, *, kind: str = "app",
-            manifest_extra: dict[str, Any] | None = None,
-            template: dict[str, Any] | None = None) -> None:
-    folder = root / name
-    (folder / "app").mkdir(parents=True)
-    manifest: dict[str, Any] = {"name": name, "version": "0.1", "platform": "docker",
-                                **(manifest_extra or {})}
-    if kind != "app":
-        manifest["type"] = kind
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    (folder / "app" / "main.py").write_text(textwrap.dedent(code))
-    if template is not None:
-        (folder / "template.json").write_text(json.dumps(
-            {"id": f"{name}-template", "app": name, "description": name, **template}))
-
-
 @pytest.fixture(scope="module")
 def apps(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("secret-apps")
     engines = {"partitioner": "sec-part", "assembler": "sec-asm",
                "dataDestination": {"dataSourceDescriptor": "bucket"}}
-    _folder(root, "sec-part", PARTITIONER, kind="partitioner")  # lists none: SECRETS only
+    write_engine(root, "sec-part", PARTITIONER, "partitioner")  # lists none: SECRETS only
     # Manifest keys in the casings ByteNite's own tools wrote them.
-    _folder(root, "sec-asm", ASSEMBLER, kind="assembler",
-            manifest_extra={"Platform_Config": {"Secrets": ["MY_KEY"]}})
-    _folder(root, "sec-app", APP, template=engines, manifest_extra={
+    write_engine(root, "sec-asm", ASSEMBLER, "assembler",
+                 manifest={"Platform_Config": {"Secrets": ["MY_KEY"]}})
+    write_app(root, "sec-app", APP, template=engines, manifest={
         "platform_config": {"container": "python:3.12", "secrets": ["MY_KEY", "S3_CRED"]}})
-    _folder(root, "plain-app", APP, template=engines)
-    _folder(root, "needs-missing", APP, template={}, manifest_extra={
+    write_app(root, "plain-app", APP, template=engines)
+    write_app(root, "needs-missing", APP, manifest={
         "platformConfig": {"secrets": ["MY_KEY", "NOT_THERE"]}})
-    _folder(root, "leaky-fail", LEAKY_FAIL, template={}, manifest_extra={
+    write_app(root, "leaky-fail", LEAKY_FAIL, manifest={
         "platform_config": {"secrets": ["MY_KEY"]}})
     return root
 
 
 @pytest.fixture(scope="module")
-def server(apps: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+def server(apps: Path, start_module_server: ServerFactory) -> LocalServer:
     """The real CLI in a child process, so its server.log is the one a user gets."""
-    data_dir = tmp_path_factory.mktemp("secrets-server")
-    with LocalServer.start(data_dir, api_keys=(KEY,), workers=2, apps_dirs=(apps,)) as srv:
-        api = Api(srv.base_url, KEY)
-        api.ok("POST", S, json={"secret": {"id": "MY_KEY", "secretType": "other",
-                                           "name": "LLM provider"}, "secretKey": LLM_KEY})
-        api.ok("POST", S, json={"secret": {"id": "S3_CRED", "secretType": "aws",
-                                           "accessKey": AWS_ACCESS,
-                                           "params": {"region": "eu-west-1"}},
-                                "secretKey": AWS_SECRET})
-        yield srv
-
-
-@pytest.fixture()
-def api(server: LocalServer) -> Api:
-    return Api(server.base_url, KEY)
+    srv = start_module_server(in_process=False, workers=2, apps_dirs=(apps,))
+    api = Api(srv.base_url, srv.api_key)
+    api.ok("POST", S, json={"secret": {"id": "MY_KEY", "secretType": "other",
+                                       "name": "LLM provider"}, "secretKey": LLM_KEY})
+    api.ok("POST", S, json={"secret": {"id": "S3_CRED", "secretType": "aws",
+                                       "accessKey": AWS_ACCESS,
+                                       "params": {"region": "eu-west-1"}},
+                            "secretKey": AWS_SECRET})
+    return srv
 
 
 def _run(api: Api, template_id: str) -> dict[str, Any]:
-    job = api.create(templateId=template_id)
-    api.ok("POST", f"{C}/jobs/{job['id']}/run")
-    return api.wait(job["id"])
+    return api.run(templateId=template_id)
 
 
 def _result(api: Api, job_id: str, name: str) -> Any:
@@ -302,51 +277,51 @@ def test_the_server_log_never_holds_a_secret(api: Api, server: LocalServer) -> N
 # -- the client against the real server ---------------------------------------------------------
 
 
-def test_client_save_list_delete(server: LocalServer) -> None:
-    with Client(api_key=KEY, base_url=server.base_url) as client:
-        secret_id = client.save_secret("other", secret_key="client-secret-value-1",
-                                       name="from the client", params={"team": "ml"})
-        assert secret_id
-        [mine] = [s for s in client.secrets("other") if s.id == secret_id]
-        assert isinstance(mine, Secret)
-        assert (mine.secret_type, mine.name, mine.params) == ("other", "from the client",
-                                                              {"team": "ml"})
-        assert client.save_secret("s3", "AK1", secret_key="client-secret-value-2",
-                                  id="CLIENT_AWS") == "CLIENT_AWS"
-        assert [s.id for s in client.secrets("aws") if s.id == "CLIENT_AWS"] == ["CLIENT_AWS"]
-        assert not any("client-secret-value" in repr(s) + str(s.raw) for s in client.secrets())
-        assert client.delete_secret("other", secret_id)["ok"] is True
+def test_client_save_list_delete(client: Client) -> None:
+    secret_id = client.save_secret("other", secret_key="client-secret-value-1",
+                                   name="from the client", params={"team": "ml"})
+    assert secret_id
+    [mine] = [s for s in client.secrets("other") if s.id == secret_id]
+    assert isinstance(mine, Secret)
+    assert (mine.secret_type, mine.name, mine.params) == ("other", "from the client",
+                                                          {"team": "ml"})
+    assert client.save_secret("s3", "AK1", secret_key="client-secret-value-2",
+                              id="CLIENT_AWS") == "CLIENT_AWS"
+    assert [s.id for s in client.secrets("aws") if s.id == "CLIENT_AWS"] == ["CLIENT_AWS"]
+    assert not any("client-secret-value" in repr(s) + str(s.raw) for s in client.secrets())
+    assert client.delete_secret("other", secret_id)["ok"] is True
+    client.delete_secret("aws", "CLIENT_AWS")
+    with pytest.raises(NotFoundError, match="CLIENT_AWS"):
         client.delete_secret("aws", "CLIENT_AWS")
-        with pytest.raises(NotFoundError, match="CLIENT_AWS"):
-            client.delete_secret("aws", "CLIENT_AWS")
-        with pytest.raises(BadRequestError, match="accessKey") as info:
-            client.save_secret("aws", secret_key="client-secret-value-3", id="NO_ACCESS")
-        text = str(info.value) + repr(info.value) + json.dumps(info.value.body)
-        assert "client-secret-value-3" not in text
-        assert "client-secret-value" not in repr(client)
+    with pytest.raises(BadRequestError, match="accessKey") as info:
+        client.save_secret("aws", secret_key="client-secret-value-3", id="NO_ACCESS")
+    text = str(info.value) + repr(info.value) + json.dumps(info.value.body)
+    assert "client-secret-value-3" not in text
+    assert "client-secret-value" not in repr(client)
 
 
 # -- storage ------------------------------------------------------------------------------------
 
 
 def test_secrets_survive_a_restart_and_an_older_data_dir_upgrades(tmp_path: Path) -> None:
+    # Started here: the test stops the server and opens its data dir again, twice.
     data_dir = tmp_path / "data"
-    with LocalServer.start(data_dir, api_keys=(KEY,), in_process=True) as first:
-        api = Api(first.base_url, KEY)
+    with LocalServer.start(data_dir, api_keys=(TEST_API_KEY,), in_process=True) as first:
+        api = Api(first.base_url, TEST_API_KEY)
         api.ok("POST", S, json={"secret": {"id": "KEEP", "secretType": "storj",
                                            "accessKey": "jw-access"},
                                 "secretKey": "storj-secret-1"})
         before = api.ok("GET", S)["secrets"]
-    with LocalServer.start(data_dir, api_keys=(KEY,), in_process=True) as second:
-        assert Api(second.base_url, KEY).ok("GET", S)["secrets"] == before
+    with LocalServer.start(data_dir, api_keys=(TEST_API_KEY,), in_process=True) as second:
+        assert Api(second.base_url, TEST_API_KEY).ok("GET", S)["secrets"] == before
     # A data dir of the previous version: no secrets table, a world-readable database.
     db = data_dir / "bytenite-local.db"
     with sqlite3.connect(db) as conn:
         conn.execute("DROP TABLE secrets")
     conn.close()
     db.chmod(0o644)
-    with LocalServer.start(data_dir, api_keys=(KEY,), in_process=True) as third:
-        api = Api(third.base_url, KEY)
+    with LocalServer.start(data_dir, api_keys=(TEST_API_KEY,), in_process=True) as third:
+        api = Api(third.base_url, TEST_API_KEY)
         assert api.ok("GET", S)["secrets"] == []
         api.ok("POST", S, json={"secret": {"id": "NEW", "secretType": "other"},
                                 "secretKey": "new-secret-1"})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,30 +13,18 @@ import pytest
 import bytenite_nb.server
 from bytenite_nb.api.dev import tar_folder
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import write_app
+from tests.kit.apps import ECHO, FANOUT, write_app, write_engine
 from tests.kit.loopback import Api, C
+from tests.kit.servers import ServerFactory
 
-KEY = "template-schemas-key"
 D = "/v1/dev"
 HELLO_SCHEMA = (Path(bytenite_nb.server.__file__).parent / "builtin_apps" / "hello-world"
                 / "schema.json")
-
-COPY = """
-import os, shutil
-shutil.copy(os.path.join(os.environ["TASK_DIR"], "data.bin"),
-            os.path.join(os.environ["TASK_RESULTS_DIR"], "out.bin"))
-"""
-CUT = """
-import json, os, pathlib
-n = json.loads(os.environ["PARTITIONER_PARAMS"]).get("pieces", 2)
-for i in range(n):
-    pathlib.Path(os.environ["CHUNKS_DIR"], f"data_{i}.bin").write_text(str(i))
-"""
-CUT_SCHEMA = {
+FANOUT_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "cut partitioner params",
+    "title": "fanout partitioner params",
     "type": "object",
-    "properties": {"pieces": {"type": "integer", "minimum": 1, "description": "how many"}},
+    "properties": {"chunks": {"type": "integer", "minimum": 1, "description": "how many"}},
     "additionalProperties": False,
 }
 PUSHED_SCHEMA = {"type": "object", "required": ["word"],
@@ -54,25 +41,13 @@ def _one(api: Api, template_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+def server(start_module_server: ServerFactory,
+           tmp_path_factory: pytest.TempPathFactory) -> LocalServer:
     apps = tmp_path_factory.mktemp("schema-apps")
-    write_app(apps, "plain", COPY)  # no schema.json anywhere: plain-template
-    cut = apps / "cut"
-    (cut / "app").mkdir(parents=True)
-    (cut / "manifest.json").write_text(json.dumps(
-        {"name": "cut", "version": "0.1", "type": "partitioner", "entrypoint": "main.py"}))
-    (cut / "app" / "main.py").write_text(CUT)
-    (cut / "schema.json").write_text(json.dumps(CUT_SCHEMA))
-    write_app(apps, "cut-plain", COPY, template={"partitioner": "cut@0"})
-    data_dir = tmp_path_factory.mktemp("schema-server")
-    with LocalServer.start(data_dir, api_keys=(KEY,), apps_dirs=(apps,), in_process=True,
-                           workers=2) as srv:
-        yield srv
-
-
-@pytest.fixture()
-def api(server: LocalServer) -> Api:
-    return Api(server.base_url, KEY)
+    write_app(apps, "plain", ECHO)  # no schema.json anywhere: plain-template
+    write_engine(apps, "cut", FANOUT, "partitioner", schema=FANOUT_SCHEMA)
+    write_app(apps, "cut-plain", ECHO, template={"partitioner": "cut@0"})
+    return start_module_server(apps_dirs=(apps,), workers=2)
 
 
 def test_bundled_hello_world_template_carries_its_app_schema(api: Api) -> None:
@@ -93,26 +68,25 @@ def test_template_without_schemas_has_an_empty_params_schema(api: Api) -> None:
 
 
 def test_a_partitioner_schema_shows_under_partitioner(api: Api) -> None:
-    assert _listed(api)["cut-plain-template"]["paramsSchema"] == {"partitioner": CUT_SCHEMA}
-    assert _one(api, "cut-plain-template")["paramsSchema"] == {"partitioner": CUT_SCHEMA}
+    assert _listed(api)["cut-plain-template"]["paramsSchema"] == {"partitioner": FANOUT_SCHEMA}
+    assert _one(api, "cut-plain-template")["paramsSchema"] == {"partitioner": FANOUT_SCHEMA}
     # the same schema checks a job's params at creation
     answer = api("POST", f"{C}/jobs", json={"templateId": "cut-plain-template",
-                                            "params": {"partitioner": {"pieces": 0}}})
-    assert answer.status_code == 400 and "partitioner.pieces" in answer.json()["message"]
+                                            "params": {"partitioner": {"chunks": 0}}})
+    assert answer.status_code == 400 and "partitioner.chunks" in answer.json()["message"]
     # /v1/computing serves the same records
     computing = api.ok("GET", "/v1/computing/jobs/templates/cut-plain-template")["template"]
-    assert computing["paramsSchema"] == {"partitioner": CUT_SCHEMA}
+    assert computing["paramsSchema"] == {"partitioner": FANOUT_SCHEMA}
 
 
 def test_pushed_templates_carry_the_schemas_of_pushed_apps(api: Api, tmp_path: Path) -> None:
-    app = write_app(tmp_path, "pushed-words", COPY, schema=PUSHED_SCHEMA)
-    (app / "template.json").unlink()
+    app = write_app(tmp_path, "pushed-words", ECHO, schema=PUSHED_SCHEMA, template=False)
     api.ok("POST", f"{D}/apps", json={"data": base64.b64encode(tar_folder(app)).decode()})
     api.ok("POST", f"{D}/apps/pushed-words/activate")
     # a template pushed on its own; its assembler tag names nothing (yet): that section is absent
     api.ok("POST", f"{D}/templates", json={
         "id": "pushed-words-template", "description": "pushed", "app": "pushed-words@0",
         "partitioner": "cut", "assembler": "no-such-assembler"})
-    expected = {"app": PUSHED_SCHEMA, "partitioner": CUT_SCHEMA}
+    expected = {"app": PUSHED_SCHEMA, "partitioner": FANOUT_SCHEMA}
     assert _listed(api)["pushed-words-template"]["paramsSchema"] == expected
     assert _one(api, "pushed-words-template")["paramsSchema"] == expected

@@ -17,24 +17,7 @@ from bytenite_nb.server.execution.executors.forkserver import ForkServerExecutor
 from bytenite_nb.server.execution.pipeline import PipelineError, PipelineSpec, run_pipeline
 from bytenite_nb.server.execution.registry import Registry
 from bytenite_nb.wire import LogLevel, LogService
-
-
-class _Obs:
-    def __init__(self) -> None:
-        self.chunk_count = 0
-        self.logs: list[tuple[Any, ...]] = []
-
-    def stage(self, state: Any) -> None:
-        pass
-
-    def chunks(self, count: int) -> None:
-        self.chunk_count = count
-
-    def task(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def log(self, *args: Any) -> None:
-        self.logs.append(args)
+from tests.kit.pipeline import Recorder
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +41,7 @@ def _csv_source(path: Path) -> Path:
 
 
 def _run(tmp_path: Path, executor: ForkServerExecutor, upload: Path, params: dict[str, Any],
-         obs: _Obs | None = None) -> list[dict[str, str]]:
+         obs: Recorder | None = None) -> list[dict[str, str]]:
     registry = Registry()
     template = registry.template("csv-rows-template")
     partitioner, app, assembler = registry.resolve_template(template)
@@ -67,7 +50,7 @@ def _run(tmp_path: Path, executor: ForkServerExecutor, upload: Path, params: dic
     spec = PipelineSpec(job_id="csv", workdir=tmp_path / "work", data_source=wire.file_source(),
                         partitioner=partitioner, app=app, assembler=assembler, params=merged,
                         task_timeout=60, job_timeout=120, uploaded_file=upload)
-    out = run_pipeline(spec, obs or _Obs(), threading.Event(), executor=executor)
+    out = run_pipeline(spec, obs or Recorder(), threading.Event(), executor=executor)
     assert [p.name for p in out.iterdir()] == [merged["assembler"].get("output", "result.csv")]
     text = next(out.iterdir()).read_text(encoding="utf-8")
     return list(csv.DictReader(io.StringIO(text)))
@@ -75,7 +58,7 @@ def _run(tmp_path: Path, executor: ForkServerExecutor, upload: Path, params: dic
 
 def test_identity_keeps_every_row_in_order(tmp_path: Path,
                                            executor: ForkServerExecutor) -> None:
-    obs = _Obs()
+    obs = Recorder()
     rows = _run(tmp_path, executor, _csv_source(tmp_path / "in.csv"),
                 {"partitioner": {"rows_per_chunk": 4}}, obs)
     assert obs.chunk_count == 7
@@ -117,7 +100,7 @@ def test_header_only_source_gives_empty_csv(tmp_path: Path,
 
 def test_bad_expression_fails_with_a_clear_message(tmp_path: Path,
                                                    executor: ForkServerExecutor) -> None:
-    obs = _Obs()
+    obs = Recorder()
     with pytest.raises(PipelineError, match="chunk 0 failed with exit code 1: expression"):
         _run(tmp_path, executor, _csv_source(tmp_path / "in.csv"),
              {"app": {"op": "filter", "where": "missing_column > 1"}}, obs)

@@ -25,29 +25,14 @@ from bytenite_nb.server.execution.pipeline import (
     PipelineSpec,
     run_pipeline,
 )
-from bytenite_nb.server.execution.registry import Engine, Registry
+from bytenite_nb.server.execution.registry import Engine
 from bytenite_nb.wire import LogLevel, TaskState
+from tests.kit.apps import FANOUT, SLOW_WITH_CHILD, ZIPPER
+from tests.kit.pipeline import Recorder, load_engine, passthrough, spec
+from tests.kit.processes import marked, unique_marker, until
 
 distributed = pytest.importorskip("distributed")
 pytestmark = [pytest.mark.dask, pytest.mark.slow]
-
-
-class _Obs:
-    def __init__(self) -> None:
-        self.logs: list[tuple[Any, ...]] = []
-        self.tasks: list[tuple[Any, ...]] = []
-
-    def stage(self, state: Any) -> None:
-        pass
-
-    def chunks(self, count: int) -> None:
-        pass
-
-    def task(self, *args: Any, **kwargs: Any) -> None:
-        self.tasks.append(args)
-
-    def log(self, *args: Any) -> None:
-        self.logs.append(args)
 
 
 @pytest.fixture(scope="module")
@@ -67,30 +52,10 @@ def dask_executor(cluster: Any) -> Iterator[Any]:
 
 
 def _engine(root: Path, name: str, code: str, kind: str = "app") -> Engine:
-    folder = root / name
-    (folder / "app").mkdir(parents=True)
-    manifest = {"name": name, "version": "0.1"}
-    if kind != "app":
-        manifest["type"] = kind
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    (folder / "app" / "main.py").write_text(textwrap.dedent(code))
-    (folder / "app" / "helper.py").write_text("SUFFIX = '!'\n")  # the whole folder travels
-    return Registry(bundled=False).add_folder(folder)
+    # helper.py: the whole folder travels to the worker, not only main.py
+    return load_engine(root, name, code, kind=kind, files={"app/helper.py": "SUFFIX = '!'\n"})
 
 
-FANOUT = """
-import json, os
-for i in range(json.loads(os.environ["PARTITIONER_PARAMS"])["n"]):
-    open(os.path.join(os.environ["CHUNKS_DIR"], f"data_{i}.bin"), "w").write(f"chunk {i}")
-"""
-ZIPPER = """
-import os, zipfile
-results = os.environ["TASK_RESULTS_DIR"]
-with zipfile.ZipFile(os.path.join(os.environ["OUTPUT_DIR"], "all.zip"), "w") as z:
-    for name in sorted(os.listdir(results)):
-        if os.path.isfile(os.path.join(results, name)):
-            z.write(os.path.join(results, name), name)
-"""
 SAME_NAME = """
 import os, sys
 from helper import SUFFIX
@@ -104,17 +69,16 @@ print("did", os.environ["CHUNK_NUMBER"])
 
 
 def _spec(tmp_path: Path, app: Engine, partitioner: Engine, assembler: Engine,
-          n: int, **kw: Any) -> PipelineSpec:
-    return PipelineSpec(
-        job_id="dask", workdir=tmp_path / "work", data_source=wire.bypass(),
-        partitioner=partitioner, app=app, assembler=assembler,
-        params={"partitioner": {"n": n}, "app": {}, "assembler": {}},
-        task_timeout=kw.pop("task_timeout", 60), job_timeout=kw.pop("job_timeout", 120), **kw,
-    )
+          chunks: int, app_params: dict[str, Any] | None = None, **kw: Any) -> PipelineSpec:
+    return spec(tmp_path, app, partitioner=partitioner, assembler=assembler,
+                params={"partitioner": {"chunks": chunks}, "app": app_params or {},
+                        "assembler": {}},
+                task_timeout=kw.pop("task_timeout", 60), job_timeout=kw.pop("job_timeout", 120),
+                **kw)
 
 
 def _zip_contents(out: Path) -> dict[str, str]:
-    with zipfile.ZipFile(out / "all.zip") as z:
+    with zipfile.ZipFile(out / "results_archive.zip") as z:
         return {n: z.read(n).decode() for n in z.namelist()}
 
 
@@ -123,11 +87,11 @@ def test_same_results_as_the_local_executor(tmp_path: Path, dask_executor: Any) 
     part = _engine(apps, "fan", FANOUT, "partitioner")
     app = _engine(apps, "same", SAME_NAME)
     zipper = _engine(apps, "zip", ZIPPER, "assembler")
-    obs = _Obs()
+    obs = Recorder()
     out_dask = run_pipeline(_spec(tmp_path / "d", app, part, zipper, 6), obs,
                             threading.Event(), executor=dask_executor)
     with ForkServerExecutor(2) as local:
-        out_local = run_pipeline(_spec(tmp_path / "l", app, part, zipper, 6), _Obs(),
+        out_local = run_pipeline(_spec(tmp_path / "l", app, part, zipper, 6), Recorder(),
                                  threading.Event(), executor=local)
     assert _zip_contents(out_dask) == _zip_contents(out_local)
     assert sorted(_zip_contents(out_dask).values()) == sorted(f"CHUNK {i}!" for i in range(6))
@@ -138,9 +102,8 @@ def test_passthrough_assembler_keeps_result_tree(tmp_path: Path, dask_executor: 
     apps = tmp_path / "apps"
     part = _engine(apps, "fan", FANOUT, "partitioner")
     app = _engine(apps, "same", SAME_NAME)
-    passthrough = Registry(bundled=False).resolve("passthrough", "assembler")
-    out = run_pipeline(_spec(tmp_path, app, part, passthrough, 2), _Obs(), threading.Event(),
-                       executor=dask_executor)
+    out = run_pipeline(_spec(tmp_path, app, part, passthrough("assembler"), 2), Recorder(),
+                       threading.Event(), executor=dask_executor)
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert files == ["out-chunk1.txt", "out.txt", "sub/n-chunk1.txt", "sub/n.txt"]
 
@@ -156,24 +119,17 @@ print("key", os.environ.get("MY_KEY"))
 
 def test_secrets_reach_the_worker_like_the_local_executor(tmp_path: Path,
                                                           dask_executor: Any) -> None:
-    folder = tmp_path / "apps" / "uses-secrets"
-    (folder / "app").mkdir(parents=True)
-    (folder / "manifest.json").write_text(json.dumps({
-        "name": "uses-secrets", "version": "0.1",
-        "platform_config": {"secrets": ["MY_KEY", "S3_CRED"]}}))
-    (folder / "app" / "main.py").write_text(SECRET_DUMP)
-    app = Registry(bundled=False).add_folder(folder)
-    passthrough = Registry(bundled=False)
+    app = load_engine(tmp_path / "apps", "uses-secrets", SECRET_DUMP,
+                      manifest={"platform_config": {"secrets": ["MY_KEY", "S3_CRED"]}})
     secrets = [
         {"id": "MY_KEY", "secretType": "other", "expiresAt": None, "accessKey": "",
          "params": {}, "name": "", "secretKey": "sk-dask-llm-key-1"},
         {"id": "S3_CRED", "secretType": "aws", "expiresAt": None, "accessKey": "AKIA-DASK",
          "params": {}, "name": "", "secretKey": "aws-dask-secret-2"},
     ]
-    obs = _Obs()
-    out = run_pipeline(_spec(tmp_path, app, passthrough.resolve("passthrough", "partitioner"),
-                             passthrough.resolve("passthrough", "assembler"), 0,
-                             secrets=secrets),
+    obs = Recorder()
+    out = run_pipeline(_spec(tmp_path, app, passthrough("partitioner"),
+                             passthrough("assembler"), 0, secrets=secrets),
                        obs, threading.Event(), executor=dask_executor)
     seen = json.loads((out / "env.json").read_text())
     assert (seen["MY_KEY"], seen["S3_CRED_ACCESS_KEY"], seen["S3_CRED_SECRET_KEY"]) == (
@@ -188,7 +144,7 @@ def test_failing_task_reports_stderr(tmp_path: Path, dask_executor: Any) -> None
     part = _engine(apps, "fan", FANOUT, "partitioner")
     app = _engine(apps, "bad", "import sys\nprint('oops', file=sys.stderr)\nsys.exit(4)\n")
     zipper = _engine(apps, "zip", ZIPPER, "assembler")
-    obs = _Obs()
+    obs = Recorder()
     with pytest.raises(PipelineError, match="failed with exit code 4: oops"):
         run_pipeline(_spec(tmp_path, app, part, zipper, 1), obs, threading.Event(),
                      executor=dask_executor)
@@ -201,59 +157,35 @@ def test_task_timeout_on_the_worker(tmp_path: Path, dask_executor: Any) -> None:
     app = _engine(apps, "slow", "import time\ntime.sleep(60)\n")
     zipper = _engine(apps, "zip", ZIPPER, "assembler")
     with pytest.raises(PipelineError, match="timed out"):
-        run_pipeline(_spec(tmp_path, app, part, zipper, 1, task_timeout=1), _Obs(),
+        run_pipeline(_spec(tmp_path, app, part, zipper, 1, task_timeout=1), Recorder(),
                      threading.Event(), executor=dask_executor)
 
 
-def _marked(marker: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if marker in " ".join(proc.info["cmdline"] or []):
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
-
-
-def _wait_until(predicate: Any, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
-
-
 def test_cancel_kills_remote_tasks(tmp_path: Path, dask_executor: Any) -> None:
-    marker = f"bn-dask-cancel-{tmp_path.name}"
+    marker = unique_marker("dask-cancel")
     apps = tmp_path / "apps"
     part = _engine(apps, "fan", FANOUT, "partitioner")
-    app = _engine(apps, "sleepy", f"""
-import subprocess, sys, time
-subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", {marker!r}])
-time.sleep(60)
-""")
+    app = _engine(apps, "slow", SLOW_WITH_CHILD)
     zipper = _engine(apps, "zip", ZIPPER, "assembler")
     cancel = threading.Event()
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            run_pipeline(_spec(tmp_path, app, part, zipper, 2), _Obs(), cancel,
-                         executor=dask_executor)
+            run_pipeline(_spec(tmp_path, app, part, zipper, 2, {"marker": marker}), Recorder(),
+                         cancel, executor=dask_executor)
         except BaseException as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=run)
     thread.start()
-    assert _wait_until(lambda: len(_marked(marker)) >= 2)
+    assert until(lambda: len(marked(marker)) >= 2)
     t0 = time.monotonic()
     cancel.set()
     thread.join(30)
     assert not thread.is_alive() and isinstance(errors[0], PipelineCancelled)
     assert time.monotonic() - t0 < 5
-    assert _wait_until(lambda: not _marked(marker), 15), "remote processes outlived the cancel"
+    assert until(lambda: not marked(marker), 15), "remote processes outlived the cancel"
 
 
 def test_worker_killed_mid_task_is_survived(tmp_path: Path, cluster: Any,
@@ -275,14 +207,14 @@ open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write("survive
 
     def run() -> None:
         try:
-            result["out"] = run_pipeline(_spec(tmp_path, app, part, zipper, 1), _Obs(),
+            result["out"] = run_pipeline(_spec(tmp_path, app, part, zipper, 1), Recorder(),
                                          threading.Event(), executor=dask_executor)
         except BaseException as exc:
             result["error"] = exc
 
     thread = threading.Thread(target=run)
     thread.start()
-    assert _wait_until(lambda: flag.exists() and flag.read_text().strip() != "")
+    assert until(lambda: flag.exists() and flag.read_text().strip() != "")
     os.kill(int(flag.read_text()), signal.SIGKILL)
     thread.join(90)
     assert not thread.is_alive()
@@ -290,10 +222,10 @@ open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write("survive
     assert _zip_contents(result["out"]) == {"ok.txt": "survived"}
     # the first attempt did not outlive its worker
     victim = int(Path(str(flag) + ".pid").read_text())
-    assert _wait_until(lambda: not psutil.pid_exists(victim)
+    assert until(lambda: not psutil.pid_exists(victim)
                        or psutil.Process(victim).status() == psutil.STATUS_ZOMBIE, 15)
     # the cluster recovers its worker (the nanny restarts it)
-    assert _wait_until(lambda: len(dask_executor.client.nthreads()) == 2, 60)
+    assert until(lambda: len(dask_executor.client.nthreads()) == 2, 60)
 
 
 # -- output lines while a task runs ------------------------------------------------------------
@@ -319,18 +251,18 @@ def _gated(gate: Path, before: str, after: str) -> str:
                         after=textwrap.dedent(after).strip())
 
 
-def _app_lines(obs: _Obs, level: LogLevel) -> list[str]:
+def _app_lines(obs: Recorder, level: LogLevel) -> list[str]:
     """Task 0's own output lines at ``level``, in the order the pipeline recorded them."""
     return [m for _, chunk, lv, m, container in list(obs.logs)
             if chunk == 0 and lv is level and container == wire.APP_LOG_CONTAINER]
 
 
-def _task_states(obs: _Obs) -> list[Any]:
+def _task_states(obs: Recorder) -> list[Any]:
     return [args[1] for args in list(obs.tasks) if args[0] == 0]
 
 
 @contextlib.contextmanager
-def _running(spec: PipelineSpec, obs: _Obs, executor: Any,
+def _running(spec: PipelineSpec, obs: Recorder, executor: Any,
              gate: Path | None = None) -> Iterator[tuple[threading.Thread, dict[str, Any]]]:
     """The pipeline running on a thread; the gate is opened (and the thread joined) on exit,
     also when the test fails."""
@@ -356,8 +288,7 @@ def _one_task(tmp_path: Path, code: str) -> PipelineSpec:
     apps = tmp_path / "apps"
     part = _engine(apps, "fan", FANOUT, "partitioner")
     app = _engine(apps, "gated", code)
-    passthrough = Registry(bundled=False).resolve("passthrough", "assembler")
-    return _spec(tmp_path, app, part, passthrough, 1)
+    return _spec(tmp_path, app, part, passthrough("assembler"), 1)
 
 
 def test_lines_reach_the_logs_while_the_task_runs(tmp_path: Path, dask_executor: Any) -> None:
@@ -368,9 +299,9 @@ def test_lines_reach_the_logs_while_the_task_runs(tmp_path: Path, dask_executor:
     """, """
         print("after the gate")
     """))
-    obs = _Obs()
+    obs = Recorder()
     with _running(spec, obs, dask_executor, gate) as (thread, result):
-        assert _wait_until(lambda: _app_lines(obs, LogLevel.INFO) == ["before the gate"]
+        assert until(lambda: _app_lines(obs, LogLevel.INFO) == ["before the gate"]
                            and _app_lines(obs, LogLevel.ERROR) == ["stderr before the gate"])
         # seen while the task still runs: it cannot end before the gate exists
         assert not gate.exists() and thread.is_alive()
@@ -392,11 +323,11 @@ def test_many_lines_arrive_live_complete_and_in_order(tmp_path: Path,
     """, """
         print("out done")
     """))
-    obs = _Obs()
+    obs = Recorder()
     out = [f"out {i}" for i in range(5000)]
     err = [f"err {i}" for i in range(5000)]
     with _running(spec, obs, dask_executor, gate) as (thread, result):
-        assert _wait_until(lambda: len(_app_lines(obs, LogLevel.INFO)) >= 5000
+        assert until(lambda: len(_app_lines(obs, LogLevel.INFO)) >= 5000
                            and len(_app_lines(obs, LogLevel.ERROR)) >= 5000)
         assert not gate.exists() and thread.is_alive()  # all of them came while it ran
         assert _task_states(obs)[-1] is TaskState.RUNNING
@@ -429,10 +360,10 @@ def test_lines_whose_live_messages_are_lost_come_with_the_result_once(
             print(f"late {i}")
             print(f"late err {i}", file=sys.stderr)
     """))
-    obs = _Obs()
+    obs = Recorder()
     live = [f"live {i}" for i in range(100)]
     with _running(spec, obs, dask_executor, gate) as (thread, result):
-        assert _wait_until(lambda: _app_lines(obs, LogLevel.INFO) == live)
+        assert until(lambda: _app_lines(obs, LogLevel.INFO) == live)
         assert thread.is_alive()
         inboxes.deaf = True  # from now on, no live batch reaches the task's run
     assert not thread.is_alive() and "error" not in result, result.get("error")
@@ -457,9 +388,9 @@ if first:
 print("new run done")
 open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write("survived")
 """)
-    obs = _Obs()
+    obs = Recorder()
     with _running(spec, obs, dask_executor) as (thread, result):
-        assert _wait_until(lambda: _app_lines(obs, LogLevel.INFO)
+        assert until(lambda: _app_lines(obs, LogLevel.INFO)
                            == ["run starts first", "lost run working"])
         os.kill(int(flag.read_text()), signal.SIGKILL)
     assert not thread.is_alive() and "error" not in result, result.get("error")
@@ -474,4 +405,4 @@ open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write("survive
     assert level is LogLevel.WARN and container == wire.RUNTIME_LOG_CONTAINER
     assert "Dask runs the task again" in note
     assert _task_states(obs) == [TaskState.QUEUED, TaskState.RUNNING, TaskState.COMPLETE]
-    assert _wait_until(lambda: len(dask_executor.client.nthreads()) == 2, 60)
+    assert until(lambda: len(dask_executor.client.nthreads()) == 2, 60)

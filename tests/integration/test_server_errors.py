@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-import pytest
 import requests
 
+from bytenite_nb import wire
 from bytenite_nb.local import LocalServer
 from tests.kit.loopback import Api, C, assert_error
+from tests.kit.servers import ServerFactory
 
 
-@pytest.fixture()
-def api(local_server: object, api_key: str) -> Api:
-    return Api(local_server.base_url, api_key)  # type: ignore[attr-defined]
-
-
-def test_customer_endpoints_need_a_token(local_server: object) -> None:
-    base = local_server.base_url  # type: ignore[attr-defined]
+def test_customer_endpoints_need_a_token(server: LocalServer) -> None:
+    base = server.base_url
     assert_error(requests.get(f"{base}{C}/jobs", timeout=30), 401, "token")
     assert_error(requests.post(f"{base}{C}/jobs", json={"templateId": "hello-world-template"},
                                timeout=30), 401)
@@ -27,30 +22,29 @@ def test_customer_endpoints_need_a_token(local_server: object) -> None:
     assert_error(requests.get(f"{base}/v1/computing/info", timeout=30), 401)
 
 
-def test_a_wrong_api_key_gets_no_token(local_server: object) -> None:
-    answer = requests.post(f"{local_server.base_url}/v1/auth/access_token",  # type: ignore[attr-defined]
+def test_a_wrong_api_key_gets_no_token(server: LocalServer) -> None:
+    answer = requests.post(f"{server.base_url}/v1/auth/access_token",
                            json={"apiKey": "not-the-key"}, timeout=30)
     assert_error(answer, 401, "api key")
 
 
-def test_raw_and_bearer_tokens_both_work(local_server: object, api_key: str) -> None:
+def test_raw_and_bearer_tokens_both_work(server: LocalServer, api_key: str) -> None:
     for bearer in (False, True):
-        api = Api(local_server.base_url, api_key, bearer=bearer)  # type: ignore[attr-defined]
+        api = Api(server.base_url, api_key, bearer=bearer)
         assert "pagination" in api.ok("GET", f"{C}/jobs")
 
 
-def test_an_expired_token_is_refused(tmp_path: Path) -> None:
-    with LocalServer.start(tmp_path, api_keys=("short-lived",), in_process=True,
-                           token_ttl=1) as server:
-        api = Api(server.base_url, "short-lived")
-        assert api("GET", f"{C}/jobs").status_code == 200
-        deadline = time.monotonic() + 30
-        while (answer := api("GET", f"{C}/jobs")).status_code == 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
-        assert_error(answer, 401, "expired")
-        # a fresh token works again
-        assert Api(server.base_url, "short-lived").ok("GET", f"{C}/jobs")
+def test_an_expired_token_is_refused(start_server: ServerFactory) -> None:
+    server = start_server(token_ttl=1)
+    api = Api(server.base_url, server.api_key)
+    assert api("GET", f"{C}/jobs").status_code == 200
+    deadline = time.monotonic() + 30
+    while (answer := api("GET", f"{C}/jobs")).status_code == 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert_error(answer, 401, "expired")
+    # a fresh token works again
+    assert Api(server.base_url, server.api_key).ok("GET", f"{C}/jobs")
 
 
 def test_unknown_job_is_404_everywhere(api: Api) -> None:
@@ -114,29 +108,27 @@ def test_deprecated_endpoints_say_what_to_use(api: Api) -> None:
         assert_error(api("GET", C + path), 410, "deprecated", "use")
 
 
-def test_result_and_upload_links_need_the_right_token(local_server: object) -> None:
-    base = local_server.base_url  # type: ignore[attr-defined]
+def test_result_and_upload_links_need_the_right_token(server: LocalServer) -> None:
+    base = server.base_url
     assert_error(requests.get(f"{base}/local/results/guess/file.txt", timeout=30), 404)
     assert_error(requests.put(f"{base}/local/uploads/guess", data=b"x", timeout=30), 404)
 
 
-def test_uploads_above_the_size_cap_are_refused_and_leave_nothing(tmp_path: Path) -> None:
-    from bytenite_nb import wire
+def test_uploads_above_the_size_cap_are_refused_and_leave_nothing(
+        start_server: ServerFactory) -> None:
+    server = start_server(config_overrides={"max_upload_bytes": 10})
+    api = Api(server.base_url, server.api_key)
+    job = api.create(dataSource=wire.file_source())
+    temp_url = job["dataSource"]["params"]["tempUrl"]
+    assert_error(requests.put(temp_url, data=b"x" * 11, timeout=30), 413, "limit")
 
-    with LocalServer.start(tmp_path, api_keys=("k",), in_process=True,
-                           config_overrides={"max_upload_bytes": 10}) as server:
-        api = Api(server.base_url, "k")
-        job = api.create(dataSource=wire.file_source())
-        temp_url = job["dataSource"]["params"]["tempUrl"]
-        assert_error(requests.put(temp_url, data=b"x" * 11, timeout=30), 413, "limit")
+    def chunks() -> object:  # no Content-Length: the cap applies while streaming
+        yield b"x" * 8
+        yield b"x" * 8
 
-        def chunks() -> object:  # no Content-Length: the cap applies while streaming
-            yield b"x" * 8
-            yield b"x" * 8
-
-        assert_error(requests.put(temp_url, data=chunks(), timeout=30), 413, "limit")
-        assert_error(api("PATCH", f"{C}/jobs/{job['id']}/uploadcompleted"), 400, "tempUrl")
-        assert requests.put(temp_url, data=b"small", timeout=30).status_code == 200
-        api.ok("PATCH", f"{C}/jobs/{job['id']}/uploadcompleted")
-        upload_dir = tmp_path / "jobs" / job["id"] / "upload"
-        assert [p.name for p in upload_dir.iterdir()] == ["upload.bin"]
+    assert_error(requests.put(temp_url, data=chunks(), timeout=30), 413, "limit")
+    assert_error(api("PATCH", f"{C}/jobs/{job['id']}/uploadcompleted"), 400, "tempUrl")
+    assert requests.put(temp_url, data=b"small", timeout=30).status_code == 200
+    api.ok("PATCH", f"{C}/jobs/{job['id']}/uploadcompleted")
+    upload_dir = server.data_dir / "jobs" / job["id"] / "upload"
+    assert [p.name for p in upload_dir.iterdir()] == ["upload.bin"]

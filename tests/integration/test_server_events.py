@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from bytenite_nb.local import LocalServer
-from tests.kit.loopback import Api, C, assert_error, read_events
-
-KEY = "events-key"
+from tests.kit.loopback import Api, C, assert_error, current_seq, read_events
+from tests.kit.servers import ServerFactory
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    data_dir: Path = tmp_path_factory.mktemp("events")
-    with LocalServer.start(data_dir, api_keys=(KEY,), in_process=True,
-                           heartbeat_interval=0.2) as server:
-        yield Api(server.base_url, KEY)
+def server(start_module_server: ServerFactory) -> LocalServer:
+    return start_module_server(heartbeat_interval=0.2)
 
 
 def test_resume_with_last_event_id_replays_exactly_what_was_missed(api: Api) -> None:
     first = api.create(name="one")
     # where a client that saw everything up to now would resume
-    mark = int(read_events(api, None, lambda r: True)[0]["seq"])
+    mark = current_seq(api)
     second = api.create(name="two")
     third = api.create(name="three")
 

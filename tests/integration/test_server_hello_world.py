@@ -7,13 +7,14 @@ from pathlib import Path
 import requests
 
 from bytenite_nb import wire
-from tests.kit.loopback import Api, C, read_events, serve_dir
+from bytenite_nb.local import LocalServer
+from tests.kit.loopback import Api, C, current_seq, read_events, serve_dir
 
 TEXT = "Hello, World! This is ByteNite's hello world, run locally.\nSecond line.\n"
 
 
-def test_hello_world_tutorial_flow(local_server: object, api_key: str, tmp_path: Path) -> None:
-    base_url: str = local_server.base_url  # type: ignore[attr-defined]
+def test_hello_world_tutorial_flow(server: LocalServer, api_key: str, tmp_path: Path) -> None:
+    base_url: str = server.base_url
     (tmp_path / "hello-world-I.txt").write_text(TEXT, encoding="utf-8")
     with serve_dir(tmp_path) as files:
         # 1. token
@@ -22,7 +23,7 @@ def test_hello_world_tutorial_flow(local_server: object, api_key: str, tmp_path:
         assert token["expiresIn"] == "3600" and token["token"] and token["scope"]
         headers = {"Authorization": token["token"]}
         api = Api(base_url, api_key)
-        start_seq = int(read_events(api, None, lambda r: True)[0]["seq"])
+        start_seq = current_seq(api)
 
         # 2. create with a url source and the temporary bucket destination
         created = requests.post(f"{base_url}{C}/jobs", headers=headers, timeout=30, json={
@@ -95,8 +96,8 @@ def test_hello_world_tutorial_flow(local_server: object, api_key: str, tmp_path:
     assert any("hello_world_processed.txt" in line for line in logs)
 
 
-def test_the_same_api_is_served_under_v1_computing(local_server: object, api_key: str) -> None:
-    api = Api(local_server.base_url, api_key, bearer=True)  # type: ignore[attr-defined]
+def test_the_same_api_is_served_under_v1_computing(server: LocalServer, api_key: str) -> None:
+    api = Api(server.base_url, api_key, bearer=True)
     job = api.ok("POST", "/v1/computing/jobs", json={"templateId": "hello-world-template",
                                                      "name": "computing alias"})["job"]
     assert api.ok("GET", f"/v1/customer/jobs/{job['id']}")["job"]["name"] == "computing alias"

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from bytenite_nb.local import LOG_FILE, SERVER_FILE, LocalServer
-from tests.kit.apps import write_app
+from tests.kit.apps import GATED, write_app
 from tests.kit.loopback import Api, C
 
 KEY = "idle-key"
@@ -70,6 +70,7 @@ def test_serve_stops_by_itself_when_idle_and_cleans_up(tmp_path: Path) -> None:
 
 
 def test_an_open_events_stream_keeps_it_running_until_it_closes(tmp_path: Path) -> None:
+    # Started here: the server is to stop by itself, and the test watches it do so.
     server = LocalServer.start(tmp_path, api_keys=(KEY,), idle_timeout=1,
                                heartbeat_interval=0.5)
     try:
@@ -96,19 +97,15 @@ def test_an_open_events_stream_keeps_it_running_until_it_closes(tmp_path: Path) 
 def test_a_running_job_keeps_it_running_and_it_stops_after_the_job(tmp_path: Path) -> None:
     started, release = tmp_path / "started", tmp_path / "release"
     apps = tmp_path / "apps"
-    write_app(apps, "waits", f"""
-        import pathlib, time
-        pathlib.Path({str(started)!r}).write_text("running")
-        while not pathlib.Path({str(release)!r}).exists():
-            time.sleep(0.05)
-        print("released", flush=True)
-    """)
+    write_app(apps, "waits", GATED)
     data_dir = tmp_path / "data"
+    # Started here: the server is to stop by itself, then the test opens its data dir again.
     server = LocalServer.start(data_dir, api_keys=(KEY,), apps_dirs=(apps,), workers=1,
                                idle_timeout=1)
     try:
         api = Api(server.base_url, KEY)
-        job = api.create(templateId="waits-template")
+        job = api.create(templateId="waits-template",
+                         params={"app": {"gate": str(release), "started": str(started)}})
         api.ok("POST", f"{C}/jobs/{job['id']}/run")
         api.session.close()  # from here on, no requests: only the job keeps the server busy
         _wait_for_file(started)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,62 +11,22 @@ import requests
 
 from bytenite_nb import wire
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import write_app
+from tests.kit.apps import ECHO, FAILING, FAILING_MESSAGE, FANOUT, SLEEPY, write_app, write_engine
 from tests.kit.loopback import Api, C, assert_error
-
-KEY = "jobs-test-key"
-
-FAILING = """
-import sys
-print("about to fail")
-print("boom: the input is not what I expected", file=sys.stderr)
-sys.exit(3)
-"""
-
-SLOW = """
-import os, time
-print("chunk", os.environ["CHUNK_NUMBER"], "started", flush=True)
-time.sleep(120)
-"""
-
-FANOUT = """
-import json, os
-n = json.loads(os.environ["PARTITIONER_PARAMS"]).get("n", 3)
-for i in range(n):
-    with open(os.path.join(os.environ["CHUNKS_DIR"], f"data_{i}.bin"), "w") as fh:
-        fh.write(f"chunk {i}")
-"""
-
-ECHO = """
-import os, shutil
-shutil.copy(os.path.join(os.environ["TASK_DIR"], "data.bin"),
-            os.path.join(os.environ["TASK_RESULTS_DIR"], "out.txt"))
-print("echo done", os.environ["CHUNK_NUMBER"])
-"""
+from tests.kit.servers import ServerFactory
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+def server(start_module_server: ServerFactory,
+           tmp_path_factory: pytest.TempPathFactory) -> LocalServer:
     apps = tmp_path_factory.mktemp("apps")
     write_app(apps, "failing", FAILING)
-    write_app(apps, "slow", SLOW)
+    write_app(apps, "slow", SLEEPY, template={"params": {"app": {"seconds": 120}}})
+    write_engine(apps, "fanout", FANOUT, "partitioner")
     write_app(apps, "echo", ECHO, template={"partitioner": "fanout@0.1",
-                                            "params": {"partitioner": {"n": 3}}},
+                                            "params": {"partitioner": {"chunks": 3}}},
               schema={"type": "object", "properties": {"tag": {"type": "string"}}})
-    fanout = apps / "fanout"
-    (fanout / "app").mkdir(parents=True)
-    (fanout / "manifest.json").write_text(
-        '{"name": "fanout", "version": "0.1", "type": "partitioner", "entrypoint": "main.py"}')
-    (fanout / "app" / "main.py").write_text(FANOUT)
-    data_dir = tmp_path_factory.mktemp("jobs-server")
-    with LocalServer.start(data_dir, api_keys=(KEY,), in_process=True, apps_dirs=(apps,),
-                           workers=2) as srv:
-        yield srv
-
-
-@pytest.fixture()
-def api(server: LocalServer) -> Api:
-    return Api(server.base_url, KEY)
+    return start_module_server(apps_dirs=(apps,), workers=2)
 
 
 def test_failing_app_fails_the_job_with_its_stderr_in_the_logs(api: Api) -> None:
@@ -79,7 +38,7 @@ def test_failing_app_fails_the_job_with_its_stderr_in_the_logs(api: Api) -> None
     logs = api.ok("POST", f"{C}/logs", json={"jobId": job["id"]})
     lines = logs["taskrunner"]["task-0"]["logs"]
     errors = [entry for entry in lines if entry["level"] == "ERROR"]
-    assert any("boom: the input is not what I expected" in e["log"] for e in errors)
+    assert any(FAILING_MESSAGE in e["log"] for e in errors)
     assert any(e["log"] == "about to fail" and e["level"] == "INFO" for e in lines)
     only_errors = api.ok("POST", f"{C}/logs", json={"jobId": job["id"], "levels": ["ERROR"]})
     assert all(e["level"] == "ERROR" for e in only_errors["taskrunner"]["task-0"]["logs"])
@@ -118,10 +77,10 @@ def test_abort_running_job_fails_it_and_abort_new_job_deletes_it(api: Api) -> No
 
 def test_fan_out_template_defaults_schema_and_many_tasks(api: Api) -> None:
     job = api.create(templateId="echo-template", params={"app": {"tag": "x"}})
-    assert job["params"]["partitioner"] == {"n": 3} and job["params"]["app"] == {"tag": "x"}
+    assert job["params"]["partitioner"] == {"chunks": 3} and job["params"]["app"] == {"tag": "x"}
     assert_error(api("PATCH", f"{C}/jobs/{job['id']}/params", json={"app": {"tag": 5}}), 400,
                  "app.tag")
-    api.ok("PATCH", f"{C}/jobs/{job['id']}/params", json={"partitioner": {"n": 4}})
+    api.ok("PATCH", f"{C}/jobs/{job['id']}/params", json={"partitioner": {"chunks": 4}})
     assert api.job(job["id"])["params"]["app"] == {"tag": "x"}  # other sections kept
     api.ok("POST", f"{C}/jobs/{job['id']}/run", json={})
     job = api.wait(job["id"])

@@ -23,6 +23,7 @@ def test_in_process_server_stops_without_leaking_threads_or_processes(tmp_path: 
     me = psutil.Process()
     children_before = {p.pid for p in me.children(recursive=True)}
     threads_before = _our_threads()
+    # Started here: the test checks what is left once the server stopped.
     with LocalServer.start(tmp_path, api_keys=("k",), in_process=True, workers=1) as server:
         assert server.base_url.startswith("http://127.0.0.1:")
         api = Api(server.base_url, "k")

@@ -9,10 +9,9 @@ import requests
 
 from bytenite_nb.local import LocalServer
 from bytenite_nb.server.storage.store import Store
-from tests.kit.apps import write_app
-from tests.kit.loopback import Api, C, read_events
-
-KEY = "restart-key"
+from tests.kit.apps import FAILING, SLEEPY, write_app
+from tests.kit.loopback import Api, C, current_seq, read_events
+from tests.kit.servers import TEST_API_KEY, ServerFactory
 
 
 def _snapshot(api: Api, job_ids: list[str]) -> dict[str, object]:
@@ -28,13 +27,14 @@ def _snapshot(api: Api, job_ids: list[str]) -> dict[str, object]:
 
 def test_jobs_logs_results_and_events_survive_a_restart(tmp_path: Path) -> None:
     apps = tmp_path / "apps"
-    write_app(apps, "failing", "import sys\nprint('bad', file=sys.stderr)\nsys.exit(1)\n")
-    write_app(apps, "slow", "import time\nprint('working', flush=True)\ntime.sleep(120)\n")
+    write_app(apps, "failing", FAILING)
+    write_app(apps, "slow", SLEEPY, template={"params": {"app": {"seconds": 120}}})
     data_dir = tmp_path / "data"
 
-    with LocalServer.start(data_dir, api_keys=(KEY,), in_process=True,
+    # Started here, twice: the test restarts the server on the same data dir.
+    with LocalServer.start(data_dir, api_keys=(TEST_API_KEY,), in_process=True,
                            apps_dirs=(apps,)) as first:
-        api = Api(first.base_url, KEY)
+        api = Api(first.base_url, TEST_API_KEY)
         done = api.create(name="complete", params={"app": {"case": "upper"}})
         api.ok("POST", f"{C}/jobs/{done['id']}/run")
         failed = api.create(templateId="failing-template", name="failed")
@@ -49,12 +49,12 @@ def test_jobs_logs_results_and_events_survive_a_restart(tmp_path: Path) -> None:
         before = _snapshot(api, ids)
         result = api.ok("GET", f"{C}/jobs/{done['id']}/results")["results"][0]
         content = requests.get(result["link"], timeout=30).content
-        last_seq = int(read_events(api, None, lambda r: True)[0]["seq"])
+        last_seq = current_seq(api)
         old_token = api.token
 
-    with LocalServer.start(data_dir, api_keys=(KEY,), in_process=True,
+    with LocalServer.start(data_dir, api_keys=(TEST_API_KEY,), in_process=True,
                            apps_dirs=(apps,)) as second:
-        api = Api(second.base_url, KEY)
+        api = Api(second.base_url, TEST_API_KEY)
         assert _snapshot(api, ids) == before
         # the job that was running when the server stopped ended FAILED, saying why
         interrupted = api.job(running["id"])
@@ -78,7 +78,8 @@ def test_jobs_logs_results_and_events_survive_a_restart(tmp_path: Path) -> None:
         assert api.wait(draft["id"])["state"] == "JOB_STATE_COMPLETE"
 
 
-def test_a_job_left_running_by_a_crash_is_failed_at_start_up(tmp_path: Path) -> None:
+def test_a_job_left_running_by_a_crash_is_failed_at_start_up(
+        tmp_path: Path, start_server: ServerFactory) -> None:
     store = Store(tmp_path / "bytenite-local.db")
     stamp = "2026-01-01T00:00:00.000Z"
     store.put_job({"id": "crashed-job", "templateId": "hello-world-template", "name": "c",
@@ -86,20 +87,21 @@ def test_a_job_left_running_by_a_crash_is_failed_at_start_up(tmp_path: Path) -> 
                    "stateTimestamps": {"JOB_STATE_NEW": stamp}})
     store.upsert_task("crashed-job", 0, state="TASK_STATE_RUNNING")
     store.close()
-    with LocalServer.start(tmp_path, api_keys=(KEY,), in_process=True) as server:
-        api = Api(server.base_url, KEY)
-        job = api.job("crashed-job")
-        assert job["state"] == "JOB_STATE_FAILED"
-        assert "restarted" in job["errorMessage"]
-        assert "JOB_STATE_PARTITIONING" in job["errorMessage"]
-        assert job["endedAt"] and "JOB_STATE_FAILED" in job["stateTimestamps"]
-        tasks = api.ok("GET", f"{C}/jobs/crashed-job/tasks")["tasks"]
-        assert tasks[0]["state"] == "TASK_STATE_CANCELLED"
+    server = start_server(data_dir=tmp_path)
+    api = Api(server.base_url, server.api_key)
+    job = api.job("crashed-job")
+    assert job["state"] == "JOB_STATE_FAILED"
+    assert "restarted" in job["errorMessage"]
+    assert "JOB_STATE_PARTITIONING" in job["errorMessage"]
+    assert job["endedAt"] and "JOB_STATE_FAILED" in job["stateTimestamps"]
+    tasks = api.ok("GET", f"{C}/jobs/crashed-job/tasks")["tasks"]
+    assert tasks[0]["state"] == "TASK_STATE_CANCELLED"
 
 
 def test_serve_in_a_child_process_and_find_it_again(tmp_path: Path) -> None:
     from bytenite_nb.local import find_running
 
+    # Started here: the test looks for the server by its data dir, and for what its stop leaves.
     server = LocalServer.start(tmp_path)
     try:
         key_file = tmp_path / "api_key"
