@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from bytenite_nb import frames, wire
 from bytenite_nb.api import (
@@ -18,6 +19,7 @@ from bytenite_nb.api import (
     Filter,
     NotFoundError,
 )
+from tests.kit.apps import REVERSE, write_app, write_engine
 from tests.kit.loopback import serve_dir
 
 TEMPLATE = "hello-world-template"
@@ -29,12 +31,6 @@ def source_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (folder / "in.txt").write_text("mixed Case\n")
     with serve_dir(folder) as url:
         yield f"{url}/in.txt"
-
-
-@pytest.fixture()
-def client(local_server: Any) -> Iterator[Client]:
-    with Client(api_key=local_server.api_key, base_url=local_server.base_url) as c:
-        yield c
 
 
 def test_info_token_and_bad_key(client: Client, local_server: Any) -> None:
@@ -245,42 +241,18 @@ def test_submit_rejects_bad_input_without_creating_anything(client: Client) -> N
 
 
 def test_developer_api_push_activate_and_run(client: Client, tmp_path: Path) -> None:
-    import json
-
-    import requests
-
-    from tests.kit.apps import write_app
-
-    try:
-        client.dev.apps()
-    except NotFoundError:
-        pytest.skip("this ByteNite Local does not serve the Developer API (/v1/dev) yet")
     name = f"rev-{uuid.uuid4().hex[:6]}"
-    folder = write_app(
-        tmp_path,
-        name,
-        """
-        import os, pathlib
-        text = pathlib.Path(os.environ["TASK_DIR"], "data.bin").read_text()
-        pathlib.Path(os.environ["TASK_RESULTS_DIR"], "out.txt").write_text(text[::-1])
-    """,
-    )
+    folder = write_app(tmp_path, name, REVERSE)
     # A partitioner engine that cuts the input in two halves.
-    engine = tmp_path / f"halves-{name}"
-    (engine / "app").mkdir(parents=True)
-    (engine / "manifest.json").write_text(
-        json.dumps(
-            {"name": engine.name, "version": "1.0", "type": "partitioner", "entrypoint": "main.py"}
-        )
-    )
-    (engine / "app" / "main.py").write_text(
-        "import os, pathlib\n"
-        "src = next(p for p in pathlib.Path(os.environ['SOURCE_DIR']).iterdir() if p.is_file())\n"
-        "data = src.read_bytes(); half = len(data) // 2\n"
-        "out = pathlib.Path(os.environ['CHUNKS_DIR'])\n"
-        "(out / 'data_0.bin').write_bytes(data[:half])\n"
-        "(out / 'data_1.bin').write_bytes(data[half:])\n"
-    )
+    engine = write_engine(tmp_path, f"halves-{name}", """
+        import os, pathlib
+        src = next(p for p in pathlib.Path(os.environ["SOURCE_DIR"]).iterdir() if p.is_file())
+        data = src.read_bytes()
+        half = len(data) // 2
+        out = pathlib.Path(os.environ["CHUNKS_DIR"])
+        (out / "data_0.bin").write_bytes(data[:half])
+        (out / "data_1.bin").write_bytes(data[half:])
+    """, "partitioner", version="1.0")
     assert client.dev.push_engine(engine).get("name") == engine.name
     client.dev.activate_engine(engine.name)
     assert engine.name in {e.get("name") for e in client.dev.engines()}

@@ -8,7 +8,6 @@ import http.server
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +68,7 @@ def test_stream_resumes_across_a_server_restart_without_losing_a_state_change(
         "reuse": False,
         "heartbeat_interval": 0.5,
     }
+    # Started here: the test stops the server and starts it again on the same port.
     server = LocalServer.start(data_dir, **start)
     client = Client(api_key=KEY, base_url=server.base_url, max_retries=3)
     stream = client.events(include_heartbeats=True, idle_timeout=10)
@@ -98,12 +98,6 @@ def test_stream_resumes_across_a_server_restart_without_losing_a_state_change(
         stream.close()
         client.close()
         server.stop()
-
-
-@pytest.fixture()
-def client(local_server: Any) -> Iterator[Client]:
-    with Client(api_key=local_server.api_key, base_url=local_server.base_url) as c:
-        yield c
 
 
 @pytest.mark.parametrize("use_events", [True, False])

@@ -2,50 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from bytenite_nb import wire
 from bytenite_nb.api import Client, JobFailedError, JobSnapshot
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import write_app
-
-KEY = "failures-test-key-0123456789"
+from tests.kit.apps import FAILING, FAILING_MESSAGE, SLEEPY, write_app
+from tests.kit.servers import ServerFactory
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+def server(start_module_server: ServerFactory,
+           tmp_path_factory: pytest.TempPathFactory) -> LocalServer:
     apps = tmp_path_factory.mktemp("apps")
-    write_app(
-        apps,
-        "crash",
-        """
-        import sys
-        print("starting up")
-        print("ValueError: the input is not a number", file=sys.stderr)
-        sys.exit(3)
-    """,
-    )
-    write_app(
-        apps,
-        "sleepy",
-        """
-        import time
-        print("sleeping", flush=True)
-        time.sleep(120)
-    """,
-    )
-    data: Path = tmp_path_factory.mktemp("failures-data")
-    server = LocalServer.start(
-        data, port=0, api_keys=(KEY,), apps_dirs=[apps], in_process=True, reuse=False
-    )
-    try:
-        with Client(api_key=KEY, base_url=server.base_url) as c:
-            yield c
-    finally:
-        server.stop()
+    write_app(apps, "crash", FAILING)
+    write_app(apps, "sleepy", SLEEPY, template={"params": {"app": {"seconds": 120}}})
+    return start_module_server(apps_dirs=(apps,))
 
 
 def test_wait_raises_with_error_message_and_first_error_lines(client: Client) -> None:
@@ -56,11 +28,11 @@ def test_wait_raises_with_error_message_and_first_error_lines(client: Client) ->
     err = info.value
     assert err.job.state is wire.JobState.FAILED and err.job.id == job.id
     assert err.error_message and err.error_message in str(err)
-    assert any("the input is not a number" in line for line in err.error_logs)
+    assert any(FAILING_MESSAGE in line for line in err.error_logs)
     # ByteNite Local's own "attempt 1 of 1 failed ..." line only restates the errorMessage
     assert not any("attempt 1 of 1" in line for line in err.error_logs)
     assert any("attempt 1 of 1" in e.message for e in job.logs())  # (it is in the logs)
-    assert "the input is not a number" in str(err)
+    assert FAILING_MESSAGE in str(err)
     assert updates[-1].state is wire.JobState.FAILED
     assert updates[-1].first_task_error is not None or updates[-1].tasks_failed == 1
     tasks = job.tasks_df()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,12 +20,6 @@ def source_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (folder / "hello-world-I.txt").write_text(TEXT)
     with serve_dir(folder) as url:
         yield f"{url}/hello-world-I.txt"
-
-
-@pytest.fixture()
-def client(local_server: Any) -> Iterator[Client]:
-    with Client(api_key=local_server.api_key, base_url=local_server.base_url) as c:
-        yield c
 
 
 def test_hello_world_end_to_end(client: Client, source_url: str, tmp_path: Path) -> None:
