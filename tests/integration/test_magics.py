@@ -45,11 +45,6 @@ def ip(local_server: Any, isolated_env: Path) -> Iterator[TestingShell]:
 
 
 @pytest.fixture()
-def client(local_server: Any, api_key: str) -> Client:
-    return Client(api_key=api_key, base_url=local_server.base_url)
-
-
-@pytest.fixture()
 def text_file(tmp_path: Path) -> Path:
     path = tmp_path / "notes.txt"
     path.write_text("hello from a notebook\n")

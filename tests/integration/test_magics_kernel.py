@@ -17,22 +17,21 @@ from bytenite_nb.api.client import Client
 from bytenite_nb.api.errors import JobFailedError
 from bytenite_nb.local import LocalServer
 from bytenite_nb.notebook.ledger import Ledger
-from tests.integration.test_magics_wait import SLEEPY, _write_sleepy_app
+from tests.kit.apps import SLEEPY as SLEEPY_APP
+from tests.kit.apps import write_app
+from tests.kit.servers import ServerFactory
 
 pytestmark = pytest.mark.slow
-KEY = "kernel-test-key-0123456789"
+#: The ``sleepy`` app (one task sleeping ``params.app.seconds``) between passthrough engines.
+SLEEPY = "sleepy-template"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    root = tmp_path_factory.mktemp("magics-kernel")
-    _write_sleepy_app(root / "apps")
-    srv = LocalServer.start(root / "data", port=0, api_keys=(KEY,), in_process=True,
-                            apps_dirs=(root / "apps",), workers=1)
-    try:
-        yield srv
-    finally:
-        srv.stop()
+def server(start_module_server: ServerFactory,
+           tmp_path_factory: pytest.TempPathFactory) -> LocalServer:
+    apps = tmp_path_factory.mktemp("magics-kernel-apps")
+    write_app(apps, "sleepy", SLEEPY_APP)
+    return start_module_server(workers=1, apps_dirs=(apps,))
 
 
 @pytest.fixture()
@@ -41,7 +40,7 @@ def kernel(server: LocalServer, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
 
     from jupyter_client.manager import start_new_kernel
 
-    env = dict(os.environ, BYTENITE_API_KEY=KEY,
+    env = dict(os.environ, BYTENITE_API_KEY=server.api_key,
                BYTENITE_CONFIG_FILE=str(tmp_path / "config.toml"),
                BYTENITE_LOCAL_DIR=str(tmp_path / "no-local"))
     env.pop("BYTENITE_BASE_URL", None)
@@ -89,7 +88,7 @@ def test_wait_progress_and_kernel_interrupt(
     kernel: tuple[Any, Any], server: LocalServer, tmp_path: Path
 ) -> None:
     km, kc = kernel
-    client = Client(api_key=KEY, base_url=server.base_url)
+    client = Client(api_key=server.api_key, base_url=server.base_url)
     setup = _execute(kc, "%load_ext bytenite_nb\n"
                          f"%config ByteniteMagics.base_url = '{server.base_url}'\n"
                          f"%config ByteniteMagics.ledger_path = '{tmp_path / 'ledger.jsonl'}'")

@@ -9,7 +9,6 @@ really fails after the job was created. The interrupt is a real one: a helper th
 from __future__ import annotations
 
 import _thread
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -24,54 +23,22 @@ from bytenite_nb.api.client import Client
 from bytenite_nb.api.errors import JobFailedError
 from bytenite_nb.local import LocalServer
 from bytenite_nb.testing import TestingShell
+from tests.kit.apps import SLEEPY as SLEEPY_APP
+from tests.kit.apps import write_app
+from tests.kit.servers import ServerFactory
 
-KEY = "wait-test-key-0123456789"
+#: The ``sleepy`` app (one task sleeping ``params.app.seconds``) between passthrough engines.
 SLEEPY = "sleepy-template"
 UPLOAD_LIMIT = 64
 
-_SLEEPY_MAIN = """\
-import json, os, time
-params = json.loads(os.environ.get("APP_PARAMS") or "{}")
-deadline = time.monotonic() + float(params.get("seconds", 120))
-while time.monotonic() < deadline:
-    time.sleep(0.05)
-with open(os.path.join(os.environ["TASK_RESULTS_DIR"], "slept.txt"), "w") as fh:
-    fh.write("slept")
-"""
-
-
-def _write_sleepy_app(apps: Path) -> None:
-    folder = apps / "sleepy"
-    (folder / "app").mkdir(parents=True)
-    (folder / "app" / "main.py").write_text(_SLEEPY_MAIN)
-    (folder / "manifest.json").write_text(json.dumps(
-        {"name": "sleepy", "version": "0.1", "description": "sleeps", "entrypoint": "main.py"}
-    ))
-    (folder / "template.json").write_text(json.dumps(
-        {"id": SLEEPY, "description": "sleeps for params.app.seconds", "app": "sleepy",
-         "partitioner": "passthrough", "assembler": "passthrough"}
-    ))
-
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    from bytenite_nb.server.config import ServerConfig
-
-    root = tmp_path_factory.mktemp("magics-wait")
-    _write_sleepy_app(root / "apps")
-    config = ServerConfig(data_dir=root / "data", port=0, api_keys=(KEY,), workers=2,
-                          apps_dirs=(root / "apps",), max_upload_bytes=UPLOAD_LIMIT)
-    # LocalServer.start has no max_upload_bytes option; its in-process starter takes a config.
-    srv = LocalServer._start_thread(config)
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture()
-def client(server: LocalServer) -> Client:
-    return Client(api_key=KEY, base_url=server.base_url)
+def server(start_module_server: ServerFactory,
+           tmp_path_factory: pytest.TempPathFactory) -> LocalServer:
+    apps = tmp_path_factory.mktemp("magics-wait-apps")
+    write_app(apps, "sleepy", SLEEPY_APP)
+    return start_module_server(workers=2, apps_dirs=(apps,),
+                               config_overrides={"max_upload_bytes": UPLOAD_LIMIT})
 
 
 @pytest.fixture()
@@ -81,7 +48,7 @@ def ip(
     monkeypatch.setenv("BYTENITE_CONFIG_FILE", str(tmp_path / "config.toml"))
     monkeypatch.setenv("BYTENITE_LOCAL_DIR", str(tmp_path / "no-local"))
     monkeypatch.delenv("BYTENITE_BASE_URL", raising=False)
-    monkeypatch.setenv("BYTENITE_API_KEY", KEY)
+    monkeypatch.setenv("BYTENITE_API_KEY", server.api_key)
     shell = TestingShell.create()
     shell.run_cell(f"%config ByteniteMagics.base_url = '{server.base_url}'")
     shell.run_cell(f"%config ByteniteMagics.ledger_path = '{tmp_path / 'ledger.jsonl'}'")
