@@ -10,6 +10,7 @@
 - ``server``: the server ``api`` and ``client`` talk to: ``local_server`` unless the test
   module defines its own ``server`` fixture (usually from ``start_module_server``).
 - ``api``: `tests.kit.loopback.Api` (plain requests) on ``server``; ``client``: our `Client`.
+- ``dask_cluster``: a 2-worker ``dask.distributed`` cluster for a module's tests.
 """
 
 from __future__ import annotations
@@ -61,6 +62,16 @@ def client(server: Any) -> Iterator[Any]:
 
     with Client(api_key=server.api_key, base_url=server.base_url) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def dask_cluster() -> Iterator[Any]:
+    """A ``dask.distributed.LocalCluster`` for a module's tests: 2 worker processes, one thread
+    each. Skips the test where dask.distributed is not installed."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        yield cluster
 
 
 @pytest.fixture()

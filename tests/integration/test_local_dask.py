@@ -63,13 +63,6 @@ def _apps(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
 def apps(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _apps(tmp_path_factory.mktemp("dask-apps"))
 
@@ -88,10 +81,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def dask_api(cluster: Any, apps: Path, start_module_server: ServerFactory) -> Api:
+def dask_api(dask_cluster: Any, apps: Path, start_module_server: ServerFactory) -> Api:
     """A ByteNite Local whose app tasks go to the cluster."""
     server = start_module_server(workers=2, apps_dirs=(apps,), executor="dask",
-                                 scheduler=cluster.scheduler_address)
+                                 scheduler=dask_cluster.scheduler_address)
     return Api(server.base_url, server.api_key)
 
 
@@ -159,7 +152,7 @@ def test_abort_stops_the_remote_tasks(dask_api: Api) -> None:
     assert {t["state"] for t in tasks} == {"TASK_STATE_CANCELLED"}
 
 
-def test_worker_killed_mid_task_is_survived(dask_api: Api, cluster: Any,
+def test_worker_killed_mid_task_is_survived(dask_api: Api, dask_cluster: Any,
                                             tmp_path: Path) -> None:
     flag = tmp_path / "killed-once"
     job = dask_api.create(templateId="victim-template", params={"app": {"flag": str(flag)}})
@@ -175,7 +168,7 @@ def test_worker_killed_mid_task_is_survived(dask_api: Api, cluster: Any,
     victim = int(Path(f"{flag}.pid").read_text())
     assert until(lambda: not psutil.pid_exists(victim)
                   or psutil.Process(victim).status() == psutil.STATUS_ZOMBIE, 30)
-    with distributed.Client(cluster, set_as_default=False) as client:
+    with distributed.Client(dask_cluster, set_as_default=False) as client:
         assert until(lambda: len(client.nthreads()) == 2)
 
 
@@ -212,15 +205,15 @@ def test_task_output_reaches_logs_and_events_while_it_runs(dask_api: Api,
     assert [m for lv, m in entries if lv == "ERROR"] == ["stderr while waiting"]
 
 
-def test_child_process_server_on_dask(cluster: Any, apps: Path, tmp_path: Path) -> None:
+def test_child_process_server_on_dask(dask_cluster: Any, apps: Path, tmp_path: Path) -> None:
     # Started here: the test checks what the stopped server left in its data dir.
     with LocalServer.start(tmp_path / "data", api_keys=(TEST_API_KEY,), workers=1,
                            apps_dirs=(apps,), executor="dask",
-                           scheduler=cluster.scheduler_address) as srv:
+                           scheduler=dask_cluster.scheduler_address) as srv:
         api = Api(srv.base_url, TEST_API_KEY)
         job = api.run(templateId="same-template", params={"partitioner": {"chunks": 3}})
         assert job["state"] == "JOB_STATE_COMPLETE", job["errorMessage"]
         assert len(api.results(job["id"])) == 6
     banner = (tmp_path / "data" / "server.log").read_text()
-    assert f"executor: dask at {cluster.scheduler_address}" in banner
+    assert f"executor: dask at {dask_cluster.scheduler_address}" in banner
     assert not (tmp_path / "data" / "server.json").exists()  # stopped cleanly

@@ -36,17 +36,10 @@ pytestmark = [pytest.mark.dask, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def dask_executor(cluster: Any) -> Iterator[Any]:
+def dask_executor(dask_cluster: Any) -> Iterator[Any]:
     from bytenite_nb.server.execution.executors.dask import DaskExecutor
 
-    ex = DaskExecutor(cluster.scheduler_address)
+    ex = DaskExecutor(dask_cluster.scheduler_address)
     yield ex
     ex.close()
 
@@ -188,7 +181,7 @@ def test_cancel_kills_remote_tasks(tmp_path: Path, dask_executor: Any) -> None:
     assert until(lambda: not marked(marker), 15), "remote processes outlived the cancel"
 
 
-def test_worker_killed_mid_task_is_survived(tmp_path: Path, cluster: Any,
+def test_worker_killed_mid_task_is_survived(tmp_path: Path, dask_cluster: Any,
                                             dask_executor: Any) -> None:
     flag = tmp_path / "killed-once"
     apps = tmp_path / "apps"
@@ -372,7 +365,7 @@ def test_lines_whose_live_messages_are_lost_come_with_the_result_once(
     assert _app_lines(obs, LogLevel.ERROR) == [f"late err {i}" for i in range(2000)]
 
 
-def test_lost_worker_lines_stay_and_the_new_run_follows_a_note(tmp_path: Path, cluster: Any,
+def test_lost_worker_lines_stay_and_the_new_run_follows_a_note(tmp_path: Path, dask_cluster: Any,
                                                                dask_executor: Any) -> None:
     flag = tmp_path / "killed-once"
     spec = _one_task(tmp_path, f"""
