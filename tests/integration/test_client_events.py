@@ -120,8 +120,10 @@ def test_watcher_reports_changes_then_the_terminal_snapshot_once(
 def test_watcher_on_a_finished_job_delivers_once_and_stops(client: Client) -> None:
     job = client.submit(TEMPLATE, source=b"x", params={"app": {"case": "upper"}}).wait(timeout=120)
     updates: list[JobSnapshot] = []
-    snap = client.watch(job.id, updates.append).wait(timeout=60)
+    watcher = client.watch(job.id, updates.append)
+    snap = watcher.wait(timeout=60)
     assert snap.state is wire.JobState.COMPLETE and len(updates) == 1
+    assert watcher.done.is_set() and watcher.error is None  # stopped by itself, no error
 
 
 def test_watcher_stop_delivers_the_last_snapshot(client: Client) -> None:

@@ -65,9 +65,10 @@ def test_hello_world_from_uploaded_bytes(client: Client) -> None:
     assert requests.get(result.link, timeout=30).text == "SHOUT THIS"
 
 
-def test_hello_world_from_a_path_streams_the_file(client: Client, tmp_path: Path) -> None:
+def test_hello_world_from_a_large_file_path(client: Client, tmp_path: Path) -> None:
+    # (That a path is streamed, never read whole, is test_submit_streams_a_path's part.)
     src = tmp_path / "big.txt"
-    src.write_text("abc\n" * 200_000)  # 800 kB, streamed from disk
+    src.write_text("abc\n" * 200_000)  # 800 kB
     job = client.submit("hello-world-template", source=src, params={"app": {"case": "upper"}})
     job.wait(timeout=120)
     [path] = job.download(tmp_path / "out")
