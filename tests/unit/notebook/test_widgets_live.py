@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,10 @@ from bytenite_nb.notebook.widgets.dashboard import JobsDashboard
 from bytenite_nb.notebook.widgets.form import JobForm
 from bytenite_nb.notebook.widgets.login import LoginWidget
 from bytenite_nb.notebook.widgets.monitor import JobMonitor
-from tests.kit.apps import ECHO_TEMPLATE_ID, SLEEPY_SCHEMA, SLEEPY_TEMPLATE_ID, standard_apps
-from tests.kit.servers import TEST_API_KEY, ServerFactory
+from tests.kit.apps import ECHO_TEMPLATE_ID, SLEEPY_SCHEMA, SLEEPY_TEMPLATE_ID
+from tests.unit.notebook.conftest import WIDGET_KEY
 
-KEY = TEST_API_KEY
+KEY = WIDGET_KEY
 
 
 def front_end(widget: Any, content: dict[str, Any]) -> None:
@@ -47,22 +47,23 @@ class Recorder:
             data)
 
 
-@pytest.fixture(scope="module")
-def server(start_module_server: ServerFactory,
-           tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A private ByteNite Local that also serves the standard test apps."""
-    return start_module_server(workers=2,
-                               apps_dirs=(standard_apps(tmp_path_factory.mktemp("apps")),))
+@pytest.fixture()
+def client(widget_server: Any) -> Iterator[Client]:
+    with Client(api_key=KEY, base_url=widget_server.base_url) as c:
+        yield c
 
 
 def test_monitor_follows_a_real_hello_world_job_to_complete(local_server: Any,
                                                             api_key: str) -> None:
     client = Client(api_key=api_key, base_url=local_server.base_url)
+    # Started only once the monitor records its messages: every state change, the end
+    # included, then reaches the front end through the recorded comm.
     job = client.submit("hello-world-template", source=b"hello widgets\n",
-                        params={"app": {"case": "upper"}}, name="monitor-hello")
+                        params={"app": {"case": "upper"}}, name="monitor-hello", run=False)
     monitor = JobMonitor(job, watch=False)
     rec = Recorder(monitor)
     monitor.start()
+    job.run()
     assert monitor.ended.wait(60), "the job never ended"
     assert monitor.state == "COMPLETE" and monitor.stage == "done"
     assert monitor.job_id == job.id and monitor.name == "monitor-hello"
@@ -250,11 +251,11 @@ def test_form_falls_back_to_a_json_editor_with_messages(client: Client) -> None:
     assert f"JobForm(template='{ECHO_TEMPLATE_ID}'" in repr(form)
 
 
-def test_form_cell_runs_through_the_real_magic(client: Client, server: Any,
+def test_form_cell_runs_through_the_real_magic(client: Client, widget_server: Any,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from bytenite_nb.testing import TestingShell
 
-    monkeypatch.setenv("BYTENITE_BASE_URL", server.base_url)
+    monkeypatch.setenv("BYTENITE_BASE_URL", widget_server.base_url)
     monkeypatch.setenv("BYTENITE_API_KEY", KEY)
     form = JobForm(client)
     form.template.value = "hello-world-template"
@@ -270,8 +271,8 @@ def test_form_cell_runs_through_the_real_magic(client: Client, server: Any,
     assert job.refresh().params["app"] == {"case": "title"}
 
 
-def test_login_widget_clears_the_key_from_widget_state(server: Any) -> None:
-    login = LoginWidget(base_url=server.base_url)
+def test_login_widget_clears_the_key_from_widget_state(widget_server: Any) -> None:
+    login = LoginWidget(base_url=widget_server.base_url)
     seen: list[Any] = []
     login.on_login(seen.append)
     login.api_key.value = "wrong-key-000000000000"
