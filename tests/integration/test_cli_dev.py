@@ -13,7 +13,7 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,17 +23,15 @@ from bytenite_nb.api.errors import BadRequestError
 from bytenite_nb.api.jobs import Job
 from bytenite_nb.cli import main
 from bytenite_nb.local import LocalServer
+from tests.kit.servers import TEST_API_KEY, ServerFactory
 
-KEY = "cli-key-0123456789"
+KEY = TEST_API_KEY
 SCRIPT = Path(sys.executable).parent / "bytenite-nb"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    data_dir = tmp_path_factory.mktemp("cli-server")
-    with LocalServer.start(data_dir, api_keys=(KEY,), port=0, in_process=True,
-                           workers=2) as srv:
-        yield srv
+def server(start_module_server: ServerFactory) -> LocalServer:
+    return start_module_server(workers=2)
 
 
 @pytest.fixture()
@@ -72,12 +70,6 @@ def cli(env: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
         out, err = capsys.readouterr()
         return Run(code, out, err)
     return run
-
-
-@pytest.fixture()
-def client(server: LocalServer) -> Iterator[Client]:
-    with Client(api_key=KEY, base_url=server.base_url) as c:
-        yield c
 
 
 def ok(run: Run) -> Run:
