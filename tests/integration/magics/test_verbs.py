@@ -1,7 +1,7 @@
 """%bytenite / %%bytenite in a real IPython shell against a real ByteNite Local.
 
 Every verb once, %%bytenite with placeholders, -o binding, %config precedence, one-line errors,
-login. Waiting, Ctrl-C and cleanup need a slow app: see test_magics_wait.py.
+login. Waiting, Ctrl-C and cleanup need a slow app: see test_wait.py.
 """
 
 from __future__ import annotations
