@@ -181,17 +181,19 @@ open(os.path.join(os.environ["TASK_RESULTS_DIR"], "done.txt"), "w").write("ok")
 #: Works "forever" (120 s) in any stage (app, partitioner or assembler) after starting a child
 #: process that does too, with ``params.marker`` in its command line (find it with
 #: `tests.kit.processes.marked`): what an abort, a timeout or a killed server must stop,
-#: children included. With ``params.pids`` (a folder), it writes a file named by its own pid
-#: that holds its child's pid. Prints ``working`` once the child runs.
+#: children included. With ``params.pids`` (a folder), it puts there a file named by its own
+#: pid that holds its child's pid. Prints ``working`` once the child runs.
 SLOW_WITH_CHILD = '''\
 import json, os, subprocess, sys, time
 env = os.environ
 params = json.loads(env.get("APP_PARAMS") or env.get("PARTITIONER_PARAMS")
                     or env.get("ASSEMBLER_PARAMS") or "{}")
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", params["marker"]])
-if params.get("pids"):
-    with open(os.path.join(params["pids"], str(os.getpid())), "w") as fh:
+if params.get("pids"):  # written beside the folder, then renamed: never seen half-written
+    aside = f"{params['pids']}.{os.getpid()}.tmp"
+    with open(aside, "w") as fh:
         fh.write(str(child.pid))
+    os.replace(aside, os.path.join(params["pids"], str(os.getpid())))
 print("working", flush=True)
 time.sleep(120)
 '''
