@@ -89,12 +89,14 @@ def test_several_tables_are_a_dict_or_one_frame_with_concat(ip: TestingShell) ->
 
 
 def test_every_finished_summary_says_what_came_out(
-        ip: TestingShell, server: Any, readings: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        ip: TestingShell, server: Any, readings: Path, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
     client = Client(api_key=server.api_key, base_url=server.base_url)
     job = client.submit(CSV, source=readings, params={"partitioner": {"rows_per_chunk": 100}})
     job.wait(timeout=120)
     assert "1 result file (result.csv)" in repr(job)  # wait() asked what came out
-    assert job.outputs is not None and job.outputs.total_bytes == readings.stat().st_size
+    [result] = job.download(tmp_path / "out")
+    assert job.outputs is not None and job.outputs.total_bytes == result.stat().st_size
     monkeypatch.setattr(ip, "display_pub", CapturingDisplayPublisher())
     for mode in ("html", "text"):
         ip.display_pub.outputs.clear()
