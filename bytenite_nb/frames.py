@@ -248,8 +248,10 @@ def _bool(values: list[Any]) -> pd.Series:
     return pd.Series(pd.array([None if v is None else bool(v) for v in values], dtype="boolean"))
 
 
-#: Names of id columns (and indexes) whose HTML display is shortened.
-_ID_NAMES = frozenset({"id", "job_id"})
+#: Columns holding job ids (long UUIDs), whose HTML display is shortened; a frame indexed by
+#: job id says so in ``attrs`` (template and secret ids are names: never shortened).
+_ID_NAMES = frozenset({"job_id"})
+_JOB_INDEX = "bytenite_job_index"
 #: Text columns whose HTML display wraps rather than cuts.
 _WRAPPED = frozenset({"description", "error_message", "message", "params"})
 #: How many characters of an id the HTML display shows.
@@ -259,7 +261,7 @@ SHORT_ID = 8
 class ReadableFrame(pd.DataFrame):
     """A DataFrame whose HTML display is made for a person reading it.
 
-    Ids (the ``id`` index, ``job_id`` columns) show their first :data:`SHORT_ID` characters
+    Job ids (``jobs_df``'s index, ``job_id`` columns) show their first :data:`SHORT_ID` characters
     and long text (descriptions, error messages, log messages) wraps instead of being cut.
     Only the display changes: values, dtypes and every operation are a DataFrame's, and
     frames derived from it (filters, selections) keep the readable display.
@@ -271,7 +273,7 @@ class ReadableFrame(pd.DataFrame):
 
     def _repr_html_(self) -> str | None:
         shown = pd.DataFrame(self)
-        if shown.index.name in _ID_NAMES and shown.index.dtype == "str":
+        if self.attrs.get(_JOB_INDEX) and shown.index.dtype == "str":
             shown.index = shown.index.map(_shorten)
         for name in _ID_NAMES.intersection(shown.columns):
             if shown[name].dtype == "str":
@@ -357,6 +359,7 @@ def jobs_df(jobs: Iterable[Any], *, columns: str | Sequence[str] = "default") ->
         "payment_amount": _int64([r.get("paymentAmount") for r in recs]),
     }
     frame = _frame(built, JOBS_SCHEMA, "id", [r.get("id") for r in recs])
+    frame.attrs[_JOB_INDEX] = True
     return frame if len(chosen) == len(JOBS_SCHEMA) else frame[list(chosen)]
 
 

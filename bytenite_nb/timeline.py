@@ -59,7 +59,9 @@ _PHASES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 _PHASE_COLOURS = {"upload": "#8c959f", "partition": "#8250df", "tasks": "#3b82f6",
                   "assemble": "#bf8700"}
-_STRAGGLER = "#1f2328"
+#: Stragglers are outlined in the text colour: dark on a light theme, light on a dark one
+#: (``currentColor`` is black in a standalone SVG file).
+_STRAGGLER = "currentColor"
 _OUTCOME_OF_STATE = {
     wire.TaskState.COMPLETE: "complete",
     wire.TaskState.FAILED: "failed",

@@ -236,7 +236,8 @@ def example_cell(template: Template, variable: str = "job") -> str:
             body += ["    " + line for line in dumped.split("\n")]
         for doc in hints:
             dumped = yaml.safe_dump({doc.name: _example_value(doc)}, allow_unicode=True,
-                                    default_flow_style=True).strip().strip("{}")
+                                    sort_keys=False, default_flow_style=True,
+                                    width=1000).strip()[1:-1]
             body.append(f"    # {dumped}")
         sections += body
     if sections:

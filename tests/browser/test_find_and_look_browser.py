@@ -85,6 +85,12 @@ def test_completion_popup_offers_verbs_and_template_ids(page: Any, lab: Lab,
         page.keyboard.press("End")
         editor.type("un csv")
         page.keyboard.press("Tab")
+        popup.wait_for(state="visible")
+        assert popup.locator(".jp-Completer-item .jp-Completer-match").all_inner_texts() == [
+            "csv-rows-template"]
+        page.screenshot(path=str(shots / f"templates-{theme}.png"),
+                        clip=_around(page, ".jp-Notebook .jp-Cell >> nth=-1", popup))
+        page.keyboard.press("Enter")
         cell = page.locator(".jp-Notebook .jp-Cell").last
         page.wait_for_function(
             "() => document.querySelector('.jp-Notebook .jp-Cell:last-child .cm-content')"
@@ -158,6 +164,7 @@ def test_template_help_timeline_and_a_monitor_with_rate_and_eta(page: Any, lab: 
     assert timeline.locator("rect.bn-retried").count() == 1
     assert timeline.locator("rect.bn-straggler").count() >= 1
     assert timeline.locator("rect.bn-task").count() == 15  # 14 tasks, one tried twice
+    page.set_viewport_size({"width": 1280, "height": 2400})  # the whole description in view
     for theme in ("light", "dark"):
         set_theme(page, theme)
         template.scroll_into_view_if_needed()
