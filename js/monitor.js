@@ -1,6 +1,8 @@
 // JobMonitor view (anywidget ES module). No bundler and no network imports: the relative
 // imports below are inlined by bytenite_nb/notebook/widgets/_assets.py.
-import { viewModel, gridLayout, cellRect, cellAt, cellStyle, diffGrid } from "./monitor_logic.js";
+import {
+  viewModel, gridLayout, cellRect, cellAt, cellStyle, diffGrid, outputsLine,
+} from "./monitor_logic.js";
 import { coalesce } from "./throttle.js";
 import { RateMeter, paceText } from "./rate_logic.js";
 
@@ -167,11 +169,8 @@ function render({ model, el }) {
     taskErr.style.display = vm.taskError ? "" : "none";
     summary.textContent = vm.summary;
     summary.style.display = vm.summary ? "" : "none";
-    const out = s.outputs || "";
-    outputs.textContent = out
-      ? `→ ${out}; load them: job.load_results() or %bytenite results ${vm.jobId} --load`
-      : "";
-    outputs.style.display = out ? "" : "none";
+    outputs.textContent = outputsLine(s.outputs, vm.jobId);
+    outputs.style.display = outputs.textContent ? "" : "none";
     notice.textContent = vm.notice;
     notice.style.display = vm.notice ? "" : "none";
     logTail.textContent = vm.logs.join("\n");

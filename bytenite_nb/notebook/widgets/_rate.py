@@ -86,13 +86,21 @@ class RateMeter:
         return max(0.0, left)
 
 
+def _fixed(value: float, digits: int) -> str:
+    """``value`` with ``digits`` decimals, a tie rounded up as JavaScript's ``toFixed`` does
+    (Python's format rounds a tie to even: 12.25 would read 12.2 here and 12.3 in the widget)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return str(Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+
+
 def format_rate(rate: float | None) -> str:
     """``12.5 tasks/s``, ``2.0 s/task`` below one a second, ``""`` when unknown."""
     if rate is None or rate <= 0:
         return ""
     if rate >= 1:
-        return f"{rate:.0f} tasks/s" if rate >= 100 else f"{rate:.1f} tasks/s"
-    return f"{1 / rate:.1f} s/task"
+        return f"{_fixed(rate, 0 if rate >= 100 else 1)} tasks/s"
+    return f"{_fixed(1 / rate, 1)} s/task"
 
 
 def format_eta(seconds: float | None) -> str:

@@ -307,7 +307,7 @@ def render_text(s: MonitorState) -> str:
         mark = "✔" if s.stage == "done" else "✘"
         lines = [f"{mark} ByteNite job {label}{ident}: {s.summary}"]
         if s.outputs:
-            lines.append(f"  → {s.outputs}; load them: {load_calls(s.job_id)}")
+            lines.append(f"  {outputs_line(s.outputs, s.job_id)}")
         if s.task_error:
             lines.append(f"  first failing task: {s.task_error}")
         return "\n".join(lines)
@@ -335,9 +335,12 @@ def pace(s: MonitorState) -> str:
     return pace_text(s.rate, s.eta if s.eta >= 0 else None)
 
 
-def load_calls(job_id: str) -> str:
-    """How to load a finished job's results, in Python and as a magic."""
-    return f"job.load_results() or %bytenite results {job_id} --load"
+def outputs_line(outputs: str, job_id: str) -> str:
+    """What a finished job produced and how to load its results, in Python and as a magic
+    (``js/monitor_logic.js`` outputsLine is the same)."""
+    if not outputs:
+        return ""
+    return f"→ {outputs}; load them: job.load_results() or %bytenite results {job_id} --load"
 
 
 def static_bundle(s: MonitorState) -> dict[str, str]:
