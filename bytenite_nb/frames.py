@@ -271,6 +271,12 @@ class ReadableFrame(pd.DataFrame):
     def _constructor(self) -> Any:
         return ReadableFrame
 
+    def __repr__(self) -> str:
+        if not _WRAPPED.intersection(self.columns):
+            return super().__repr__()
+        with pd.option_context("display.max_colwidth", None):  # long text whole, not cut
+            return super().__repr__()
+
     def _repr_html_(self) -> str | None:
         shown = pd.DataFrame(self)
         if self.attrs.get(_JOB_INDEX) and shown.index.dtype == "str":

@@ -68,6 +68,7 @@ from typing import Any, Literal
 from bytenite_nb.notebook.feed import JobFeed
 from bytenite_nb.notebook.widgets._view import (
     MonitorState,
+    pace,
     render_text,
     static_bundle,
 )
@@ -385,7 +386,9 @@ class LogReporter:
                 self._last_progress = now
                 self._last_counts = counts
                 done, failed, total = counts
-                self.logger.info("%s: %s/%s tasks done, %s failed", label, done, total, failed)
+                paced = f" · {pace(view)}" if pace(view) else ""
+                self.logger.info("%s: %s/%s tasks done, %s failed%s", label, done, total, failed,
+                                 paced)
 
     def outcome(self, view: MonitorState) -> None:
         """Log the final line: INFO for COMPLETE, ERROR for FAILED."""

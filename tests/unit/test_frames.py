@@ -393,6 +393,7 @@ def test_templates_name_the_params_of_each_section() -> None:
         "paramsSchema": {"partitioner": schema, "app": {"properties": {"op": {}}}}})])
     assert tf.loc["t", "params"] == "partitioner: rows, sep · app: op"
     assert ("d " * 80).strip() in tf._repr_html_()
+    assert ("d " * 80).strip() in repr(tf)  # the text too: whole, not cut with "..."
     long_name = "a-template-with-a-long-name"
     named = frames.templates_df([Template.from_json({"id": long_name})])
     assert f">{long_name}<" in named._repr_html_()  # names are not ids to shorten

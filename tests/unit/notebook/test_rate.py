@@ -92,3 +92,22 @@ def test_every_view_of_a_running_job_shows_rate_and_time_left(
     feed_state = feed.state
     assert feed_state.terminal and "tasks/s" not in texts[-1]
     assert "tasks/s" not in render_html(feed_state)
+
+
+def test_log_lines_carry_rate_and_time_left(caplog: pytest.LogCaptureFixture) -> None:
+    """The non-interactive fallback (logging lines) says the pace too."""
+    import logging
+    from types import SimpleNamespace
+
+    from bytenite_nb.notebook.presenter import LogReporter
+    from bytenite_nb.notebook.widgets._view import MonitorState
+
+    caplog.set_level(logging.INFO, logger="bytenite_nb.progress")
+    reporter = LogReporter(SimpleNamespace(name="paced", id="j-1"), every=0.0)
+    running = MonitorState(job_id="j-1", state="PARTITIONED", stage="tasks", done=3,
+                           total=10, rate=1.0, eta=7.0)
+    reporter.update(running)
+    reporter.update(MonitorState(**{**running.traits(), "done": 4, "eta": 6.0,
+                                    "logs": ()}))
+    lines = [r.getMessage() for r in caplog.records if r.name == "bytenite_nb.progress"]
+    assert lines[-1] == "job paced (j-1): 4/10 tasks done, 0 failed · 1.0 tasks/s · ~6.0s left"
