@@ -187,27 +187,22 @@ function render({ model, el }) {
     abortBtn.disabled = true;
     model.send({ type: "abort" });
   });
-  logsBtn.addEventListener("click", () => {
-    if (logsPanel.childElementCount) {
-      logsPanel.replaceChildren(); // second click hides the table
-      logsBtn.textContent = "Logs";
-      return;
-    }
-    logsBtn.disabled = true;
-    logsPanel.replaceChildren(h("div", "bn-muted", "loading logs…"));
-    model.send({ type: "logs" });
-  });
-
-  timelineBtn.addEventListener("click", () => {
-    if (timelinePanel.childElementCount) {
-      timelinePanel.replaceChildren(); // second click hides the timeline
-      timelineBtn.textContent = "Timeline";
-      return;
-    }
-    timelineBtn.disabled = true;
-    timelinePanel.replaceChildren(h("div", "bn-muted", "drawing the timeline…"));
-    model.send({ type: "timeline" });
-  });
+  // A button that asks the kernel for a panel's content (answered in onCustom); a second
+  // click hides the panel again.
+  function panelToggle(button, panel, label, loading, type) {
+    button.addEventListener("click", () => {
+      if (panel.childElementCount) {
+        panel.replaceChildren();
+        button.textContent = label;
+        return;
+      }
+      button.disabled = true;
+      panel.replaceChildren(h("div", "bn-muted", loading));
+      model.send({ type });
+    });
+  }
+  panelToggle(logsBtn, logsPanel, "Logs", "loading logs…", "logs");
+  panelToggle(timelineBtn, timelinePanel, "Timeline", "drawing the timeline…", "timeline");
 
   // Python answers a "logs" request with pandas' own escaped HTML of the logs DataFrame, and
   // a "timeline" request with the SVG markup of job.timeline() (escaped by Python).

@@ -190,37 +190,41 @@ class JobMonitor(anywidget.AnyWidget):
         if not self.ended.is_set():  # the end state may already have arrived meanwhile
             self.notice = "abort requested; waiting for the server…"
 
-    def send_logs(self) -> None:
-        """Fetch the full logs as a DataFrame, keep it in ``logs_frame``, show it in the card."""
+    def _answer(self, kind: str, failure: str, build: Callable[[Job], dict[str, Any]]) -> None:
+        """Send the card ``{"type": kind, **build(job)}``, or an error saying ``failure``."""
         if self._job is None:
             self.send({"type": "error", "message": "no job attached"})
             return
         try:
-            frame = self._job.logs_df()
+            payload = build(self._job)
         except Exception as exc:
-            self.send({"type": "error", "message": f"could not fetch logs: {exc}"})
+            self.send({"type": "error", "message": f"{failure}: {exc}"})
             return
-        self.logs_frame = frame
-        shown = frame.tail(LOGS_HTML_ROWS)
-        note = f"{len(frame)} log lines" + (
-            f" (last {LOGS_HTML_ROWS} shown; all of them: job.logs_df())"
-            if len(frame) > LOGS_HTML_ROWS
-            else ""
-        )
-        self.send({"type": "logs", "html": shown.to_html(max_cols=12, border=0), "note": note})
+        self.send({"type": kind, **payload})
+
+    def send_logs(self) -> None:
+        """Fetch the full logs as a DataFrame, keep it in ``logs_frame``, show it in the card."""
+
+        def build(job: Job) -> dict[str, Any]:
+            frame = self.logs_frame = job.logs_df()
+            shown = frame.tail(LOGS_HTML_ROWS)
+            note = f"{len(frame)} log lines" + (
+                f" (last {LOGS_HTML_ROWS} shown; all of them: job.logs_df())"
+                if len(frame) > LOGS_HTML_ROWS
+                else ""
+            )
+            return {"html": shown.to_html(max_cols=12, border=0), "note": note}
+
+        self._answer("logs", "could not fetch logs", build)
 
     def send_timeline(self) -> None:
         """Draw the finished job's task timeline (``job.timeline()``) in the card."""
-        if self._job is None:
-            self.send({"type": "error", "message": "no job attached"})
-            return
-        try:
-            timeline = self._job.timeline()
-        except Exception as exc:
-            self.send({"type": "error", "message": f"could not draw the timeline: {exc}"})
-            return
-        self.send({"type": "timeline", "html": timeline._repr_html_(),
-                   "note": timeline.summary()})
+
+        def build(job: Job) -> dict[str, Any]:
+            timeline = job.timeline()
+            return {"html": timeline._repr_html_(), "note": timeline.summary()}
+
+        self._answer("timeline", "could not draw the timeline", build)
 
     # -- reprs ----------------------------------------------------------------------------------
 

@@ -84,6 +84,15 @@ def test_monitor_follows_a_real_hello_world_job_to_complete(local_server: Any,
     custom = [m["content"] for m in rec.messages if m.get("method") == "custom"]
     assert custom[-1]["type"] == "logs" and "<table" in custom[-1]["html"]
     assert isinstance(monitor.logs_frame, pd.DataFrame) and len(monitor.logs_frame) >= 1
+    # The Timeline button (once the job has ended): the SVG of job.timeline() in the card.
+    front_end(monitor, {"type": "timeline"})
+    custom = [m["content"] for m in rec.messages if m.get("method") == "custom"]
+    assert custom[-1]["type"] == "timeline" and "<svg" in custom[-1]["html"]
+    assert 'class="bn-task bn-complete" data-chunk="0"' in custom[-1]["html"]
+    assert custom[-1]["note"].startswith("Task timeline of job monitor-hello: 1 task")
+    # What came out, in the card and its reprs.
+    assert monitor.outputs.startswith("1 result file (hello_world_processed.txt), 14 B")
+    assert "→ 1 result file" in repr(monitor) and "→ 1 result file" in monitor._repr_html_()
 
 
 def test_abort_button_message_aborts_the_running_job(client: Client) -> None:
