@@ -7,6 +7,8 @@ Screenshots land in test-output/browser/<test name>/ (``*-light.png``, ``*-dark.
 from __future__ import annotations
 
 import base64
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,16 @@ from tests.browser.conftest import Lab, open_notebook, run_all
 pytestmark = pytest.mark.browser
 
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
+
+
+@pytest.fixture()
+def themed(page: Any) -> Iterator[Any]:
+    """The page; JupyterLab is back on its light theme afterwards (the theme is a user
+    setting of the shared server, and other tests' screenshots expect the default)."""
+    yield page
+    # The page may be gone after a failure: then there is nothing more to restore.
+    with contextlib.suppress(Exception):
+        set_theme(page, "light")
 
 
 def set_theme(page: Any, theme: str) -> None:
@@ -59,8 +71,9 @@ def last_cell_editor(page: Any) -> Any:
 COMPLETION_CELLS = ["%load_ext bytenite_nb", "%bytenite templates", ""]
 
 
-def test_completion_popup_offers_verbs_and_template_ids(page: Any, lab: Lab,
+def test_completion_popup_offers_verbs_and_template_ids(themed: Any, lab: Lab,
                                                        shots: Path) -> None:
+    page = themed
     name = lab.write_notebook("complete.ipynb", COMPLETION_CELLS)
     open_notebook(page, lab, name)
     run_all(page)
@@ -137,8 +150,9 @@ paced""",
 ]
 
 
-def test_template_help_timeline_and_a_monitor_with_rate_and_eta(page: Any, lab: Lab,
+def test_template_help_timeline_and_a_monitor_with_rate_and_eta(themed: Any, lab: Lab,
                                                                shots: Path) -> None:
+    page = themed
     name = lab.write_notebook("look.ipynb", LOOK_CELLS)
     open_notebook(page, lab, name)
     run_all(page)

@@ -47,6 +47,7 @@ def test_form_fill_copy_and_run(page: Any, lab: Lab, shots: Path) -> None:
     seconds.fill("0.1")
     page.wait_for_function(
         "() => !document.querySelector('.bn-job-form button.mod-primary').disabled")
+    page.set_viewport_size({"width": 1280, "height": 2000})  # the whole form in view
     # Copy as a cell: on the clipboard, from the click itself.
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.url)
     copy = form.locator("button.bn-copy-btn")

@@ -226,8 +226,14 @@ class JobForm(w.VBox):
         self.template_help = w.HTML("")
         self.name = w.Text(description="Name", placeholder="optional", style=_LABEL,
                            layout=w.Layout(width="640px"))
-        self.source_kind = w.ToggleButtons(options=SOURCE_KINDS, description="Data",
-                                           style={**_LABEL, "button_width": "110px"})
+        self.source_kind = w.ToggleButtons(options=SOURCE_KINDS,
+                                           style={"button_width": "auto"})
+        # ToggleButtons put their description above the buttons: a label of the others'
+        # width keeps "Data" in the same column as "Template" and "Name".
+        data_row = w.HBox([w.HTML('<div style="text-align:right;padding:4px 8px 0 0">Data</div>',
+                                  layout=w.Layout(width=_LABEL["description_width"],
+                                                  min_width=_LABEL["description_width"])),
+                           self.source_kind])
         self.url = w.Text(description="URL", placeholder="https://…", style=_LABEL,
                           layout=w.Layout(width="640px"))
         self.path = w.Text(description="Path", style=_LABEL, layout=w.Layout(width="640px"),
@@ -249,7 +255,7 @@ class JobForm(w.VBox):
         self.output = w.Output()
         super().__init__([
             w.HTML("<b>New ByteNite job</b>"),
-            self.template, self.template_help, self.name, self.source_kind, self.source_box,
+            self.template, self.template_help, self.name, data_row, self.source_box,
             self.params_box, w.HBox([self.run_button, self.copy_button],
                                     layout=w.Layout(align_items="flex-start")),
             self.status, self.output,
