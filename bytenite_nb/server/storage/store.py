@@ -294,6 +294,14 @@ class Store:
                 "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
         return [EventRow(r["seq"], r["name"], r["job_id"], json.loads(r["data"])) for r in rows]
 
+    def job_events(self, job_id: str, name: str) -> list[dict[str, Any]]:
+        """The payloads of one job's stored events called ``name``, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT data FROM events WHERE job_id = ? AND name = ? ORDER BY seq",
+                (job_id, name)).fetchall()
+        return [json.loads(r["data"]) for r in rows]
+
     def last_seq(self) -> int:
         """The highest sequence number handed out so far (0 if none)."""
         with self._lock:
