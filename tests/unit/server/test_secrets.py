@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pipeline_kit import Recorder, engine, spec
 
-from bytenite_nb.server.execution.executors.dask_remote import SealedEnv
+from bytenite_nb.server.execution.executors.dask_remote import sealed as sealed_env
 from bytenite_nb.server.execution.executors.forkserver import (
     ForkServerExecutor,
     ProcessSpec,
@@ -160,8 +160,8 @@ def test_process_spec_and_dask_env_reprs_hide_values(tmp_path: Path) -> None:
     shown = repr(ProcessSpec(tmp_path / "main.py", tmp_path, {"MY_KEY": KEY},
                              secret_names=("MY_KEY",)))
     assert KEY not in shown and "main.py" in shown
-    sealed = SealedEnv({"MY_KEY": KEY, "CHUNK_NUMBER": "0"})
-    assert KEY not in repr(sealed) + str(sealed) and dict(sealed.items())["MY_KEY"] == KEY
+    sealed = sealed_env({"MY_KEY": KEY, "CHUNK_NUMBER": "0"})
+    assert KEY not in repr(sealed) + str(sealed) and sealed()["MY_KEY"] == KEY
 
 
 DUMP = """

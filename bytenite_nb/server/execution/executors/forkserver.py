@@ -37,8 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from bytenite_nb.server.execution.executors import zygote
-from bytenite_nb.server.execution.executors.entry_imports import stdlib_imports
+# Relative imports only, and nothing beyond the standard library: this module also runs on
+# Dask workers, shipped there as source with its siblings (see dask_remote).
+from . import zygote
+from .entry_imports import stdlib_imports
 
 __all__ = [
     "NOTE_STREAM",
