@@ -266,7 +266,9 @@ import os, time
 flag = {str(flag)!r}
 if not os.path.exists(flag):
     open(flag + ".pid", "w").write(str(os.getpid()))
-    open(flag, "w").write(str(os.getppid()))  # the Dask worker process running this task
+    # the Dask worker process running this task: its fork server's parent
+    stat = open("/proc/%d/stat" % os.getppid()).read()
+    open(flag, "w").write(stat.rsplit(")", 1)[1].split()[1])
     time.sleep(60)
 open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write("survived")
 """)
@@ -408,7 +410,8 @@ def test_many_lines_arrive_live_complete_and_in_order(tmp_path: Path,
 
 
 class _Deaf(dict):  # type: ignore[type-arg]
-    """The executor's inboxes, made to lose every live batch once ``deaf`` is set."""
+    """The executor's running tasks by token, made to lose every live batch of lines once
+    ``deaf`` is set."""
 
     deaf = False
 
@@ -419,7 +422,7 @@ class _Deaf(dict):  # type: ignore[type-arg]
 def test_lines_whose_live_messages_are_lost_come_with_the_result_once(
         tmp_path: Path, dask_executor: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     inboxes = _Deaf()
-    monkeypatch.setattr(dask_executor, "_inboxes", inboxes)
+    monkeypatch.setattr(dask_executor, "_tokens", inboxes)
     gate = tmp_path / "gate"
     spec = _one_task(tmp_path, _gated(gate, """
         for i in range(100):
@@ -450,7 +453,9 @@ flag = {str(flag)!r}
 first = not os.path.exists(flag)
 print("run starts", "first" if first else "again")
 if first:
-    open(flag + ".tmp", "w").write(str(os.getppid()))  # the Dask worker running this task
+    # the Dask worker running this task: its fork server's parent
+    stat = open("/proc/%d/stat" % os.getppid()).read()
+    open(flag + ".tmp", "w").write(stat.rsplit(")", 1)[1].split()[1])
     os.replace(flag + ".tmp", flag)
     print("lost run working")
     time.sleep(60)
