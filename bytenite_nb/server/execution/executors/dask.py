@@ -100,13 +100,13 @@ _POLL = 0.05  # how often the dispatcher looks at cancel events, deadlines and t
 _HEALTH_EVERY = 1.0  # seconds between two looks at the scheduler and its workers
 # Only these travel: paths are the worker's own, the rest of the environment is the worker's.
 _CONTRACT_KEYS = ("APP_PARAMS", "SECRETS")
-_BATCH_SECONDS = 0.1  # the work a batch aims at, once the tasks' duration is known
+_BATCH_SECONDS = 0.2  # the work a batch aims at, once the tasks' duration is known
 _MAX_BATCH = 64  # tasks
 _BATCH_BYTES = 8 * 1024 * 1024  # of chunks in one batch (a bigger chunk goes alone)
 _INLINE_BYTES = 1024 * 1024  # bigger chunks are scattered, not put in the graph
 _BATCHES_PER_THREAD = 2  # in flight: one running and one waiting, on every worker thread
-_IN_FLIGHT_PER_THREAD = 16  # default `workers`: tasks the pipeline keeps here at once
-_MIN_IN_FLIGHT = 64
+_IN_FLIGHT_PER_THREAD = 32  # default `workers`: tasks the pipeline keeps here at once
+_MIN_IN_FLIGHT = 128
 _GATHER_AT_ONCE = 16  # finished batches gathered in one call
 _GROUP_IDLE = 10.0
 _GIB = 1024**3
@@ -666,15 +666,18 @@ class DaskExecutor:
         if problem is not None:
             return ProcessResult(None, "error", error=problem), None
         app_dir = Path(spec.path0 or Path(spec.script).parent)
+        env = {k: spec.env[k] for k in (*_CONTRACT_KEYS, *spec.secret_names) if k in spec.env}
+        # One group per job and app: the app folder is read (and sent, if it changed) when
+        # its job's first task comes, not for every task.
+        key = (id(cancel), str(app_dir), timeout, deadline, tuple(sorted(env.items())))
         try:
-            digest, archive = self._app(app_dir)
             data_path = Path(spec.env["TASK_DIR"]) / "data.bin"
             size = data_path.stat().st_size
+            with self._cv:
+                group = self._groups.get(key)
+            digest, archive = (group.digest, group.archive) if group else self._app(app_dir)
         except (OSError, ValueError) as exc:
             return ProcessResult(None, "error", error=f"cannot prepare the task: {exc}"), None
-        env = {k: spec.env[k] for k in (*_CONTRACT_KEYS, *spec.secret_names) if k in spec.env}
-        key = (id(cancel), str(app_dir), digest, timeout, deadline,
-               json.dumps(sorted(env.items())))
         task = _Task(chunk=spec.env.get("CHUNK_NUMBER", "0"), data_path=data_path, size=size,
                      results_dir=Path(spec.env["TASK_RESULTS_DIR"]))
         note = None
