@@ -43,8 +43,9 @@ def write_apps(root: Path, app_code: str, partitioner_code: str) -> Path:
     return root
 
 
-def run_job(base_url: str, n: int) -> float:
-    """Seconds from create to the results listed, for one N-chunk job."""
+def run_job(base_url: str, n: int, params: dict[str, Any] | None = None) -> float:
+    """Seconds from create to the results listed, for one N-chunk job (``params``: more
+    job params, e.g. ``{"app": {...}}``)."""
     import requests
 
     s = requests.Session()
@@ -52,8 +53,9 @@ def run_job(base_url: str, n: int) -> float:
     s.headers["Authorization"] = token
     api = f"{base_url}/v1/customer"
     t0 = time.perf_counter()
-    job = s.post(f"{api}/jobs", json={"templateId": "bench-http-template",
-                                      "params": {"partitioner": {"chunks": n}}}).json()["job"]
+    body = {"templateId": "bench-http-template",
+            "params": {**(params or {}), "partitioner": {"chunks": n}}}
+    job = s.post(f"{api}/jobs", json=body).json()["job"]
     s.post(f"{api}/jobs/{job['id']}/run", json={}).raise_for_status()
     while True:
         body = s.get(f"{api}/jobs/{job['id']}").json()["job"]
