@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bytenite_nb.api.events import JobSnapshot
+from bytenite_nb.api.snapshot import JobSnapshot
 from bytenite_nb.notebook.widgets.monitor import JobMonitor
 from tests.unit.notebook._feed import job_events
 

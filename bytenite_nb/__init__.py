@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from bytenite_nb._version import __version__
 
 __all__ = ["Client", "Job", "__version__", "connect", "load_ipython_extension"]
 

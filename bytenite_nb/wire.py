@@ -275,6 +275,10 @@ def bypass() -> dict[str, Any]:
     return {"dataSourceDescriptor": "bypass"}
 
 
+#: The keys of a job's ``params``: one object per engine, and the (deprecated) preset name.
+PARAM_SECTIONS = frozenset({"partitioner", "app", "assembler", "preset"})
+
+
 def bucket_destination() -> dict[str, Any]:
     """The temporary ``bucket`` destination (results served as expiring links)."""
     return {"dataSourceDescriptor": "bucket"}

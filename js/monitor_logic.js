@@ -18,7 +18,7 @@ export const STAGE_LABELS = {
 
 /**
  * One character per task in the `grid` trait (kept in sync with
- * bytenite_nb/notebook/widgets/_view.py GRID_CHARS).
+ * bytenite_nb/notebook/widgets/_view.py GRID_CHARS by tests/unit/notebook/test_view_parity.py).
  */
 export const GRID_STATES = {
   q: { name: "queued", color: "#c9d1d9" },

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bytenite_nb.api.client import Client, Filter, connect
 from bytenite_nb.api.config import Settings, resolve_settings, save_config
+from bytenite_nb.api.decoding import Event, decode_events
 from bytenite_nb.api.errors import (
     APIConnectionError,
     APIError,
@@ -30,7 +31,7 @@ from bytenite_nb.api.errors import (
     UnprocessableEntityError,
     WaitTimeoutError,
 )
-from bytenite_nb.api.events import Event, EventStream, JobSnapshot, JobWatcher, decode_events
+from bytenite_nb.api.events import EventStream
 from bytenite_nb.api.jobs import Job
 from bytenite_nb.api.models import (
     DataSourceInfo,
@@ -41,6 +42,8 @@ from bytenite_nb.api.models import (
     TaskInfo,
     Template,
 )
+from bytenite_nb.api.snapshot import JobSnapshot
+from bytenite_nb.api.watcher import JobWatcher
 
 __all__ = [
     "APIConnectionError",

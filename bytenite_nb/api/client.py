@@ -28,7 +28,7 @@ from bytenite_nb import wire
 from bytenite_nb.api._http import Transport
 from bytenite_nb.api.config import Settings, resolve_settings
 from bytenite_nb.api.errors import APIStatusError, ByteniteError, NotFoundError
-from bytenite_nb.api.events import EventStream, JobWatcher
+from bytenite_nb.api.events import EventStream
 from bytenite_nb.api.jobs import Job
 from bytenite_nb.api.models import (
     DataSourceInfo,
@@ -42,20 +42,29 @@ from bytenite_nb.api.models import (
 )
 from bytenite_nb.api.pagination import Page, paginate
 from bytenite_nb.api.uploads import is_upload_source, open_upload
+from bytenite_nb.api.watcher import JobWatcher
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from bytenite_nb.api.dev import DevAPI
 
-__all__ = ["Client", "Filter", "connect"]
+__all__ = ["Client", "Filter", "connect", "verify_api_key"]
 
 log = logging.getLogger("bytenite_nb.api")
 
 _C = wire.CUSTOMER_PREFIX
 _A = wire.AUTH_PREFIX
-#: Keys of user-owned JSON whose contents must reach the server exactly as written.
-_OPAQUE = ("params", "app", "partitioner", "assembler")
+
+
+def _check_param_sections(params: dict[str, Any]) -> None:
+    """Refuse ``params`` keys other than the engine sections, before any request is made."""
+    unknown = set(params) - wire.PARAM_SECTIONS
+    if unknown:
+        raise ValueError(
+            f"params take the keys app, partitioner and assembler; got {sorted(unknown)} "
+            "(put app parameters under 'app')"
+        )
 
 
 def Filter(field: str, condition: str | wire.FilterCondition, value: Any) -> dict[str, Any]:
@@ -332,12 +341,7 @@ class Client:
 
         The server validates them against the template's schema (400/422 on failure).
         """
-        unknown = set(params) - {"app", "partitioner", "assembler", "preset"}
-        if unknown:
-            raise ValueError(
-                f"params take the keys app, partitioner and assembler; got {sorted(unknown)} "
-                "(put app parameters under 'app')"
-            )
+        _check_param_sections(params)
         return self._job_call("PATCH", f"{_C}/jobs/{job_id}/params", json=params)
 
     def set_name(self, job_id: str, name: str) -> Job:
@@ -554,7 +558,7 @@ class Client:
     def events(
         self, *, since: str | int | None = None, job_id: str | None = None, **kwargs: Any
     ) -> EventStream:
-        """``GET /events`` as an iterator of :class:`~bytenite_nb.api.events.Event`.
+        """``GET /events`` as an iterator of :class:`~bytenite_nb.api.decoding.Event`.
 
         Reconnects with backoff and resumes after the last sequence number seen; ``since``
         replays from a sequence number, ``job_id`` keeps one job's events. See
@@ -565,7 +569,7 @@ class Client:
     def watch(
         self, job_id: str, on_update: Callable[..., None] | None = None, **kwargs: Any
     ) -> JobWatcher:
-        """Start a :class:`~bytenite_nb.api.events.JobWatcher` on a job."""
+        """Start a :class:`~bytenite_nb.api.watcher.JobWatcher` on a job."""
         return JobWatcher(self, job_id, on_update, **kwargs)
 
     # -- the one-call path ------------------------------------------------------------------
@@ -615,11 +619,7 @@ class Client:
             data_source = wire.file_source()
         destination = _data_source(data_destination) if data_destination is not None else None
         if params is not None:
-            unknown = set(params) - {"app", "partitioner", "assembler", "preset"}
-            if unknown:
-                raise ValueError(
-                    f"params take the keys app, partitioner and assembler; got {sorted(unknown)}"
-                )
+            _check_param_sections(params)
 
         job = self.create_job(template_id, name=name, description=description)
         try:
@@ -689,3 +689,22 @@ def _header_filename(name: str) -> str:
 def connect(api_key: str | None = None, base_url: str | None = None, **kwargs: Any) -> Client:
     """``Client(...)`` under a verb: resolve credentials and return a client."""
     return Client(api_key, base_url, **kwargs)
+
+
+def verify_api_key(api_key: str, base_url: str, *, timeout: float = 10.0) -> bool:
+    """Whether the API at ``base_url`` accepts ``api_key``: ``True`` once it exchanged the key
+    for a token and listed templates with it, ``False`` when it did not answer.
+
+    Raises :class:`~bytenite_nb.api.errors.AuthenticationError` when it rejected the key
+    (other API errors propagate too).
+    """
+    from bytenite_nb.api.errors import APIConnectionError
+
+    client = Client(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=1)
+    try:
+        next(iter(client.templates()), None)
+    except APIConnectionError:
+        return False
+    finally:
+        client.close()
+    return True

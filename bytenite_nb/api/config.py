@@ -40,8 +40,10 @@ __all__ = [
     "Settings",
     "config_path",
     "normalize_base_url",
+    "resolve_base_url",
     "resolve_settings",
     "save_config",
+    "save_keyring_key",
 ]
 
 API_KEY_ENV = "BYTENITE_API_KEY"
@@ -130,6 +132,27 @@ def _keyring_key(profile: str) -> str | None:
         return keyring.get_password(KEYRING_SERVICE, profile) or None
     except Exception:  # any backend failure (e.g. NoKeyringError on headless Linux): no key
         return None
+
+
+def save_keyring_key(api_key: str, profile: str = DEFAULT_PROFILE) -> str:
+    """Store ``api_key`` in the OS keyring (service ``bytenite-nb``, user = profile); returns
+    where, for a message. Raises :class:`ConfigurationError` naming the fix when ``keyring``
+    is not installed or its backend refuses (e.g. no keyring on a headless Linux box)."""
+    try:
+        import keyring
+    except ImportError:
+        raise ConfigurationError(
+            "the 'keyring' package is not installed (pip install 'bytenite-nb[keyring]'); "
+            "store the key in the config file instead"
+        ) from None
+    try:
+        keyring.set_password(KEYRING_SERVICE, profile, api_key)
+    except Exception as exc:  # any backend failure, e.g. NoKeyringError
+        raise ConfigurationError(
+            f"the keyring refused it ({type(exc).__name__}); store the key in the config "
+            "file (a 0600 file) instead"
+        ) from None
+    return f"in the OS keyring (service {KEYRING_SERVICE!r})"
 
 
 def _local_dir() -> Path:
@@ -241,6 +264,13 @@ def resolve_settings(
     return Settings(
         api_key=key, base_url=url, api_key_source=key_source, base_url_source=url_source
     )
+
+
+def resolve_base_url(base_url: str | None = None, *, profile: str = DEFAULT_PROFILE) -> str:
+    """The base URL alone, in the order :func:`resolve_settings` uses (no key needed: e.g.
+    to say which server a key being typed is for)."""
+    # A stand-in key stops the key search before it reads the keyring or the local key file.
+    return resolve_settings(api_key="not-needed", base_url=base_url, profile=profile).base_url
 
 
 def _toml_string(value: str) -> str:

@@ -1,15 +1,11 @@
-"""The ``GET /events`` stream: a resuming reader, plus the event tools in one namespace.
+"""The ``GET /events`` stream: :class:`EventStream`, a resuming reader.
 
-- :func:`decode_events` / :class:`StreamDecoder` / :class:`Event` (:mod:`.decoding`) turn raw
-  bytes (NDJSON or SSE, any chunk split) into events.
-- :class:`EventStream` (here) iterates :class:`Event` objects, reconnecting with backoff and
-  resuming after the last sequence number it saw (``?since=`` and ``Last-Event-ID``), and
-  dropping the duplicates a resume can replay.
-- :class:`JobSnapshot` (:mod:`.snapshot`) folds one job's events (and polled job/task
-  records) into its current state; it never moves backwards.
-- :class:`JobWatcher` (:mod:`.watcher`) runs all of that on a daemon thread, polling when the
-  stream is silent or absent, and calls ``on_update(snapshot)`` after every change and once
-  at the end.
+It iterates :class:`~bytenite_nb.api.decoding.Event` objects, reconnecting with backoff and
+resuming after the last sequence number it saw (``?since=`` and ``Last-Event-ID``), and drops
+the duplicates a resume can replay. Its neighbours: :mod:`~bytenite_nb.api.decoding` turns
+raw bytes (NDJSON or SSE, any chunk split) into events, :mod:`~bytenite_nb.api.snapshot`
+folds one job's events into its current state, and :mod:`~bytenite_nb.api.watcher` follows
+one job on a daemon thread.
 """
 
 from __future__ import annotations
@@ -27,22 +23,13 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from bytenite_nb import wire
-from bytenite_nb.api.decoding import Event, StreamDecoder, decode_events, is_newer
+from bytenite_nb.api.decoding import Event, StreamDecoder, is_newer
 from bytenite_nb.api.errors import APIConnectionError, APIError, APIStatusError
-from bytenite_nb.api.snapshot import JobSnapshot
-from bytenite_nb.api.watcher import JobWatcher
 
 if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.api._http import Transport
 
-__all__ = [
-    "Event",
-    "EventStream",
-    "JobSnapshot",
-    "JobWatcher",
-    "StreamDecoder",
-    "decode_events",
-]
+__all__ = ["EventStream"]
 
 log = logging.getLogger("bytenite_nb.api.events")
 

@@ -29,7 +29,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from bytenite_nb.api.client import Client
-    from bytenite_nb.api.events import EventStream, JobSnapshot, JobWatcher
+    from bytenite_nb.api.events import EventStream
+    from bytenite_nb.api.snapshot import JobSnapshot
+    from bytenite_nb.api.watcher import JobWatcher
 
 __all__ = ["Job"]
 
@@ -295,8 +297,8 @@ class Job:
     def watch(
         self, on_update: Callable[[JobSnapshot], None] | None = None, **kwargs: Any
     ) -> JobWatcher:
-        """Start a :class:`~bytenite_nb.api.events.JobWatcher` feeding ``on_update``."""
-        from bytenite_nb.api.events import JobWatcher
+        """Start a :class:`~bytenite_nb.api.watcher.JobWatcher` feeding ``on_update``."""
+        from bytenite_nb.api.watcher import JobWatcher
 
         return JobWatcher(self._client, self.id, on_update, **kwargs)
 
@@ -314,7 +316,7 @@ class Job:
         job fails, :class:`WaitTimeoutError` after ``timeout`` seconds (the job keeps running).
         A KeyboardInterrupt stops waiting and propagates; it does not abort the job.
         """
-        from bytenite_nb.api.events import JobWatcher
+        from bytenite_nb.api.watcher import JobWatcher
 
         done = threading.Event()
 

@@ -21,10 +21,15 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, validate
 
-from bytenite_nb.notebook.cli_parser import CELL_VERB, Command, parse_cell_line, parse_line
-from bytenite_nb.notebook.commands import handler_for
 from bytenite_nb.notebook.commands.errors import friendly_error, is_user_error, redact
 from bytenite_nb.notebook.commands.session import Connection
+from bytenite_nb.notebook.grammar import (
+    CELL_VERB,
+    Command,
+    parse_cell_line,
+    parse_line,
+    verb_named,
+)
 
 __all__ = ["ByteniteMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -92,7 +97,7 @@ class ByteniteMagics(Magics):
         super().__init__(shell=shell, **kwargs)
         #: Connection state (session keys, ByteNite Local); never shown.
         self.connection = Connection()
-        #: Whether ``bytenite_nb.notebook.display`` renders Job objects as live monitors.
+        #: Whether ``bytenite_nb.notebook.presenter`` renders Job objects as live monitors.
         self.formatters_registered = False
 
     @validate("base_url")
@@ -137,7 +142,7 @@ class ByteniteMagics(Magics):
             debug = command.debug or debug
             if cell is not None and command.verb != "help":
                 command = Command(CELL_VERB, command.options, command.debug)
-            return handler_for(command.verb)(Context(self, command, cell))
+            return verb_named(command.verb).handler_function()(Context(self, command, cell))
         except UsageError as exc:
             if type(exc) is not UsageError:
                 raise
@@ -158,7 +163,7 @@ def load_ipython_extension(ip: Any) -> None:
     magics = ByteniteMagics(ip)
     ip.register_magics(magics)
     try:
-        from bytenite_nb.notebook.display import register_formatters
+        from bytenite_nb.notebook.presenter import register_formatters
     except ImportError:
         return  # plain reprs: the magics work without the live monitor
     register_formatters(ip)
@@ -176,7 +181,7 @@ def unload_ipython_extension(ip: Any) -> None:
         if magics in getattr(ip, "configurables", []):
             ip.configurables.remove(magics)
     try:
-        from bytenite_nb.notebook.display import unregister_formatters
+        from bytenite_nb.notebook.presenter import unregister_formatters
     except ImportError:
         return
     unregister_formatters(ip)

@@ -33,7 +33,7 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from bytenite_nb import wire
-from bytenite_nb.notebook.cli_parser import suggest
+from bytenite_nb.notebook.grammar import suggest
 
 __all__ = [
     "JobSpec",
@@ -62,7 +62,6 @@ _ESCAPE_HINT = "write {{name}} or $$name for literal text"
 _FIELDS = ("templateId", "name", "description", "dataSource", "dataDestination", "params",
            "config")
 _ALIASES = {"template": "templateId", "source": "dataSource", "destination": "dataDestination"}
-_PARAM_SECTIONS = frozenset({"partitioner", "app", "assembler", "preset"})
 
 
 def _error(message: str) -> UsageError:
@@ -364,12 +363,12 @@ def _params(value: Any, where: str) -> dict[str, Any] | None:
     params = to_json_compatible(value, where)
     if not isinstance(params, dict):
         raise _error(f"{where}: must be a mapping, e.g. {{app: {{case: upper}}}}")
-    sections = [k for k in params if k in _PARAM_SECTIONS]
+    sections = [k for k in params if k in wire.PARAM_SECTIONS]
     if params and not sections:
         # Most params are the app's: `params: {case: upper}` means `params: {app: {...}}`.
         return {"app": params}
     if len(sections) != len(params):
-        stray = sorted(k for k in params if k not in _PARAM_SECTIONS)
+        stray = sorted(k for k in params if k not in wire.PARAM_SECTIONS)
         raise _error(
             f"{where}: mixes sections ({', '.join(sections)}) with other keys "
             f"({', '.join(stray)}); put those under app, partitioner or assembler"
@@ -447,7 +446,7 @@ def build_spec(data: Any, overrides: Mapping[str, Any] | None = None) -> JobSpec
 
 def _set_dotted(target: dict[str, Any], key: str, value: Any) -> None:
     parts = key.split(".")
-    if parts[0] not in _PARAM_SECTIONS:
+    if parts[0] not in wire.PARAM_SECTIONS:
         parts = ["app", *parts]  # `case=upper` is app.case, as in the spec shorthand
     node = target
     for part in parts[:-1]:

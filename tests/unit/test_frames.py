@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bytenite_nb import frames, wire
-from bytenite_nb.api.events import Event
+from bytenite_nb.api.decoding import Event
 from bytenite_nb.api.models import LogEntry, ResultFile, TaskInfo, Template
 
 SCHEMAS = {

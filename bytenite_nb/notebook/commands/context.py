@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from bytenite_nb.notebook.cli_parser import Command
+from bytenite_nb.notebook.grammar import Command
 from bytenite_nb.notebook.ledger import normalize_base_url
 from bytenite_nb.notebook.spec import resolve_text
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from bytenite_nb.notebook.cli_parser import CELL_VERB, VERBS, usage
+from bytenite_nb.notebook.grammar import CELL_VERB, VERBS, usage
 
 if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.notebook.commands.context import Context
@@ -124,7 +124,7 @@ def info(ctx: Context) -> Info:
     ledger = ctx.ledger
     rows.append(("ledger", f"{ledger.path} ({len(ledger.entries())} jobs)"))
     rows.append(("job display", "live monitor" if magics.formatters_registered
-                 else "plain text (bytenite_nb.notebook.display unavailable)"))
+                 else "plain text (bytenite_nb.notebook.presenter unavailable)"))
     for name in sorted(magics.trait_names(config=True)):
         if name in ("parent", "config"):
             continue
@@ -184,7 +184,7 @@ def show_help(ctx: Context) -> None:
     """``%bytenite help [VERB]``."""
     from IPython.core.error import UsageError
 
-    from bytenite_nb.notebook.cli_parser import suggest
+    from bytenite_nb.notebook.grammar import suggest
 
     topic = ctx.command.options.get("topic")
     if topic and topic not in VERBS and topic != CELL_VERB:

@@ -30,49 +30,34 @@ __all__ = ["login"]
 def _verify(ctx: Context, base_url: str, key: str) -> str:
     """Exchange the key for a token; returns a note. Raises UsageError if it is rejected."""
     from bytenite_nb.api import errors
-    from bytenite_nb.api.client import Client
+    from bytenite_nb.api.client import verify_api_key
 
-    client = Client(api_key=key, base_url=base_url)
     try:
-        next(iter(client.templates()), None)
+        answered = verify_api_key(key, base_url)
     except errors.AuthenticationError as exc:
         raise friendly_error(exc, base_url=base_url, secrets=(key,),
                              note="nothing was stored") from None
-    except errors.APIConnectionError:
+    if not answered:
         return f" (not checked: {base_url} did not answer)"
-    finally:
-        close = getattr(client, "close", None)
-        if callable(close):
-            close()
     return f" (accepted by {base_url})"
 
 
 def _store_keyring(key: str) -> str:
-    from bytenite_nb.api.config import DEFAULT_PROFILE, KEYRING_SERVICE
+    from bytenite_nb.api.config import save_keyring_key
+    from bytenite_nb.api.errors import ConfigurationError
 
     try:
-        import keyring
-    except ImportError:
-        raise UsageError(
-            "%bytenite login --store keyring: the 'keyring' package is not installed "
-            "(pip install 'bytenite-nb[keyring]'), or use --store config"
-        ) from None
-    try:
-        keyring.set_password(KEYRING_SERVICE, DEFAULT_PROFILE, key)
-    except Exception as exc:  # e.g. NoKeyringError on a headless Linux box
-        raise UsageError(
-            f"%bytenite login --store keyring: the keyring refused it ({type(exc).__name__}); "
-            "use --store config (a 0600 file) instead"
-        ) from None
-    return f"in the OS keyring (service {KEYRING_SERVICE!r})"
+        return save_keyring_key(key)
+    except ConfigurationError as exc:
+        raise UsageError(f"%bytenite login --store keyring: {exc} (--store config)") from None
 
 
 def login(ctx: Context) -> None:
     """Prompt for the key (hidden), verify it, store it, and use it in this session."""
-    from bytenite_nb.api.config import API_KEY_ENV, resolve_settings, save_config
+    from bytenite_nb.api.config import API_KEY_ENV, resolve_base_url, save_config
 
     store = ctx.command.options.get("store") or ctx.magics.credential_store
-    url = ctx.base_url() or resolve_settings(api_key="unused-placeholder").base_url
+    url = ctx.base_url() or resolve_base_url()
     try:
         key = getpass.getpass(f"ByteNite API key for {url} (input hidden): ").strip()
     except StdinNotImplementedError:

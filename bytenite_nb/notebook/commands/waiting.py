@@ -2,16 +2,17 @@
 Ctrl-C into an abort of the remote job (unless ``--keep-running``).
 
 The quiet first phase polls the job for ``progress_after`` seconds; if it is still running
-then, a live progress view is displayed (``bytenite_nb.notebook.display``) and we wait again.
-When the wait ends that view is replaced by a one-line note, because the cell's return value
-shows the job once more, as its monitor, in its final state.
+then, the presenter shows a progress view (:meth:`JobDisplay.progress
+<bytenite_nb.notebook.presenter.JobDisplay.progress>`) and we block on that view's feed until
+the job ends. The view is then retired to a one-line note, because the cell's return value
+shows the job once more, in its final state. How anything is shown is the presenter's
+business; this module only decides when to wait and what a Ctrl-C means.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 
@@ -20,36 +21,9 @@ from bytenite_nb.notebook.commands.errors import friendly_error, is_user_error
 if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.api.jobs import Job
     from bytenite_nb.notebook.commands.context import Context
+    from bytenite_nb.notebook.feed import JobFeed
 
 __all__ = ["interrupted", "wait_for"]
-
-
-def _show_progress(ctx: Context, job: Job) -> Any:
-    """Show live progress; returns what must be stopped/retired when the wait ends."""
-    if not ctx.magics.formatters_registered:
-        print(f"Waiting for job {job.id} ({job.state.name}); Ctrl-C aborts it.", flush=True)
-        return None
-    from bytenite_nb.notebook import display as job_display
-
-    shell = ctx.magics.shell
-    mode = job_display.display_mode(shell)
-    if mode == "widget":
-        # The cell's result will show the job's monitor once the wait is over; while blocked,
-        # a transient in-place HTML view (retired afterwards) avoids showing two monitors.
-        mode = "html"
-    return job_display.display_job(job, ip=shell, mode=mode)
-
-
-def _retire_progress(shown: Any, job: Job, started: float) -> None:
-    if shown is None:
-        return
-    watcher = getattr(shown, "watcher", None)
-    if watcher is not None:
-        watcher.stop()  # joins the thread: no progress update can land after the note below
-    if callable(getattr(shown, "update", None)):
-        seconds = time.monotonic() - started
-        note = f"(waited {seconds:.0f} s for job {job.id})"
-        shown.update({"text/plain": note, "text/html": f"<small>{note}</small>"}, raw=True)
 
 
 def _quietly_finished(job: Job, seconds: float, interval: float) -> bool:
@@ -71,33 +45,23 @@ def _quietly_finished(job: Job, seconds: float, interval: float) -> bool:
         step = min(step * 2, interval)
 
 
+def _block(job: Job, feed: JobFeed) -> Job:
+    """Block until ``feed`` has seen ``job`` end; returns the job refreshed.
 
-
-def _block(job: Job, interval: float) -> Job:
-    """Follow ``job`` (events stream, polling as fallback) until it ends; returns it refreshed.
-
-    Like ``Job.wait()``, but a Ctrl-C leaves at once: the watcher is told to stop without
-    waiting for its thread (which may sit in a stream read until the next heartbeat), so
-    the abort reaches the server without delay. Raises ``JobFailedError`` for a failed job.
+    Like ``Job.wait()``, but a Ctrl-C leaves at once: the feed's watcher is told to stop
+    without waiting for its thread (which may sit in a stream read until the next heartbeat),
+    so the abort reaches the server without delay. Raises ``JobFailedError`` for a failed job.
     """
     from bytenite_nb.api.errors import JobFailedError
 
-    ended = threading.Event()
-
-    def on_update(snapshot: Any) -> None:  # watcher thread: only hands over a flag
-        if getattr(snapshot, "is_terminal", False):
-            ended.set()
-
-    watcher = job.watch(on_update, poll_interval=interval)
     try:
-        while not ended.wait(0.2) and not watcher.done.is_set():
+        while not feed.ended.wait(0.2) and feed.following:
             pass
     except BaseException:
-        watcher.stop(timeout=0)
+        feed.close(timeout=0)
         raise
-    watcher.stop()
-    if not ended.is_set() and watcher.error is not None:
-        raise watcher.error
+    if not feed.ended.is_set() and feed.error is not None:
+        raise feed.error
     job.refresh()
     if job.state.name == "FAILED":
         raise JobFailedError(job, job.error_log_lines())
@@ -109,15 +73,24 @@ def wait_for(ctx: Context, job: Job) -> Job:
 
     Returns the refreshed job. ``JobFailedError`` propagates (the caller maps it to one line).
     """
+    from bytenite_nb.notebook.feed import JobFeed
+    from bytenite_nb.notebook.presenter import QUIET_INTERVAL, JobDisplay
+
     progress_after = float(ctx.option("progress_after"))
     interval = float(ctx.magics.poll_interval)
     started = time.monotonic()
-    handle = None
+    shown: JobDisplay | None = None
+    feed: JobFeed | None = None
     try:
         if progress_after >= 0 and not _quietly_finished(job, progress_after, interval):
-            handle = _show_progress(ctx, job)
+            shown = JobDisplay.progress(job, ip=ctx.magics.shell,
+                                        rich=ctx.magics.formatters_registered,
+                                        poll_interval=interval)
+            feed = shown.feed
+        if feed is None:  # nothing shown: follow the job quietly
+            feed = JobFeed(job, interval=QUIET_INTERVAL, poll_interval=interval).start()
         # Also for a job that already ended: raises JobFailedError for a failed one.
-        return _block(job, interval)
+        return _block(job, feed)
     except KeyboardInterrupt:
         raise interrupted(ctx, job) from None
     except BaseException as exc:
@@ -133,7 +106,10 @@ def wait_for(ctx: Context, job: Job) -> Job:
                  f"`%bytenite attach {job.id} --wait`",
         ) from None
     finally:
-        _retire_progress(handle, job, started)
+        if shown is not None:
+            shown.retire(f"(waited {time.monotonic() - started:.0f} s for job {job.id})")
+        elif feed is not None:
+            feed.close()
 
 
 def interrupted(ctx: Context, job: Job) -> UsageError:

@@ -14,7 +14,8 @@ from typing import Any
 
 from bytenite_nb.wire import JobState, TaskState
 
-#: The lifecycle steps the monitor shows, in order (js/monitor_logic.js STAGES).
+#: The lifecycle steps the monitor shows, in order. ``js/monitor_logic.js`` has the same STAGES,
+#: STAGE_LABELS and grid characters; ``tests/unit/notebook/test_view_parity.py`` keeps them in step.
 STAGES: tuple[str, ...] = ("queued", "partitioning", "tasks", "assembling", "done")
 STAGE_LABELS = {
     "queued": "Queued",
@@ -314,6 +315,11 @@ def render_text(s: MonitorState) -> str:
     if s.started_ms:
         parts.append(format_elapsed(s.elapsed))
     return " ".join(p for p in parts if p)
+
+
+def static_bundle(s: MonitorState) -> dict[str, str]:
+    """The ``text/plain`` + ``text/html`` bundle of one state (what a display id updates to)."""
+    return {"text/plain": render_text(s), "text/html": render_html(s)}
 
 
 _OK, _BAD, _RUN, _MUTED, _BORDER = "#2da44e", "#cf222e", "#3b82f6", "#656d76", "#d0d7de"

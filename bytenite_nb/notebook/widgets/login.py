@@ -1,7 +1,7 @@
 """LoginWidget: type an API key into a Password field; it is cleared from widget state at once.
 
 ipywidgets syncs a ``Password`` value in plain text, and a saved notebook may keep widget
-state (pain point P8). So the key lives in the widget only between the click and the
+state, key included. So the key lives in the widget only between the click and the
 ``Client`` being built: the field is emptied (front end and kernel) before anything else
 happens, whether or not the key works. Nothing shown by this widget contains the key.
 """

@@ -1,13 +1,14 @@
 """JobMonitor: the live progress card for one ByteNite job (anywidget).
 
-Threading model (pain point P5): the client's ``JobWatcher`` calls :meth:`JobMonitor.update`
-on its background thread. ``update`` only hands the snapshot to a :class:`Throttle`; the
-throttle turns it into trait values at most ten times a second, inside ``hold_sync`` so each
-flush is one comm message (P6). Nothing here prints or displays from a thread. The terminal
-snapshot is applied immediately, and ``on_end`` callbacks fire exactly once after it.
+The monitor is one renderer of a :class:`~bytenite_nb.notebook.feed.JobFeed`: the feed follows
+the job (the client's ``JobWatcher`` thread), throttles the snapshots to at most ten a second
+and folds each into the view state; the monitor turns each state into trait values inside
+``hold_sync``, so each flush is one comm message. Nothing here prints or displays from a
+thread. Where the card is shown and how it is replaced by the outcome when the job ends is the
+presenter's business (``bytenite_nb.notebook.presenter``), not the widget's.
 
 Front-end actions arrive as custom messages (``{"type": "abort"}``, ``{"type": "logs"}``) on
-the kernel's main thread, which is free because cells do not block (P4).
+the kernel's main thread, which is free because cells do not block while a job runs.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets as t
 
+from bytenite_nb.notebook.feed import JobFeed
 from bytenite_nb.notebook.widgets._assets import css_source, esm_source
 from bytenite_nb.notebook.widgets._view import (
     MonitorState,
-    furthest,
     render_html,
     render_text,
-    state_from_snapshot,
+    static_bundle,
 )
 from bytenite_nb.notebook.widgets.throttle import Throttle
 
@@ -39,14 +40,6 @@ log = logging.getLogger(__name__)
 UPDATE_INTERVAL = 0.1
 #: Rows of logs sent to the browser by the Logs button (the DataFrame keeps them all).
 LOGS_HTML_ROWS = 2000
-
-
-def _is_terminal(snapshot: Any) -> bool:
-    flag = getattr(snapshot, "is_terminal", None)
-    if isinstance(flag, bool):
-        return flag
-    state = getattr(snapshot, "state", None)
-    return bool(getattr(state, "is_terminal", False))
 
 
 class JobMonitor(anywidget.AnyWidget):
@@ -93,23 +86,16 @@ class JobMonitor(anywidget.AnyWidget):
     ) -> None:
         super().__init__(**kwargs)
         self._job = job
-        self._reached = "queued"
-        self._view = MonitorState(job_id=self.job_id, name=self.name)
-        self._end_callbacks: list[Callable[[MonitorState], None]] = []
-        self._ended = threading.Event()
-        self._end_lock = threading.Lock()
-        self._finishing = False
-        self._watcher: Any = None
         self.logs_frame: Any = None
-        #: The throttle between the feeder thread and the traits (exposed for tests/benchmarks).
-        self.throttle: Throttle[Any] = Throttle(self._apply, interval)
+        #: The feed this monitor renders: the job's one true view state.
+        self.feed = JobFeed(job, job_id=self.job_id, name=self.name,
+                            template_id=self.template_id, interval=interval)
+        self._view = self.feed.state
+        self.feed.render_with(self._show)
+        self.feed.on_problem(self._stopped_following)
         self.on_msg(self._on_front_end_msg)
         if job is not None:
-            self._set_view(
-                state_from_snapshot(
-                    job, job_id=job.id, name=job.name or "", template_id=job.template_id or ""
-                )
-            )
+            self._show(self.feed.state)
             if watch:
                 self.start()
 
@@ -128,54 +114,35 @@ class JobMonitor(anywidget.AnyWidget):
     @property
     def ended(self) -> threading.Event:
         """Set once the terminal state has been applied."""
-        return self._ended
+        return self.feed.ended
+
+    @property
+    def throttle(self) -> Throttle[Any]:
+        """The throttle between the feeding thread and the traits (for tests/benchmarks)."""
+        return self.feed.throttle
 
     def start(self) -> None:
         """Follow the job through the client's ``JobWatcher`` (events, polling fallback)."""
-        if self._job is None or self._watcher is not None:
-            return
-        self._watcher = self._job.watch(self.update)
+        self.feed.start()
 
     def stop(self) -> None:
         """Stop following the job (the widget keeps its last state)."""
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.stop()
-        self.throttle.flush()
+        self.feed.stop()
 
     def update(self, snapshot: Any) -> None:
-        """Feed one ``JobSnapshot``; safe from any thread, cheap enough for every event.
-
-        The snapshot is read when the throttle applies it, not now: thousands of events cost
-        thousands of cheap calls, not thousands of grid encodings.
-        """
-        self.throttle.submit(snapshot, final=_is_terminal(snapshot))
-        error = getattr(self._watcher, "error", None)
-        if error is not None and not self._ended.is_set():
-            # The watcher gave up (e.g. the job was deleted): say so instead of looking stuck.
-            self.notice = f"stopped following this job: {error}"
+        """Feed one ``JobSnapshot``; safe from any thread, cheap enough for every event."""
+        self.feed.submit(snapshot)
 
     def on_end(self, callback: Callable[[MonitorState], None]) -> None:
         """Call ``callback(final_state)`` once the job has ended (at once if it already has)."""
-        with self._end_lock:
-            if not self._finishing:
-                self._end_callbacks.append(callback)
-                return
-        callback(self._view)
+        self.feed.on_end(callback)
 
-    def _apply(self, snapshot: Any) -> None:
-        reached = self._reached
-        view = state_from_snapshot(
-            snapshot,
-            job_id=self.job_id,
-            name=self.name,
-            template_id=self.template_id,
-            reached=furthest(reached, "tasks") if getattr(snapshot, "tasks_total", 0) else reached,
-        )
-        self._reached = furthest(reached, view.stage)
-        self._set_view(view)
+    def _stopped_following(self, error: BaseException) -> None:
+        # The watcher gave up (e.g. the job was deleted): say so instead of looking stuck.
+        self.notice = f"stopped following this job: {error}"
 
-    def _set_view(self, view: MonitorState) -> None:
+    def _show(self, view: MonitorState) -> None:
+        """Render one view state as trait values: one comm message, changed traits only."""
         self._view = view
         values = view.traits()
         if view.terminal:
@@ -183,25 +150,10 @@ class JobMonitor(anywidget.AnyWidget):
             values["notice"] = ""
             if self.abort_requested and view.stage == "failed":
                 values["notice"] = "aborted on request"
-        # One comm message per flush, carrying only the traits that changed.
         with self.hold_sync():
             for name, value in values.items():
                 if getattr(self, name) != value:
                     setattr(self, name, value)
-        if not view.terminal:
-            return
-        with self._end_lock:
-            if self._finishing:
-                return
-            self._finishing = True
-            callbacks, self._end_callbacks = self._end_callbacks, []
-        for callback in callbacks:
-            try:
-                callback(view)
-            except Exception:  # a broken observer must not break the feeder thread
-                log.exception("JobMonitor end callback failed")
-        # Set last, so whoever waits on `ended` also sees what the callbacks did.
-        self._ended.set()
 
     # -- front-end actions --------------------------------------------------------------------
 
@@ -226,7 +178,7 @@ class JobMonitor(anywidget.AnyWidget):
             self.abort_requested = False
             self.notice = f"abort failed: {exc}"
             return
-        if not self._ended.is_set():  # the end state may already have arrived meanwhile
+        if not self.ended.is_set():  # the end state may already have arrived meanwhile
             self.notice = "abort requested; waiting for the server…"
 
     def send_logs(self) -> None:
@@ -268,12 +220,9 @@ class JobMonitor(anywidget.AnyWidget):
 
     def static_bundle(self) -> dict[str, str]:
         """``text/plain`` + ``text/html`` of the current state, without the widget view."""
-        return {"text/plain": render_text(self._view), "text/html": render_html(self._view)}
+        return static_bundle(self._view)
 
     def close(self) -> None:
         """Stop following the job and close the widget."""
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.stop()
-        self.throttle.close()
+        self.feed.close()
         super().close()

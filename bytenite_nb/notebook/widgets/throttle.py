@@ -1,7 +1,7 @@
 """Coalescing throttle: however fast values arrive, apply at most one every ``interval`` s.
 
 The events stream can deliver thousands of task updates a second; every widget trait change
-is a comm message, and IOPub drops output past ~1000 messages/s (pain point P6). A
+is a comm message, and IOPub drops output past ~1000 messages/s. A
 :class:`Throttle` sits between the feeder and the widget: ``submit`` only records the latest
 value; it is applied immediately if the interval has passed (leading edge), otherwise once
 when it has (trailing edge, on a timer thread), so the last value is never lost. ``final=True``
@@ -44,6 +44,7 @@ class Throttle(Generic[T]):
         self._last_apply = float("-inf")
         self._timer: threading.Timer | None = None
         self._closed = False
+        self._applying: int | None = None  # the thread running ``apply`` now, if any
         #: How many times ``apply`` ran (for tests and benchmarks).
         self.applied = 0
         #: How many values were submitted.
@@ -96,14 +97,21 @@ class Throttle(Generic[T]):
             self._last_apply = self._clock()
         self._run(value)  # type: ignore[arg-type]
 
-    def close(self) -> None:
-        """Drop any pending value and stop; later submissions are ignored."""
+    def close(self, *, wait: bool = False) -> None:
+        """Drop any pending value and stop; later submissions are ignored.
+
+        ``wait=True`` also waits for an ``apply`` already running on another thread, so
+        nothing is applied once this returns (from inside ``apply`` it does not wait).
+        """
         with self._lock:
             self._closed = True
             self._pending = _NOTHING
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+        if wait and self._applying != threading.get_ident():
+            with self._apply_lock:
+                pass
 
     def _fire(self) -> None:
         with self._lock:
@@ -120,4 +128,8 @@ class Throttle(Generic[T]):
             if self._closed and not final:
                 return
             self.applied += 1
-            self._apply(value)
+            self._applying = threading.get_ident()
+            try:
+                self._apply(value)
+            finally:
+                self._applying = None

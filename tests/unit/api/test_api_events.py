@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bytenite_nb import wire
 from bytenite_nb.api import Client, Event, JobSnapshot, decode_events
-from bytenite_nb.api.events import StreamDecoder
+from bytenite_nb.api.decoding import StreamDecoder
 from tests.unit.api._scripted import KEY
 
 # -- generating valid streams ---------------------------------------------------------------

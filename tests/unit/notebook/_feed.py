@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 from bytenite_nb import wire
-from bytenite_nb.api.events import Event
+from bytenite_nb.api.decoding import Event
 
 
 def _ts() -> str:

@@ -11,7 +11,7 @@ from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
 from bytenite_nb.api.client import Client
-from bytenite_nb.notebook import display as job_display
+from bytenite_nb.notebook import presenter as job_display
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -48,7 +48,7 @@ def test_display_mode_selection(shell: Any, monkeypatch: pytest.MonkeyPatch) -> 
     assert job_display.display_mode(shell) == "log"
 
 
-def test_register_formatters_renders_jobs_through_display_job(shell: Any, client: Client,
+def test_register_formatters_renders_jobs_through_show_job(shell: Any, client: Client,
                                                               monkeypatch: pytest.MonkeyPatch
                                                               ) -> None:
     job = hello(client, "formatter")
@@ -73,8 +73,9 @@ def test_register_formatters_renders_jobs_through_display_job(shell: Any, client
 def test_widget_mode_freezes_to_static_html_when_the_job_ends(shell: Any,
                                                               client: Client) -> None:
     job = hello(client, "widget-mode")
-    monitor = job_display.display_job(job, ip=shell, mode="widget")
-    assert monitor.ended.wait(60)
+    shown = job_display.show_job(job, ip=shell, mode="widget")
+    monitor = shown.monitor
+    assert shown.ended.wait(60) and monitor.ended.is_set()
     first, *updates = shell.display_pub.outputs
     display_id = first["transient"]["display_id"]
     assert WIDGET_MIME in first["data"] and "text/html" in first["data"]
@@ -89,18 +90,19 @@ def test_widget_mode_freezes_to_static_html_when_the_job_ends(shell: Any,
 
 def test_html_mode_updates_in_place_until_the_outcome(shell: Any, client: Client) -> None:
     job = hello(client, "html-mode")
-    handle = job_display.display_job(job, ip=shell, mode="html")
-    assert handle.watcher.wait(60).is_terminal
+    shown = job_display.show_job(job, ip=shell, mode="html")
+    assert shown.ended.wait(60)
     outputs = shell.display_pub.outputs
-    assert all(o["transient"]["display_id"] == handle.display_id for o in outputs)
+    assert all(o["transient"]["display_id"] == shown.handle.display_id for o in outputs)
     assert not any(WIDGET_MIME in o["data"] for o in outputs)
     assert outputs[-1]["update"]
     assert 'data-state="COMPLETE"' in outputs[-1]["data"]["text/html"]
-    # Retiring the display stops updates: nothing lands after the caller's own note.
-    handle.watcher.stop()
+    # Retiring the display stops updates: nothing lands after its note.
+    shown.retire("retired")
     count = len(outputs)
-    handle.update({"text/plain": "retired"}, raw=True)
-    assert len(outputs) == count + 1 and outputs[-1]["data"] == {"text/plain": "retired"}
+    assert outputs[-1]["data"]["text/plain"] == "retired"
+    shown.feed.submit(shown.feed.state)  # a late update is dropped
+    assert len(outputs) == count
 
 
 def test_noninteractive_mode_logs_plain_lines(shell: Any, client: Client,
@@ -109,9 +111,9 @@ def test_noninteractive_mode_logs_plain_lines(shell: Any, client: Client,
     monkeypatch.setenv("BYTENITE_NONINTERACTIVE", "1")
     caplog.set_level(logging.INFO, logger="bytenite_nb.progress")
     job = hello(client, "log-mode")
-    reporter = job_display.display_job(job, ip=shell)
-    assert isinstance(reporter, job_display.LogReporter)
-    reporter.watcher.wait(60)
+    shown = job_display.show_job(job, ip=shell)
+    assert shown.mode == "log" and isinstance(shown.log, job_display.LogReporter)
+    assert shown.ended.wait(60)
     assert shell.display_pub.outputs[0]["data"].keys() == {"text/plain"}
     messages = [r.getMessage() for r in caplog.records if r.name == "bytenite_nb.progress"]
     assert messages[-1].startswith("✔ ByteNite job log-mode") and "COMPLETE" in messages[-1]

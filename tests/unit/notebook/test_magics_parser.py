@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
-from bytenite_nb.notebook.cli_parser import (
+from bytenite_nb.notebook.grammar import (
     KEY_ON_LINE_MESSAGE,
     VERBS,
     Command,

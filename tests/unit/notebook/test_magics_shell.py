@@ -11,8 +11,8 @@ import pytest
 from IPython.core.error import UsageError
 from traitlets import TraitError
 
-from bytenite_nb.notebook.cli_parser import parse_line
 from bytenite_nb.notebook.commands.context import Context
+from bytenite_nb.notebook.grammar import parse_line
 from bytenite_nb.notebook.magics import ByteniteMagics
 from bytenite_nb.testing import TestingShell
 

@@ -20,14 +20,10 @@ from bytenite_nb.notebook.widgets.dashboard import JobsDashboard
 from bytenite_nb.notebook.widgets.form import JobForm
 from bytenite_nb.notebook.widgets.login import LoginWidget
 from bytenite_nb.notebook.widgets.monitor import JobMonitor
-from tests.unit.notebook._apps import (
-    ECHO_TEMPLATE_ID,
-    SLEEPY_SCHEMA,
-    TEMPLATE_ID,
-    write_test_apps,
-)
+from tests.unit.notebook._apps import ECHO_TEMPLATE_ID, SLEEPY_SCHEMA, TEMPLATE_ID
+from tests.unit.notebook.conftest import WIDGET_KEY
 
-KEY = "widget-key-0123456789abcdef"
+KEY = WIDGET_KEY
 
 
 def front_end(widget: Any, content: dict[str, Any]) -> None:
@@ -51,20 +47,6 @@ class Recorder:
             data)
 
 
-@pytest.fixture(scope="module")
-def widget_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A private ByteNite Local that also serves the test apps (fan-out, slow, failing)."""
-    from bytenite_nb.local import LocalServer
-
-    apps = write_test_apps(tmp_path_factory.mktemp("apps"))
-    server = LocalServer.start(tmp_path_factory.mktemp("widget-local"), port=0,
-                               api_keys=(KEY,), apps_dirs=(apps,), in_process=True, workers=2)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture()
 def client(widget_server: Any) -> Iterator[Client]:
     with Client(api_key=KEY, base_url=widget_server.base_url) as c:
@@ -74,11 +56,14 @@ def client(widget_server: Any) -> Iterator[Client]:
 def test_monitor_follows_a_real_hello_world_job_to_complete(local_server: Any,
                                                             api_key: str) -> None:
     client = Client(api_key=api_key, base_url=local_server.base_url)
+    # Started only once the monitor records its messages: every state change, the end
+    # included, then reaches the front end through the recorded comm.
     job = client.submit("hello-world-template", source=b"hello widgets\n",
-                        params={"app": {"case": "upper"}}, name="monitor-hello")
+                        params={"app": {"case": "upper"}}, name="monitor-hello", run=False)
     monitor = JobMonitor(job, watch=False)
     rec = Recorder(monitor)
     monitor.start()
+    job.run()
     assert monitor.ended.wait(60), "the job never ended"
     assert monitor.state == "COMPLETE" and monitor.stage == "done"
     assert monitor.job_id == job.id and monitor.name == "monitor-hello"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bytenite_nb import wire
-from bytenite_nb.api.events import JobSnapshot
+from bytenite_nb.api.snapshot import JobSnapshot
 from bytenite_nb.notebook.widgets import _assets
 from bytenite_nb.notebook.widgets._view import MonitorState, render_html, render_text
 from bytenite_nb.notebook.widgets.monitor import JobMonitor

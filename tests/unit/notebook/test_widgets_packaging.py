@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import bytenite_nb
+
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -22,6 +24,8 @@ def test_wheel_contains_js_and_installed_package_loads_it(tmp_path: Path) -> Non
         check=True, capture_output=True, timeout=300,
     )
     (wheel,) = wheels.glob("bytenite_nb-*.whl")
+    # The package's version is written once, in bytenite_nb/_version.py; pyproject reads it.
+    assert wheel.name.startswith(f"bytenite_nb-{bytenite_nb.__version__}-")
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {name.removeprefix("bytenite_nb/static/") for name in names
                if name.startswith("bytenite_nb/static/")}

@@ -1,4 +1,9 @@
-"""The grammar of ``%bytenite VERB ...`` and of the ``%%bytenite [VAR] ...`` cell line.
+"""The grammar of ``%bytenite VERB ...`` and of the ``%%bytenite [VAR] ...`` cell line, and the
+verb table.
+
+:data:`VERBS` declares each verb once: its help line, the builder of its argument parser and
+the handler that runs it (a :class:`Verb`). ``%bytenite help`` lists the table, the magic
+dispatches through it, and a test checks every verb has a parser, a handler and a help line.
 
 Parsing is pure: a line goes in, a :class:`Command` (verb plus options) or a ``UsageError``
 comes out, and nothing else can escape (a hypothesis test holds us to that). Placeholders such
@@ -23,16 +28,19 @@ from typing import Any, NoReturn
 from IPython.core.error import UsageError
 
 __all__ = [
+    "CELL",
     "CELL_VERB",
     "VERBS",
     "Command",
     "MagicArgumentParser",
+    "Verb",
     "is_identifier",
     "parse_cell_line",
     "parse_line",
     "split_line",
     "suggest",
     "usage",
+    "verb_named",
 ]
 
 #: The pseudo-verb of a ``%%bytenite`` cell.
@@ -354,32 +362,72 @@ def _build_nothing(p: MagicArgumentParser) -> None:
 
 
 @dataclass(frozen=True)
-class _Verb:
+class Verb:
+    """One verb of ``%bytenite``: its help line, its grammar and its handler, declared together.
+
+    ``build`` adds the verb's own arguments to its parser (``--debug`` and ``--base-url`` are
+    added to every verb unless ``common`` is false). ``handler`` names the function that runs
+    the verb, ``"module:function"`` under ``bytenite_nb.notebook.commands``; it is imported on
+    first use, so ``%load_ext bytenite_nb`` stays cheap. Every handler takes a
+    :class:`~bytenite_nb.notebook.commands.context.Context` and returns what the magic returns.
+    """
+
+    name: str
     summary: str
     build: Callable[[MagicArgumentParser], None]
+    handler: str
     common: bool = True
 
+    def handler_function(self) -> Callable[[Any], Any]:
+        """The function implementing this verb (its module is imported now)."""
+        import importlib
 
-VERBS: dict[str, _Verb] = {
-    "run": _Verb("create a job from a template, upload its data, run it", _build_run),
-    "jobs": _Verb("your jobs as a DataFrame", _build_jobs),
-    "job": _Verb("one job's handle (rendered as its live monitor)", _build_job),
-    "status": _Verb("one job's state in one line", _build_job_id),
-    "logs": _Verb("a job's logs as a DataFrame", _build_logs),
-    "results": _Verb("a job's result files (or their contents with --load)", _build_results),
-    "abort": _Verb("stop a running job (a job not yet started is deleted)", _build_job_id),
-    "delete": _Verb("delete a job", _build_job_id),
-    "templates": _Verb("the job templates you can run, as a DataFrame", _build_templates),
-    "attach": _Verb("re-attach to a job (e.g. after a kernel restart)", _build_attach),
-    "info": _Verb("where this session connects, and how it is configured", _build_nothing),
-    "client": _Verb("a Client for the server and key these magics use (c = %bytenite client)",
-                    _add_out),
-    "help": _Verb("this help, or one verb's options", _build_help),
-    "login": _Verb("store your API key from a hidden prompt", _build_login),
-    "secrets": _Verb("the secrets your apps read; secrets set ID (value from a hidden prompt)",
-                     _build_secrets),
-    "local": _Verb("start (or reuse) ByteNite Local and use it; local stop", _build_local),
-}
+        module_name, _, function = self.handler.partition(":")
+        module = importlib.import_module(f"bytenite_nb.notebook.commands.{module_name}")
+        return getattr(module, function)
+
+
+def _table(*verbs: Verb) -> dict[str, Verb]:
+    return {verb.name: verb for verb in verbs}
+
+
+#: Every ``%bytenite`` verb, in the order ``%bytenite help`` lists them.
+VERBS: dict[str, Verb] = _table(
+    Verb("run", "create a job from a template, upload its data, run it", _build_run,
+         "jobs:run"),
+    Verb("jobs", "your jobs as a DataFrame", _build_jobs, "tables:jobs"),
+    Verb("job", "one job's handle (rendered as its live monitor)", _build_job, "jobs:job"),
+    Verb("status", "one job's state in one line", _build_job_id, "jobs:status"),
+    Verb("logs", "a job's logs as a DataFrame", _build_logs, "tables:logs"),
+    Verb("results", "a job's result files (or their contents with --load)", _build_results,
+         "tables:results"),
+    Verb("abort", "stop a running job (a job not yet started is deleted)", _build_job_id,
+         "jobs:abort"),
+    Verb("delete", "delete a job", _build_job_id, "jobs:delete"),
+    Verb("templates", "the job templates you can run, as a DataFrame", _build_templates,
+         "tables:templates"),
+    Verb("attach", "re-attach to a job (e.g. after a kernel restart)", _build_attach,
+         "jobs:attach"),
+    Verb("info", "where this session connects, and how it is configured", _build_nothing,
+         "info:info"),
+    Verb("client", "a Client for the server and key these magics use (c = %bytenite client)",
+         _add_out, "info:client"),
+    Verb("help", "this help, or one verb's options", _build_help, "info:show_help"),
+    Verb("login", "store your API key from a hidden prompt", _build_login, "login:login"),
+    Verb("secrets", "the secrets your apps read; secrets set ID (value from a hidden prompt)",
+         _build_secrets, "secrets:secrets"),
+    Verb("local", "start (or reuse) ByteNite Local and use it; local stop", _build_local,
+         "local:local"),
+)
+
+#: The ``%%bytenite`` cell line: a verb of its own, never typed after ``%bytenite``.
+CELL = Verb(CELL_VERB, "run the job spec in the cell", _build_cell, "jobs:cell")
+
+
+def verb_named(name: str) -> Verb:
+    """The :class:`Verb` called ``name`` (``"cell"`` for the cell line); ``KeyError`` if none."""
+    return CELL if name == CELL_VERB else VERBS[name]
+
 
 _PARSERS: dict[str, MagicArgumentParser] = {}
 
@@ -387,16 +435,12 @@ _PARSERS: dict[str, MagicArgumentParser] = {}
 def parser_for(verb: str) -> MagicArgumentParser:
     """The (cached) argument parser of ``verb`` (``"cell"`` for the cell line)."""
     if verb not in _PARSERS:
-        if verb == CELL_VERB:
-            p = MagicArgumentParser(prog="%%bytenite", description="run the job spec in the cell")
-            _build_cell(p)
+        spec = verb_named(verb)
+        prog = "%%bytenite" if spec is CELL else f"%bytenite {verb}"
+        p = MagicArgumentParser(prog=prog, description=spec.summary)
+        spec.build(p)
+        if spec.common:
             _add_common(p)
-        else:
-            spec = VERBS[verb]
-            p = MagicArgumentParser(prog=f"%bytenite {verb}", description=spec.summary)
-            spec.build(p)
-            if spec.common:
-                _add_common(p)
         _PARSERS[verb] = p
     return _PARSERS[verb]
 

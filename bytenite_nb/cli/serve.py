@@ -1,15 +1,10 @@
-"""``bytenite-nb``: the command line.
-
-``bytenite-nb serve`` runs ByteNite Local; ``bytenite-nb notebook PATH`` runs a notebook end to
-end (``make quickstart`` uses it).
-"""
+"""``bytenite-nb serve`` runs ByteNite Local; ``bytenite-nb notebook PATH`` runs a notebook end
+to end (``make quickstart`` uses it)."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +77,8 @@ def _notebook(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``bytenite-nb`` argument parser."""
-    parser = argparse.ArgumentParser(prog="bytenite-nb",
-                                     description="Run and analyse ByteNite jobs.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_parsers(sub: Any) -> None:
+    """Add ``serve`` and ``notebook`` to the ``bytenite-nb`` subcommands ``sub``."""
     serve = sub.add_parser("serve", help="run ByteNite Local (the Customer API, locally)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="interface to bind (default 127.0.0.1: this machine only)")
@@ -130,15 +122,3 @@ def build_parser() -> argparse.ArgumentParser:
                                            "(default: NAME.executed.ipynb beside it)")
     notebook.add_argument("--timeout", type=float, default=600, help="seconds per cell")
     notebook.set_defaults(func=_notebook)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``bytenite-nb`` console script."""
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The Python view model and the widget's JS logic agree on stages, grid characters, colours
+and elapsed-time text.
+
+The live card (``js/monitor_logic.js``) and the static outcome (``widgets/_view.py``) draw the
+same job; when one side gains a stage or a grid character and the other does not, the card
+and the saved outcome disagree. Node reads the constants straight from the JS module.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bytenite_nb.notebook.widgets import _view
+from bytenite_nb.wire import TaskState
+
+REPO = Path(__file__).resolve().parents[3]
+MONITOR_LOGIC = REPO / "js" / "monitor_logic.js"
+ELAPSED_MS = [0, 50, 4200, 9990, 10_000, 59_900, 60_000, 65_000, 3_599_000, 3_600_000,
+              3_725_000, 86_399_000]
+
+_DUMP = """
+const m = await import(process.argv[1]);
+const ms = JSON.parse(process.argv[2]);
+console.log(JSON.stringify({
+  stages: m.STAGES,
+  labels: m.STAGE_LABELS,
+  grid: m.GRID_STATES,
+  elapsed: ms.map((x) => m.formatElapsed(x)),
+}));
+"""
+
+
+@pytest.fixture(scope="module")
+def js() -> dict[str, Any]:
+    if shutil.which("node") is None:
+        pytest.skip("node not installed")
+    proc = subprocess.run(
+        ["node", "--input-type=module", "-e", _DUMP, MONITOR_LOGIC.as_uri(),
+         json.dumps(ELAPSED_MS)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_stages_and_their_labels_match(js: dict[str, Any]) -> None:
+    assert js["stages"] == list(_view.STAGES)
+    assert js["labels"] == _view.STAGE_LABELS
+
+
+def test_grid_characters_mean_the_same_task_states(js: dict[str, Any]) -> None:
+    assert set(js["grid"]) == set(_view.GRID_CHARS.values())
+    for state, char in _view.GRID_CHARS.items():
+        word = "done" if state is TaskState.COMPLETE else state.name.lower()
+        assert js["grid"][char]["name"] == word, (state, char)
+
+
+def test_static_outcome_uses_the_cards_colours(js: dict[str, Any]) -> None:
+    grid = js["grid"]
+    assert (grid["d"]["color"], grid["f"]["color"], grid["r"]["color"]) == (
+        _view._OK, _view._BAD, _view._RUN)
+
+
+def test_elapsed_time_reads_the_same(js: dict[str, Any]) -> None:
+    python = [_view.format_elapsed(ms / 1000) for ms in ELAPSED_MS]
+    assert js["elapsed"] == python
