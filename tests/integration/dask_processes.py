@@ -131,7 +131,8 @@ class ProcessCluster:
         """Start one more ``dask worker`` (1 thread; ``resources`` as ``--resources`` takes)."""
         self._n += 1
         args = ["worker", self.address, "--nthreads", "1", "--no-dashboard",
-                "--name", f"worker-{self._n}", "--local-directory", str(self.folder / "space")]
+                "--name", f"worker-{self._n}",
+                "--local-directory", str(self.folder / f"space-{self._n}")]
         if resources:
             args += ["--resources", resources]
         worker = self._spawn(args, f"worker-{self._n}.log")

@@ -52,11 +52,27 @@ time.sleep(600)
 """
 
 
+# Says where it ran: its TASK_DIR is under its worker's --local-directory.
+PLACE = """
+import os
+with open(os.path.join(os.environ["TASK_RESULTS_DIR"], "where.txt"), "w") as f:
+    f.write(os.environ["TASK_DIR"])
+"""
+
+
+def _with_requirements(folder: Path, requirements: dict[str, Any]) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["device_requirements"] = requirements
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
 @pytest.fixture(scope="module")
 def apps(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("process-cluster-apps")
     write_app(root, "where", WHERE, template={"partitioner": "fan@0"})
     write_app(root, "stuck", STUCK)
+    _with_requirements(write_app(root, "gpu", PLACE), {"gpu": ["NVIDIA A100-SXM4-40GB"]})
+    _with_requirements(write_app(root, "big", PLACE), {"min_cpu": 64, "min_memory": 512})
     fan = root / "fan"
     (fan / "app").mkdir(parents=True)
     (fan / "manifest.json").write_text(json.dumps(
@@ -174,3 +190,27 @@ def test_a_lost_scheduler_fails_the_job_and_a_restarted_one_is_used(
     cluster.wait_for_workers(1)
     job = api.wait(_start(api, templateId="where-template", params={"partitioner": {"n": 2}}))
     assert job["state"] == "JOB_STATE_COMPLETE", (job["errorMessage"], cluster.logs())
+
+
+def test_device_requirements_pick_workers_by_their_resources(apps: Path,
+                                                             tmp_path: Path) -> None:
+    with ProcessCluster(tmp_path / "cluster", workers=1) as cluster, \
+            _server(tmp_path / "server", apps, cluster.address) as srv:
+        api = Api(srv.base_url, KEY)
+        # a GPU app never runs on a worker that declares no GPU: it fails, saying what to do
+        _failure_everywhere(api, _start(api, templateId="gpu-template"), "GPU=1",
+                            f"dask worker {cluster.address} --resources")
+        # CPU and memory that no worker declares are not enforced, and the logs say so
+        job = api.wait(_start(api, templateId="big-template"))
+        assert job["state"] == "JOB_STATE_COMPLETE", job["errorMessage"]
+        logs = api.ok("POST", f"{C}/logs", json={"jobId": job["id"]})["taskrunner"]["task-0"]
+        notes = [e["log"] for e in logs["logs"] if e["level"] == "WARN"]
+        assert any("CPU=64" in n and "not enforced" in n for n in notes), notes
+        # a worker that declares a GPU takes the GPU app's tasks
+        cluster.add_worker(resources="GPU=1")
+        cluster.wait_for_workers(2)
+        job = api.wait(_start(api, templateId="gpu-template"))
+        assert job["state"] == "JOB_STATE_COMPLETE", (job["errorMessage"], cluster.logs())
+        listed = api.ok("GET", f"{C}/jobs/{job['id']}/results")["results"]
+        where = requests.get(listed[0]["link"], timeout=30).text
+        assert str(cluster.folder / "space-2") in where, where

@@ -790,14 +790,15 @@ class DaskExecutor:
             self._end_group(group, {"outcome": "error", "error": problem})
 
     def _unserved(self, resources: dict[str, float]) -> str:
-        fix = f"start some with `dask worker {self.address}`"
         if not self._health.workers:
             return (f"no Dask worker has been connected to the scheduler at {self.address} for "
-                    f"{self.worker_timeout:g} s (worker_timeout): {fix}")
+                    f"{self.worker_timeout:g} s (worker_timeout): start some with "
+                    f"`dask worker {self.address}`")
         wanted = _describe_resources(resources)
         return (f"no Dask worker of the scheduler at {self.address} has offered the resources "
                 f"the app's manifest asks for ({wanted}) for {self.worker_timeout:g} s "
-                f"(worker_timeout): {fix} --resources \"{wanted}\"")
+                f"(worker_timeout): start some with `dask worker {self.address} --resources "
+                f"\"{wanted}\"`")
 
     def _end_group(self, group: _Group, outcome: dict[str, Any]) -> None:
         """End every task of ``group`` with ``outcome``; cancel its batches."""
