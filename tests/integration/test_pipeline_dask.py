@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -143,6 +144,39 @@ def test_passthrough_assembler_keeps_result_tree(tmp_path: Path, dask_executor: 
                        executor=dask_executor)
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert files == ["out-chunk1.txt", "out.txt", "sub/n-chunk1.txt", "sub/n.txt"]
+
+
+BIG_PARTITIONER = """
+import json, os
+for i in range(json.loads(os.environ["PARTITIONER_PARAMS"])["n"]):
+    with open(os.path.join(os.environ["CHUNKS_DIR"], f"data_{i}.bin"), "wb") as f:
+        f.write(bytes(range(256)) * (40 * 1024 * (i + 1) + 1))  # 10 MB, 20 MB and more
+"""
+# Two results: the chunk reversed (as big as the chunk) and a small file.
+BIG_APP = """
+import hashlib, os
+data = open(os.path.join(os.environ["TASK_DIR"], "data.bin"), "rb").read()
+results = os.environ["TASK_RESULTS_DIR"]
+open(os.path.join(results, "reversed.bin"), "wb").write(data[::-1])
+open(os.path.join(results, "sha.txt"), "w").write(hashlib.sha256(data).hexdigest())
+"""
+
+
+def test_big_chunks_and_results_travel_whole(tmp_path: Path, dask_executor: Any) -> None:
+    # chunks and results bigger than what travels in one piece (16 MiB) or inline (1 MiB)
+    apps = tmp_path / "apps"
+    part = _engine(apps, "bigpart", BIG_PARTITIONER, "partitioner")
+    app = _engine(apps, "big", BIG_APP)
+    passthrough = Registry(bundled=False).resolve("passthrough", "assembler")
+    out = run_pipeline(_spec(tmp_path, app, part, passthrough, 2), _Obs(), threading.Event(),
+                       executor=dask_executor)
+    chunks = sorted((tmp_path / "work" / "chunks").iterdir())
+    assert [c.stat().st_size for c in chunks] == [256 * (40 * 1024 * (i + 1) + 1)
+                                                  for i in range(2)]
+    for name, chunk in (("", chunks[0]), ("-chunk1", chunks[1])):
+        data = chunk.read_bytes()
+        assert (out / f"sha{name}.txt").read_text() == hashlib.sha256(data).hexdigest()
+        assert (out / f"reversed{name}.bin").read_bytes() == data[::-1]
 
 
 SECRET_DUMP = """

@@ -104,6 +104,8 @@ _BATCH_SECONDS = 0.2  # the work a batch aims at, once the tasks' duration is kn
 _MAX_BATCH = 64  # tasks
 _BATCH_BYTES = 8 * 1024 * 1024  # of chunks in one batch (a bigger chunk goes alone)
 _INLINE_BYTES = 1024 * 1024  # bigger chunks are scattered, not put in the graph
+_PIECE = 16 * 1024 * 1024  # big chunks and results travel in pieces of this size
+_PULLS = 2  # spooled results read at once (each holds about two pieces here meanwhile)
 _BATCHES_PER_THREAD = 2  # in flight: one running and one waiting, on every worker thread
 _IN_FLIGHT_PER_THREAD = 32  # default `workers`: tasks the pipeline keeps here at once
 _MIN_IN_FLIGHT = 128
@@ -457,7 +459,9 @@ class DaskExecutor:
         self._plugin_name = f"bytenite-local-{self._digest[:12]}-{uuid.uuid4().hex[:8]}"
         _shims_by_value()  # (Dask pickles the plugin with cloudpickle, by value then)
         self._plugin = dask_remote.make_plugin(self._plugin_name, self._sources, self._digest)
-        self._run_batch = _ByValue(dask_remote.run_batch)
+        self._call = _ByValue(dask_remote.call)
+        self._pulls = threading.BoundedSemaphore(_PULLS)
+        self._next_worker = itertools.count()
         self._hold = _ByValue(dask_remote.hold)
         self._topic = f"bytenite-output-{uuid.uuid4().hex}"
         if isinstance(scheduler, Client):
@@ -725,9 +729,13 @@ class DaskExecutor:
             for rel, content in (outcome.get("results") or {}).items():
                 target = task.results_dir.joinpath(*rel.split("/"))
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(content)
-        except OSError as exc:
-            return ProcessResult(None, "error", error=f"cannot write the task's results: {exc}",
+                if isinstance(content, dict):  # big: read from the worker in pieces
+                    self._pull(outcome.get("worker"), content, target)
+                else:
+                    target.write_bytes(content)
+        except Exception as exc:  # a full disk, the worker holding a big result gone, ...
+            return ProcessResult(None, "error", error=f"cannot get the task's results: "
+                                 f"{type(exc).__name__}: {exc}",
                                  duration=time.monotonic() - started)
         return ProcessResult(
             exit_code=outcome.get("exit_code"),
@@ -871,22 +879,53 @@ class DaskExecutor:
         group = batch.group
         datas: list[Any] = []
         for task in batch.tasks:
-            data = task.data_path.read_bytes()
-            if len(data) > _INLINE_BYTES:  # sent to a worker now, not kept in the graph
-                future = self.client.scatter(data, hash=False)
-                batch.scattered.append(future)
-                datas.append(future)
+            if task.size > _INLINE_BYTES:
+                datas.append(self._scatter(task.data_path, group.resources, batch))
             else:
-                datas.append(data)
-            del data
+                datas.append(task.data_path.read_bytes())
         future = self.client.submit(
-            self._run_batch, self._plugin_name, group.archive, group.digest, group.entrypoint,
-            [t.chunk for t in batch.tasks], [t.token for t in batch.tasks], datas, group.env,
-            group.timeout, self._topic,
+            self._call, self._plugin_name, "run_batch", group.archive, group.digest,
+            group.entrypoint,
+            [t.chunk for t in batch.tasks], [t.token for t in batch.tasks], datas,
+            group.env, group.timeout, self._topic,
             key=f"bytenite-batch-{batch.tasks[0].chunk}-{uuid.uuid4().hex[:12]}",
             pure=False, resources=group.resources or None)
         batch.future = future
         future.add_done_callback(lambda _: self._finished.put(batch))
+
+    def _scatter(self, path: Path, resources: dict[str, float], batch: _Batch) -> list[Any]:
+        """A big chunk sent to one worker now (one that can run the batch), piece by piece,
+        read just before it goes: futures of its pieces, in order. The server holds one
+        piece at a time; the graph only names them."""
+        able = sorted(addr for addr, w in self._health.workers.items()
+                      if all(float((w.get("resources") or {}).get(k, 0)) >= v
+                             for k, v in resources.items()))
+        where = [able[next(self._next_worker) % len(able)]] if able else None
+        pieces: list[Any] = []
+        with open(path, "rb") as f:
+            while piece := f.read(_PIECE):
+                future = self.client.scatter(piece, workers=where, hash=False)
+                del piece
+                batch.scattered.append(future)
+                pieces.append(future)
+        return pieces
+
+    def _pull(self, worker: str | None, spooled: dict[str, Any], target: Path) -> None:
+        """Copy a result file spooled on ``worker`` (see `dask_remote._collect`) to
+        ``target``, a piece at a time, then have the worker remove it."""
+        path, size = str(spooled["spooled"]), int(spooled["size"])
+        where = {"workers": [worker], "allow_other_workers": False} if worker else {}
+        with self._pulls, open(target, "wb") as f:
+            for offset in range(0, size, _PIECE):
+                future = self.client.submit(self._call, self._plugin_name, "read_spooled",
+                                            path, offset, _PIECE, pure=False, **where)
+                f.write(future.result(timeout=self.scheduler_timeout + self.worker_timeout))
+                future.release()
+        with contextlib.suppress(Exception):
+            from distributed import fire_and_forget
+
+            fire_and_forget(self.client.submit(self._call, self._plugin_name, "drop_spooled",
+                                               path, pure=False, **where))
 
     # -- the collector thread ---------------------------------------------------------------
 
@@ -914,22 +953,26 @@ class DaskExecutor:
 
     def _collect(self, done: list[_Batch]) -> None:
         ok = [b for b in done if b.future.status == "finished"]
-        results: list[Any] = []
-        if ok:
+        # Small batches in one gather; a batch of big chunks alone (its results are likely
+        # big too), so that the server holds one of them at a time.
+        small = [b for b in ok if sum(t.size for t in b.tasks) <= _INLINE_BYTES]
+        rounds = ([small] if small else []) + [[b] for b in ok if b not in small]
+        for batches in rounds:
             try:
-                results = self.client.gather([b.future for b in ok], errors="raise")
+                results = self.client.gather([b.future for b in batches], errors="raise")
             except Exception:  # one of them went meanwhile: one by one
                 results = []
-                for batch in ok:
+                for batch in batches:
                     try:
                         results.append(batch.future.result())
                     except Exception as exc:
                         results.append(exc)
-        for batch, result in zip(ok, results, strict=True):
-            if isinstance(result, BaseException):
-                self._finish_batch(batch, None, error=self._failure(result))
-            else:
-                self._finish_batch(batch, result)
+            for batch, result in zip(batches, results, strict=True):
+                if isinstance(result, BaseException):
+                    self._finish_batch(batch, None, error=self._failure(result))
+                else:
+                    self._finish_batch(batch, result)
+            del results
         for batch in done:
             if batch.future.status == "error":
                 try:

@@ -3,7 +3,7 @@
 Workers need ``distributed`` and nothing of bytenite-nb. What they run comes in two forms:
 
 * **Shims**, small functions pickled by value (cloudpickle) into the task graph:
-  :func:`hold` (the app archive), :func:`sealed` (a batch's environment), :func:`run_batch`
+  :func:`hold` (the app archive), :func:`sealed` (a batch's environment), :func:`call`
   (the task function) and :func:`make_plugin` (the worker plugin). They use only the standard
   library and ``distributed``, and define no module-level class, so unpickling them (on the
   scheduler too, which reads every graph) never touches the server's own classes.
@@ -58,6 +58,7 @@ _MAX_LINE = 64 * 1024
 _FLUSH_EVERY = 0.1
 _FLUSH_LINES = 500
 _FLUSH_BYTES = 32 * 1024
+_SPOOL_BYTES = 1024 * 1024  # bigger result files are read by the server in pieces
 _MASK = "***"
 _MIN_MASKED = 4  # as `usersecrets.MIN_MASKED`: shorter keys are not masked
 # Worker-side task states that mean "stop": the server cancelled the batch, or the worker
@@ -82,8 +83,9 @@ def sealed(env: dict[str, str]) -> Callable[[], dict[str, str]]:
     return lambda: env
 
 
-def run_batch(plugin_name: str, *args: Any) -> dict[str, Any]:
-    """The Dask task: hand the batch to this worker's :class:`WorkerSide`."""
+def call(plugin_name: str, method: str, *args: Any) -> Any:
+    """The Dask task: call ``method`` of this worker's :class:`WorkerSide` (``run_batch``,
+    ``read_spooled``, ``drop_spooled``)."""
     from distributed import get_worker
 
     plugin = get_worker().plugins.get(plugin_name)
@@ -91,7 +93,7 @@ def run_batch(plugin_name: str, *args: Any) -> dict[str, Any]:
     if impl is None:
         raise RuntimeError(f"the ByteNite Local worker plugin {plugin_name} is not set up on "
                            "this worker (see the worker's log)")
-    return impl.run_batch(*args)
+    return getattr(impl, method)(*args)
 
 
 def make_plugin(name: str, sources: dict[str, str], digest: str) -> Any:
@@ -182,15 +184,26 @@ def _unpack(root: str, app_tar: bytes, digest: str) -> str:
     return target
 
 
-def _collect(results_dir: str) -> dict[str, bytes]:
-    """Every file under ``results_dir`` by relative path (``/``-separated), in name order."""
-    found: dict[str, bytes] = {}
+def _collect(results_dir: str, outbox: str) -> dict[str, Any]:
+    """Every file under ``results_dir`` by relative path (``/``-separated), in name order: its
+    bytes, or for a file bigger than ``_SPOOL_BYTES`` ``{"spooled": path, "size": n}``, the
+    file moved to ``outbox`` for the server to read in pieces (:meth:`WorkerSide.read_spooled`:
+    Dask holds a whole message twice while it decodes it, so one 100 MB result would cost the
+    server 200 MB)."""
+    found: dict[str, Any] = {}
     for dirpath, dirnames, filenames in os.walk(results_dir):
         dirnames.sort()
         for name in sorted(filenames):
             path = os.path.join(dirpath, name)
-            if os.path.isfile(path):
-                rel = os.path.relpath(path, results_dir).replace(os.sep, "/")
+            if not os.path.isfile(path):
+                continue
+            rel = os.path.relpath(path, results_dir).replace(os.sep, "/")
+            size = os.path.getsize(path)
+            if size > _SPOOL_BYTES:
+                spooled = os.path.join(outbox, os.urandom(12).hex())
+                os.replace(path, spooled)
+                found[rel] = {"spooled": spooled, "size": size}
+            else:
                 with open(path, "rb") as f:
                     found[rel] = f.read()
     return found
@@ -332,7 +345,8 @@ class WorkerSide:
         self.tasks_root = os.path.join(self.root, "tasks")
         self.shared_cache = os.path.join(self.root, "shared-cache")
         self.user_cache = os.path.join(self.root, "user-cache")
-        for folder in (self.tasks_root, self.shared_cache, self.user_cache):
+        self.outbox = os.path.join(self.root, "outbox")
+        for folder in (self.tasks_root, self.shared_cache, self.user_cache, self.outbox):
             os.makedirs(folder, exist_ok=True)
         self.threads = int(getattr(getattr(worker, "state", None), "nthreads", 0) or
                            getattr(worker, "nthreads", 1) or 1)
@@ -349,6 +363,21 @@ class WorkerSide:
         self.sender.close()
         if self._executor is not None:
             self._executor.close()
+        shutil.rmtree(self.outbox, ignore_errors=True)
+
+    def read_spooled(self, path: str, offset: int, length: int) -> bytes:
+        """A piece of a spooled result file (see `_collect`)."""
+        if os.path.dirname(path) != self.outbox:
+            raise ValueError(f"not a spooled result: {path}")
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(length)
+
+    def drop_spooled(self, path: str) -> None:
+        """Remove a spooled result file once the server has it."""
+        if os.path.dirname(path) == self.outbox:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     @property
     def executor(self) -> ForkServerExecutor:
@@ -367,9 +396,10 @@ class WorkerSide:
                 event.set()
 
     def run_batch(self, app_tar: bytes, digest: str, entrypoint: str, chunks: list[str],
-                  tokens: list[str], datas: list[bytes], env: Callable[[], dict[str, str]],
+                  tokens: list[str], datas: list[Any], env: Callable[[], dict[str, str]],
                   timeout: float | None, topic: str | None) -> dict[str, Any]:
-        """Run the tasks of a batch one after the other; returns ``{"worker", "tasks":
+        """Run the tasks of a batch one after the other (a chunk is bytes, or a list of
+        pieces of it); returns ``{"worker", "tasks":
         [{"exit_code", "outcome", "last_stderr", "error", "pid", "duration", "attempt",
         "lines", "results"}, ...]}``, a task per chunk, in order (``outcome`` ``cancelled``
         for those the batch did not start once it was cancelled)."""
@@ -398,13 +428,14 @@ class WorkerSide:
             with self.lock:
                 self.running.pop(key, None)
 
-    def _run_one(self, script: Path, app_dir: str, chunk: str, data: bytes,
+    def _run_one(self, script: Path, app_dir: str, chunk: str, data: Any,
                  base: dict[str, str], timeout: float | None, cancel: threading.Event,
                  output: _Output, topic: str | None) -> dict[str, Any]:
         task_dir, results_dir = self._folders()
         try:
             with open(os.path.join(task_dir, "data.bin"), "wb") as f:
-                f.write(data)
+                for piece in data if isinstance(data, (list, tuple)) else (data,):
+                    f.write(piece)
             env = dict(base, TASK_DIR=task_dir, TASK_RESULTS_DIR=results_dir,
                        CHUNK_NUMBER=chunk)
             spec = ProcessSpec(script=script, cwd=Path(task_dir), env=env,
@@ -420,7 +451,7 @@ class WorkerSide:
                 exit_code=result.exit_code, pid=result.pid, duration=result.duration,
                 error=result.error and output.mask(result.error),
                 last_stderr=result.last_stderr and output.mask(result.last_stderr),
-                results=_collect(results_dir) if result.outcome == "exited" else {})
+                results=_collect(results_dir, self.outbox) if result.outcome == "exited" else {})
             return ended
         finally:
             for folder in (task_dir, results_dir):
