@@ -835,28 +835,33 @@ class DaskExecutor:
             task.inbox.put(("done", outcome))
 
     def _submit_ready(self) -> None:
-        """Make and submit batches while there are queued tasks and room in flight, taking
-        the groups in turns."""
+        """Make batches while there are queued tasks and room in flight, taking the groups in
+        turns, and submit them: those of one group with one ``Client.map`` (one message to
+        the scheduler for all of them)."""
         while True:
+            made: dict[int, list[_Batch]] = {}
             with self._cv:
-                if self._closed or self._full():
+                if self._closed:
                     return
-                groups = [g for g in self._groups.values() if g.pending]
-                if not groups:
-                    return
-                group = groups[next(self._round) % len(groups)]
-                tasks = self._take(group)
-                if not tasks:
-                    return
-                batch = _Batch(group, tasks)
-                group.batches.add(batch)
-                self._in_flight.add(batch)
-            try:
-                self._submit(batch)
-            except Exception as exc:
-                log.warning("cannot submit a batch to Dask: %s: %s", type(exc).__name__, exc)
-                self._finish_batch(batch, None, error=f"cannot submit the task to Dask: "
-                                                      f"{type(exc).__name__}: {exc}")
+                while not self._full():
+                    groups = [g for g in self._groups.values() if g.pending]
+                    if not groups:
+                        break
+                    group = groups[next(self._round) % len(groups)]
+                    batch = _Batch(group, self._take(group))
+                    group.batches.add(batch)
+                    self._in_flight.add(batch)
+                    made.setdefault(id(group), []).append(batch)
+            if not made:
+                return
+            for batches in made.values():
+                try:
+                    self._submit(batches)
+                except Exception as exc:
+                    log.warning("cannot submit to Dask: %s: %s", type(exc).__name__, exc)
+                    for batch in batches:
+                        self._finish_batch(batch, None, error=f"cannot submit the task to "
+                                                              f"Dask: {type(exc).__name__}: {exc}")
 
     def _take(self, group: _Group) -> list[_Task]:
         """The next batch's tasks from ``group``'s queue (see the module docstring)."""
@@ -875,23 +880,26 @@ class DaskExecutor:
                 break  # a big chunk goes alone
         return tasks
 
-    def _submit(self, batch: _Batch) -> None:
-        group = batch.group
-        datas: list[Any] = []
-        for task in batch.tasks:
-            if task.size > _INLINE_BYTES:
-                datas.append(self._scatter(task.data_path, group.resources, batch))
-            else:
-                datas.append(task.data_path.read_bytes())
-        future = self.client.submit(
-            self._call, self._plugin_name, "run_batch", group.archive, group.digest,
-            group.entrypoint,
-            [t.chunk for t in batch.tasks], [t.token for t in batch.tasks], datas,
-            group.env, group.timeout, self._topic,
-            key=f"bytenite-batch-{batch.tasks[0].chunk}-{uuid.uuid4().hex[:12]}",
+    def _submit(self, batches: list[_Batch]) -> None:
+        """Submit ``batches`` (all of one group) as Dask tasks."""
+        group = batches[0].group
+        datas: list[list[Any]] = []
+        for batch in batches:
+            datas.append([self._scatter(t.data_path, group.resources, batch)
+                          if t.size > _INLINE_BYTES else t.data_path.read_bytes()
+                          for t in batch.tasks])
+        n = len(batches)
+        futures = self.client.map(
+            self._call, [self._plugin_name] * n, ["run_batch"] * n, [group.archive] * n,
+            [group.digest] * n, [group.entrypoint] * n,
+            [[t.chunk for t in b.tasks] for b in batches],
+            [[t.token for t in b.tasks] for b in batches], datas, [group.env] * n,
+            [group.timeout] * n, [self._topic] * n,
+            key=[f"bytenite-batch-{b.tasks[0].chunk}-{uuid.uuid4().hex[:12]}" for b in batches],
             pure=False, resources=group.resources or None)
-        batch.future = future
-        future.add_done_callback(lambda _: self._finished.put(batch))
+        for batch, future in zip(batches, futures, strict=True):
+            batch.future = future
+            future.add_done_callback(lambda _, batch=batch: self._finished.put(batch))
 
     def _scatter(self, path: Path, resources: dict[str, float], batch: _Batch) -> list[Any]:
         """A big chunk sent to one worker now (one that can run the batch), piece by piece,
@@ -904,7 +912,8 @@ class DaskExecutor:
         pieces: list[Any] = []
         with open(path, "rb") as f:
             while piece := f.read(_PIECE):
-                future = self.client.scatter(piece, workers=where, hash=False)
+                future = self.client.scatter(piece, workers=where, hash=False,
+                                             timeout=self.scheduler_timeout + self.worker_timeout)
                 del piece
                 batch.scattered.append(future)
                 pieces.append(future)
