@@ -8,9 +8,8 @@ import json
 import time
 from typing import Any
 
-from bytenite_nb.server.execution.executors import dask_remote
+from bytenite_nb.server.execution.executors import NOTE_STREAM, dask_remote
 from bytenite_nb.server.execution.executors.dask import _Lines
-from bytenite_nb.server.execution.executors.forkserver import NOTE_STREAM
 from bytenite_nb.server.execution.secrets import JobSecrets
 
 

@@ -82,15 +82,15 @@ from pathlib import Path
 from typing import Any
 
 from bytenite_nb.server.execution.executors import dask_remote
-from bytenite_nb.server.execution.executors.forkserver import (
+from bytenite_nb.server.execution.executors.base import (
     NOTE_STREAM,
     Executor,
     ExecutorError,
-    ForkServerExecutor,
     OutputCallback,
     ProcessResult,
     ProcessSpec,
 )
+from bytenite_nb.server.execution.executors.forkserver import ForkServerExecutor
 
 __all__ = ["DaskExecutor", "device_resources", "remote_sources"]
 

@@ -49,7 +49,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .forkserver import ForkServerExecutor, ProcessSpec, base_environment
+from .base import ProcessSpec, base_environment
+from .forkserver import ForkServerExecutor
 
 _MAX_LINE = 64 * 1024
 # Live output: a batch of lines goes when the last one went this long ago (the first line
