@@ -49,7 +49,7 @@ def test_the_worker_package_is_the_fork_server_and_needs_only_the_standard_libra
         tmp_path: Path) -> None:
     sources, digest = remote_sources()
     assert set(sources) == {"__init__.py", "dask_remote.py", "forkserver.py", "zygote.py",
-                            "entry_imports.py"}
+                            "entry_imports.py", "base.py", "process.py"}
     assert remote_sources()[1] == digest  # stable
     # imported as the plugin does on a worker, by an interpreter without bytenite_nb
     out = _fresh(inspect.getsource(dask_remote.install) + """
