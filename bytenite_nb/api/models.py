@@ -132,6 +132,11 @@ class Template:
     def config(self) -> dict[str, Any] | None:
         return self.raw.get("config")
 
+    @property
+    def unknown_keys(self) -> list[str]:
+        """Keys of the template file the server does not read (ByteNite Local extension)."""
+        return [str(k) for k in self.raw.get("unknownKeys") or []]
+
 
 @dataclass(frozen=True)
 class ResultFile:

@@ -305,6 +305,11 @@ def _build_templates(p: MagicArgumentParser) -> None:
     _add_out(p)
 
 
+def _build_template(p: MagicArgumentParser) -> None:
+    p.add_argument("template", metavar="TEMPLATE", help="the job template id (or $VAR)")
+    _add_out(p)
+
+
 def _build_help(p: MagicArgumentParser) -> None:
     p.add_argument("topic", metavar="VERB", nargs="?", help="a verb to explain")
 
@@ -406,6 +411,8 @@ VERBS: dict[str, Verb] = _table(
     Verb("delete", "delete a job", _build_job_id, "jobs:delete"),
     Verb("templates", "the job templates you can run, as a DataFrame", _build_templates,
          "tables:templates"),
+    Verb("template", "one job template: its engines, defaults and ignored keys",
+         _build_template, "tables:template"),
     Verb("attach", "re-attach to a job (e.g. after a kernel restart)", _build_attach,
          "jobs:attach"),
     Verb("info", "where this session connects, and how it is configured", _build_nothing,

@@ -108,6 +108,10 @@ class ServerContext:
         """``USER_CACHE_DIR`` of this server's jobs (``data_dir/cache/user``)."""
         return UserCache(self.config.data_dir)
 
+    def cache(self, shared: bool = False) -> UserCache:
+        """The user cache, or with ``shared`` ``SHARED_CACHE_DIR`` (``data_dir/cache/shared``)."""
+        return UserCache(self.config.data_dir, shared=shared)
+
     @property
     def api_key(self) -> str:
         """The first accepted API key (what a local client should use)."""

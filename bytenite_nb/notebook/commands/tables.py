@@ -1,4 +1,5 @@
-"""Verbs that answer with a DataFrame: ``jobs``, ``logs``, ``results``, ``templates``.
+"""Verbs that answer with a DataFrame: ``jobs``, ``logs``, ``results``, ``templates`` (and
+``template``, one template as text).
 
 With ``-o VAR`` the frame is stored and a one-line note printed instead of displaying it
 (BigQuery's destination-variable contract: big results are not dumped into the notebook).
@@ -13,7 +14,7 @@ from bytenite_nb import wire
 if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.notebook.commands.context import Context
 
-__all__ = ["deliver", "jobs", "logs", "results", "templates"]
+__all__ = ["deliver", "jobs", "logs", "results", "template", "templates"]
 
 
 def deliver(ctx: Context, value: Any, what: str) -> Any:
@@ -79,3 +80,28 @@ def templates(ctx: Context) -> Any:
     from bytenite_nb import frames
 
     return deliver(ctx, frames.templates_df(list(ctx.client().templates())), "templates")
+
+
+def template(ctx: Context) -> Any:
+    """``%bytenite template ID``: one template's engines and defaults, and the keys of its
+    file that the server ignored."""
+    import json
+
+    found = ctx.client().template(str(ctx.resolve(ctx.command.options["template"],
+                                                  "TEMPLATE")))
+    if ctx.command.options.get("out"):
+        return deliver(ctx, found, "template")
+    print(f"template {found.id}: app {found.app}, partitioner {found.partitioner}, "
+          f"assembler {found.assembler}")
+    if found.description:
+        print(f"  {found.description}")
+    for section, value in (found.params or {}).items():
+        if value:
+            print(f"  params.{section}: {json.dumps(value)}")
+    for name, value in (("data source", found.data_source),
+                        ("destination", found.data_destination), ("config", found.config)):
+        if value:
+            print(f"  {name}: {json.dumps(value)}")
+    if found.unknown_keys:
+        print(f"  unknown keys, ignored: {', '.join(found.unknown_keys)}")
+    return None
