@@ -52,7 +52,7 @@ def _list(args: argparse.Namespace) -> int:
         print_json(records)
         return 0
     print_table(records, [
-        Column("NAME", "name"), Column("PYTHON", "python"),
+        Column("NAME", "name"),
         Column("SIZE", lambda r: human_size(r.get("size"))),
         Column("REQUIREMENTS", lambda r: ", ".join(r.get("requirements") or []), shrink=True),
         Column("LAST USED", lambda r: when(r.get("lastUsedAt") or r.get("createdAt"))),

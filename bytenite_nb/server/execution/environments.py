@@ -58,6 +58,7 @@ _LOCKS = ".locks"
 #: How many of the installer's last lines a failed build's message quotes.
 ERROR_LINES = 4
 _POLL = 0.1
+_NAME = re.compile(r"^py\d+\.\d+-[0-9a-f]{16}$")
 #: Installer lines that mean nothing in a job's log (uv's hint to activate the venv).
 _NOT_SHOWN = ("Activate with:",)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -330,11 +331,12 @@ class Environments:
     # -- listing and removing ----------------------------------------------------------------
 
     def names(self) -> list[str]:
-        """Every environment folder (complete or not), by name."""
+        """Every environment folder (complete or not), by name; other folders in ``root``
+        are not ours to list or remove."""
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir()
-                      if p.is_dir() and not p.name.startswith("."))
+                      if p.is_dir() and _NAME.match(p.name))
 
     def describe(self, name: str) -> dict[str, Any]:
         """``{"name", "python", "requirements", "source", "installer", "createdAt",
@@ -359,7 +361,7 @@ class Environments:
         """Delete environment ``name``; returns the bytes freed. Raises `EnvironmentInUse`
         while a job uses it or it is being built, `KeyError` when there is none."""
         path = self.path(name)
-        if name.startswith(".") or "/" in name or not path.is_dir():
+        if not _NAME.match(name) or not path.is_dir():
             raise KeyError(name)
         if self.in_use(name):
             raise EnvironmentInUse(f"environment {name} is in use by a running job")
