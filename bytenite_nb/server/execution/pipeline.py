@@ -313,7 +313,10 @@ class _Job:
             self.runtimes = plan_runtimes(
                 [spec.partitioner, spec.app, spec.assembler], spec.runtime,
                 workers=self.executor.workers, path=self.base_env.get("PATH", os.defpath),
-                note=note, cancel=self.stop, deadline=self.deadline)
+                note=note, cancel=self.stop, deadline=self.deadline,
+                # An executor with an engine executor (Dask) runs app tasks on its workers.
+                elsewhere=frozenset({"app"}) if getattr(self.executor, "engine_executor", None)
+                else frozenset())
         except PlanError as exc:
             raise PipelineError(str(exc)) from None
         except PlanCancelled:

@@ -99,17 +99,19 @@ def _program(engine: Engine, path: str) -> tuple[tuple[str, ...], str | None]:
 
 def plan_runtimes(engines: list[Engine], settings: RuntimeSettings, *, workers: int, path: str,
                   note: Note, cancel: threading.Event | None = None,
-                  deadline: float | None = None) -> dict[str, Runtime]:
+                  deadline: float | None = None,
+                  elsewhere: frozenset[str] = frozenset()) -> dict[str, Runtime]:
     """The `Runtime` of each engine (by kind; built-in engines have none). Raises
-    `PlanError` naming every engine that cannot run here, `PlanCancelled` on cancel."""
+    `PlanError` naming every engine that cannot run here, `PlanCancelled` on cancel.
+    ``elsewhere``: the kinds whose processes run on other machines (app tasks on Dask
+    workers): neither checked against this machine nor given an environment here."""
     from bytenite_nb.server.execution.resources import this_machine
 
     machine = settings.machine or this_machine()
     problems: list[tuple[Engine, str]] = []
     plans: dict[str, Runtime] = {}
+    engines = [e for e in engines if not e.builtin and e.kind not in elsewhere]
     for engine in engines:
-        if engine.builtin:
-            continue
         needs = engine.device_requirements
         short = needs.shortfalls(machine, settings.memory_limit)
         if short:
@@ -140,9 +142,8 @@ def plan_runtimes(engines: list[Engine], settings: RuntimeSettings, *, workers: 
             note(engine, "ERROR", text)
         raise PlanError("; ".join(text for _, text in problems))
     for engine in engines:
-        if not engine.builtin:
-            plans[engine.kind] = _with_environment(engine, plans[engine.kind], settings, note,
-                                                   cancel, deadline)
+        plans[engine.kind] = _with_environment(engine, plans[engine.kind], settings, note,
+                                               cancel, deadline)
     return plans
 
 
