@@ -28,7 +28,7 @@ from bytenite_nb.server.execution.resources import (
     parse_size,
 )
 from bytenite_nb.server.execution.runtime import Diagnosis, Runtime
-from tests.kit.apps import write_app
+from tests.kit.apps import write_app, write_folder
 
 GB = 1024**3
 
@@ -102,6 +102,21 @@ def test_device_requirements_are_read_as_bytenite_writes_them() -> None:
         read({"device_requirements": {"min_cpu": "lots"}})
     with pytest.raises(ValueError, match=r"device_requirements\.gpu must be a list"):
         read({"device_requirements": {"gpu": [3]}})
+
+
+def test_manifests_as_bytenite_s_public_apps_write_them(tmp_path: Path) -> None:
+    # Capitalised keys, a list of GPU models, a private-image flag beside the container.
+    write_folder(tmp_path, "flux-like", "", {
+        "Name": "flux-like", "Version": "1.0", "Platform": "docker", "Entrypoint": "main.py",
+        "platform_config": {"container": "someone/flux-generator", "private_image": False},
+        "device_requirements": {"min_cpu": 2, "min_memory": 2,
+                                "gpu": ["NVIDIA A100-SXM4-40GB", "NVIDIA GeForce RTX 4090"]}})
+    registry = Registry(bundled=False, dirs=[tmp_path])
+    assert registry.problems == []
+    engine = registry.resolve("flux-like", "app")
+    assert engine.container == "someone/flux-generator" and engine.program is None
+    assert engine.device_requirements == DeviceRequirements(
+        2, 2, ("NVIDIA A100-SXM4-40GB", "NVIDIA GeForce RTX 4090"))
 
 
 def test_a_bad_device_requirement_is_a_load_problem(tmp_path: Path) -> None:
