@@ -135,14 +135,11 @@ def ip(server: LocalServer, tmp_path: Path,
     shell.dispose()
 
 
-def test_the_template_verb_shows_defaults_and_ignored_keys(
-        api: Api, ip: TestingShell, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_template_verb_shows_defaults_and_ignored_keys(api: Api, ip: TestingShell) -> None:
     api.ok("POST", f"{D}/templates", json={**SCRAPER_TEMPLATE, "id": "shown"})
-    capsys.readouterr()
-    assert ip.run_line_magic("bytenite", "template shown") is None
-    out = capsys.readouterr().out.splitlines()
-    assert out[0] == "template shown: app fake-scraper, partitioner url-fanout, assembler combine"
-    assert '  params.app: {"timeout": 30000, "headless": true}' in out
-    assert out[-1] == "  unknown keys, ignored: visibility"
-    ip.run_line_magic("bytenite", "template shown -o tpl")
-    assert ip.user_ns["tpl"].unknown_keys == ["visibility"]
+    shown = ip.run_line_magic("bytenite", "template shown")
+    assert shown.unknown_keys == ["visibility"]
+    assert shown.params["app"] == {"timeout": 30000, "headless": True}
+    text = str(shown)
+    assert "Unknown keys, ignored by the server: visibility" in text
+    assert "Unknown keys, ignored by the server: visibility" in shown._repr_html_()
