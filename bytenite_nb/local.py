@@ -29,6 +29,10 @@ from typing import Any
 SERVER_FILE = "server.json"
 LOG_FILE = "server.log"
 _START_TIMEOUT = 60.0
+#: `ServerConfig` fields ``config_overrides`` may set for a child process too (its command
+#: line carries them).
+_CLI_OVERRIDES = frozenset({"app_envs", "envs_dir", "env_installer", "ignore_requirements",
+                            "task_memory_limit", "pass_env"})
 
 
 class ServerStartError(RuntimeError):
@@ -256,8 +260,9 @@ class LocalServer:
         if idle_timeout is not None:
             kwargs["idle_timeout"] = idle_timeout
         if config_overrides:
-            if not in_process:
-                raise ValueError("config_overrides need in_process=True")
+            if not in_process and not set(config_overrides) <= _CLI_OVERRIDES:
+                raise ValueError("config_overrides need in_process=True, except "
+                                 + ", ".join(sorted(_CLI_OVERRIDES)))
             kwargs.update(config_overrides)
         config = ServerConfig(**kwargs)
         if in_process:
@@ -318,6 +323,15 @@ class LocalServer:
             args += ["--apps", str(folder)]
         for module in config.preload:
             args += ["--preload", module]
+        args += ["--envs-dir", str(config.envs_dir), "--env-installer", config.env_installer]
+        if not config.app_envs:
+            args.append("--no-app-envs")
+        if config.ignore_requirements:
+            args.append("--ignore-requirements")
+        if config.task_memory_limit:
+            args += ["--task-memory-limit", str(config.task_memory_limit)]
+        for name in config.pass_env:
+            args += ["--pass-env", name]
         if config.scheduler:
             args += ["--scheduler", config.scheduler,
                      "--scheduler-timeout", str(config.scheduler_timeout),

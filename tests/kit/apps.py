@@ -215,6 +215,31 @@ print("working", flush=True)
 time.sleep(120)
 '''
 
+#: App: imports ``params.module`` (default ``inflection``) and writes ``report.json``: the
+#: installed version of ``params.package`` (default the module's name), its interpreter,
+#: ``sys.prefix``, ``VIRTUAL_ENV``, its parent's pid (the fork server it came from) and, for
+#: ``inflection``, ``camelize("app_envs")``.
+PACKAGE_REPORT = '''\
+import importlib, importlib.metadata, json, os, sys
+params = json.loads(os.environ.get("APP_PARAMS") or "{}")
+module = importlib.import_module(params.get("module", "inflection"))
+report = {
+    "version": importlib.metadata.version(params.get("package", module.__name__)),
+    "executable": sys.executable, "prefix": sys.prefix, "ppid": os.getppid(),
+    "virtual_env": os.environ.get("VIRTUAL_ENV"),
+}
+if module.__name__ == "inflection":
+    report["camel"] = module.camelize("app_envs")
+with open(os.path.join(os.environ["TASK_RESULTS_DIR"], "report.json"), "w") as f:
+    json.dump(report, f)
+print("imported", module.__name__, report["version"])
+'''
+
+#: What `PACKAGE_REPORT` needs: a small pure-Python package that the server's own
+#: environment does not have (the tests check it does not), and two versions of another.
+SMALL_PACKAGE = "inflection==0.5.1"
+SIDE_BY_SIDE = ("termcolor==2.3.0", "termcolor==2.4.0")
+
 # -- assemblers -------------------------------------------------------------------------------
 
 #: Assembler: zips every task result into ``results_archive.zip``, then prints

@@ -5,7 +5,7 @@ modules of `bytenite_nb.server.http.routes`:
 * the Customer API under ``/v1/customer`` and again under ``/v1/computing``: `info`,
   `templates`, `deprecated`, `job_list`, `jobs`, `results`, `datasource`, `logs`, `events`;
 * ByteNite's Developer API subset under ``/v1/dev``: `dev_apps`, `dev_engines`,
-  `dev_templates`, `dev_cache` (and `info`'s ``dev_router``);
+  `dev_templates`, `dev_cache`, `dev_envs` (and `info`'s ``dev_router``);
 * ByteNite Local's unauthenticated file routes under ``/local``: `files` (result links, the
   ``file`` upload target and the user cache's upload URLs, all addressed by unguessable
   tokens).
@@ -34,6 +34,7 @@ from bytenite_nb.server.http.routes import (
     dev_apps,
     dev_cache,
     dev_engines,
+    dev_envs,
     dev_templates,
     events,
     files,
@@ -62,7 +63,7 @@ def _customer_api() -> APIRouter:
 def _developer_api() -> APIRouter:
     router = APIRouter(**_AUTHENTICATED)  # type: ignore[arg-type]
     router.include_router(info.dev_router)
-    for module in (dev_apps, dev_engines, dev_templates, dev_cache):
+    for module in (dev_apps, dev_engines, dev_templates, dev_cache, dev_envs):
         router.include_router(module.router)
     return router
 

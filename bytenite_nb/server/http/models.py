@@ -240,6 +240,10 @@ class JobTemplateOut(Out):
         default=None,
         description="ByteNite Local extension: the JSON Schema (schema.json) of each params "
                     "section (app, partitioner, assembler) whose engine has one; {} when none")
+    unknownKeys: list[str] = Field(
+        default_factory=list,
+        description="ByteNite Local extension: keys of the template file that ByteNite Local "
+                    "does not read (ignored), as written there")
 
 
 class JobOut(Out):

@@ -25,6 +25,7 @@ from bytenite_nb.server.storage.records import ResultRow, StoredJob
 from bytenite_nb.server.storage.store import Store
 
 if TYPE_CHECKING:
+    from bytenite_nb.server.execution.environments import Environments
     from bytenite_nb.server.execution.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -177,10 +178,22 @@ class Runner:
     """Starts, aborts and finishes job runs; owns the per-job threads and cancel events."""
 
     def __init__(self, config: ServerConfig, store: Store, broker: Broker,
-                 registry: Registry, executor: Any = None) -> None:
+                 registry: Registry, executor: Any = None,
+                 environments: Environments | None = None) -> None:
         """``executor``: an already connected executor (see `executors.setup.open_executor`)
-        that the runner then owns; None = the server's own fork server, started on demand."""
+        that the runner then owns; None = the server's own fork server, started on demand.
+        ``environments``: where app environments are built (used unless
+        ``config.app_envs`` is off)."""
+        from bytenite_nb.server.execution.resources import this_machine
+        from bytenite_nb.server.execution.runtime import RuntimeSettings
+
         self.config = config
+        self.environments = environments
+        self.machine = this_machine()
+        self.runtime = RuntimeSettings(
+            environments=environments if config.app_envs else None, machine=self.machine,
+            ignore_requirements=config.ignore_requirements,
+            memory_limit=config.task_memory_limit)  # type: ignore[arg-type]
         self.store = store
         self.broker = broker
         self.registry = registry
@@ -341,6 +354,8 @@ class Runner:
             shared_cache_dir=usercache.shared_dir(self.config.data_dir),
             # As they are when the job starts: a secret saved or deleted later is not seen.
             secrets=tuple(row.record(with_key=True) for row in self.store.secrets()),
+            runtime=self.runtime,
+            pass_env=self.config.pass_env,
         )
 
     @property
@@ -357,8 +372,9 @@ class Runner:
             if self._closing:
                 raise RuntimeError("ByteNite Local is shutting down")
             if self._pool is None:
-                self._pool = ForkServerExecutor(self.config.workers,
-                                                          preload=self.config.preload)
+                self._pool = ForkServerExecutor(
+                    self.config.workers, preload=self.config.preload,
+                    gpus=[gpu.index for gpu in self.machine.gpus])
             return self._pool
 
     def _run(self, job_id: str, cancel: threading.Event) -> None:

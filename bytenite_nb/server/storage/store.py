@@ -84,6 +84,11 @@ class Store:
         self._conn.execute("PRAGMA secure_delete=FAST")
         self._conn.create_function("bn_like", 2, jobindex.like_json, deterministic=True)
         self._conn.executescript(SCHEMA)
+        # A data dir of an earlier version: its cache upload URLs were all the user cache's.
+        columns = {r[1] for r in self._conn.execute("PRAGMA table_info(cache_uploads)")}
+        if "scope" not in columns:
+            self._conn.execute("ALTER TABLE cache_uploads ADD COLUMN scope TEXT NOT NULL "
+                               "DEFAULT 'user'")
         with self._tx():
             jobindex.upgrade(self._conn)
             jobindex.rederive(self._conn)
@@ -402,8 +407,8 @@ class Store:
         they answer "expired" rather than "unknown")."""
         with self._tx():
             self._conn.execute(
-                "INSERT INTO cache_uploads (token, path, expires_at) VALUES (?, ?, ?)",
-                (row.token, row.path, row.expires_at))
+                "INSERT INTO cache_uploads (token, path, expires_at, scope) VALUES (?, ?, ?, ?)",
+                (row.token, row.path, row.expires_at, row.scope))
             self._conn.execute("DELETE FROM cache_uploads WHERE expires_at < ?",
                                (time.time() - 86400,))
 

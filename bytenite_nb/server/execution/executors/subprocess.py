@@ -2,11 +2,14 @@
 
 Slower than the fork server (a fresh interpreter per task costs tens of milliseconds) and
 the simplest; also what the fork server's behaviour is compared with in tests and
-benchmarks.
+benchmarks. It honours a spec's interpreter, slots, GPUs and memory limit as the fork server
+does, but not ``readonly`` (the fork server makes such folders read-only in a mount namespace
+of its own; a plain ``subprocess`` has none).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -16,6 +19,7 @@ from pathlib import Path
 
 from bytenite_nb.server.execution.executors.base import (
     POLL,
+    Grant,
     OutputCallback,
     ProcessResult,
     ProcessSpec,
@@ -29,9 +33,10 @@ __all__ = ["SubprocessExecutor"]
 class SubprocessExecutor:
     """Runs each process as ``python <script>`` with ``subprocess`` (slower, simplest)."""
 
-    def __init__(self, workers: int | None = None, *, python: str | None = None) -> None:
+    def __init__(self, workers: int | None = None, *, python: str | None = None,
+                 gpus: tuple[str, ...] = ()) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
-        self._slots = WorkerSlots(self.workers)
+        self.slots = WorkerSlots(self.workers, gpus)
         self.python = python or sys.executable
 
     def close(self) -> None:
@@ -47,13 +52,13 @@ class SubprocessExecutor:
         deadline: float | None = None,
     ) -> ProcessResult:
         """Run ``spec`` as a child process; blocks until it ends."""
-        waited = self._slots.acquire(cancel, deadline)
-        if waited is not None:
-            return ProcessResult(None, waited)
+        grant = self.slots.take(cancel, deadline, cpus=spec.cpus, gpus=spec.gpus)
+        if isinstance(grant, str):
+            return ProcessResult(None, grant)
         try:
-            return self._run(spec, on_output, cancel, timeout, deadline)
+            return self._run(spec, on_output, cancel, timeout, deadline, grant)
         finally:
-            self._slots.release()
+            self.slots.give_back(grant)
 
     def _run(
         self,
@@ -62,15 +67,17 @@ class SubprocessExecutor:
         cancel: threading.Event | None,
         timeout: float | None,
         deadline: float | None,
+        grant: Grant,
     ) -> ProcessResult:
         req = spec.request()
-        env = dict(spec.env)
+        env = dict(grant.environment(spec.env))
         if spec.path0 is not None and Path(spec.path0) != Path(spec.script).parent:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(spec.path0),
                                                               env.get("PYTHONPATH")]))
+        program = list(spec.command) or [spec.python or self.python]
         try:
             proc = subprocess.Popen(
-                [self.python, str(spec.script), *list(req["argv"])[1:]],  # type: ignore[index]
+                [*program, str(spec.script), *list(req["argv"])[1:]],  # type: ignore[index]
                 cwd=spec.cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -79,7 +86,15 @@ class SubprocessExecutor:
                 start_new_session=True,  # its own process group, killed as a whole
             )
         except OSError as exc:
-            return ProcessResult(None, "error", error=f"cannot start {self.python}: {exc}")
+            return ProcessResult(None, "error", error=f"cannot start {program[0]}: {exc}")
+        if spec.memory_limit:
+            # Right after the start (an interpreter takes milliseconds to reach the script);
+            # preexec_fn would do it before, but is unsafe in a server that runs threads.
+            import resource
+
+            with contextlib.suppress(OSError, ValueError):
+                resource.prlimit(proc.pid, resource.RLIMIT_AS,
+                                 (spec.memory_limit, spec.memory_limit))
         assert proc.stdout is not None and proc.stderr is not None
         run = Run(on_output, os.dup(proc.stdout.fileno()), os.dup(proc.stderr.fileno()),
                    cancel, timeout, deadline)

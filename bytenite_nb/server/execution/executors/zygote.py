@@ -18,15 +18,21 @@ Protocol, over Unix stream sockets, one persistent connection per worker slot of
 tagged with the task's ``id`` (a late message about an earlier task is simply skipped):
 
 * server → zygote: ``{"id", "script", "argv", "cwd", "path0", "env", "unset"}`` and maybe
-  ``"imports"`` (modules to import in the zygote first, see :func:`import_for_tasks`), with two fds
+  ``"imports"`` (modules to import in the zygote first, see :func:`import_for_tasks`),
+  ``"exec"`` (a program to run instead of the script, e.g. ``["/usr/bin/node", "main.js"]``:
+  the task execs it once its fds, cwd and environment are set), ``"rlimit_as"`` (bytes of
+  address space the task may use) and ``"readonly"`` (folders the task may not write, see
+  :func:`readonly_folders`), with two fds
   attached (``SCM_RIGHTS``): the write ends of the task's stdout and stderr pipes. ``env``
   and ``unset`` are the differences between the task's environment and the zygote's own
   (which the server chose when starting it), so the forty-odd variables every task shares
   are not encoded, sent, decoded and re-set for every task;
 * server → zygote: ``{"kill": id}``: kill that task's whole process group (it still gets a
   status report). Closing the connection kills its running task too;
-* zygote → server: ``{"id", "pid"}`` once forked (so the server can kill the task's process
-  group itself, even if the zygote dies), then ``{"id", "exit": code}`` (or ``"signal": n``,
+* zygote → server: ``{"id", "note": text}`` before forking when something the request asked
+  for could not be done (the server shows it in the task's log); ``{"id", "pid"}`` once
+  forked (so the server can kill the task's process group itself, even if the zygote dies),
+  then ``{"id", "exit": code}`` (or ``"signal": n``,
   or ``"error": text`` if it could not start) once the task is reaped;
 * task → server, on the same connection: ``{"id", "exit": code}`` just before the task exits
   normally (the first exit report to arrive is the outcome; a task killed by a signal only
@@ -218,6 +224,10 @@ def _run_child(request: dict, compiled: types.CodeType | None = None,
         os.environ.pop(key, None)
     for key, value in request.get("env", {}).items():
         os.environ[key] = value
+    if request.get("rlimit_as"):
+        _limit_memory(int(request["rlimit_as"]))
+    if request.get("exec"):
+        return _exec(request["exec"])
     sys.argv = list(request["argv"])
     sys.path[0] = request["path0"]
     if shadowed:
@@ -253,6 +263,121 @@ def _run_child(request: dict, compiled: types.CodeType | None = None,
         with contextlib.suppress(Exception):
             stream.flush()
     return code
+
+
+def _limit_memory(limit: int) -> None:
+    """Cap the task's address space at ``limit`` bytes (``--task-memory-limit``): past it an
+    allocation fails (``MemoryError`` in Python) instead of the machine running out."""
+    import resource
+
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _exec(argv: list[str]) -> int:
+    """Become ``argv`` (an entrypoint that is not Python); returns only if that fails."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        os.execv(argv[0], argv)
+    except OSError as exc:
+        print(f"cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
+    return 127
+
+
+# -- read-only folders ------------------------------------------------------------------------
+#
+# SHARED_CACHE_DIR is read-only for tasks, for root too, which file modes cannot stop: the
+# zygote moves itself into a mount namespace of its own (with a user namespace when it is not
+# root, which lets an unprivileged process do so) and bind-mounts each such folder read-only
+# onto itself there. Every task it forks afterwards sees the folder (and what the server adds
+# to it later) but cannot write to it; the server, outside that namespace, still can.
+
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
+_MS_REMOUNT, _MS_NOATIME, _MS_NODIRATIME, _MS_BIND = 32, 1024, 2048, 4096
+_MS_REC, _MS_SLAVE, _MS_RELATIME = 16384, 1 << 19, 1 << 21
+_CLONE_NEWNS, _CLONE_NEWUSER = 0x00020000, 0x10000000
+# statvfs flags of the mount a folder is on, which a bind mount must keep (a user namespace
+# may not drop them).
+_KEEP_FLAGS = tuple((getattr(os, name, 0), flag) for name, flag in (
+    ("ST_NOSUID", _MS_NOSUID), ("ST_NODEV", _MS_NODEV), ("ST_NOEXEC", _MS_NOEXEC),
+    ("ST_NOATIME", _MS_NOATIME), ("ST_NODIRATIME", _MS_NODIRATIME),
+    ("ST_RELATIME", _MS_RELATIME)))
+_readonly: dict[str, str] = {}  # folder -> "" once read-only, else why it could not be
+_namespace: list[str] = []  # [""] once in our own mount namespace, [reason] if that failed
+
+
+def _libc():  # type: ignore[no-untyped-def]
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                           ctypes.c_void_p)
+    libc.unshare.argtypes = (ctypes.c_int,)
+    return libc
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        import ctypes
+
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _enter_namespace() -> None:
+    """Move the zygote into a mount namespace of its own, whose mounts do not propagate
+    back to the machine's."""
+    libc = _libc()
+    uid, gid = os.geteuid(), os.getegid()
+    if uid == 0:
+        _check(libc.unshare(_CLONE_NEWNS), "unshare")
+    else:  # an unprivileged user namespace, mapping our own ids to themselves
+        _check(libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS), "unshare")
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                           ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    _check(libc.mount(None, b"/", None, _MS_REC | _MS_SLAVE, None), "mount --make-rslave /")
+
+
+def _bind_readonly(folder: str) -> None:
+    libc = _libc()
+    path = os.fsencode(folder)
+    _check(libc.mount(path, path, None, _MS_BIND | _MS_REC, None), "bind mount")
+    flags = os.statvfs(folder).f_flag
+    keep = 0
+    for st_flag, ms_flag in _KEEP_FLAGS:
+        if flags & st_flag:
+            keep |= ms_flag
+    _check(libc.mount(None, path, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | keep, None),
+           "read-only remount")
+
+
+def readonly_folders(folders: list[str]) -> str | None:
+    """Make ``folders`` read-only for the tasks forked from now on; None when done (now or
+    earlier), else why not (said once per folder)."""
+    problems = []
+    for folder in folders:
+        if not isinstance(folder, str) or folder in _readonly:
+            continue
+        try:
+            if not _namespace:
+                try:
+                    _enter_namespace()
+                    _namespace.append("")
+                except (OSError, AttributeError) as exc:
+                    _namespace.append(f"no mount namespace ({exc})")
+            if _namespace[0]:
+                raise OSError(_namespace[0])
+            _bind_readonly(folder)
+            _readonly[folder] = ""
+        except (OSError, AttributeError) as exc:
+            _readonly[folder] = str(exc)
+            problems.append(f"{folder} is writable for this task: it cannot be made "
+                            f"read-only here ({exc})")
+    return "; ".join(problems) or None
 
 
 class _Conn:
@@ -350,9 +475,14 @@ class _Server:
 
     def start(self, conn: _Conn, request: dict, out_fd: int, err_fd: int) -> None:
         task_id = int(request["id"])
-        import_for_tasks(request.get("imports") or [])
-        compiled = _compile(request["script"])
-        shadowed = _shadowed(request["path0"])
+        note = readonly_folders(request.get("readonly") or [])
+        if note:
+            _send(conn, json.dumps({"id": task_id, "note": note}).encode() + b"\n")
+        compiled, shadowed = None, []
+        if not request.get("exec"):  # (a program that is not Python needs none of these)
+            import_for_tasks(request.get("imports") or [])
+            compiled = _compile(request["script"])
+            shadowed = _shadowed(request["path0"])
         pid = os.fork()
         if pid == 0:  # the task
             _become_task(request, compiled, shadowed, out_fd, err_fd, conn.sock.fileno())

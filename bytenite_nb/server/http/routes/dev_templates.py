@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
+from bytenite_nb.server.execution.registry import known_template_keys
 from bytenite_nb.server.http import dev_models as dm
 from bytenite_nb.server.http import dev_render
 from bytenite_nb.server.http.deps import Ctx, Limit, Offset, OrderBy
@@ -33,7 +34,11 @@ def push_template(request: Request, ctx: Ctx,
     """Upload a job template (``bytenite template push``): the ``template.json`` object.
     Its app and engines need not exist yet; a job checks them when it runs."""
     template = ctx.dev.push_template(body)
-    return JSONResponse({**generic(request, f"template {template.id} saved"),
+    message = f"template {template.id} saved"
+    if template.unknown_keys:
+        message += (f"; unknown key(s) ignored: {', '.join(template.unknown_keys)} (ByteNite "
+                    f"Local reads {known_template_keys()})")
+    return JSONResponse({**generic(request, message),
                          "template": dev_render.template_record(template)})
 
 

@@ -70,7 +70,8 @@ async def upload(request: Request, ctx: Ctx, jobs: Jobs, token: str,
 async def cache_upload(request: Request, ctx: Ctx, token: str) -> JSONResponse:
     """The ``url`` of ``GET /v1/dev/cache/upload-url``: PUT the raw bytes (no auth header;
     the URL's token is the credential, until ``expiresAt``; each PUT replaces the file).
-    Jobs started afterwards find it at ``USER_CACHE_DIR/<path>``."""
+    Jobs started afterwards find it at ``USER_CACHE_DIR/<path>`` (or ``SHARED_CACHE_DIR``,
+    for a URL asked with ``shared=true``)."""
     row = await run_in_threadpool(ctx.store.cache_upload_by_token, token)
     if row is None:
         raise NotFound("No such cache upload URL: get one with GET "
@@ -80,7 +81,7 @@ async def cache_upload(request: Request, ctx: Ctx, token: str) -> JSONResponse:
                    f"seconds): get a new one with GET /v1/dev/cache/upload-url?path={row.path}")
     limit = ctx.config.max_upload_bytes
     _refuse_declared_size(request, limit)
-    cache = ctx.user_cache
+    cache = ctx.cache(row.scope == "shared")
     # Refuse before reading the body when a folder is in the way (and again at the end).
     await run_in_threadpool(cache.check_writable, row.path)
     partial = await run_in_threadpool(cache.partial)
