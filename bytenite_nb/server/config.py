@@ -60,6 +60,12 @@ class ServerConfig:
     #: Stop by itself after this many seconds without requests or running jobs (None or 0:
     #: never); see `bytenite_nb.server.http.idle`.
     idle_timeout: float | None = None
+    #: Largest request body (bytes) a JSON route reads; larger ones are a 413. The upload
+    #: targets and the Developer API's pushes stream or decode under `max_upload_bytes`.
+    max_request_bytes: int = 16 * 1024**2
+    #: Output lines kept per job: the first half and the last half of them, with one line
+    #: saying how many were dropped in between (``serve --max-log-lines``).
+    max_log_lines: int = 100_000
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
@@ -74,6 +80,12 @@ class ServerConfig:
                                  "(expected e.g. numpy or xml.etree.ElementTree)")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
+        if self.max_log_lines < 2:
+            raise ValueError("--max-log-lines (max_log_lines=) must be at least 2: the first "
+                             f"and the last lines are kept; got {self.max_log_lines}")
+        if self.max_request_bytes < 1024:
+            raise ValueError("max_request_bytes must be at least 1024 bytes, got "
+                             f"{self.max_request_bytes}")
         if self.executor not in ("local", "dask"):
             raise ValueError(f"executor must be 'local' or 'dask', got {self.executor!r}")
         if self.idle_timeout is not None:

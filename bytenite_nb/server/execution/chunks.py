@@ -21,7 +21,7 @@ from pathlib import Path
 __all__ = ["chunk_files", "flatten_results", "link_or_copy"]
 
 
-_CHUNK_NAME = re.compile(r"^data_(\d+)\.bin$")
+_CHUNK_NAME = re.compile(r"data_(\d+)\.bin")
 
 
 def chunk_files(chunks_dir: Path) -> list[Path]:
@@ -32,7 +32,7 @@ def chunk_files(chunks_dir: Path) -> list[Path]:
         for entry in it:
             if not entry.is_file():
                 continue
-            match = _CHUNK_NAME.match(entry.name)
+            match = _CHUNK_NAME.fullmatch(entry.name)
             if match:
                 numbered.append((int(match.group(1)), entry.name, Path(entry.path)))
             else:

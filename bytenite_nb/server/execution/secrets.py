@@ -41,7 +41,7 @@ MASK = "***"
 #: Secret keys shorter than this are not masked in logs (they would mask ordinary text).
 MIN_MASKED = 4
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$")
+_ID_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}")
 
 #: Ids that would name (for type ``other``) a variable of the runtime contract or one a Python
 #: process cannot do without: refused when a secret is saved.
@@ -61,7 +61,7 @@ class SecretError(InvalidRequest, ValueError):
 
 
 def _check_id(secret_id: str) -> None:
-    if not _ID_RE.match(secret_id):
+    if not _ID_RE.fullmatch(secret_id):
         raise SecretError(
             f"secret.id {secret_id[:140]!r} is not a valid secret id: use letters, digits, '_' "
             "and '-' (not first), at most 128 characters, or leave it empty to get one "

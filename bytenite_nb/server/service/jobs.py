@@ -53,8 +53,8 @@ JobState = wire.JobState
 FILE = wire.Descriptor.FILE.value
 
 #: A job id as ByteNite's clients send them (UUIDs) or as a person types one.
-JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_UPLOAD_URL = re.compile(r"/local/uploads/([A-Za-z0-9_-]+)/?$")
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_UPLOAD_URL = re.compile(r"/local/uploads/([A-Za-z0-9_-]+)/?\Z")
 
 
 @dataclass
@@ -95,7 +95,7 @@ class JobService:
 
     def get(self, job_id: str) -> StoredJob:
         """The job, or `NotFound` naming it."""
-        job = self.store.get_job(job_id) if JOB_ID.match(job_id) else None
+        job = self.store.get_job(job_id) if JOB_ID.fullmatch(job_id) else None
         if job is None:
             raise NotFound(f"Job {job_id!r} not found")
         return job
@@ -154,7 +154,7 @@ class JobService:
         replaced (keeping its creation time); once it has run, `Conflict`."""
         template = find_template(self.registry, draft.template_id)
         job_id = draft.job_id or str(uuid.uuid4())
-        if not JOB_ID.match(job_id):
+        if not JOB_ID.fullmatch(job_id):
             raise InvalidRequest("jobId may only contain letters, digits, '-' and '_' "
                                  "(at most 128 characters)")
         source = draft.data_source or template_default_source(template, "dataSource",

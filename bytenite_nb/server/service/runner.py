@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from bytenite_nb import wire
 from bytenite_nb.server.config import ServerConfig
 from bytenite_nb.server.service.broker import Broker
+from bytenite_nb.server.service.logcap import LogCaps
 from bytenite_nb.server.storage import user_cache as usercache
 from bytenite_nb.server.storage.records import ResultRow, StoredJob
 from bytenite_nb.server.storage.store import Store
@@ -187,6 +188,8 @@ class Runner:
         self._pool: Any = executor
         #: When (``time.monotonic()``) the last job run ended; None before the first one.
         self.last_job_end: float | None = None
+        #: Each running job's output lines against ``config.max_log_lines``.
+        self.log_caps = LogCaps(config.max_log_lines)
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -214,6 +217,12 @@ class Runner:
             "container": container,
             "timestamp": stamp,
         })
+        if self.log_caps.counted(job_id):
+            self.trim_logs(job_id)
+
+    def trim_logs(self, job_id: str) -> None:
+        """Drop the job's lines past ``max_log_lines`` (its first and last half stay)."""
+        self.log_caps.trim(self.store, job_id)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -376,6 +385,7 @@ class Runner:
             self._fail(job_id, exc, pipeline_module=pipeline)
         finally:
             self.cancel_open_tasks(job_id)  # safety net: no task stays RUNNING forever
+            self.log_caps.trim(self.store, job_id, final=True)
             shutil.rmtree(workdir, ignore_errors=True)
             with self._lock:
                 self._threads.pop(job_id, None)
