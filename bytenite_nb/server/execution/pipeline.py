@@ -298,9 +298,10 @@ class _Job:
         full_env = dict(self.base_env)
         full_env.update(secret_env)
         full_env.update(env)  # the contract's variables win over a secret's
-        spec = ProcessSpec(script=engine.entrypoint_path, cwd=cwd, env=full_env,
-                           path0=engine.app_dir, secret_names=tuple(secret_env))
         mask = self.secrets.mask
+        spec = ProcessSpec(script=engine.entrypoint_path, cwd=cwd, env=full_env,
+                           path0=engine.app_dir, secret_names=tuple(secret_env),
+                           mask=mask, mask_span=self.secrets.span)
 
         def on_output(stream: str, line: str) -> None:
             line = mask(line)

@@ -77,6 +77,9 @@ class ProcessSpec:
     ``secret_names``: the variables of ``env`` that hold a secret listed in the manifest
     (``<id>``, ``<id>_ACCESS_KEY``, ``<id>_SECRET_KEY``); an executor that runs the process
     elsewhere sends them along with the contract's. ``env`` stays out of the repr.
+    ``mask``: the job's secret masking, applied by a local executor to an output line before
+    it cuts it (a line past 64 KiB), so no cut splits a secret into pieces masked apart;
+    ``mask_span``: the longest text it replaces. (Every line is masked again by the caller.)
     """
 
     script: Path
@@ -85,6 +88,8 @@ class ProcessSpec:
     argv: Sequence[str] = ()  # defaults to [script]
     path0: Path | None = None  # sys.path[0]; defaults to the script's folder
     secret_names: tuple[str, ...] = ()
+    mask: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
+    mask_span: int = 0
 
     def request(self) -> dict[str, object]:
         return {

@@ -140,8 +140,9 @@ def _cancel_event(name: str) -> Any:
 
 def _masker(env: dict[str, str]) -> Callable[[str], str]:
     """The server's masking (`usersecrets.JobSecrets.mask`) for the secrets in ``SECRETS``:
-    every key of 4 characters or more, also as it appears inside a printed JSON string,
-    becomes ``***``, longest first. The server masks every line again before recording it."""
+    every key of 4 characters or more, also as it appears inside a printed JSON string, and
+    each line of a multi-line key, becomes ``***``, longest first. The server masks every
+    line again before recording it."""
     try:
         records = json.loads(env.get("SECRETS") or "[]")
     except ValueError:
@@ -152,6 +153,9 @@ def _masker(env: dict[str, str]) -> Callable[[str], str]:
         if len(key) >= _MIN_MASKED:
             masked.add(key)
             masked.add(json.dumps(key)[1:-1])
+            # (each line of a multi-line key too, as `usersecrets.masked_strings` does)
+            masked.update(line.strip() for line in key.splitlines()
+                          if len(line.strip()) >= _MIN_MASKED)
     keys = sorted(masked, key=len, reverse=True)
 
     def mask(text: str) -> str:

@@ -306,7 +306,8 @@ class ForkServerExecutor:
         pipes = _send_task(chan, task_id, spec)
         if isinstance(pipes, ProcessResult):
             return pipes, False
-        task = _Task(chan, task_id, Run(on_output, *pipes, cancel, timeout, deadline))
+        task = _Task(chan, task_id, Run(on_output, *pipes, cancel, timeout, deadline,
+                                        spec.mask, spec.mask_span))
         try:
             task.wait()
         finally:

@@ -82,7 +82,7 @@ class SubprocessExecutor:
             return ProcessResult(None, "error", error=f"cannot start {self.python}: {exc}")
         assert proc.stdout is not None and proc.stderr is not None
         run = Run(on_output, os.dup(proc.stdout.fileno()), os.dup(proc.stderr.fileno()),
-                   cancel, timeout, deadline)
+                  cancel, timeout, deadline, spec.mask, spec.mask_span)
         proc.stdout.close()
         proc.stderr.close()
         exit_code: int | None = None
