@@ -198,6 +198,27 @@ print("working", flush=True)
 time.sleep(120)
 '''
 
+#: Like `SLOW_WITH_CHILD` (an app task), but its children leave the task's process group,
+#: as daemons and servers an app starts do: one starts its own session, one is a daemon (a
+#: double fork whose middle process exits at once, so its parent is gone). Both keep the
+#: task's output pipes open and carry ``params.marker`` in their command lines; the task
+#: prints ``working`` once both run (they touch ``<params.ready>.session``/``.daemon``).
+DETACHED_CHILDREN = """\
+import json, os, subprocess, sys, time
+params = json.loads(os.environ["APP_PARAMS"])
+marker, ready = params["marker"], params["ready"]
+sleeper = "import os, sys, time; open(sys.argv[2], 'w').close(); time.sleep(120)"
+subprocess.Popen([sys.executable, "-c", sleeper, marker, ready + ".session"],
+                 start_new_session=True)
+middle = ("import subprocess, sys; subprocess.Popen([sys.executable, '-c', sys.argv[1], "
+          "sys.argv[2], sys.argv[3]], start_new_session=True)")
+subprocess.Popen([sys.executable, "-c", middle, sleeper, marker, ready + ".daemon"]).wait()
+while not (os.path.exists(ready + ".session") and os.path.exists(ready + ".daemon")):
+    time.sleep(0.01)
+print("working", flush=True)
+time.sleep(120)
+"""
+
 # -- assemblers -------------------------------------------------------------------------------
 
 #: Assembler: zips every task result into ``results_archive.zip``, then prints

@@ -52,6 +52,8 @@ from bytenite_nb.server.storage.store import Store
 JobState = wire.JobState
 FILE = wire.Descriptor.FILE.value
 
+#: How long an abort waits for the job's run to wind down before it answers (seconds).
+ABORT_WAIT = 0.5
 #: A job id as ByteNite's clients send them (UUIDs) or as a person types one.
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _UPLOAD_URL = re.compile(r"/local/uploads/([A-Za-z0-9_-]+)/?\Z")
@@ -372,7 +374,9 @@ class JobService:
         if state.is_terminal:
             raise InvalidRequest(f"Cannot abort job {job_id}: it already ended in state "
                                  f"{state.value}")
-        self.runner.abort(job_id)
+        # The job is FAILED and its processes are killed at once; the answer does not wait
+        # for the run's thread to wind down (files, task states) more than ABORT_WAIT.
+        self.runner.abort(job_id, wait=ABORT_WAIT)
         return False
 
     def delete(self, job_id: str) -> None:

@@ -14,7 +14,15 @@ import requests
 
 from bytenite_nb import wire
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import FANOUT, FLAKY, SLEEPY, SLOW_WITH_CHILD, write_app, write_engine
+from tests.kit.apps import (
+    DETACHED_CHILDREN,
+    FANOUT,
+    FLAKY,
+    SLEEPY,
+    SLOW_WITH_CHILD,
+    write_app,
+    write_engine,
+)
 from tests.kit.loopback import Api, C, assert_error, current_seq, read_events
 from tests.kit.processes import gone, marked, unique_marker, until
 from tests.kit.servers import TEST_API_KEY, ServerFactory
@@ -25,6 +33,7 @@ def _apps(root: Path) -> Path:
     write_app(root, "slow", SLOW_WITH_CHILD, template={"partitioner": "fanout@0"})
     write_app(root, "sleeper", SLEEPY, template={"params": {"app": {"seconds": 120}}})
     write_app(root, "flaky", FLAKY, template={"partitioner": "fanout@0"})
+    write_app(root, "detached", DETACHED_CHILDREN)
     return root
 
 
@@ -137,6 +146,20 @@ def test_abort_stops_everything_fast_and_leaves_failed(api: Api, tmp_path: Path)
     fresh = api.create(templateId="slow-template")
     assert "deleted" in api.ok("POST", f"{C}/jobs/{fresh['id']}/abort")["message"]
     assert_error(api("GET", f"{C}/jobs/{fresh['id']}"), 404)
+
+
+def test_abort_kills_children_that_left_the_task_s_process_group(api: Api,
+                                                                tmp_path: Path) -> None:
+    marker = unique_marker("abort-detached")
+    job = api.create(templateId="detached-template",
+                     params={"app": {"marker": marker, "ready": str(tmp_path / "up")}})
+    api.ok("POST", f"{C}/jobs/{job['id']}/run")
+    assert until(lambda: len(marked(marker)) == 2), "the task did not start its children"
+    children = [p.pid for p in marked(marker)]
+    assert api.ok("POST", f"{C}/jobs/{job['id']}/abort")["ok"] is True
+    # a child in a session of its own and a daemon whose parent is gone die with the task
+    assert until(lambda: all(gone(pid) for pid in children), timeout=20), marked(marker)
+    assert api.wait(job["id"])["state"] == "JOB_STATE_FAILED"
 
 
 def test_tasks_that_never_started_report_no_attempts(api: Api, tmp_path: Path) -> None:

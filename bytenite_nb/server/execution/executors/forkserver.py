@@ -39,7 +39,7 @@ from bytenite_nb.server.execution.executors.base import (
     base_environment,
 )
 from bytenite_nb.server.execution.executors.entry_imports import stdlib_imports
-from bytenite_nb.server.execution.executors.process import KILL_GRACE, Run, kill_group
+from bytenite_nb.server.execution.executors.process import KILL_GRACE, Run, kill_task
 
 __all__ = ["ForkServerExecutor"]
 
@@ -458,12 +458,12 @@ class _Task:
         elif "error" in msg:
             self.error, self.status_known = msg["error"], True
         elif self.run.killed_at is not None:  # forked after we decided to kill
-            kill_group(self.pid)
+            kill_task(self.pid)
 
     def zygote_died(self) -> None:
         self.broken = True
         if not self.status_known:
-            kill_group(self.pid)  # its orphaned task must not live on
+            kill_task(self.pid)  # its orphaned task must not live on
             self.status_known = True
             self.error = self.error or "the fork server dropped the task"
 
@@ -477,7 +477,7 @@ class _Task:
                 run.killed_at = time.monotonic()
                 # Kill the group ourselves if the pid is known; the zygote does it too (and
                 # covers a task not yet forked), and it still reports how the task ended.
-                kill_group(self.pid)
+                kill_task(self.pid)
                 try:
                     self.chan.sock.send(b'{"kill": %d}\n' % self.task_id, socket.MSG_DONTWAIT)
                 except OSError:  # the hang-up at the end makes the zygote kill it

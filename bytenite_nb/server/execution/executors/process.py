@@ -1,6 +1,6 @@
 """The wait loop of one local process, shared by the fork server and subprocess executors:
 its stdout/stderr pipes decoded into lines, its limits (cancel, job deadline, per-process
-timeout) checked, and its whole process group killed when one is reached."""
+timeout) checked, and the task killed with everything it started when one is reached."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bytenite_nb.server.execution.executors.base import Outcome, OutputCallback
+from bytenite_nb.server.execution.executors.zygote import kill_tree
 
 #: Longest output line passed on; a longer one (or a runaway line without newlines) is cut.
 MAX_LINE = 64 * 1024
@@ -76,11 +77,21 @@ class _Stream:
 
 
 def kill_group(pid: int | None) -> None:
-    """SIGKILL the process group ``pid`` leads (a task and anything it started)."""
+    """SIGKILL the process group ``pid`` led (what a task that has ended left in it)."""
     if pid is None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def kill_task(pid: int | None) -> None:
+    """SIGKILL a running task ``pid`` and everything it started, also what left its process
+    group (`zygote.kill_tree`: the task is a child subreaper, so nothing it started can
+    leave its process tree while it runs)."""
+    if pid is None:
+        return
+    with contextlib.suppress(OSError):
+        kill_tree(pid)
 
 
 

@@ -2,7 +2,10 @@
 
 Slower than the fork server (a fresh interpreter per task costs tens of milliseconds) and
 the simplest; also what the fork server's behaviour is compared with in tests and
-benchmarks.
+benchmarks. A cancel or a timeout kills the task with everything it started (`kill_task`);
+when a task ends by itself, what it left in its process group is killed, but a process it
+started in a session of its own outlives it here (the fork server kills that too: there
+the task's own process does it as it ends).
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ from bytenite_nb.server.execution.executors.base import (
     ProcessSpec,
     WorkerSlots,
 )
-from bytenite_nb.server.execution.executors.process import KILL_GRACE, Run, kill_group
+from bytenite_nb.server.execution.executors.process import (
+    KILL_GRACE,
+    Run,
+    kill_group,
+    kill_task,
+)
+from bytenite_nb.server.execution.executors.zygote import set_child_subreaper
 
 __all__ = ["SubprocessExecutor"]
 
@@ -77,6 +86,9 @@ class SubprocessExecutor:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,  # its own process group, killed as a whole
+                # A child subreaper (set between fork and exec; it survives the exec): what
+                # the task starts stays in its process tree, for `kill_task`.
+                preexec_fn=set_child_subreaper,
             )
         except OSError as exc:
             return ProcessResult(None, "error", error=f"cannot start {self.python}: {exc}")
@@ -99,12 +111,12 @@ class SubprocessExecutor:
                     reason = run.check_limits()
                     if reason is not None:
                         run.outcome, run.killed_at = reason, time.monotonic()
-                        kill_group(proc.pid)
+                        kill_task(proc.pid)
                 elif time.monotonic() - run.killed_at > KILL_GRACE:
                     break
         finally:
             if proc.poll() is None:
-                kill_group(proc.pid)
+                kill_task(proc.pid)
             exit_code = proc.wait()
             run.close()
         return ProcessResult(
