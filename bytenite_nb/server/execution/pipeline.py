@@ -287,6 +287,16 @@ class _Job:
             self.stop.set()
             raise PipelineTimeout(self.timeout_message())
 
+    def stop_reason(self) -> str:
+        """Why the tasks still queued or running are cancelled (for their errorMessage)."""
+        with self.failure_lock:
+            failure = self.failure
+        if failure:
+            return f"cancelled: {failure}"
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            return f"cancelled: {self.timeout_message()}"
+        return "cancelled: the job was aborted"
+
     def timeout_message(self) -> str:
         return f"the job exceeded its jobTimeout of {_seconds(self.spec.job_timeout)}"
 
@@ -457,7 +467,7 @@ class _Job:
         results_dir = self.task_results_dir / str(chunk)
         for attempt in range(1, attempts + 1):
             if self.stop.is_set():
-                self.obs.task(chunk, TaskState.CANCELLED, attempt)
+                self.obs.task(chunk, TaskState.CANCELLED, attempt, error=self.stop_reason())
                 return
             if attempt > 1:  # a retry starts from a clean slate, like a new container
                 shutil.rmtree(task_dir, ignore_errors=True)
@@ -479,7 +489,9 @@ class _Job:
                 self.obs.task(chunk, TaskState.COMPLETE, attempt, exit_code=0)
                 return
             if result.outcome in ("cancelled", "deadline"):
-                self.obs.task(chunk, TaskState.CANCELLED, attempt, exit_code=result.exit_code)
+                # Killed because of the job, not failed: no exit code (it would be the
+                # kill's signal), but why it was stopped.
+                self.obs.task(chunk, TaskState.CANCELLED, attempt, error=self.stop_reason())
                 return
             why = _describe(result, timeout=spec.task_timeout)
             if attempt < attempts:

@@ -310,10 +310,13 @@ class JobService:
         self.store.set_upload(job_id, size=size, path=str(final), completed=False)
         return final
 
-    def result_file(self, token: str) -> ResultRow:
-        """The result file a link token names; `Gone` once the link expired (the file is
-        removed then), `NotFound` for a wrong link or a deleted job."""
+    def result_file(self, token: str, filename: str) -> ResultRow:
+        """The result file a link (its token and file name) names; `Gone` once the link
+        expired (the file is removed then), `NotFound` for a wrong link or a deleted job. The
+        token is bound to its file: another name with the right token is a wrong link."""
         row = self.store.result_by_token(token)
+        if row is not None and filename != row.name.rsplit("/", 1)[-1]:
+            row = None
         if row is not None and time.time() >= row.expires_at:
             Path(row.path).unlink(missing_ok=True)
             raise Gone("This result link expired (result files are kept 48 hours)")

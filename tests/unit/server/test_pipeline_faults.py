@@ -138,6 +138,11 @@ time.sleep(60)
     finals = [rec.states(c)[-1][0] for c in range(6)]
     assert finals[0] is TaskState.FAILED
     assert set(finals[1:]) == {TaskState.CANCELLED}
+    # a cancelled task did not fail: it shows no exit code (not the kill's, not the failed
+    # task's), and says why it stopped
+    cancelled = [t for t in rec.tasks if t[1] is TaskState.CANCELLED]
+    assert [exit_code for _, _, _, exit_code, _ in cancelled] == [None] * 5
+    assert all(error and "chunk 0 failed" in error for *_, error in cancelled)
 
 
 @pytest.mark.parametrize("stage", ["task", "partitioner", "assembler"])

@@ -38,7 +38,7 @@ _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ +=,@()-]+")
 def result_file(jobs: Jobs, token: str, filename: str) -> FileResponse:
     """A job's result file (the ``link`` of ``GET /jobs/{jobId}/results``); no auth,
     the link's token is the credential. Gone after 48 hours."""
-    row = jobs.result_file(token)
+    row = jobs.result_file(token, filename)
     return FileResponse(row.path, filename=Path(row.name).name,
                         media_type="application/octet-stream")
 
