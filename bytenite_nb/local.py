@@ -67,6 +67,7 @@ def _url(host: str, port: int) -> str:
 def write_server_file(data_dir: Path, url: str, pid: int) -> None:
     """Record that ``pid`` serves ``data_dir`` at ``url`` (atomic write)."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    # (mkstemp creates it 0600)
     fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".server-", suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump({"pid": pid, "url": url}, fh)
@@ -303,7 +304,10 @@ class LocalServer:
 
     @classmethod
     def _start_process(cls, config: Any) -> LocalServer:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        from bytenite_nb.server.private import PRIVATE_DIR, open_private
+
+        # (0700 when new; the server makes an existing one private, and says so)
+        config.data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         ready = config.data_dir / f".ready-{os.getpid()}-{time.monotonic_ns()}.json"
         ready.unlink(missing_ok=True)
         args = [sys.executable, "-m", "bytenite_nb.cli", "serve",
@@ -326,7 +330,7 @@ class LocalServer:
         env["BYTENITE_LOCAL_API_KEYS"] = ",".join(config.api_keys)
         log_path = config.data_dir / LOG_FILE
         log_offset = _log_size(config.data_dir)
-        with open(log_path, "ab") as log:
+        with open_private(log_path, "ab") as log:
             process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                        env=env, start_new_session=True)
         deadline = time.monotonic() + _START_TIMEOUT

@@ -10,7 +10,13 @@ from typing import Any
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import os
+
     from bytenite_nb.local import ServerStartError, serve
+    from bytenite_nb.server.private import PRIVATE_UMASK
+
+    # This process is the server alone: everything it (and every task) creates is private.
+    os.umask(PRIVATE_UMASK)
     from bytenite_nb.server.config import ServerConfig, api_keys_from_env, default_data_dir
     from bytenite_nb.server.execution.executors import ExecutorError
     from bytenite_nb.server.execution.executors.setup import describe_executor

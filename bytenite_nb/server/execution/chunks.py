@@ -18,6 +18,8 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from bytenite_nb.server.private import copy_private
+
 __all__ = ["chunk_files", "flatten_results", "link_or_copy"]
 
 
@@ -140,4 +142,4 @@ def link_or_copy(src: Path, dst: Path) -> None:
     try:
         os.link(src, dst)
     except OSError:
-        shutil.copyfile(src, dst)
+        copy_private(src, dst)

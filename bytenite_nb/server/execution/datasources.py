@@ -20,6 +20,7 @@ from typing import Any
 
 from bytenite_nb import wire
 from bytenite_nb.server.execution.chunks import link_or_copy
+from bytenite_nb.server.private import open_private
 
 __all__ = [
     "BYPASS_FILENAME",
@@ -172,7 +173,7 @@ def download(
         target = dest_dir / _filename_for(url, response.headers)
         written = 0
         try:
-            with open(target, "wb") as out:
+            with open_private(target, "wb") as out:
                 while True:
                     if should_stop():
                         raise DataSourceError("download stopped")
@@ -214,7 +215,7 @@ def fetch_source(
     desc = wire.Descriptor.BYPASS if data_source is None else check_source(data_source)
     if desc is wire.Descriptor.BYPASS:
         target = source_dir / BYPASS_FILENAME
-        target.write_bytes(b"")
+        open_private(target, "wb").close()
         return [target]
     if desc is wire.Descriptor.FILE:
         if uploaded_file is None or not Path(uploaded_file).is_file():

@@ -227,7 +227,8 @@ class Runner:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def recover(self) -> list[str]:
-        """Fail the jobs a previous server left running (called once at start-up)."""
+        """Fail the jobs a previous server left running and remove the scratch folders its
+        runs left (called once at start-up, before any job runs)."""
         running = [s.value for s in JobState if s.is_running]
         failed = []
         for job_id in self.store.job_ids_in_states(running):
@@ -238,6 +239,10 @@ class Runner:
             self.cancel_open_tasks(job_id)
             if self.jobs.transition(job_id, JobState.FAILED, error=message):
                 failed.append(job_id)
+        # Nothing runs yet, so every jobs/<id>/work is what a run cut short (a crash, a
+        # SIGKILL) left behind; a draft's upload folder beside it stays.
+        for scratch in (self.config.data_dir / "jobs").glob("*/work"):
+            shutil.rmtree(scratch, ignore_errors=True)
         return failed
 
     def purge_expired_results(self) -> int:

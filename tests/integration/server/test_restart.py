@@ -98,6 +98,30 @@ def test_a_job_left_running_by_a_crash_is_failed_at_start_up(
     assert tasks[0]["state"] == "TASK_STATE_CANCELLED"
 
 
+def test_recovery_removes_the_scratch_folders_crashed_runs_left(
+        tmp_path: Path, start_server: ServerFactory) -> None:
+    store = Store(tmp_path / "bytenite-local.db")
+    stamp = "2026-01-01T00:00:00.000Z"
+    for job_id, state in (("crashed-job", "JOB_STATE_PARTITIONED"), ("draft-job", "JOB_STATE_NEW"),
+                          ("done-job", "JOB_STATE_COMPLETE")):
+        store.put_job({"id": job_id, "templateId": "hello-world-template", "name": job_id,
+                       "state": state, "createdAt": stamp, "stateTimestamps": {state: stamp}})
+    store.close()
+    jobs = tmp_path / "jobs"
+    scratch = jobs / "crashed-job" / "work" / "tasks" / "7"
+    scratch.mkdir(parents=True)
+    (scratch / "data.bin").write_bytes(b"x" * 100_000)
+    (jobs / "done-job" / "work").mkdir(parents=True)  # a run cut short before its clean-up
+    upload = jobs / "draft-job" / "upload" / "input.csv"
+    upload.parent.mkdir(parents=True)
+    upload.write_text("a,b\n")
+    server = start_server(data_dir=tmp_path)
+    assert Api(server.base_url, server.api_key).job("crashed-job")["state"] == "JOB_STATE_FAILED"
+    assert not (jobs / "crashed-job" / "work").exists()
+    assert not (jobs / "done-job" / "work").exists()
+    assert upload.read_text() == "a,b\n"  # a draft's upload is not scratch space
+
+
 def test_serve_in_a_child_process_and_find_it_again(tmp_path: Path) -> None:
     from bytenite_nb.local import find_running
 

@@ -89,6 +89,7 @@ class SubprocessExecutor:
                 # A child subreaper (set between fork and exec; it survives the exec): what
                 # the task starts stays in its process tree, for `kill_task`.
                 preexec_fn=set_child_subreaper,
+                umask=0o077,  # what tasks write in the data dir is the user's alone
             )
         except OSError as exc:
             return ProcessResult(None, "error", error=f"cannot start {self.python}: {exc}")

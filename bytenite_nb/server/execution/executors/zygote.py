@@ -596,6 +596,9 @@ def main() -> None:
     """Entry point: ``python zygote.py <listening-socket-fd> [comma-separated modules]``."""
     listener = socket.socket(fileno=int(sys.argv[1]))
     set_child_subreaper()  # (see the module docstring: a task's processes)
+    # What tasks write in the data dir is the user's alone, whatever the server's process
+    # umask is (a server on a thread of a notebook kernel keeps the kernel's).
+    os.umask(0o077)
     # sys.path[0] is this file's folder, which must not shadow anything imported here (each
     # task sets its own); the zygote's cwd is an empty folder of its own.
     sys.path[0] = os.getcwd()

@@ -25,6 +25,7 @@ from bytenite_nb.server.http import dev_models as dm
 from bytenite_nb.server.http import models
 from bytenite_nb.server.http.deps import Ctx, Jobs
 from bytenite_nb.server.http.responses import EXTENSION, RAW_BODY, error_responses
+from bytenite_nb.server.private import open_private
 
 router = APIRouter(tags=["extension"])
 
@@ -106,7 +107,7 @@ async def receive_file(request: Request, partial: Path, limit: int) -> int:
     upload target, so each stores its file the same way: written aside, then renamed into place.
     """
     size = 0
-    with open(partial, "wb") as fh:
+    with open_private(partial, "wb") as fh:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
