@@ -218,6 +218,8 @@ class LocalServer:
               preload: Sequence[str] = (), reuse: bool = True,
               config_overrides: Mapping[str, Any] | None = None,
               idle_timeout: float | None = None,
+              max_log_lines: int | None = None,
+              deny_private_sources: bool = False,
               ) -> LocalServer:
         """Start ByteNite Local on ``host:port`` (0 = a free port) serving ``data_dir``.
 
@@ -232,7 +234,10 @@ class LocalServer:
         after that long without requests or running jobs (`running` turns False,
         `stop_reason` says why); a child process only: ``in_process=True`` refuses it (such a
         server lives as long as this interpreter anyway). A re-used server keeps the idle
-        timeout it was started with.
+        timeout it was started with. ``max_log_lines`` (default 100,000): output lines kept
+        per job, its first and last half. ``deny_private_sources``: refuse ``url`` data
+        sources on loopback, link-local and private addresses (for a server reachable from
+        other machines; see SECURITY.md).
         Raises `ValueError` for a bad configuration and `ServerStartError` if the server
         does not come up.
         """
@@ -256,6 +261,10 @@ class LocalServer:
             kwargs["heartbeat_interval"] = heartbeat_interval
         if idle_timeout is not None:
             kwargs["idle_timeout"] = idle_timeout
+        if max_log_lines is not None:
+            kwargs["max_log_lines"] = max_log_lines
+        if deny_private_sources:
+            kwargs["deny_private_sources"] = True
         if config_overrides:
             if not in_process:
                 raise ValueError("config_overrides need in_process=True")
@@ -318,6 +327,9 @@ class LocalServer:
                 "--ready-file", str(ready)]
         if config.idle_timeout:
             args += ["--idle-timeout", repr(config.idle_timeout)]
+        args += ["--max-log-lines", str(config.max_log_lines)]
+        if config.deny_private_sources:
+            args.append("--deny-private-sources")
         for folder in config.apps_dirs:
             args += ["--apps", str(folder)]
         for module in config.preload:

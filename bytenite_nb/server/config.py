@@ -66,6 +66,10 @@ class ServerConfig:
     #: Output lines kept per job: the first half and the last half of them, with one line
     #: saying how many were dropped in between (``serve --max-log-lines``).
     max_log_lines: int = 100_000
+    #: Refuse ``url`` data sources on loopback, link-local and private addresses, after
+    #: resolving and on every redirect (``serve --deny-private-sources``): for a server
+    #: reachable from other machines, whose token holders must not reach inside its network.
+    deny_private_sources: bool = False
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()

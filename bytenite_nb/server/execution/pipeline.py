@@ -132,6 +132,8 @@ class PipelineSpec:
     #: Every secret of the user, with its key (`usersecrets`); never in the repr.
     secrets: Sequence[dict[str, Any]] = field(default_factory=tuple, repr=False)
     max_download_bytes: int | None = None
+    #: Fetch a ``url`` source from public addresses only (see `datasources`).
+    deny_private_sources: bool = False
 
 
 class PipelineObserver(Protocol):
@@ -350,7 +352,7 @@ class _Job:
             datasources.fetch_source(
                 self.spec.data_source, self.source_dir, uploaded_file=self.spec.uploaded_file,
                 max_bytes=self.spec.max_download_bytes, cancel=self.cancel,
-                deadline=self.deadline,
+                deadline=self.deadline, deny_private=self.spec.deny_private_sources,
             )
         except datasources.DataSourceError as exc:
             self.check()

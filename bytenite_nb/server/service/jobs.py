@@ -274,8 +274,9 @@ class JobService:
             if row is not None and row.size is not None:
                 uploaded = Path(row.path)
         try:
-            return datasources.describe_source(source, list_files, uploaded_file=uploaded,
-                                               temp_url=url)
+            return datasources.describe_source(
+                source, list_files, uploaded_file=uploaded, temp_url=url,
+                deny_private=self.runner.config.deny_private_sources)
         except datasources.DataSourceError as exc:
             raise InvalidRequest(str(exc)) from None
 

@@ -344,6 +344,7 @@ class Runner:
             uploaded_file=Path(upload.path) if upload and upload.completed else None,
             workers=self.config.workers,
             max_download_bytes=self.config.max_download_bytes,
+            deny_private_sources=self.config.deny_private_sources,
             user_cache_dir=usercache.user_dir(self.config.data_dir),
             shared_cache_dir=usercache.shared_dir(self.config.data_dir),
             # As they are when the job starts: a secret saved or deleted later is not seen.

@@ -204,7 +204,7 @@ def test_a_job_printing_too_many_lines_keeps_the_first_and_last_and_says_how_man
 for i in range(1000):
     print(f"line {i}")
 """)
-    server = start_server(apps_dirs=(apps,), config_overrides={"max_log_lines": 100})
+    server = start_server(in_process=False, apps_dirs=(apps,), max_log_lines=100)
     api = Api(server.base_url, server.api_key)
     job = api.run(templateId="chatty-template")
     assert job["state"] == "JOB_STATE_COMPLETE"
