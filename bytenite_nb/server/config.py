@@ -60,9 +60,10 @@ class ServerConfig:
     #: Stop by itself after this many seconds without requests or running jobs (None or 0:
     #: never); see `bytenite_nb.server.http.idle`.
     idle_timeout: float | None = None
-    #: Largest request body (bytes) a JSON route reads; larger ones are a 413. The upload
+    #: Largest request body (bytes) a JSON route reads; larger ones are a 413 (a job's params
+    #: are part of every job list it appears in: data belongs in a data source). The upload
     #: targets and the Developer API's pushes stream or decode under `max_upload_bytes`.
-    max_request_bytes: int = 16 * 1024**2
+    max_request_bytes: int = 1024**2
     #: Output lines kept per job: the first half and the last half of them, with one line
     #: saying how many were dropped in between (``serve --max-log-lines``).
     max_log_lines: int = 100_000

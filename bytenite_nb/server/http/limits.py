@@ -5,7 +5,8 @@ the OpenAPI document states it and a longer value is a 400 naming the field befo
 is stored. They are far above anything a person or a notebook sends (a job name of a
 thousand characters, a description of sixteen thousand) and keep one request from making
 every later job list huge. Free JSON objects (job params, data source params) have no
-per-string limit: the request body as a whole is capped (``ServerConfig.max_request_bytes``).
+per-string limit: the request body as a whole is capped (``ServerConfig.max_request_bytes``,
+1 MiB).
 """
 
 from __future__ import annotations

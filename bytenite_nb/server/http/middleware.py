@@ -37,6 +37,10 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+#: Methods whose routes read no body (passed through untouched: the common, fast case).
+_NO_BODY = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+
 class BodyLimitMiddleware:
     """Refuses a request body larger than ``limit`` bytes with a 413, before the route (or
     FastAPI's JSON parsing) holds it: a declared ``Content-Length`` is checked before anything
@@ -63,7 +67,8 @@ class BodyLimitMiddleware:
                                   "e.g. a data source instead of data inline in params")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._exempt(scope):
+        if (scope["type"] != "http" or scope.get("method") in _NO_BODY
+                or self._exempt(scope)):
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length", "")

@@ -126,6 +126,9 @@ Word = _text(limits.MAX_WORD)
 FieldName = _text(limits.MAX_FIELD)
 Timestamp = _text(limits.MAX_TIMESTAMP)
 Preset = _text(limits.MAX_PRESET)
+ApiKey = _text(limits.MAX_API_KEY)
+AccessKey = _text(limits.MAX_ACCESS_KEY)
+SecretKey = _text(limits.MAX_SECRET_KEY)
 
 
 class Wire(BaseModel):
@@ -251,7 +254,7 @@ class LogsRequest(Wire):
 class AccessTokenRequest(Wire):
     """``POST /v1/auth/access_token``."""
 
-    api_key: _text(limits.MAX_API_KEY)  # type: ignore[valid-type]
+    api_key: ApiKey
 
 
 class SecretIn(Wire):
@@ -263,8 +266,8 @@ class SecretIn(Wire):
                                                     "read it by (case-sensitive)")
     secret_type: Word | None = Field(default=None,
                                      description="aws (s3 accepted), gcp, storj or other")
-    access_key: _text(limits.MAX_ACCESS_KEY) | None = Field(  # type: ignore[valid-type]
-        default=None, description="required except for other")
+    access_key: AccessKey | None = Field(default=None,
+                                         description="required except for other")
     expires_at: Timestamp | None = Field(default=None,
                                          description="ISO 8601; unset: never expires")
     params: dict[str, Any] | None = None
@@ -277,8 +280,8 @@ class SaveSecretRequest(Wire):
     model_config = ConfigDict(json_schema_extra={"required": ["secret", "secretKey"]})
 
     secret: SecretIn
-    secret_key: _text(limits.MAX_SECRET_KEY) | None = Field(  # type: ignore[valid-type]
-        default=None, description="the secret value; never returned by any route")
+    secret_key: SecretKey | None = Field(default=None, description="the secret value; never "
+                                                                    "returned by any route")
 
 
 # ---------------------------------------------------------------------------------------------
