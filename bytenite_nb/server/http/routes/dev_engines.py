@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from bytenite_nb.server.execution.registry import ENGINE_KINDS
 from bytenite_nb.server.http import dev_models as dm
-from bytenite_nb.server.http import dev_render, models
+from bytenite_nb.server.http import dev_render, limits, models
 from bytenite_nb.server.http.deps import Ctx, Limit, Offset, OrderBy
 from bytenite_nb.server.http.responses import DEV_API, PUSH_BODY, error_responses
 from bytenite_nb.server.service.developer import engine_kinds, find_engine
@@ -25,7 +25,8 @@ router = APIRouter(tags=["developer"])
 _404 = error_responses(404)
 
 EngineType = Annotated[str | None, Query(
-    alias="type", description="ByteNite Local: partitioner or assembler, when a name is both")]
+    alias="type", max_length=limits.MAX_WORD,
+    description="ByteNite Local: partitioner or assembler, when a name is both")]
 
 
 @router.get("/engines", openapi_extra=DEV_API, response_model=dm.EnginesResponse)
