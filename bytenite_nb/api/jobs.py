@@ -30,8 +30,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from bytenite_nb.api.client import Client
     from bytenite_nb.api.events import EventStream
+    from bytenite_nb.api.outputs import Outputs
     from bytenite_nb.api.snapshot import JobSnapshot
     from bytenite_nb.api.watcher import JobWatcher
+    from bytenite_nb.timeline import Timeline
 
 __all__ = ["Job"]
 
@@ -50,7 +52,7 @@ class Job:
     timedelta); ``raw`` is the JSON itself. Methods act on the server and refresh the handle.
     """
 
-    __slots__ = ("_client", "raw", "template_info")
+    __slots__ = ("_client", "_outputs", "raw", "template_info")
 
     def __init__(
         self, client: Client, raw: dict[str, Any], template_info: dict[str, Any] | None = None
@@ -58,6 +60,7 @@ class Job:
         self._client = client
         self.raw: dict[str, Any] = raw
         self.template_info: dict[str, Any] | None = template_info or raw.get("templateInfo")
+        self._outputs: Outputs | None = None
 
     @classmethod
     def from_response(cls, client: Client, body: dict[str, Any]) -> Job:
@@ -167,9 +170,26 @@ class Job:
         params = (self.data_source or {}).get("params") or {}
         return opt_str(params.get("tempUrl") or params.get("temp_url"))
 
+    @property
+    def outputs(self) -> Outputs | None:
+        """What this job produced (files, size, rows when counted), once known: after
+        :meth:`wait`, :meth:`results`, :meth:`fetch_outputs` or a display has asked; never
+        fetched by reading this property."""
+        return self._outputs if self.state is wire.JobState.COMPLETE else None
+
+    def fetch_outputs(self, *, count_rows: bool = True) -> Outputs:
+        """Ask the server what this COMPLETE job produced (see :mod:`bytenite_nb.api.outputs`)
+        and remember it for :attr:`outputs` and the job's repr."""
+        from bytenite_nb.api.outputs import outputs_of
+
+        self._outputs = outputs_of(self._client, self.id, count_rows=count_rows)
+        return self._outputs
+
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""
-        return f"<Job {self.id}{name} {self.state.name}>"
+        out = self.outputs
+        what = f" · {out.describe()} · .load_results()" if out is not None else ""
+        return f"<Job {self.id}{name} {self.state.name}{what}>"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Job) and other.id == self.id
@@ -227,7 +247,12 @@ class Job:
 
     def results(self) -> list[ResultFile]:
         """The result files (raises BadRequestError while the job has not completed)."""
-        return self._client.results(self.id)
+        from bytenite_nb.api.outputs import outputs_of
+
+        files = self._client.results(self.id)
+        if self._outputs is None or self._outputs.rows is None:
+            self._outputs = outputs_of(self._client, self.id, results=files, count_rows=False)
+        return files
 
     def download(self, directory: str | Path = ".", *, overwrite: bool = True) -> list[Path]:
         """Download every result file into ``directory``; returns the written paths."""
@@ -254,10 +279,26 @@ class Job:
         return self._client.tasks(self.id)
 
     def tasks_df(self) -> pd.DataFrame:
-        """:meth:`tasks` as a typed DataFrame (see :func:`bytenite_nb.frames.tasks_df`)."""
+        """:meth:`tasks` as a typed DataFrame, one row per task (see
+        :func:`bytenite_nb.frames.tasks_df`); the job's id is in ``attrs["job_id"]`` rather
+        than on every row."""
         from bytenite_nb import frames
 
-        return frames.tasks_df(self.tasks())
+        return frames.tasks_df(self.tasks(), job_id=self.id)
+
+    def timeline(self, *, rows: str = "slot", straggler: float = 2.0,
+                 width: int = 860) -> Timeline:
+        """The job's task timeline, displayed as an SVG (see :mod:`bytenite_nb.timeline`).
+
+        Every task attempt is a bar from its start to its end, on rows by worker slot
+        (``rows="chunk"``: one row per chunk), coloured by outcome, under the job's phases;
+        completed tasks slower than ``straggler`` times the median are marked. Its
+        ``frame()`` is the data, one row per attempt.
+        """
+        from bytenite_nb.timeline import timeline_of
+
+        return timeline_of(self, self._client.tasks(self.id, attempts=True), rows=rows,  # type: ignore[arg-type]
+                           straggler=straggler, width=width)
 
     def results_df(self) -> pd.DataFrame:
         """:meth:`results` as a typed DataFrame (see :func:`bytenite_nb.frames.results_df`)."""
@@ -340,6 +381,11 @@ class Job:
             raise WaitTimeoutError(self, timeout if timeout is not None else 0.0)
         if self.state is wire.JobState.FAILED:
             raise JobFailedError(self, self.error_log_lines())
+        if self._outputs is None:
+            try:  # so the job's repr says what came out
+                self.fetch_outputs(count_rows=False)
+            except Exception as exc:  # the job completed; a summary is no reason to fail
+                log.debug("could not list the results of job %s: %s", self.id, exc)
         return self
 
     def error_log_lines(self, limit: int = ERROR_LOG_LINES) -> list[str]:

@@ -99,6 +99,9 @@ class ByteniteMagics(Magics):
         self.connection = Connection()
         #: Whether ``bytenite_nb.notebook.presenter`` renders Job objects as live monitors.
         self.formatters_registered = False
+        #: Tab completion: what it remembers (``completion.CompletionState``) and its matcher.
+        self.completion_state: Any = None
+        self.completion_matcher: Any = None
 
     @validate("base_url")
     def _check_base_url(self, proposal: dict[str, Any]) -> str:
@@ -159,9 +162,13 @@ class ByteniteMagics(Magics):
 
 
 def load_ipython_extension(ip: Any) -> None:
-    """Register ``%bytenite``/``%%bytenite`` and the Job display formatter on ``ip``."""
+    """Register ``%bytenite``/``%%bytenite``, their Tab completion and the Job display
+    formatter on ``ip``."""
+    from bytenite_nb.notebook import completion
+
     magics = ByteniteMagics(ip)
     ip.register_magics(magics)
+    completion.install(ip, magics)
     try:
         from bytenite_nb.notebook.presenter import register_formatters
     except ImportError:
@@ -177,6 +184,9 @@ def unload_ipython_extension(ip: Any) -> None:
     for kind in ("line", "cell"):
         manager.magics[kind].pop("bytenite", None)
     if magics is not None:
+        from bytenite_nb.notebook import completion
+
+        completion.uninstall(ip, magics)
         magics.connection.forget_clients()
         if magics in getattr(ip, "configurables", []):
             ip.configurables.remove(magics)

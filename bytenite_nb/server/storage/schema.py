@@ -40,8 +40,7 @@ CREATE TABLE IF NOT EXISTS events (
     job_id TEXT,
     data TEXT NOT NULL
 );
--- (for trimming a job's log lines past max_log_lines, see Store.trim_logs)
-CREATE INDEX IF NOT EXISTS events_job_log ON events (job_id, seq) WHERE name = 'job.log';
+CREATE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
 CREATE TABLE IF NOT EXISTS results (
     token TEXT PRIMARY KEY,
     job_id TEXT NOT NULL,

@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bytenite_nb.server.execution.executors.base import Outcome, OutputCallback
-from bytenite_nb.server.execution.executors.zygote import kill_tree
+# (relative and stdlib-only: shipped to Dask workers with the fork server, see dask_remote)
+from .base import Outcome, OutputCallback
+from .zygote import kill_tree
 
 #: Longest output line passed on; a longer one (or a runaway line without newlines) is cut.
 MAX_LINE = 64 * 1024
