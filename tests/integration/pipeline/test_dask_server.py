@@ -51,6 +51,19 @@ if not os.path.exists(flag):
     time.sleep(120)
 open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write("survived")
 """
+# Prints its secret across the 64 KiB line cut (then more, after a pause, so the cut is made
+# on what has arrived), and a multi-line secret line by line.
+LEAKY = """
+import os, sys, time
+key = os.environ["DASK_KEY"]
+sys.stdout.write("x" * 65530 + key)
+sys.stdout.flush()
+time.sleep(0.5)
+sys.stdout.write(" and more\\n")
+print(os.environ["DASK_PEM"], flush=True)
+"""
+DASK_KEY = "sk-dask-7Hq2secretVALUE-across-the-cut"
+DASK_PEM = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----"
 ROWS = [{"id": i, "city": ["Rome", "Oslo", "Lima"][i % 3], "price": i * 1.5, "qty": i % 4}
         for i in range(45)]
 
@@ -61,6 +74,8 @@ def _apps(root: Path) -> Path:
     write_app(root, "victim", VICTIM)
     write_app(root, "slow", SLOW_WITH_CHILD, template={"partitioner": "fanout@0"})
     write_app(root, "gated", GATED)
+    write_app(root, "leaky", LEAKY, manifest={"platform_config": {"secrets": [
+        "DASK_KEY", "DASK_PEM"]}})
     return root
 
 
@@ -205,6 +220,18 @@ def test_task_output_reaches_logs_and_events_while_it_runs(dask_api: Api,
     assert [m for lv, m in entries if lv == "INFO"] == ["waiting for the gate",
                                                          "through the gate"]
     assert [m for lv, m in entries if lv == "ERROR"] == ["stderr while waiting"]
+
+
+def test_secrets_are_masked_on_workers_across_line_cuts_and_lines(dask_api: Api) -> None:
+    for secret_id, value in (("DASK_KEY", DASK_KEY), ("DASK_PEM", DASK_PEM)):
+        dask_api.ok("POST", "/v1/auth/secrets", json={
+            "secret": {"id": secret_id, "secretType": "other"}, "secretKey": value})
+    job = dask_api.run(templateId="leaky-template")
+    assert job["state"] == "JOB_STATE_COMPLETE"
+    logs = dask_api.ok("POST", f"{C}/logs", json={"jobId": job["id"]})["taskrunner"]["task-0"]
+    joined = "".join(entry["log"] for entry in logs["logs"])
+    assert DASK_KEY not in joined and "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" not in joined
+    assert joined.replace("***", "") == "x" * 65530 + " and more"
 
 
 def test_child_process_server_on_dask(dask_cluster: Any, apps: Path, tmp_path: Path) -> None:
