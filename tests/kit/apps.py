@@ -236,6 +236,26 @@ print("working", flush=True)
 time.sleep(120)
 """
 
+#: Prints the secret in the variable ``params.key`` across the 64 KiB line cut: 65,530 x's and
+#: the secret, then nothing for half a second (the server cuts what has arrived), then
+#: `` and more`` and a newline. With ``params.runaway``, then a line that never ends (100,000
+#: y's, the secret, 70,000 z's, EOF); with ``params.lines``, then the (multi-line) secret in
+#: the variable it names, printed as it is.
+SECRET_ACROSS_THE_CUT = """\
+import json, os, sys, time
+params = json.loads(os.environ["APP_PARAMS"])
+key = os.environ[params["key"]]
+sys.stdout.write("x" * 65530 + key)
+sys.stdout.flush()
+time.sleep(0.5)
+sys.stdout.write(" and more\\n")
+if params.get("runaway"):
+    sys.stdout.write("y" * 100000 + key + "z" * 70000)
+if params.get("lines"):
+    print(os.environ[params["lines"]])
+sys.stdout.flush()
+"""
+
 # -- assemblers -------------------------------------------------------------------------------
 
 #: Assembler: zips every task result into ``results_archive.zip``, then prints

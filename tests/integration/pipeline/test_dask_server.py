@@ -20,7 +20,14 @@ import pytest
 
 from bytenite_nb import wire
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import FANOUT, GATED, SLOW_WITH_CHILD, write_app, write_engine
+from tests.kit.apps import (
+    FANOUT,
+    GATED,
+    SECRET_ACROSS_THE_CUT,
+    SLOW_WITH_CHILD,
+    write_app,
+    write_engine,
+)
 from tests.kit.loopback import Api, C, read_events, serve_dir
 from tests.kit.processes import marked, unique_marker, until
 from tests.kit.servers import TEST_API_KEY, ServerFactory
@@ -51,17 +58,6 @@ if not os.path.exists(flag):
     time.sleep(120)
 open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write("survived")
 """
-# Prints its secret across the 64 KiB line cut (then more, after a pause, so the cut is made
-# on what has arrived), and a multi-line secret line by line.
-LEAKY = """
-import os, sys, time
-key = os.environ["DASK_KEY"]
-sys.stdout.write("x" * 65530 + key)
-sys.stdout.flush()
-time.sleep(0.5)
-sys.stdout.write(" and more\\n")
-print(os.environ["DASK_PEM"], flush=True)
-"""
 DASK_KEY = "sk-dask-7Hq2secretVALUE-across-the-cut"
 DASK_PEM = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----"
 ROWS = [{"id": i, "city": ["Rome", "Oslo", "Lima"][i % 3], "price": i * 1.5, "qty": i % 4}
@@ -74,8 +70,9 @@ def _apps(root: Path) -> Path:
     write_app(root, "victim", VICTIM)
     write_app(root, "slow", SLOW_WITH_CHILD, template={"partitioner": "fanout@0"})
     write_app(root, "gated", GATED)
-    write_app(root, "leaky", LEAKY, manifest={"platform_config": {"secrets": [
-        "DASK_KEY", "DASK_PEM"]}})
+    write_app(root, "leaky", SECRET_ACROSS_THE_CUT, manifest={"platform_config": {"secrets": [
+        "DASK_KEY", "DASK_PEM"]}}, template={"params": {"app": {"key": "DASK_KEY",
+                                                               "lines": "DASK_PEM"}}})
     return root
 
 

@@ -16,7 +16,7 @@ import requests
 
 from bytenite_nb.api import BadRequestError, Client, NotFoundError, Secret
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import write_app, write_engine
+from tests.kit.apps import SECRET_ACROSS_THE_CUT, write_app, write_engine
 from tests.kit.loopback import Api, C, assert_error, read_events
 from tests.kit.servers import TEST_API_KEY, ServerFactory
 
@@ -68,19 +68,6 @@ print(os.environ["PEM_KEY"], flush=True)
 print("key in the middle of a line:", os.environ["PEM_KEY"].splitlines()[3], "ok", flush=True)
 raise SystemExit("this key is not accepted:\\n" + os.environ["PEM_KEY"])
 """
-#: Writes a line longer than the 64 KiB line cut with MY_KEY across the cut: 65,530 x's, the
-#: key, nothing more for a moment (the server reads and cuts what it has), then the rest;
-#: then a line that never ends before EOF with the key deep inside.
-SPLIT_PRINTER = """
-import os, sys, time
-key = os.environ["MY_KEY"]
-sys.stdout.write("x" * 65530 + key)
-sys.stdout.flush()
-time.sleep(0.5)
-sys.stdout.write(" and more\\n")
-sys.stdout.write("y" * 100000 + key + "z" * 70000)
-sys.stdout.flush()
-"""
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +88,9 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "platform_config": {"secrets": ["MY_KEY"]}})
     write_app(root, "pem-printer", PEM_PRINTER, manifest={
         "platform_config": {"secrets": ["PEM_KEY"]}})
-    write_app(root, "split-printer", SPLIT_PRINTER, manifest={
-        "platform_config": {"secrets": ["MY_KEY"]}})
+    write_app(root, "split-printer", SECRET_ACROSS_THE_CUT, manifest={
+        "platform_config": {"secrets": ["MY_KEY"]}}, template={"params": {"app": {
+            "key": "MY_KEY", "runaway": True}}})
     return root
 
 
