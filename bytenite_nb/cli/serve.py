@@ -10,7 +10,13 @@ from typing import Any
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import os
+
     from bytenite_nb.local import ServerStartError, serve
+    from bytenite_nb.server.private import PRIVATE_UMASK
+
+    # This process is the server alone: everything it (and every task) creates is private.
+    os.umask(PRIVATE_UMASK)
     from bytenite_nb.server.config import ServerConfig, api_keys_from_env, default_data_dir
     from bytenite_nb.server.execution.executors import ExecutorError
     from bytenite_nb.server.execution.executors.setup import describe_executor
@@ -28,8 +34,9 @@ def _serve(args: argparse.Namespace) -> int:
     }
     if args.envs_dir:
         kwargs["envs_dir"] = Path(args.envs_dir)
+    kwargs["deny_private_sources"] = args.deny_private_sources
     for name in ("workers", "token_ttl", "heartbeat_interval", "scheduler_timeout",
-                 "worker_timeout", "idle_timeout"):
+                 "worker_timeout", "idle_timeout", "max_log_lines"):
         value = getattr(args, name)
         if value is not None:
             kwargs[name] = value
@@ -52,9 +59,15 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"  task memory limit: {format_bytes(config.task_memory_limit)}", flush=True)
         if config.idle_timeout:
             print(f"  stops after {config.idle_timeout:g} s idle (--idle-timeout)", flush=True)
-        if config.host not in ("127.0.0.1", "localhost", "::1"):
-            print(f"  warning: listening on {config.host}: reachable from other machines",
+        if config.deny_private_sources:
+            print("  url data sources: public addresses only (--deny-private-sources)",
                   flush=True)
+        if config.host not in ("127.0.0.1", "localhost", "::1"):
+            hint = "" if config.deny_private_sources else (
+                " (add --deny-private-sources so url data sources cannot reach into "
+                "this machine or its network; see SECURITY.md)")
+            print(f"  warning: listening on {config.host}: reachable from other "
+                  f"machines{hint}", flush=True)
         for problem in getattr(ctx.registry, "problems", []) or []:
             print(f"  app folder skipped: {problem}", flush=True)
 
@@ -147,6 +160,13 @@ def add_parsers(sub: Any) -> None:
     serve.add_argument("--pass-env", action="append", metavar="NAME",
                        help="also give tasks this host variable (repeatable; globs such as "
                             "'PLAYWRIGHT_*' allowed)")
+    serve.add_argument("--max-log-lines", type=int, metavar="N",
+                       help="output lines kept per job: the first N/2 and the last N/2, "
+                            "with one line saying how many were dropped (default 100000)")
+    serve.add_argument("--deny-private-sources", action="store_true",
+                       help="refuse url data sources on loopback, link-local and private "
+                            "addresses (checked after resolving and on every redirect): for "
+                            "a server reachable from other machines")
     serve.add_argument("--ready-file", help=argparse.SUPPRESS)
     serve.set_defaults(func=_serve)
     notebook = sub.add_parser("notebook", help="run a notebook end to end, echoing its outputs")

@@ -82,6 +82,17 @@ class ServerConfig:
     task_memory_limit: int | str | None = None
     #: More host variables every process gets: names or globs (``PLAYWRIGHT_*``).
     pass_env: tuple[str, ...] = ()
+    #: Largest request body (bytes) a JSON route reads; larger ones are a 413 (a job's params
+    #: are part of every job list it appears in: data belongs in a data source). The upload
+    #: targets and the Developer API's pushes stream or decode under `max_upload_bytes`.
+    max_request_bytes: int = 1024**2
+    #: Output lines kept per job: the first half and the last half of them, with one line
+    #: saying how many were dropped in between (``serve --max-log-lines``).
+    max_log_lines: int = 100_000
+    #: Refuse ``url`` data sources on loopback, link-local and private addresses, after
+    #: resolving and on every redirect (``serve --deny-private-sources``): for a server
+    #: reachable from other machines, whose token holders must not reach inside its network.
+    deny_private_sources: bool = False
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
@@ -116,6 +127,12 @@ class ServerConfig:
             if not re.fullmatch(r"[A-Za-z_*?\[\]][A-Za-z0-9_*?\[\]!-]*", name):
                 raise ValueError(f"--pass-env: {name!r} is not a variable name or a glob "
                                  "(e.g. PLAYWRIGHT_BROWSERS_PATH or PLAYWRIGHT_*)")
+        if self.max_log_lines < 2:
+            raise ValueError("--max-log-lines (max_log_lines=) must be at least 2: the first "
+                             f"and the last lines are kept; got {self.max_log_lines}")
+        if self.max_request_bytes < 1024:
+            raise ValueError("max_request_bytes must be at least 1024 bytes, got "
+                             f"{self.max_request_bytes}")
         if self.executor not in ("local", "dask"):
             raise ValueError(f"executor must be 'local' or 'dask', got {self.executor!r}")
         if self.idle_timeout is not None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from bytenite_nb.server.config import ServerConfig
 from bytenite_nb.server.http.idle import Activity
+from bytenite_nb.server.private import secure_data_dir
 from bytenite_nb.server.service.auth import Auth, key_file, load_or_create_key
 from bytenite_nb.server.service.broker import Broker
 from bytenite_nb.server.service.jobs import JobService
@@ -73,7 +74,11 @@ class ServerContext:
         from bytenite_nb.server.execution.registry import Problem, Registry
         from bytenite_nb.server.storage.dev_store import DevStore
 
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        made_private = secure_data_dir(config.data_dir)
+        if made_private:
+            log.warning("data dir %s was open to other users of this machine: made it and "
+                        "the %d files and folders in it that were private to you (folders "
+                        "0700, files 0600)", config.data_dir, made_private - 1)
         store = Store(config.data_dir / DB_FILE)
         key_path = None
         keys = tuple(config.api_keys)

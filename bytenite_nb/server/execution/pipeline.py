@@ -150,6 +150,8 @@ class PipelineSpec:
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     #: Names (or globs) of more host variables every process gets (``--pass-env``).
     pass_env: tuple[str, ...] = ()
+    #: Fetch a ``url`` source from public addresses only (see `datasources`).
+    deny_private_sources: bool = False
 
 
 class PipelineObserver(Protocol):
@@ -332,6 +334,16 @@ class _Job:
             self.stop.set()
             raise PipelineTimeout(self.timeout_message())
 
+    def stop_reason(self) -> str:
+        """Why the tasks still queued or running are cancelled (for their errorMessage)."""
+        with self.failure_lock:
+            failure = self.failure
+        if failure:
+            return f"cancelled: {failure}"
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            return f"cancelled: {self.timeout_message()}"
+        return "cancelled: the job was aborted"
+
     def timeout_message(self) -> str:
         return f"the job exceeded its jobTimeout of {_seconds(self.spec.job_timeout)}"
 
@@ -349,12 +361,13 @@ class _Job:
         full_env.update(secret_env)
         full_env.update(env)  # the contract's variables win over a secret's
         settings = self.spec.runtime
+        mask = self.secrets.mask
         spec = ProcessSpec(script=engine.entrypoint_path, cwd=cwd, env=full_env,
                            path0=engine.app_dir, secret_names=tuple(secret_env),
                            python=runtime.python, command=runtime.command, cpus=runtime.cpus,
                            gpus=runtime.gpus, memory_limit=settings.memory_limit,
-                           readonly=(str(self.shared_cache),))
-        mask = self.secrets.mask
+                           readonly=(str(self.shared_cache),),
+                           mask=mask, mask_span=self.secrets.span)
         diagnosis = Diagnosis(engine, runtime, envs_enabled=settings.environments is not None,
                               memory_limit=settings.memory_limit)
 
@@ -398,7 +411,7 @@ class _Job:
             datasources.fetch_source(
                 self.spec.data_source, self.source_dir, uploaded_file=self.spec.uploaded_file,
                 max_bytes=self.spec.max_download_bytes, cancel=self.cancel,
-                deadline=self.deadline,
+                deadline=self.deadline, deny_private=self.spec.deny_private_sources,
             )
         except datasources.DataSourceError as exc:
             self.check()
@@ -515,7 +528,7 @@ class _Job:
         results_dir = self.task_results_dir / str(chunk)
         for attempt in range(1, attempts + 1):
             if self.stop.is_set():
-                self.obs.task(chunk, TaskState.CANCELLED, attempt)
+                self.obs.task(chunk, TaskState.CANCELLED, attempt, error=self.stop_reason())
                 return
             if attempt > 1:  # a retry starts from a clean slate, like a new container
                 shutil.rmtree(task_dir, ignore_errors=True)
@@ -537,7 +550,9 @@ class _Job:
                 self.obs.task(chunk, TaskState.COMPLETE, attempt, exit_code=0)
                 return
             if result.outcome in ("cancelled", "deadline"):
-                self.obs.task(chunk, TaskState.CANCELLED, attempt, exit_code=result.exit_code)
+                # Killed because of the job, not failed: no exit code (it would be the
+                # kill's signal), but why it was stopped.
+                self.obs.task(chunk, TaskState.CANCELLED, attempt, error=self.stop_reason())
                 return
             why = _describe(result, timeout=spec.task_timeout)
             if attempt < attempts:

@@ -69,8 +69,8 @@ BUNDLED_DIR = Path(__file__).resolve().parent.parent / "builtin_apps"
 PASSTHROUGH = "passthrough"
 BUNDLED_OWNER = "bytenite-local"
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_VERSION_RE = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
+_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_VERSION_RE = re.compile(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 # Folders never worth descending into while looking for app folders.
 _SKIP_DIRS = frozenset(
     {"__pycache__", "node_modules", ".git", ".venv", "venv", ".ipynb_checkpoints"}
@@ -224,7 +224,7 @@ class Template:
 
 
 def _version_key(version: str) -> tuple[int, ...]:
-    match = _VERSION_RE.match(version.strip())
+    match = _VERSION_RE.fullmatch(version)
     if not match:
         raise ValueError(f"version {version!r} is not of the form major.minor (e.g. 0.1)")
     return tuple(int(p) for p in match.groups() if p is not None)
@@ -239,7 +239,7 @@ def parse_tag(tag: str) -> tuple[str, tuple[int, ...] | None]:
     if not text:
         raise RegistryError("empty app/engine tag")
     name, sep, version = text.partition("@")
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise RegistryError(
             f"invalid tag {tag!r}: the name may contain letters, digits, '-' and '_' (max 64)"
         )
@@ -316,7 +316,7 @@ def _template_from(data: Any, *, path: Path | None, owner: str) -> Template:
     tid = keys.get("id")
     if not isinstance(tid, str) or not tid.strip():
         raise ValueError("the template has no 'id'")
-    if not re.match(r"^[A-Za-z0-9_.@-]{1,128}$", tid):
+    if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,128}", tid):
         raise ValueError(f"template id {tid!r} may contain letters, digits, '-', '_', '.', '@'")
     app = keys.get("app")
     if not isinstance(app, str) or not app.strip():
@@ -505,7 +505,7 @@ class Registry:
             raise ValueError("manifest.json must be a JSON object")
         keys = _lower_keys(manifest)
         name = keys.get("name")
-        if not isinstance(name, str) or not _NAME_RE.match(name):
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
             raise ValueError(
                 "manifest.json needs a 'name' of letters, digits, '-' and '_' (max 64), "
                 f"got {name!r}"

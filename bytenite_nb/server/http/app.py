@@ -25,7 +25,7 @@ from bytenite_nb.server.context import ServerContext
 from bytenite_nb.server.http.deps import require_token
 from bytenite_nb.server.http.errors import ApiError, install_error_handlers
 from bytenite_nb.server.http.idle import ActivityMiddleware
-from bytenite_nb.server.http.middleware import RequestIdMiddleware
+from bytenite_nb.server.http.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from bytenite_nb.server.http.responses import error_responses
 from bytenite_nb.server.http.routes import (
     auth,
@@ -48,7 +48,12 @@ from bytenite_nb.server.http.routes import (
 )
 
 _AUTHENTICATED = {"dependencies": [Depends(require_token)],
-                  "responses": error_responses(400, 401)}
+                  "responses": error_responses(400, 401, 413)}
+#: Routes whose body is not held by the request-size cap (`BodyLimitMiddleware`): the upload
+#: targets stream theirs to disk and the Developer API's pushes decode theirs, each under
+#: ``max_upload_bytes``.
+_OWN_BODY_LIMITS = (("PUT", "/local/uploads/"), ("PUT", "/local/cache/"),
+                    ("POST", wire.DEV_PREFIX + "/apps"), ("POST", wire.DEV_PREFIX + "/engines"))
 
 
 def _customer_api() -> APIRouter:
@@ -101,6 +106,8 @@ def create_app(config: ServerConfig, ctx: ServerContext | None = None) -> FastAP
                     "tagged 'extension' (x-bytenite-local-extension) are ByteNite Local's own.",
     )
     app.state.ctx = ctx
+    app.add_middleware(BodyLimitMiddleware, limit=config.max_request_bytes,
+                       exempt=_OWN_BODY_LIMITS)
     app.add_middleware(RequestIdMiddleware)
     # Added last, so outermost: a request counts from arrival until fully sent (idle timeout).
     app.add_middleware(ActivityMiddleware, activity=ctx.activity)

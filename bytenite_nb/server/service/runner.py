@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from bytenite_nb import wire
 from bytenite_nb.server.config import ServerConfig
 from bytenite_nb.server.service.broker import Broker
+from bytenite_nb.server.service.logcap import LogCaps
 from bytenite_nb.server.storage import user_cache as usercache
 from bytenite_nb.server.storage.records import ResultRow, StoredJob
 from bytenite_nb.server.storage.store import Store
@@ -205,6 +206,8 @@ class Runner:
         self._pool: Any = executor
         #: When (``time.monotonic()``) the last job run ended; None before the first one.
         self.last_job_end: float | None = None
+        #: Each running job's output lines against ``config.max_log_lines``.
+        self.log_caps = LogCaps(config.max_log_lines)
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -234,11 +237,18 @@ class Runner:
                 "container": container,
                 "timestamp": stamp,
             })
+        if self.log_caps.counted(job_id):
+            self.trim_logs(job_id)
+
+    def trim_logs(self, job_id: str) -> None:
+        """Drop the job's lines past ``max_log_lines`` (its first and last half stay)."""
+        self.log_caps.trim(self.store, job_id)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def recover(self) -> list[str]:
-        """Fail the jobs a previous server left running (called once at start-up)."""
+        """Fail the jobs a previous server left running and remove the scratch folders its
+        runs left (called once at start-up, before any job runs)."""
         running = [s.value for s in JobState if s.is_running]
         failed = []
         for job_id in self.store.job_ids_in_states(running):
@@ -249,6 +259,10 @@ class Runner:
             self.cancel_open_tasks(job_id)
             if self.jobs.transition(job_id, JobState.FAILED, error=message):
                 failed.append(job_id)
+        # Nothing runs yet, so every jobs/<id>/work is what a run cut short (a crash, a
+        # SIGKILL) left behind; a draft's upload folder beside it stays.
+        for scratch in (self.config.data_dir / "jobs").glob("*/work"):
+            shutil.rmtree(scratch, ignore_errors=True)
         return failed
 
     def purge_expired_results(self) -> int:
@@ -350,6 +364,7 @@ class Runner:
             uploaded_file=Path(upload.path) if upload and upload.completed else None,
             workers=self.config.workers,
             max_download_bytes=self.config.max_download_bytes,
+            deny_private_sources=self.config.deny_private_sources,
             user_cache_dir=usercache.user_dir(self.config.data_dir),
             shared_cache_dir=usercache.shared_dir(self.config.data_dir),
             # As they are when the job starts: a secret saved or deleted later is not seen.
@@ -399,6 +414,7 @@ class Runner:
             self._fail(job_id, exc, pipeline_module=pipeline)
         finally:
             self.cancel_open_tasks(job_id)  # safety net: no task stays RUNNING forever
+            self.log_caps.trim(self.store, job_id, final=True)
             shutil.rmtree(workdir, ignore_errors=True)
             with self._lock:
                 self._threads.pop(job_id, None)

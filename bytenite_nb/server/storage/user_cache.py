@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bytenite_nb import wire
+from bytenite_nb.server.private import copy_private
 
 __all__ = ["MAX_NAME_BYTES", "MAX_PATH_BYTES", "CacheError", "UserCache", "check_path"]
 
@@ -194,7 +195,7 @@ class UserCache:
                 # beside the target first, so the rename that publishes it is still atomic.
                 beside = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
                 try:
-                    shutil.copyfile(partial, beside)
+                    copy_private(partial, beside)
                     os.replace(beside, target)
                 finally:
                     beside.unlink(missing_ok=True)

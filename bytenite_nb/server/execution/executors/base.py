@@ -95,7 +95,10 @@ class ProcessSpec:
       ``("/usr/bin/node",)``: the process is ``command + [script]``);
     * ``cpus`` worker slots, ``gpus`` GPUs (each GPU process gets ``CUDA_VISIBLE_DEVICES``);
     * ``memory_limit``: bytes of address space (``RLIMIT_AS``), None for no limit;
-    * ``readonly``: folders the process may read but not write (``SHARED_CACHE_DIR``).
+    * ``readonly``: folders the process may read but not write (``SHARED_CACHE_DIR``);
+    * ``mask``: the job's secret masking, applied by a local executor to an output line before
+    it cuts it (a line past 64 KiB), so no cut splits a secret into pieces masked apart;
+    ``mask_span``: the longest text it replaces. (Every line is masked again by the caller.)
     """
 
     script: Path
@@ -110,6 +113,8 @@ class ProcessSpec:
     gpus: int = 0
     memory_limit: int | None = None
     readonly: tuple[str, ...] = ()
+    mask: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
+    mask_span: int = 0
 
     def request(self) -> dict[str, object]:
         return {

@@ -44,7 +44,7 @@ from .base import (
     base_environment,
 )
 from .entry_imports import stdlib_imports
-from .process import KILL_GRACE, Run, kill_group
+from .process import KILL_GRACE, Run, kill_task
 
 __all__ = ["ForkServerExecutor"]
 
@@ -387,7 +387,8 @@ class ForkServerExecutor:
         pipes = _send_task(chan, task_id, spec, grant)
         if isinstance(pipes, ProcessResult):
             return pipes, False
-        task = _Task(chan, task_id, Run(on_output, *pipes, cancel, timeout, deadline),
+        task = _Task(chan, task_id, Run(on_output, *pipes, cancel, timeout, deadline,
+                                        spec.mask, spec.mask_span),
                      on_output)
         try:
             task.wait()
@@ -560,12 +561,12 @@ class _Task:
         elif "error" in msg:
             self.error, self.status_known = msg["error"], True
         elif self.run.killed_at is not None:  # forked after we decided to kill
-            kill_group(self.pid)
+            kill_task(self.pid)
 
     def zygote_died(self) -> None:
         self.broken = True
         if not self.status_known:
-            kill_group(self.pid)  # its orphaned task must not live on
+            kill_task(self.pid)  # its orphaned task must not live on
             self.status_known = True
             self.error = self.error or "the fork server dropped the task"
 
@@ -579,7 +580,7 @@ class _Task:
                 run.killed_at = time.monotonic()
                 # Kill the group ourselves if the pid is known; the zygote does it too (and
                 # covers a task not yet forked), and it still reports how the task ended.
-                kill_group(self.pid)
+                kill_task(self.pid)
                 try:
                     self.chan.sock.send(b'{"kill": %d}\n' % self.task_id, socket.MSG_DONTWAIT)
                 except OSError:  # the hang-up at the end makes the zygote kill it

@@ -5,6 +5,11 @@ the simplest; also what the fork server's behaviour is compared with in tests an
 benchmarks. It honours a spec's interpreter, slots, GPUs and memory limit as the fork server
 does, but not ``readonly`` (the fork server makes such folders read-only in a mount namespace
 of its own; a plain ``subprocess`` has none).
+
+A cancel or a timeout kills the task with everything it started (`kill_task`); when a task
+ends by itself, what it left in its process group is killed, but a process it started in a
+session of its own outlives it here (the fork server kills that too: there the task's own
+process does it as it ends).
 """
 
 from __future__ import annotations
@@ -25,7 +30,13 @@ from bytenite_nb.server.execution.executors.base import (
     ProcessSpec,
     WorkerSlots,
 )
-from bytenite_nb.server.execution.executors.process import KILL_GRACE, Run, kill_group
+from bytenite_nb.server.execution.executors.process import (
+    KILL_GRACE,
+    Run,
+    kill_group,
+    kill_task,
+)
+from bytenite_nb.server.execution.executors.zygote import set_child_subreaper
 
 __all__ = ["SubprocessExecutor"]
 
@@ -84,6 +95,10 @@ class SubprocessExecutor:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,  # its own process group, killed as a whole
+                # A child subreaper (set between fork and exec; it survives the exec): what
+                # the task starts stays in its process tree, for `kill_task`.
+                preexec_fn=set_child_subreaper,
+                umask=0o077,  # what tasks write in the data dir is the user's alone
             )
         except OSError as exc:
             return ProcessResult(None, "error", error=f"cannot start {program[0]}: {exc}")
@@ -97,7 +112,7 @@ class SubprocessExecutor:
                                  (spec.memory_limit, spec.memory_limit))
         assert proc.stdout is not None and proc.stderr is not None
         run = Run(on_output, os.dup(proc.stdout.fileno()), os.dup(proc.stderr.fileno()),
-                   cancel, timeout, deadline)
+                  cancel, timeout, deadline, spec.mask, spec.mask_span)
         proc.stdout.close()
         proc.stderr.close()
         exit_code: int | None = None
@@ -114,12 +129,12 @@ class SubprocessExecutor:
                     reason = run.check_limits()
                     if reason is not None:
                         run.outcome, run.killed_at = reason, time.monotonic()
-                        kill_group(proc.pid)
+                        kill_task(proc.pid)
                 elif time.monotonic() - run.killed_at > KILL_GRACE:
                     break
         finally:
             if proc.poll() is None:
-                kill_group(proc.pid)
+                kill_task(proc.pid)
             exit_code = proc.wait()
             run.close()
         return ProcessResult(

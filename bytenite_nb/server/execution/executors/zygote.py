@@ -36,8 +36,16 @@ tagged with the task's ``id`` (a late message about an earlier task is simply sk
   or ``"error": text`` if it could not start) once the task is reaped;
 * task → server, on the same connection: ``{"id", "exit": code}`` just before the task exits
   normally (the first exit report to arrive is the outcome; a task killed by a signal only
-  gets the zygote's). When the task's main process ends, whatever it left in its process
-  group is killed too, as a container's processes die with it.
+  gets the zygote's). When the task's main process ends, whatever it started is killed too,
+  as a container's processes die with it.
+
+A task's main process (its "leader") is a child subreaper (``PR_SET_CHILD_SUBREAPER``), and
+so is the zygote: a process the task started stays among the leader's descendants even if it
+starts its own session or its parent exits (a daemon's double fork), where a kill of the
+task's process group would miss it. Killing a task (`kill_tree`) stops the leader and every
+descendant before killing them, so none can fork away meanwhile; a leader that ends kills
+whatever it started; and a process re-parented to the zygote because its task's leader died
+some other way (a signal, ``os._exit``, ``exec``) is killed when the zygote finds it.
 
 The zygote exits (killing every task's process group) when its stdin reaches EOF, i.e. when
 the server closed it or died.
@@ -55,6 +63,7 @@ _STARTUP_MODULES = frozenset(sys.modules)
 import atexit  # noqa: E402
 import builtins  # noqa: E402
 import contextlib  # noqa: E402
+import ctypes  # noqa: E402
 import gc  # noqa: E402
 import importlib.machinery  # noqa: E402
 import json  # noqa: E402
@@ -73,6 +82,106 @@ import warnings  # noqa: E402
 DEFAULT_PRELOAD: tuple[str, ...] = ()
 _MAX_REQUEST = 16 * 1024 * 1024
 _MAX_FD = max(os.sysconf("SC_OPEN_MAX"), 1024)  # close_range makes a large bound cheap
+
+
+# -- a task's processes ---------------------------------------------------------------------
+
+_PR_SET_CHILD_SUBREAPER = 36
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+    _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                       ctypes.c_ulong]
+except (OSError, AttributeError):  # not Linux (no prctl): process groups only
+    _prctl = None
+
+
+def set_child_subreaper() -> bool:
+    """Make this process a child subreaper: orphaned descendants are re-parented to it rather
+    than to init, so they stay its descendants. Async-signal-safe enough for a
+    ``preexec_fn`` (no import, no allocation beyond the call). False where unsupported."""
+    if _prctl is None:
+        return False
+    return _prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def _child_map() -> dict[int, list[int]]:
+    """Every process's children, from ``/proc/<pid>/stat`` (``/proc/<pid>/task/*/children``
+    needs a kernel option that containers and micro-VMs often lack)."""
+    children: dict[int, list[int]] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return children
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+            ppid = int(data[data.rindex(b")") + 2:].split(None, 2)[1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        children.setdefault(ppid, []).append(int(name))
+    return children
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` in the process tree (children first)."""
+    children = _child_map()
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def kill_tree(pid: int, *, leader: bool = True) -> None:
+    """SIGKILL the process ``pid`` (with ``leader``), its process group and every descendant,
+    wherever they moved (own session, own group).
+
+    Each process is stopped (SIGSTOP) before the tree is read again, until a reading finds no
+    new one: a stopped process cannot fork, and a child forked before its parent stopped is in
+    the next reading (under its parent, or under the leader, a subreaper, if its parent has
+    exited). Then all of them are killed at once. ``leader=False``: the caller is ``pid``
+    (a task that ends) and kills what is below it only.
+    """
+    seen: set[int] = set()
+    if leader:
+        _signal(pid, signal.SIGSTOP)
+    for _ in range(1000):  # bounded: a fork bomb gets no further than stopped
+        new = [p for p in descendants(pid) if p not in seen]
+        if not new:
+            break
+        for child in new:
+            _signal(child, signal.SIGSTOP)
+        seen.update(new)
+    if leader:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        _signal(pid, signal.SIGKILL)
+    for child in seen:
+        _signal(child, signal.SIGKILL)
+
+
+def _end_descendants() -> None:
+    """In a task's leader that is about to exit: kill whatever it started that still runs.
+
+    ``waitpid`` says for free whether anything is left (reaping what has ended meanwhile), so
+    a task that started nothing pays no walk of the process tree.
+    """
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        return  # no child at all, hence no descendant: a subreaper adopts every orphan
+    kill_tree(os.getpid(), leader=False)
 
 
 def _exit_code(code: object) -> int:
@@ -396,6 +505,12 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+def _kill_task(pid: int) -> None:
+    """A running task, everything it started included (`kill_tree`)."""
+    with contextlib.suppress(OSError):
+        kill_tree(pid)
+
+
 def _send(conn: _Conn, message: bytes) -> None:
     # (A closed socket object raises here instead of writing to a reused fd number.)
     with contextlib.suppress(OSError):
@@ -410,6 +525,7 @@ def _become_task(request: dict, compiled: types.CodeType | None, shadowed: list[
     try:
         with contextlib.suppress(OSError):
             os.setpgid(0, 0)
+        set_child_subreaper()  # (see the module docstring: a task's processes)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -429,6 +545,8 @@ def _become_task(request: dict, compiled: types.CodeType | None, shadowed: list[
         for fd in (1, 2):
             with contextlib.suppress(OSError):
                 os.close(fd)
+        with contextlib.suppress(BaseException):
+            _end_descendants()
         os._exit(code)
 
 
@@ -470,7 +588,7 @@ class _Server:
                 os.close(fd)
         conn.fds = []
         for pid in conn.tasks.values():  # its server is gone: so are its tasks
-            _kill_group(pid)
+            _kill_task(pid)
         conn.tasks = {}
 
     def start(self, conn: _Conn, request: dict, out_fd: int, err_fd: int) -> None:
@@ -499,7 +617,7 @@ class _Server:
             if "kill" in message:
                 pid = conn.tasks.get(int(message["kill"]))
                 if pid is not None:
-                    _kill_group(pid)
+                    _kill_task(pid)
                 return
             task_id = int(message["id"])
         except (ValueError, TypeError, KeyError) as exc:
@@ -544,6 +662,8 @@ class _Server:
             except ChildProcessError:
                 return
             if pid == 0:
+                if not self.by_pid:  # children, but no task: orphans of a task that died
+                    self.kill_strays()
                 return
             _kill_group(pid)  # stragglers die with the task, as in a container
             owner = self.by_pid.pop(pid, None)
@@ -557,6 +677,15 @@ class _Server:
                 report = b'{"id": %d, "exit": %d}\n' % (task_id,
                                                         os.waitstatus_to_exitcode(status))
             _send(conn, report)
+
+    def kill_strays(self) -> None:
+        """Kill the children that are no task: the zygote is a subreaper, so what a task left
+        when its leader ended without cleaning up (killed by a signal, ``os._exit``, an
+        ``exec``) was re-parented here, and dies as the rest of its task did."""
+        me = os.getpid()
+        for pid in _child_map().get(me, ()):
+            if pid not in self.by_pid:
+                _kill_task(pid)
 
     def run(self) -> None:
         """Serve until the server closes our stdin; then kill every task still running."""
@@ -579,7 +708,9 @@ class _Server:
                 elif tag == "stdin":
                     if not os.read(sys.stdin.fileno(), 4096):
                         for pid in list(self.by_pid):
-                            _kill_group(pid)
+                            _kill_task(pid)
+                        self.by_pid.clear()
+                        self.kill_strays()
                         return
                 elif isinstance(tag, _Conn):
                     self.on_readable(tag)
@@ -594,6 +725,10 @@ def serve(listener: socket.socket) -> None:
 def main() -> None:
     """Entry point: ``python zygote.py <listening-socket-fd> [comma-separated modules]``."""
     listener = socket.socket(fileno=int(sys.argv[1]))
+    set_child_subreaper()  # (see the module docstring: a task's processes)
+    # What tasks write in the data dir is the user's alone, whatever the server's process
+    # umask is (a server on a thread of a notebook kernel keeps the kernel's).
+    os.umask(0o077)
     # sys.path[0] is this file's folder, which must not shadow anything imported here (each
     # task sets its own); the zygote's cwd is an empty folder of its own.
     sys.path[0] = os.getcwd()

@@ -4,14 +4,14 @@ the template, ``POST /templates`` a ``GenericResponse`` plus the stored ``templa
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
 from bytenite_nb.server.execution.registry import known_template_keys
 from bytenite_nb.server.http import dev_models as dm
-from bytenite_nb.server.http import dev_render
+from bytenite_nb.server.http import dev_render, models
 from bytenite_nb.server.http.deps import Ctx, Limit, Offset, OrderBy
 from bytenite_nb.server.http.responses import DEV_API, error_responses, generic
 from bytenite_nb.server.service.templates import find_template
@@ -30,7 +30,7 @@ def list_templates(ctx: Ctx, limit: Limit = None, offset: Offset = None,
 
 @router.post("/templates", openapi_extra=DEV_API, response_model=dm.TemplatePushResponse)
 def push_template(request: Request, ctx: Ctx,
-                  body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
+                  body: Annotated[models.JsonObject, Body()]) -> JSONResponse:
     """Upload a job template (``bytenite template push``): the ``template.json`` object.
     Its app and engines need not exist yet; a job checks them when it runs."""
     template = ctx.dev.push_template(body)

@@ -25,6 +25,7 @@ from bytenite_nb.server.http import dev_models as dm
 from bytenite_nb.server.http import models
 from bytenite_nb.server.http.deps import Ctx, Jobs
 from bytenite_nb.server.http.responses import EXTENSION, RAW_BODY, error_responses
+from bytenite_nb.server.private import open_private
 
 router = APIRouter(tags=["extension"])
 
@@ -38,7 +39,7 @@ _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ +=,@()-]+")
 def result_file(jobs: Jobs, token: str, filename: str) -> FileResponse:
     """A job's result file (the ``link`` of ``GET /jobs/{jobId}/results``); no auth,
     the link's token is the credential. Gone after 48 hours."""
-    row = jobs.result_file(token)
+    row = jobs.result_file(token, filename)
     return FileResponse(row.path, filename=Path(row.name).name,
                         media_type="application/octet-stream")
 
@@ -107,7 +108,7 @@ async def receive_file(request: Request, partial: Path, limit: int) -> int:
     upload target, so each stores its file the same way: written aside, then renamed into place.
     """
     size = 0
-    with open(partial, "wb") as fh:
+    with open_private(partial, "wb") as fh:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
