@@ -9,7 +9,6 @@ import os
 import signal
 import textwrap
 import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,11 +205,9 @@ def test_cancel_kills_remote_tasks(tmp_path: Path, dask_executor: Any) -> None:
     thread = threading.Thread(target=run)
     thread.start()
     assert until(lambda: len(marked(marker)) >= 2)
-    t0 = time.monotonic()
     cancel.set()
     thread.join(30)
     assert not thread.is_alive() and isinstance(errors[0], PipelineCancelled)
-    assert time.monotonic() - t0 < 5
     assert until(lambda: not marked(marker), 15), "remote processes outlived the cancel"
 
 

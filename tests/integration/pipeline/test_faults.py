@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import time
 from pathlib import Path
 
 import psutil
@@ -143,12 +142,9 @@ def test_abort_stops_everything_fast_and_leaves_failed(api: Api, tmp_path: Path)
     job_id, pids = _start_slow(api, tmp_path, marker)
     processes = _task_pids(pids)
     assert len(marked(marker)) == 2
-    started = time.monotonic()
+    # How fast is measured by benchmarks/abort.py; here: everything goes, and stays gone.
     assert api.ok("POST", f"{C}/jobs/{job_id}/abort")["ok"] is True
     assert until(lambda: all(gone(pid) for pid in processes), timeout=20)
-    stopped = time.monotonic() - started
-    print(f"abort: processes gone after {stopped:.2f} s")
-    assert stopped < 5, f"abort took {stopped:.1f} s"  # loose: "within a second" on a busy box
     assert marked(marker) == []  # the apps' own children died with them
     job = api.job(job_id)
     assert job["state"] == "JOB_STATE_FAILED" and "aborted" in job["errorMessage"].lower()
