@@ -134,12 +134,18 @@ def test_workers_killed_mid_job_fail_the_job(cluster: ProcessCluster, api: Api,
                                              tmp_path: Path) -> None:
     flag = tmp_path / "started"
     job_id = _start(api, templateId="stuck-template", params={"app": {"flag": str(flag)}})
-    assert until(flag.exists, 120), cluster.logs()
+
+    def task_lines() -> list[str]:
+        logs = api.ok("POST", f"{C}/logs", json={"jobId": job_id})["taskrunner"]
+        return [e["log"] for e in (logs.get("task-0") or {}).get("logs", [])]
+
+    # Killed once the task's first line has reached the server (it travels in batches of
+    # about 100 ms), so the test knows what the logs must keep.
+    assert until(lambda: "started" in task_lines(), 120), cluster.logs()
     cluster.kill_workers()
     _failure_everywhere(api, job_id, "no Dask worker", cluster.address)
-    # the task's own output made it to the logs before its worker went
-    logs = api.ok("POST", f"{C}/logs", json={"jobId": job_id})["taskrunner"]
-    assert "started" in [e["log"] for e in logs["task-0"]["logs"]]
+    # what the task wrote before its worker went is still in the job's logs
+    assert "started" in task_lines()
 
 
 def test_a_cluster_without_workers_fails_the_job(apps: Path, tmp_path: Path) -> None:
