@@ -35,7 +35,9 @@ def test_raw_and_bearer_tokens_both_work(server: LocalServer, api_key: str) -> N
 
 
 def test_an_expired_token_is_refused(start_server: ServerFactory) -> None:
-    server = start_server(token_ttl=1)
+    # Long enough for the first call to land inside it on a loaded machine, short enough to
+    # wait out.
+    server = start_server(token_ttl=3)
     api = Api(server.base_url, server.api_key)
     assert api("GET", f"{C}/jobs").status_code == 200
     deadline = time.monotonic() + 30
