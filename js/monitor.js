@@ -12,9 +12,9 @@ function h(tag, cls, text) {
 }
 
 const TRAITS = [
-  "job_id", "name", "state", "stage", "failed_at", "done", "running", "failed", "total",
-  "started_ms", "ended_ms", "grid", "logs", "error_message", "task_error", "summary",
-  "abortable", "abort_requested", "notice",
+  "job_id", "name", "state", "stage", "failed_at", "tone", "done", "running", "failed", "total",
+  "counted", "started_ms", "ended_ms", "grid", "logs", "error_message", "task_error",
+  "warnings", "summary", "abortable", "abort_requested", "notice",
 ];
 
 function snapshot(model) {
@@ -22,6 +22,9 @@ function snapshot(model) {
   for (const k of TRAITS) s[k] = model.get(k);
   return s;
 }
+
+/** The mark before a finished job's summary, by tone (as in the text output). */
+const MARKS = { success: "✔ ", warning: "⚠ ", danger: "✘ ", neutral: "■ " };
 
 function render({ model, el }) {
   const root = h("div", "bn-monitor");
@@ -57,12 +60,21 @@ function render({ model, el }) {
   const taskErr = h("pre", "bn-task-error");
   error.append(errorMsg, taskErr);
 
+  const warningsBox = h("div", "bn-warnings");
+  const warningsTitle = h("div", "bn-warnings-title");
+  const warningsList = h("ul", "bn-warnings-list");
+  warningsBox.append(warningsTitle, warningsList);
+
   const summary = h("div", "bn-summary");
+  const summaryMark = h("span", "bn-mark");
+  const summaryText = h("span", "bn-summary-text");
+  summary.append(summaryMark, summaryText);
   const notice = h("div", "bn-notice");
   const logTail = h("pre", "bn-logtail");
   const logsPanel = h("div", "bn-logs-panel");
 
-  root.append(head, steps, bar, counts, gridWrap, error, summary, notice, logTail, logsPanel);
+  root.append(head, steps, bar, counts, gridWrap, error, warningsBox, summary, notice, logTail,
+    logsPanel);
 
   // Task grid on one canvas: thousands of tasks cost one element, and only changed cells are
   // repainted between updates.
@@ -119,7 +131,7 @@ function render({ model, el }) {
     title.textContent = vm.title;
     jobId.textContent = vm.jobId;
     jobId.style.display = vm.jobId && vm.jobId !== vm.title ? "" : "none";
-    badge.textContent = vm.state || vm.stage;
+    badge.textContent = vm.badge;
     clock.textContent = vm.elapsed;
 
     steps.replaceChildren(
@@ -140,7 +152,11 @@ function render({ model, el }) {
     errorMsg.textContent = vm.error;
     taskErr.textContent = vm.taskError;
     taskErr.style.display = vm.taskError ? "" : "none";
-    summary.textContent = vm.summary;
+    warningsTitle.textContent = vm.warnings.length === 1 ? "⚠ warning" : "⚠ warnings";
+    warningsList.replaceChildren(...vm.warnings.map((w) => h("li", null, w)));
+    warningsBox.style.display = vm.warnings.length ? "" : "none";
+    summaryMark.textContent = MARKS[vm.tone] || "";
+    summaryText.textContent = vm.summary;
     summary.style.display = vm.summary ? "" : "none";
     notice.textContent = vm.notice;
     notice.style.display = vm.notice ? "" : "none";

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import logging
 import os
@@ -24,12 +25,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from bytenite_nb import wire
+from bytenite_nb import vocabulary, wire
 from bytenite_nb.api._http import Transport
 from bytenite_nb.api.config import Settings, resolve_settings
-from bytenite_nb.api.errors import APIStatusError, ByteniteError, NotFoundError
+from bytenite_nb.api.errors import (
+    APIStatusError,
+    BadRequestError,
+    ByteniteError,
+    ByteniteWarning,
+    NotFoundError,
+    ResultsNotReadyError,
+)
 from bytenite_nb.api.events import EventStream
-from bytenite_nb.api.jobs import Job
+from bytenite_nb.api.jobs import Job, mark_deleted
 from bytenite_nb.api.models import (
     DataSourceInfo,
     LogEntry,
@@ -276,21 +284,29 @@ class Client:
     ) -> Iterator[Job]:
         """Iterate jobs lazily, one request per ``page_size`` jobs.
 
-        ``state`` (a JobState or name, or several) and ``template_id`` become filters; any
-        filter sends ``POST /jobs/filter``, otherwise ``GET /jobs``. ``filters`` takes
-        :func:`Filter` dicts. ``limit`` caps how many jobs are yielded.
+        ``state``: a status word (``running``, ``complete``, ``failed``, ``aborted``...), an
+        alias (``completed``, ``cancelled``...), a wire name, or several of them (see
+        :mod:`bytenite_nb.vocabulary`; an unknown word is a ``ValueError`` with a
+        did-you-mean). ``state`` and ``template_id`` become filters; any filter sends
+        ``POST /jobs/filter``, otherwise ``GET /jobs``. ``failed`` and ``aborted`` share the
+        wire's FAILED, so those are told apart here, job by job. ``filters`` takes
+        :func:`Filter` dicts. ``limit`` caps how many jobs are yielded. A ``template_id`` no
+        template has, when nothing matched, gives a :class:`ByteniteWarning` with a
+        did-you-mean (it may be a typo; jobs of a deleted template still list).
         """
         all_filters = list(filters or ())
+        wanted: tuple[str, ...] = ()
         if state is not None:
-            if isinstance(state, (list, tuple, set, frozenset)):
-                names = [wire.JobState.parse(s).value for s in state]
-                all_filters.append(Filter("state", wire.FilterCondition.IN, names))
+            wanted = vocabulary.parse_statuses(state)
+            names = [s.value for s in vocabulary.wire_states(wanted)]
+            if len(names) == 1:
+                all_filters.append(Filter("state", wire.FilterCondition.EQ, names[0]))
             else:
-                all_filters.append(
-                    Filter("state", wire.FilterCondition.EQ, wire.JobState.parse(state).value)
-                )
+                all_filters.append(Filter("state", wire.FilterCondition.IN, names))
         if template_id is not None:
             all_filters.append(Filter("templateId", wire.FilterCondition.EQ, template_id))
+        # failed/aborted are one wire state: the server's filter cannot tell them apart.
+        refine = len({vocabulary.FAILED, vocabulary.ABORTED} & set(wanted)) == 1
 
         def fetch(offset: int, size: int) -> Page[Job]:
             if all_filters:
@@ -310,10 +326,40 @@ class Client:
             items = [Job(self, raw) for raw in answer.get("data") or ()]
             return Page(items, Pagination.from_json(answer.get("pagination")))
 
-        return paginate(fetch, page_size=page_size, limit=limit)
+        listing = paginate(fetch, page_size=page_size, limit=None if refine else limit)
+        if refine:
+            listing = (job for job in listing if job.status in wanted)
+            if limit is not None:
+                listing = itertools.islice(listing, limit)
+        if template_id is None:
+            return listing
+        return self._warn_unknown_template(listing, template_id)
+
+    def _warn_unknown_template(self, listing: Iterator[Job], template_id: str) -> Iterator[Job]:
+        """``listing``, and when it turned out empty, a warning if no template is called
+        ``template_id`` (with a did-you-mean)."""
+        found = False
+        for job in listing:
+            found = True
+            yield job
+        if found:
+            return
+        try:
+            known = [t.id for t in self.templates()]
+        except ByteniteError:  # the warning is a courtesy; the listing stands
+            return
+        if template_id not in known:
+            import warnings
+
+            hint = vocabulary.suggest(template_id, known)
+            warnings.warn(
+                f"no jobs, and no template is called {template_id!r} on {self.base_url}."
+                f"{hint or ' `%bytenite templates` lists them.'}",
+                ByteniteWarning, stacklevel=3)
 
     def jobs_df(self, *, page_size: int = 1000, **kwargs: Any) -> pd.DataFrame:
-        """:meth:`jobs` as a typed DataFrame indexed by job id (``frames.jobs_df``)."""
+        """:meth:`jobs` as a typed DataFrame indexed by job id (``frames.jobs_df``);
+        ``jobs_df(state="aborted")`` keeps the aborted ones."""
         from bytenite_nb import frames
 
         return frames.jobs_df(self.jobs(page_size=page_size, **kwargs))
@@ -367,8 +413,10 @@ class Client:
         return self._call("POST", f"{_C}/jobs/{job_id}/abort", idempotent=False)
 
     def delete_job(self, job_id: str) -> dict[str, Any]:
-        """``DELETE /jobs/{id}``."""
-        return self._call("DELETE", f"{_C}/jobs/{job_id}")
+        """``DELETE /jobs/{id}`` (the job's live handles then say ``deleted``)."""
+        answer = self._call("DELETE", f"{_C}/jobs/{job_id}")
+        mark_deleted(self, job_id)
+        return answer
 
     def upload_completed(self, job_id: str) -> dict[str, Any]:
         """``PATCH /jobs/{id}/uploadcompleted``: the ``file`` input is in place."""
@@ -412,8 +460,21 @@ class Client:
         self.upload_completed(job_id)
 
     def results(self, job_id: str) -> list[ResultFile]:
-        """``GET /jobs/{id}/results``: names and temporary links (400 until COMPLETE)."""
-        answer = self._call("GET", f"{_C}/jobs/{job_id}/results")
+        """``GET /jobs/{id}/results``: names and temporary links.
+
+        Raises :class:`~bytenite_nb.api.errors.ResultsNotReadyError` (a ``BadRequestError``
+        saying to call ``job.wait()``) while the job has not completed.
+        """
+        try:
+            answer = self._call("GET", f"{_C}/jobs/{job_id}/results")
+        except BadRequestError as exc:
+            try:
+                job = self.job(job_id)
+            except ByteniteError:
+                raise exc from None
+            if not job.is_terminal:
+                raise ResultsNotReadyError.for_job(job, exc) from None
+            raise
         return [ResultFile.from_json(r) for r in answer.get("results") or ()]
 
     def download_results(

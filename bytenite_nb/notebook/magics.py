@@ -15,6 +15,8 @@ exact ``UsageError`` instances, which IPython prints as one line; ``--debug`` on
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -142,7 +144,9 @@ class ByteniteMagics(Magics):
             debug = command.debug or debug
             if cell is not None and command.verb != "help":
                 command = Command(CELL_VERB, command.options, command.debug)
-            return verb_named(command.verb).handler_function()(Context(self, command, cell))
+            handler = verb_named(command.verb).handler_function()
+            with _warnings_as_lines():
+                return handler(Context(self, command, cell))
         except UsageError as exc:
             if type(exc) is not UsageError:
                 raise
@@ -156,6 +160,28 @@ class ByteniteMagics(Magics):
             raise friendly_error(
                 exc, base_url=self.base_url or None, secrets=self.connection.secrets()
             ) from None
+
+
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Print the client's :class:`ByteniteWarning` s raised by a verb as one line each on
+    stderr ("Warning: ..."), instead of Python's file-and-line warning format."""
+    import sys
+    import warnings
+
+    from bytenite_nb._warnings import ByteniteWarning
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ByteniteWarning)
+            yield
+    finally:
+        for item in caught:
+            if issubclass(item.category, ByteniteWarning):
+                print(f"Warning: {item.message}", file=sys.stderr)
+            else:  # not ours: hand it back to the warnings machinery as it was
+                warnings.warn_explicit(item.message, item.category, item.filename,
+                                       item.lineno)
 
 
 def load_ipython_extension(ip: Any) -> None:

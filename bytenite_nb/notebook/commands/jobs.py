@@ -42,7 +42,7 @@ def _discard(client: Client, job_id: str) -> str:
                     f"`%bytenite delete {job_id}`")
         return f"the draft job {job_id} was deleted"
     try:
-        state = client.job(job_id).state.name
+        state = client.job(job_id).status
     except LookupError:
         return f"the draft job {job_id} was deleted"
     except Exception:
@@ -200,27 +200,30 @@ def status(ctx: Context) -> JobStatus:
     """``%bytenite status JOB_ID``: one line."""
     handle = ctx.job()
     return JobStatus(
-        job_id=handle.id, state=handle.state.name, name=handle.name,
+        job_id=handle.id, state=handle.status, name=handle.name,
         num_chunks=handle.num_chunks, duration=handle.duration,
         error_message=handle.error_message,
     )
 
 
 def abort(ctx: Context) -> None:
-    """``%bytenite abort JOB_ID``."""
+    """``%bytenite abort JOB_ID``: the Job handles you hold say ``aborted`` at once."""
+    from bytenite_nb.api.jobs import mark_deleted
+
     client = ctx.client()
     job_id = ctx.job_id()
     client.abort_job(job_id)
     try:
-        state = client.job(job_id).state.name
+        state = client.job(job_id).status  # also brings every live handle of it up to date
     except LookupError:
+        mark_deleted(client, job_id)
         print(f"Job {job_id} had not started, so it was deleted.")
         return
     print(f"Aborted job {job_id} (now {state}).")
 
 
 def delete(ctx: Context) -> None:
-    """``%bytenite delete JOB_ID``."""
+    """``%bytenite delete JOB_ID`` (the Job handles you hold then say ``deleted``)."""
     job_id = ctx.job_id()
     ctx.client().delete_job(job_id)
     print(f"Deleted job {job_id}.")
