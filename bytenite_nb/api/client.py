@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from bytenite_nb import vocabulary, wire
+from bytenite_nb.api import checks
 from bytenite_nb.api._http import Transport
 from bytenite_nb.api.config import Settings, resolve_settings
 from bytenite_nb.api.errors import (
@@ -652,7 +653,10 @@ class Client:
         ``source``: an ``http(s)://`` URL (url source), a local path, bytes or a binary file
         (file source, uploaded streamed), a wire dict, a descriptor name such as
         ``"bypass"``, or ``None`` for the template's default. Inputs are checked before
-        anything is created; if a later step fails, the draft job is deleted again.
+        anything is created (:mod:`bytenite_nb.api.checks`: the template exists, a template
+        that needs input data gets some, every param is one its section's schema declares;
+        ``NotFoundError``/``InputError`` naming the fix); if a later step fails, the draft
+        job is deleted again.
         """
         upload: Any = None
         data_source: dict[str, Any] | None = None
@@ -681,6 +685,10 @@ class Client:
         destination = _data_source(data_destination) if data_destination is not None else None
         if params is not None:
             _check_param_sections(params)
+        template = checks.find_template(self, template_id)
+        checks.check_input(template, data_source, uploading=upload is not None)
+        if params is not None:
+            params = checks.route_params(template, params)
 
         job = self.create_job(template_id, name=name, description=description)
         try:

@@ -22,6 +22,7 @@ was not reachable"::
     │   ├── APIConnectionError               no answer: refused, reset, DNS, retries exhausted
     │   │   └── APITimeoutError              connect or read timeout (also TimeoutError)
     │   └── APIResponseError                 an answer that is not the JSON the API promises
+    ├── InputError                          inputs refused before a job exists (also ValueError)
     ├── JobFailedError                       a waited-for job ended failed or aborted
     ├── EmptyResultsError                    a completed job produced nothing to read
     └── WaitTimeoutError                     Job.wait(timeout=...) ran out (also TimeoutError)
@@ -61,6 +62,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "EmptyResultsError",
+    "InputError",
     "InternalServerError",
     "JobFailedError",
     "MissingCredentialsError",
@@ -265,6 +267,12 @@ class JobFailedError(ByteniteError):
                 f"  {line}" for line in self.error_logs
             )
         super().__init__(text)
+
+
+class InputError(ByteniteError, ValueError):
+    """A job's inputs were refused on the client, before anything was created: a param its
+    template does not take, a param whose section is ambiguous, no input data for a template
+    that needs some. The message names the fix."""
 
 
 class EmptyResultsError(ByteniteError, ValueError):

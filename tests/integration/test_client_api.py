@@ -140,7 +140,7 @@ def test_results_before_completion_is_a_clear_error(client: Client) -> None:
         job.results()
     assert isinstance(info.value, ResultsNotReadyError) and info.value.job == job
     assert "is still draft" in str(info.value) and "call job.wait() first" in str(info.value)
-    with pytest.raises(ResultsNotReadyError, match="job.wait()"):
+    with pytest.raises(ResultsNotReadyError, match=r"job\.wait\(\)"):
         job.load_results(wait=False)
     job.delete()
     assert job.status == "deleted"  # the handle knows

@@ -60,7 +60,10 @@ def _hint(exc: BaseException, base_url: str | None) -> str:
     if isinstance(exc, e.PermissionDeniedError):
         return "this key may not touch that resource; check the job id and the account"
     if isinstance(exc, e.NotFoundError):
-        return "`%bytenite jobs` lists your jobs" if "/jobs/" in str(exc.url or "") else ""
+        url = str(exc.url or "")
+        if "/templates" in url:
+            return "" if "Did you mean" in exc.message else "`%bytenite templates` lists them"
+        return "`%bytenite jobs` lists your jobs" if "/jobs/" in url else ""
     if isinstance(exc, e.RateLimitError):
         return "the server is throttling requests; wait a little and try again"
     if isinstance(exc, e.InternalServerError):
@@ -107,7 +110,9 @@ def friendly_error(
     """
     from bytenite_nb.api import errors as e
 
-    if isinstance(exc, UsageError) and type(exc) is UsageError:
+    if (isinstance(exc, UsageError) and type(exc) is UsageError) or isinstance(
+            exc, e.InputError):
+        # A usage mistake, refused before anything was made: its message is the whole line.
         text = str(exc)
         if note:
             text = f"{text} ({note})"

@@ -50,11 +50,25 @@ def _discard(client: Client, job_id: str) -> str:
     return f"job {job_id} was aborted (now {state})"
 
 
+def _checked(ctx: Context, client: Client, spec: JobSpec) -> dict[str, Any] | None:
+    """Check ``spec`` against its template before anything is created (the template exists,
+    input data is given where needed, every param is one its section takes; see
+    ``bytenite_nb.api.checks``); returns the params to send, routed by section."""
+    from bytenite_nb.api import checks
+
+    phrasing = checks.CELL if ctx.command.verb == "cell" else checks.MAGIC
+    template = checks.find_template(client, spec.template_id)
+    checks.check_input(template, spec.data_source, uploading=spec.upload is not None,
+                       phrasing=phrasing)
+    return checks.route_params(template, spec.params, spec.loose_params, phrasing=phrasing)
+
+
 def submit(ctx: Context, spec: JobSpec, names: tuple[str | None, ...]) -> Job:
-    """Create, upload, run; bind and record the job; wait if asked. Returns the Job."""
+    """Check, create, upload, run; bind and record the job; wait if asked. Returns the Job."""
     from bytenite_nb.api.errors import APIConnectionError
 
     client = ctx.client()
+    params = _checked(ctx, client, spec)
     # Our own id: if the create is interrupted or its answer is lost, we can still find (and
     # remove) the job it may have made.
     job_id = str(uuid.uuid4())
@@ -62,7 +76,7 @@ def submit(ctx: Context, spec: JobSpec, names: tuple[str | None, ...]) -> Job:
         created = client.create_job(
             spec.template_id, name=spec.name, description=spec.description,
             data_source=spec.data_source, data_destination=spec.data_destination,
-            params=spec.params, config=spec.config, job_id=job_id,
+            params=params, config=spec.config, job_id=job_id,
         )
     except (KeyboardInterrupt, APIConnectionError) as exc:
         note = _discard(client, job_id)
