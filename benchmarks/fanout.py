@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bytenite_nb import wire
-from bytenite_nb.server.execution.executors.forkserver import ForkServerExecutor, base_environment
+from bytenite_nb.server.execution.executors import ForkServerExecutor, base_environment
 from bytenite_nb.server.execution.pipeline import PipelineSpec, run_pipeline
 from bytenite_nb.server.execution.registry import Registry
 

@@ -267,7 +267,7 @@ class LocalServer:
     @classmethod
     def _start_thread(cls, config: Any) -> LocalServer:
         from bytenite_nb.server.context import ServerContext
-        from bytenite_nb.server.execution.executors.forkserver import ExecutorError
+        from bytenite_nb.server.execution.executors import ExecutorError
         from bytenite_nb.server.http.app import create_app
 
         if config.idle_timeout:

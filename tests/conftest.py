@@ -1,30 +1,77 @@
-"""Shared fixtures: a real ByteNite Local over loopback for integration tests.
+"""Shared fixtures: ByteNite Local servers over loopback, and what talks to them.
 
-`local_server` is one in-process ByteNite Local per test session (fast); tests that need a
-private server (restarts, different options) start their own with `LocalServer.start`.
+- ``local_server``: one in-process ByteNite Local for the whole session (the bundled apps
+  only); tests that only read or add their own jobs share it.
+- ``start_server(**options)`` / ``start_module_server(**options)``: a private server with
+  these options (`LocalServer.start`'s: ``apps_dirs``, ``workers``, ``config_overrides``, ...)
+  on a fresh data dir, stopped at the end of the test / the module. Tests that manage a
+  server's life themselves (restarts, kills, what is left after a stop) call
+  `LocalServer.start` and say why.
+- ``server``: the server ``api`` and ``client`` talk to: ``local_server`` unless the test
+  module defines its own ``server`` fixture (usually from ``start_module_server``).
+- ``api``: `tests.kit.loopback.Api` (plain requests) on ``server``; ``client``: our `Client`.
+- ``dask_cluster``: a 2-worker ``dask.distributed`` cluster for a module's tests.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 
-TEST_API_KEY = "test-key-0123456789abcdef"
+from tests.kit.loopback import Api
+from tests.kit.servers import TEST_API_KEY, ServerFactory
 
 
 @pytest.fixture(scope="session")
-def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A ByteNite Local on 127.0.0.1:<free port>, API key `TEST_API_KEY`, fresh data dir."""
-    from bytenite_nb.local import LocalServer
+    with ServerFactory(tmp_path_factory) as start:
+        yield start()
 
-    data_dir: Path = tmp_path_factory.mktemp("bytenite-local")
-    server = LocalServer.start(data_dir, port=0, api_keys=(TEST_API_KEY,), in_process=True)
-    try:
-        yield server
-    finally:
-        server.stop()
+
+@pytest.fixture()
+def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+    """``start_server(**options)``: a private ByteNite Local, stopped when the test ends."""
+    with ServerFactory(tmp_path_factory) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+    """``start_module_server(**options)``: a ByteNite Local shared by a module's tests."""
+    with ServerFactory(tmp_path_factory) as start:
+        yield start
+
+
+@pytest.fixture(scope="session")
+def server(local_server: Any) -> Any:
+    """The server ``api`` and ``client`` use; test modules override it with their own."""
+    return local_server
+
+
+@pytest.fixture()
+def api(server: Any) -> Api:
+    return Api(server.base_url, server.api_key)
+
+
+@pytest.fixture()
+def client(server: Any) -> Iterator[Any]:
+    from bytenite_nb.api import Client
+
+    with Client(api_key=server.api_key, base_url=server.base_url) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def dask_cluster() -> Iterator[Any]:
+    """A ``dask.distributed.LocalCluster`` for a module's tests: 2 worker processes, one thread
+    each. Skips the test where dask.distributed is not installed."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        yield cluster
 
 
 @pytest.fixture()

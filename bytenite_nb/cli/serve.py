@@ -12,7 +12,7 @@ from typing import Any
 def _serve(args: argparse.Namespace) -> int:
     from bytenite_nb.local import ServerStartError, serve
     from bytenite_nb.server.config import ServerConfig, api_keys_from_env, default_data_dir
-    from bytenite_nb.server.execution.executors.forkserver import ExecutorError
+    from bytenite_nb.server.execution.executors import ExecutorError
     from bytenite_nb.server.execution.executors.setup import describe_executor
 
     keys = tuple(args.api_key or ()) or api_keys_from_env()

@@ -1,4 +1,5 @@
-"""Everything one ByteNite Local instance holds: store, broker, registry, auth, runner."""
+"""Everything one ByteNite Local instance holds: store, broker, registry, auth, runner and the
+job service; built once per server (the composition root), released with `close`."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from bytenite_nb.server.config import ServerConfig
 from bytenite_nb.server.http.idle import Activity
 from bytenite_nb.server.service.auth import Auth, key_file, load_or_create_key
 from bytenite_nb.server.service.broker import Broker
+from bytenite_nb.server.service.jobs import JobService
 from bytenite_nb.server.service.runner import Runner
 from bytenite_nb.server.storage.store import Store
 from bytenite_nb.server.storage.user_cache import UserCache
 
-if TYPE_CHECKING:  # the registry is imported lazily: it is the execution side's module
+if TYPE_CHECKING:
     from bytenite_nb.server.execution.registry import Registry
     from bytenite_nb.server.storage.dev_store import DevStore
 
@@ -34,6 +36,8 @@ class ServerContext:
     registry: Registry
     auth: Auth
     runner: Runner
+    #: The job rules the routes call.
+    jobs: JobService
     #: Apps, engines and templates pushed through the Developer API (``data_dir/dev``).
     dev: DevStore | None = None
     #: Where the generated API key lives (None when keys came from the configuration).
@@ -83,7 +87,8 @@ class ServerContext:
                         heartbeat_interval=config.heartbeat_interval)
         runner = Runner(config, store, broker, registry, executor=executor)
         ctx = cls(config=config, store=store, broker=broker, registry=registry,
-                  auth=Auth(store, keys, config.token_ttl), runner=runner, dev=dev,
+                  auth=Auth(store, keys, config.token_ttl), runner=runner,
+                  jobs=JobService(store, registry, runner), dev=dev,
                   key_path=key_path)
         UserCache(config.data_dir).clean_incoming()
         ctx.recovered = runner.recover()

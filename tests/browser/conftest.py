@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests.kit.servers import TEST_API_KEY, ServerFactory
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -74,23 +76,17 @@ class Lab:
         return name
 
 
-APPS_KEY = "browser-key-0123456789abcdef"
+APPS_KEY = TEST_API_KEY
 
 
 @pytest.fixture(scope="package")
 def apps_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """ByteNite Local with the bundled apps plus the test apps (fan-out, slow, failing)."""
-    from bytenite_nb.local import LocalServer
-    from tests.unit.notebook._apps import write_test_apps
+    """ByteNite Local with the bundled apps plus the standard test apps."""
+    from tests.kit.apps import standard_apps
 
-    apps = write_test_apps(tmp_path_factory.mktemp("browser-apps"))
-    server = LocalServer.start(tmp_path_factory.mktemp("browser-local"), port=0,
-                               api_keys=(APPS_KEY,), apps_dirs=(apps,), in_process=True,
-                               workers=2)
-    try:
-        yield server
-    finally:
-        server.stop()
+    apps = standard_apps(tmp_path_factory.mktemp("browser-apps"))
+    with ServerFactory(tmp_path_factory) as start:
+        yield start(workers=2, apps_dirs=(apps,))
 
 
 @pytest.fixture(scope="package")

@@ -39,8 +39,11 @@ def test_dashboard_lists_filters_and_updates_live(page: Any, lab: Lab, shots: Pa
     table.screenshot(path=str(shots / "dashboard.png"))
     page.locator(".bn-dash-bar select").first.select_option("COMPLETE")
     page.wait_for_function(
-        "() => [...document.querySelectorAll('.bn-dash-table td.bn-state')]"
-        ".every(td => td.textContent === 'COMPLETE')")
+        "() => { const states = [...document.querySelectorAll('.bn-dash-table td.bn-state')];"
+        " return states.length > 0 && states.every(td => td.textContent === 'COMPLETE'); }")
+    # the filtered table still lists the four jobs, all of them COMPLETE
+    names = page.locator(".bn-dash-table td.bn-name").all_text_contents()
+    assert {"dash-0", "dash-1", "dash-2", "dash-late"} <= set(names), names
     late.locator("button.bn-act-logs").click()
     page.locator(".jp-OutputArea-output table.dataframe").first.wait_for()
     page.locator(".jp-Cell").first.screenshot(path=str(shots / "logs-action.png"))

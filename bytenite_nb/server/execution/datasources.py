@@ -8,9 +8,7 @@ a clear message by :func:`check_source` when the job's data source is set, not a
 from __future__ import annotations
 
 import email.message
-import os
 import re
-import shutil
 import threading
 import time
 import urllib.error
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bytenite_nb import wire
+from bytenite_nb.server.execution.chunks import link_or_copy
 
 __all__ = [
     "BYPASS_FILENAME",
@@ -193,14 +192,6 @@ def download(
     return target
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    # A hard link costs nothing for a large upload; fall back to a copy across filesystems.
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
-
-
 def fetch_source(
     data_source: Mapping[str, Any] | None,
     source_dir: Path,
@@ -232,7 +223,7 @@ def fetch_source(
                 "tempUrl and call uploadcompleted before running the job"
             )
         target = source_dir / _safe_filename(Path(uploaded_file).name)
-        _link_or_copy(Path(uploaded_file), target)
+        link_or_copy(Path(uploaded_file), target)
         return [target]
     assert data_source is not None
     url = _params(data_source).get("url")

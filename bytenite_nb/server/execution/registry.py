@@ -14,7 +14,12 @@ anything else (missing, ``app``) an app. Standalone template files (``*.json`` w
 ``app``) anywhere under a scanned dir are loaded as templates too.
 
 A folder that cannot be loaded is recorded in :attr:`Registry.problems` (path and reason) and
-skipped: a bad folder never stops the server.
+skipped: a bad folder never stops the server. Params are checked against ``schema.json`` in
+`params_schema`.
+
+Why one module of more than 500 lines: the records (`Engine`, `Template`), the folder loader
+and the lookups by tag share the rules of names, versions and tags, and the loader and the
+lookups share the registry's lock and indexes.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bytenite_nb import wire
+from bytenite_nb.server.execution.params_schema import check_schema, validate_params
 
 __all__ = [
     "BUNDLED_DIR",
@@ -234,75 +240,6 @@ def _read_json(path: Path) -> Any:
         ) from None
 
 
-def _check_schema(schema: Any, where: str) -> dict[str, Any]:
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-
-    if not isinstance(schema, dict):
-        raise ValueError(f"{where} must be a JSON object (a JSON Schema)")
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        raise ValueError(f"{where} is not a valid JSON Schema: {exc.message}") from None
-    return schema
-
-
-def _field_name(error: Any) -> str:
-    parts = [str(p) for p in error.absolute_path]
-    if error.validator == "required":
-        match = re.match(r"^'(.+)' is a required property$", error.message)
-        if match:
-            parts.append(match.group(1))
-    return ".".join(parts) if parts else "(params)"
-
-
-def validate_params(engine: Engine, params: Any, *, prefix: str = "") -> list[str]:
-    """Check ``params`` against the engine's ``schema.json`` (JSON Schema Draft 2020-12).
-
-    Returns one message per failing field, ``"<field>: <reason>"`` (``prefix`` is prepended
-    to field names, e.g. ``"app."``); an empty list when the params are valid or the engine
-    has no schema.
-    """
-    if engine.schema is None:
-        return []
-    from jsonschema import Draft202012Validator
-
-    validator = Draft202012Validator(engine.schema)
-    errors = sorted(
-        validator.iter_errors(params if params is not None else {}),
-        key=lambda e: (list(map(str, e.absolute_path)), e.message),
-    )
-    messages = []
-    for error in errors:
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            messages += _unexpected_fields(error, prefix)
-            continue
-        name = _field_name(error)
-        reason = error.message
-        if error.validator == "required":
-            reason = "is required"
-        messages.append(f"{prefix}{name}: {reason}")
-    # One bad value can fail the same way through two routes of a schema (a property and an
-    # ``allOf``/``$ref`` that repeats it, as table-ops' ``op`` does): say each problem once.
-    return list(dict.fromkeys(messages))
-
-
-def _unexpected_fields(error: Any, prefix: str) -> list[str]:
-    """One message per field an ``additionalProperties: false`` schema does not allow, each
-    naming the field (jsonschema's own message names the object instead)."""
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    known = list(schema.get("properties") or {})
-    patterns = list(schema.get("patternProperties") or {})
-    base = [str(p) for p in error.absolute_path]
-    allowed = f" (allowed: {', '.join(known)})" if known else ""
-    out = []
-    for key in error.instance:
-        if key in known or any(re.search(p, key) for p in patterns):
-            continue
-        out.append(f"{prefix}{'.'.join([*base, str(key)])}: is not an allowed field{allowed}")
-    return out or [f"{prefix}{_field_name(error)}: {error.message}"]
-
-
 def _template_from(data: Any, *, path: Path | None, owner: str) -> Template:
     if not isinstance(data, dict):
         raise ValueError("a template must be a JSON object")
@@ -373,8 +310,8 @@ def _builtin(kind: str) -> Engine:
 class Registry:
     """Apps, engines and templates, loaded from folders; thread-safe.
 
-    ``Registry(bundled=True, dirs=())`` loads the bundled folders in ``server/apps/`` and then
-    every folder found under each of ``dirs``. Later definitions of the same
+    ``Registry(bundled=True, dirs=())`` loads the bundled folders in ``server/builtin_apps/``
+    and then every folder found under each of ``dirs``. Later definitions of the same
     ``(kind, name, version)`` or template id replace earlier ones (as a Dev CLI re-push does).
     """
 
@@ -526,7 +463,7 @@ class Registry:
         schema = None
         schema_path = folder / "schema.json"
         if schema_path.is_file():
-            schema = _check_schema(_read_json(schema_path), "schema.json")
+            schema = check_schema(_read_json(schema_path), "schema.json")
         return Engine(
             name=name,
             version=version.strip(),

@@ -1,8 +1,8 @@
 """User secrets (the Auth API's ``/v1/auth/secrets``): what a valid one is, and what a job's
 processes get from them.
 
-A secret is stored and handed to processes as the record ByteNite documents for ``SECRETS``
-(reference 9.2)::
+A secret is stored and handed to processes as the record ByteNite documents for the
+``SECRETS`` variable of its runtime contract::
 
     {"id", "secretType", "expiresAt", "accessKey", "params", "name", "secretKey"}
 
@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bytenite_nb import wire
+from bytenite_nb.server.errors import InvalidRequest
 
 __all__ = [
     "MASK",
@@ -55,7 +56,7 @@ RESERVED_IDS = frozenset({
 _KIND_NAMES = {"app": "app", "partitioner": "partitioner", "assembler": "assembler"}
 
 
-class SecretError(ValueError):
+class SecretError(InvalidRequest, ValueError):
     """A secret in a save request is invalid; the message names the field and the fix."""
 
 

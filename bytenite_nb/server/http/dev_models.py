@@ -1,7 +1,9 @@
-"""Response shapes of the Developer API subset (`dev`), for the OpenAPI document only.
+"""Response shapes of the Developer API subset (``routes/dev_*``), for the OpenAPI document
+only.
 
 As with `models`, answers are built as plain dicts; these models document them (and let the
-conformance tests check them). Field names follow ByteNite's developer SDK (reference 9.6).
+conformance tests check them). Field names follow ByteNite's developer SDK (its published
+OpenAPI models: ``App``, ``Engine``, ``DeveloperEngineMessage``).
 """
 
 from __future__ import annotations

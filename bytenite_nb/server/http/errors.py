@@ -1,8 +1,11 @@
-"""ByteNite's error body for every error ByteNite Local returns.
+"""ByteNite's error body for every error ByteNite Local returns, and the status of each kind.
 
 Every error, whether raised by a route, by request validation, or by the router itself (unknown
 path, wrong method), leaves as ``{"ok": false, "requestId", "message", "error": {"code",
-"message", "description"}}`` with the HTTP status equal to ``error.code``.
+"message", "description"}}`` with the HTTP status equal to ``error.code``. The layers below
+raise the kinds of `bytenite_nb.server.errors` (and the user cache its `CacheError`);
+`STATUS_OF` says which status each gets. Routes may also raise `ApiError` with a status
+of their own.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bytenite_nb import wire
+from bytenite_nb.server import errors
+from bytenite_nb.server.storage.user_cache import CacheError
 
 log = logging.getLogger(__name__)
 
-#: Descriptions ByteNite's OpenAPI document gives each status (SEED, reference section 11).
+#: Descriptions ByteNite's OpenAPI document gives each status (those it documents; the others
+#: in the same style).
 STATUS_DESCRIPTIONS: dict[int, str] = {
     400: "Returned when the users sends a malformed request.",
     401: "Returned when the user is not authenticated.",
@@ -34,6 +40,26 @@ STATUS_DESCRIPTIONS: dict[int, str] = {
     500: "Returned when an error on the server occurred.",
     503: "Returned when the resource is temporarily unavailable.",
 }
+
+
+#: The HTTP status of each kind of refusal the service and storage layers raise.
+STATUS_OF: dict[type[errors.ServerError], int] = {
+    errors.InvalidRequest: 400,
+    errors.Unauthorized: 401,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Gone: 410,
+    errors.TooLarge: 413,
+    errors.Unavailable: 503,
+}
+
+
+def status_of(exc: errors.ServerError) -> int:
+    """The status `STATUS_OF` gives ``exc``'s kind (or the nearest kind it derives from)."""
+    for kind in type(exc).__mro__:
+        if kind in STATUS_OF:
+            return STATUS_OF[kind]
+    return 500
 
 
 class ApiError(Exception):
@@ -54,11 +80,6 @@ def bad_request(message: str) -> ApiError:
 def not_found(message: str) -> ApiError:
     """404: the named resource does not exist."""
     return ApiError(404, message)
-
-
-def unauthorized(message: str) -> ApiError:
-    """401: missing, unknown or expired credentials."""
-    return ApiError(401, message)
 
 
 def request_id_of(request: Request) -> str:
@@ -136,6 +157,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return error_response(request, exc.status, exc.message, exc.description)
+
+    @app.exception_handler(errors.ServerError)
+    async def _server_error(request: Request, exc: errors.ServerError) -> JSONResponse:
+        return error_response(request, status_of(exc), exc.message)
+
+    @app.exception_handler(CacheError)
+    async def _cache_error(request: Request, exc: CacheError) -> JSONResponse:
+        return error_response(request, exc.status, exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

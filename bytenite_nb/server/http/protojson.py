@@ -1,6 +1,6 @@
 """Turning stored records into protojson responses, and request models into stored records.
 
-Stored jobs are wire-form dicts with Python ints for int64 fields; `job_out` writes the
+Stored jobs (`records.StoredJob`) have Python ints for int64 fields; `job_out` writes the
 protojson form: every field present, int64 as strings, unset messages ``null``, proto3 scalar
 defaults (``""``, ``"0"``) for unset scalars, as the recorded ByteNite responses show.
 """
@@ -12,44 +12,21 @@ from typing import Any
 
 from bytenite_nb import wire
 from bytenite_nb.server.http import models
-from bytenite_nb.server.storage.store import LogRow, TaskRow
-
-#: ``config`` keys and whether each is an int64.
-CONFIG_INT64 = ("taskTimeout", "jobTimeout", "maxTaskRetries")
-PARAM_SECTIONS = ("partitioner", "app", "assembler")
-
-#: Scalar job fields and their proto3 default, in the order ByteNite lists them.
-_JOB_FIELDS: dict[str, Any] = {
-    "id": "",
-    "templateId": "",
-    "name": "",
-    "config": None,
-    "priority": wire.ExecutionPriority.UNDEFINED.value,
-    "startAt": None,
-    "submittedAt": None,
-    "startedAt": None,
-    "endedAt": None,
-    "regions": None,
-    "state": wire.JobState.NEW.value,
-    "dataSource": None,
-    "params": None,
-    "dataDestination": None,
-    "duration": 0,
-    "deletedAt": None,
-    "createdAt": None,
-    "paymentAmount": 0,
-    "numUnitsEstimation": "",
-    "numChunks": 0,
-    "errorMessage": "",
-    "description": "",
-    "stateTimestamps": {},
-    "appId": "",
-    "templateInfo": None,
-}
-_JOB_INT64 = ("duration", "paymentAmount", "numChunks")
+from bytenite_nb.server.storage.records import (
+    CONFIG_INT64,
+    JOB_FIELDS,
+    JOB_INT64,
+    PARAM_SECTIONS,
+    DataSource,
+    JobConfig,
+    LogRow,
+    StoredJob,
+    TaskRow,
+    stored_data_source,
+)
 
 
-def config_out(config: dict[str, Any] | None) -> dict[str, Any] | None:
+def config_out(config: JobConfig | dict[str, Any] | None) -> dict[str, Any] | None:
     """A job config with int64 fields as strings."""
     if config is None:
         return None
@@ -60,13 +37,13 @@ def config_out(config: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def job_out(job: dict[str, Any], *, temp_url: str | None = None) -> dict[str, Any]:
+def job_out(job: StoredJob | dict[str, Any], *, temp_url: str | None = None) -> dict[str, Any]:
     """The protojson ``jobJob`` for a stored job. ``temp_url``: the ``file`` upload target."""
     out: dict[str, Any] = {}
-    for key, default in _JOB_FIELDS.items():
+    for key, default in JOB_FIELDS.items():
         value = job.get(key, default)
         out[key] = copy.deepcopy(default) if value is None and default is not None else value
-    for key in _JOB_INT64:
+    for key in JOB_INT64:
         out[key] = wire.int64_out(out[key] or 0)
     out["config"] = config_out(out["config"])
     if temp_url and out["dataSource"] is not None:
@@ -79,7 +56,7 @@ def job_out(job: dict[str, Any], *, temp_url: str | None = None) -> dict[str, An
     return out
 
 
-def job_response(job: dict[str, Any], *, temp_url: str | None = None) -> dict[str, Any]:
+def job_response(job: StoredJob, *, temp_url: str | None = None) -> dict[str, Any]:
     """``JobResponse``: ``{"job": Job, "templateInfo": JobTemplate}``."""
     body = job_out(job, temp_url=temp_url)
     return {"job": body, "templateInfo": body.get("templateInfo")}
@@ -95,18 +72,6 @@ def template_out(template: Any,
     out["config"] = config_out(out.get("config")) if out.get("config") else out.get("config")
     out["paramsSchema"] = dict(params_schema or {})
     return out
-
-
-def template_info(template: Any) -> dict[str, Any]:
-    """The short ``templateInfo`` a job carries."""
-    return {
-        "id": template.id,
-        "owner": template.owner,
-        "description": template.description,
-        "app": template.app,
-        "partitioner": template.partitioner,
-        "assembler": template.assembler,
-    }
 
 
 def task_out(row: TaskRow) -> dict[str, Any]:
@@ -135,31 +100,14 @@ def log_out(row: LogRow) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def data_source_in(source: models.DataSourceIn | None) -> dict[str, Any] | None:
-    """A data source as stored: descriptor lower-cased; params kept exactly as sent."""
+def data_source_in(source: models.DataSourceIn | None) -> DataSource | None:
+    """A requested data source in stored form (see `records.stored_data_source`)."""
     if source is None:
         return None
-    out: dict[str, Any] = {"dataSourceDescriptor": source.data_source_descriptor.strip().lower()}
-    params = copy.deepcopy(source.params) if source.params is not None else None
-    descriptor = out["dataSourceDescriptor"]
-    try:
-        type_url = wire.DESCRIPTOR_PARAM_TYPES.get(wire.Descriptor(descriptor))
-    except ValueError:
-        type_url = None
-    if params is not None:
-        # The server, not the user, owns tempUrl: never store a client-sent one.
-        if descriptor == wire.Descriptor.FILE.value:
-            params.pop("tempUrl", None)
-            params.pop("temp_url", None)
-        if type_url and "@type" not in params:
-            params = {"@type": type_url, **params}
-    elif type_url:
-        params = {"@type": type_url}
-    out["params"] = params
-    return out
+    return stored_data_source(source.data_source_descriptor, source.params)
 
 
-def config_in(config: models.JobConfigIn | None) -> dict[str, Any]:
+def config_in(config: models.JobConfigIn | None) -> JobConfig:
     """Only the config fields the request actually set."""
     if config is None:
         return {}
@@ -168,38 +116,12 @@ def config_in(config: models.JobConfigIn | None) -> dict[str, Any]:
         value = getattr(config, name)
         if value is not None:
             out[wire.to_camel(name)] = value
-    return out
+    return out  # type: ignore[return-value]
 
 
-def normalize_config(config: dict[str, Any] | None) -> dict[str, Any]:
-    """A template's config (free JSON) in stored form: camelCase keys, int64 as ints."""
-    out: dict[str, Any] = {}
-    for key, value in (config or {}).items():
-        name = wire.to_camel(str(key))
-        if name in CONFIG_INT64:
-            try:
-                out[name] = wire.int64_in(value, field=f"config.{name}")
-            except ValueError:
-                continue
-        else:
-            out[name] = value
-    return out
-
-
-def params_in(template_params: dict[str, Any] | None,
-              given: models.AppParamsIn | None) -> dict[str, Any]:
-    """Job params = the template's sections, each updated key by key with what was given."""
-    base = copy.deepcopy(template_params or {})
-    out: dict[str, Any] = {"preset": "", "partitioner": {}, "app": {}, "assembler": {}}
-    for section in PARAM_SECTIONS:
-        value = base.get(section)
-        if isinstance(value, dict):
-            out[section] = value
-    if given is not None:
-        for section in PARAM_SECTIONS:
-            value = getattr(given, section)
-            if value is not None:
-                out[section] = {**out[section], **copy.deepcopy(value)}
-        if given.preset is not None:
-            out["preset"] = given.preset
-    return out
+def params_given(params: models.AppParamsIn | None) -> dict[str, Any]:
+    """Only the params sections (and ``preset``) the request actually set."""
+    if params is None:
+        return {}
+    return {name: getattr(params, name) for name in (*PARAM_SECTIONS, "preset")
+            if getattr(params, name) is not None}

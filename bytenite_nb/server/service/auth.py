@@ -15,7 +15,7 @@ import secrets
 import time
 from pathlib import Path
 
-from bytenite_nb.server.http.errors import unauthorized
+from bytenite_nb.server.errors import Unauthorized
 from bytenite_nb.server.storage.store import Store
 
 API_KEY_FILE = "api_key"
@@ -64,27 +64,27 @@ class Auth:
         return self._keys
 
     def issue(self, api_key: str) -> tuple[str, int]:
-        """A new token for a valid key, and its lifetime in seconds. 401 for a bad key."""
+        """A new token for a valid key and its lifetime in seconds; `Unauthorized` otherwise."""
         if not api_key or not any(hmac.compare_digest(api_key.encode(), k.encode())
                                   for k in self._keys):
-            raise unauthorized("Invalid API key")
+            raise Unauthorized("Invalid API key")
         token = "bnt_" + secrets.token_urlsafe(32)
         self._store.add_token(_hash(token), time.time() + self.token_ttl, SCOPE)
         return token, round(self.token_ttl)
 
     def check(self, header: str | None) -> None:
-        """Accept ``<token>`` or ``Bearer <token>``; raise 401 otherwise."""
+        """Accept ``<token>`` or ``Bearer <token>``; raise `Unauthorized` otherwise."""
         token = (header or "").strip()
         if token[:7].lower() == "bearer ":
             token = token[7:].strip()
         if not token:
-            raise unauthorized(
+            raise Unauthorized(
                 "Missing access token: send 'Authorization: <token>' (get one from "
                 "POST /v1/auth/access_token with your API key)")
         expires = self._store.token_expiry(_hash(token))
         if expires is None:
-            raise unauthorized("Invalid access token")
+            raise Unauthorized("Invalid access token")
         if time.time() >= expires:
-            raise unauthorized("Access token expired: request a new one from "
+            raise Unauthorized("Access token expired: request a new one from "
                                "POST /v1/auth/access_token")
 

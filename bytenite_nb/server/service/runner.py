@@ -21,7 +21,8 @@ from bytenite_nb import wire
 from bytenite_nb.server.config import ServerConfig
 from bytenite_nb.server.service.broker import Broker
 from bytenite_nb.server.storage import user_cache as usercache
-from bytenite_nb.server.storage.store import ResultRow, Store
+from bytenite_nb.server.storage.records import ResultRow, StoredJob
+from bytenite_nb.server.storage.store import Store
 
 if TYPE_CHECKING:
     from bytenite_nb.server.execution.registry import Registry
@@ -62,12 +63,12 @@ class Jobs:
         self.broker = broker
 
     def transition(self, job_id: str, state: JobState, *, error: str | None = None,
-                   extra: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any] | None:
+                   extra: Callable[[StoredJob], None] | None = None) -> StoredJob | None:
         """Move a job forward to ``state``; ignored if that would go backwards or leave a
         terminal state. Returns the job if it changed, else None."""
         changed: dict[str, Any] = {}
 
-        def change(job: dict[str, Any]) -> dict[str, Any] | None:
+        def change(job: StoredJob) -> StoredJob | None:
             current = JobState.parse(job["state"])
             if current.is_terminal:
                 return None
@@ -95,7 +96,7 @@ class Jobs:
         self.publish_state(job, changed["previous"])
         return job
 
-    def publish_state(self, job: dict[str, Any], previous: str | None) -> None:
+    def publish_state(self, job: StoredJob, previous: str | None) -> None:
         """Emit ``job.state`` for ``job`` as stored."""
         self.broker.publish(wire.EVENT_JOB_STATE, job["id"], {
             "jobId": job["id"],
@@ -120,7 +121,7 @@ class _Observer:
         self._jobs.transition(self._job_id, JobState.parse(state))
 
     def chunks(self, count: int) -> None:
-        def change(job: dict[str, Any]) -> dict[str, Any]:
+        def change(job: StoredJob) -> StoredJob:
             job["numChunks"] = int(count)
             return job
 
@@ -172,7 +173,7 @@ class Runner:
 
     def __init__(self, config: ServerConfig, store: Store, broker: Broker,
                  registry: Registry, executor: Any = None) -> None:
-        """``executor``: an already connected executor (see `executor_setup.open_executor`)
+        """``executor``: an already connected executor (see `executors.setup.open_executor`)
         that the runner then owns; None = the server's own fork server, started on demand."""
         self.config = config
         self.store = store
@@ -306,7 +307,7 @@ class Runner:
 
     # -- the run -------------------------------------------------------------------------------
 
-    def _spec(self, job: dict[str, Any], workdir: Path) -> Any:
+    def _spec(self, job: StoredJob, workdir: Path) -> Any:
         from bytenite_nb.server.execution import pipeline
 
         template = self.registry.template(job["templateId"])
@@ -343,13 +344,13 @@ class Runner:
     def _executor(self) -> Any:
         """This server's own worker pool, so stopping the server stops its processes too
         (or the Dask executor given at start-up, which sends app tasks to the cluster)."""
-        from bytenite_nb.server.execution.executors import forkserver as executors
+        from bytenite_nb.server.execution.executors import ForkServerExecutor
 
         with self._lock:
             if self._closing:
                 raise RuntimeError("ByteNite Local is shutting down")
             if self._pool is None:
-                self._pool = executors.ForkServerExecutor(self.config.workers,
+                self._pool = ForkServerExecutor(self.config.workers,
                                                           preload=self.config.preload)
             return self._pool
 

@@ -1,1 +1,3 @@
-"""Persistence: SQLite store, job listing, Developer API store, user cache."""
+"""What ByteNite Local keeps: the SQLite store (`store`, its `schema` and `records`), job
+listing (`listing`), the Developer API's pushed folders (`dev_store`) and the user cache
+(`user_cache`). Never imports HTTP or the service layer."""

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bytenite_nb import wire
+from bytenite_nb.server.errors import InvalidRequest
 from bytenite_nb.server.execution.registry import Engine, Registry, RegistryError, Template
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ MAX_MEMBERS = 20_000
 _ID_NAMESPACE = uuid.UUID("6b1f4a52-3c55-4c6e-9d0f-7f6d7f1b9a10")
 
 
-class PushError(ValueError):
+class PushError(InvalidRequest, ValueError):
     """A push that cannot be accepted; the message says why (a 400 answer)."""
 
 

@@ -5,10 +5,11 @@ One connection guarded by one lock: ByteNite Local's write rate (state changes a
 is far below what a single SQLite connection sustains, and a single writer keeps every
 read-modify-write (`update_job`) atomic without retry loops on ``SQLITE_BUSY``.
 
-Jobs are stored as their wire-form JSON (camelCase keys, Python ints for int64, RFC 3339
-strings for timestamps); `protojson` turns them into responses. Beside the JSON, each job row
-carries its filter fields as indexed columns (`jobindex`), written in the same statement, so
-`joblist` filters, orders, counts and pages jobs in SQL.
+Jobs are stored as their wire-form JSON (`records.StoredJob`: camelCase keys, Python ints for
+int64, RFC 3339 strings for timestamps); the HTTP layer turns them into responses. Beside the
+JSON, each job row carries its filter fields as indexed columns (`listing.index`), written in
+the same statement, so `listing.sql` filters, orders, counts and pages jobs in SQL. The tables
+are declared in `schema`.
 
 The user's secrets (``/v1/auth/secrets``) are stored with their keys, so the database files
 (the db, its ``-wal`` and ``-shm``) are made readable by their owner only (mode 0600).
@@ -24,184 +25,30 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bytenite_nb.server.storage.listing import index as jobindex
+from bytenite_nb.server.storage.records import (
+    CacheUploadRow,
+    EventRow,
+    LogRow,
+    ResultRow,
+    SecretRow,
+    StoredJob,
+    TaskRow,
+    UploadRow,
+)
+from bytenite_nb.server.storage.schema import SCHEMA
+
+__all__ = ["SCHEMA", "CacheUploadRow", "EventRow", "LogRow", "ResultRow", "SecretRow", "Store",
+           "TaskRow", "UploadRow", "make_private"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    state TEXT NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tasks (
-    job_id TEXT NOT NULL,
-    chunk INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    started_at TEXT,
-    ended_at TEXT,
-    started_mono REAL,
-    duration REAL,
-    exit_code INTEGER,
-    error_message TEXT,
-    PRIMARY KEY (job_id, chunk)
-);
-CREATE TABLE IF NOT EXISTS logs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL,
-    service TEXT NOT NULL,
-    chunk INTEGER,
-    level TEXT NOT NULL,
-    message TEXT NOT NULL,
-    container TEXT NOT NULL,
-    timestamp TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS logs_job ON logs (job_id, id);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL,
-    job_id TEXT,
-    data TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS results (
-    token TEXT PRIMARY KEY,
-    job_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    path TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    expires_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS results_job ON results (job_id, name);
-CREATE TABLE IF NOT EXISTS uploads (
-    token TEXT PRIMARY KEY,
-    job_id TEXT NOT NULL UNIQUE,
-    path TEXT NOT NULL,
-    size INTEGER,
-    completed INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS cache_uploads (
-    token TEXT PRIMARY KEY,
-    path TEXT NOT NULL,
-    expires_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    hash TEXT PRIMARY KEY,
-    expires_at REAL NOT NULL,
-    scope TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS secrets (
-    secret_type TEXT NOT NULL,
-    id TEXT NOT NULL,
-    name TEXT NOT NULL DEFAULT '',
-    access_key TEXT NOT NULL DEFAULT '',
-    secret_key TEXT NOT NULL,
-    expires_at TEXT,
-    params TEXT NOT NULL DEFAULT '{}',
-    created_at REAL NOT NULL,
-    PRIMARY KEY (secret_type, id)
-);
-"""
 
 #: The database file and SQLite's companions that hold its pages.
 _DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
-
-
-@dataclass(frozen=True)
-class TaskRow:
-    """One task of a job (ByteNite Local's task table)."""
-
-    job_id: str
-    chunk: int
-    state: str
-    attempts: int
-    started_at: str | None
-    ended_at: str | None
-    duration: float | None
-    exit_code: int | None
-    error_message: str | None
-
-
-@dataclass(frozen=True)
-class LogRow:
-    """One log line of a job."""
-
-    id: int
-    job_id: str
-    service: str
-    chunk: int | None
-    level: str
-    message: str
-    container: str
-    timestamp: str
-
-
-@dataclass(frozen=True)
-class EventRow:
-    """One persisted event; ``seq`` orders all events of this data dir."""
-
-    seq: int
-    name: str
-    job_id: str | None
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ResultRow:
-    """One result file of a job, served at an unguessable, expiring link."""
-
-    token: str
-    job_id: str
-    name: str
-    path: str
-    size: int
-    expires_at: float
-
-
-@dataclass(frozen=True)
-class UploadRow:
-    """The upload target of a job with a ``file`` data source."""
-
-    token: str
-    job_id: str
-    path: str
-    size: int | None
-    completed: bool
-
-
-@dataclass(frozen=True)
-class CacheUploadRow:
-    """An upload URL of the user cache: PUTs to it store ``path`` until ``expires_at``."""
-
-    token: str
-    path: str
-    expires_at: float
-
-
-@dataclass(frozen=True)
-class SecretRow:
-    """One stored secret; the key is kept out of the repr."""
-
-    secret_type: str
-    id: str
-    name: str
-    access_key: str
-    secret_key: str = field(repr=False)
-    expires_at: str | None
-    params: dict[str, Any]
-
-    def record(self, *, with_key: bool = False) -> dict[str, Any]:
-        """The ``DataSourceSecret`` record (``secretKey`` only when asked)."""
-        out = {"id": self.id, "secretType": self.secret_type, "accessKey": self.access_key,
-               "expiresAt": self.expires_at, "params": dict(self.params), "name": self.name}
-        if with_key:
-            out["secretKey"] = self.secret_key
-        return out
 
 
 def make_private(path: Path) -> None:
@@ -255,19 +102,19 @@ class Store:
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    def get_job(self, job_id: str) -> dict[str, Any] | None:
+    def get_job(self, job_id: str) -> StoredJob | None:
         """The stored job, or None."""
         with self._lock:
             row = self._conn.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return json.loads(row["data"]) if row else None
 
-    def list_jobs(self) -> list[dict[str, Any]]:
-        """Every job, oldest first (`query`'s reference filtering and ordering take these)."""
+    def list_jobs(self) -> list[StoredJob]:
+        """Every job, oldest first (what `listing.query`'s reference filtering takes)."""
         with self._lock:
             rows = self._conn.execute("SELECT data FROM jobs ORDER BY rowid").fetchall()
         return [json.loads(r["data"]) for r in rows]
 
-    def put_job(self, job: dict[str, Any]) -> None:
+    def put_job(self, job: StoredJob) -> None:
         """Insert or replace a job."""
         data, bad_json = jobindex.dump(job)
         values, irregular = jobindex.encode(job)
@@ -282,8 +129,8 @@ class Store:
             )
 
     def update_job(
-        self, job_id: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
-    ) -> dict[str, Any] | None:
+        self, job_id: str, change: Callable[[StoredJob], StoredJob | None]
+    ) -> StoredJob | None:
         """Atomically read, change and write a job. ``change`` may raise to abort.
 
         ``change`` gets a copy and returns the new job (or None to keep it unchanged).
@@ -317,10 +164,10 @@ class Store:
 
     @contextlib.contextmanager
     def reading_jobs(self) -> Iterator[sqlite3.Connection]:
-        """The connection for a consistent series of job reads (`joblist`'s count and page).
+        """The connection for a consistent series of job reads (`listing.sql`'s count and page).
 
         Holds the lock and one read transaction; first re-derives the indexed columns of rows
-        some other writer changed (`jobindex.rederive`), so they are never stale.
+        some other writer changed (`listing.index.rederive`), so they are never stale.
         """
         with self._lock:
             if self._conn.execute("SELECT 1 FROM jobs WHERE ix_fresh = 0 LIMIT 1").fetchone():

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import responses
 
 from bytenite_nb import wire
@@ -82,7 +83,17 @@ def test_submit_bytes_creates_sets_uploads_without_auth_and_runs(mocked: Any) ->
     )
 
 
-def test_submit_streams_a_path(mocked: Any, tmp_path: Path) -> None:
+def test_submit_streams_a_path(mocked: Any, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    bodies: list[Any] = []
+    send = requests.Session.request
+
+    def spy(self: requests.Session, method: str, url: str, **kw: Any) -> Any:
+        if method == "PUT":
+            bodies.append(kw.get("data"))
+        return send(self, method, url, **kw)
+
+    monkeypatch.setattr(requests.Session, "request", spy)
     src = tmp_path / "notes.txt"
     src.write_bytes(b"x" * 100_000)
     file_job = job(dataSource={"dataSourceDescriptor": "file", "params": {"tempUrl": UPLOAD}})
@@ -94,6 +105,10 @@ def test_submit_streams_a_path(mocked: Any, tmp_path: Path) -> None:
     mocked.get(f"{C}/jobs/j1", json=file_job)
     Client(api_key=KEY, base_url=BASE).submit("t", source=src, run=False)
     put = next(c.request for c in mocked.calls if c.request.method == "PUT")
+    # requests got the open file (which it sends in blocks), never the file's bytes
+    [body] = bodies
+    assert not isinstance(body, (bytes, bytearray)) and body.name == str(src)
+    assert body.closed  # and the client closed it once sent
     assert put.headers["Content-Length"] == "100000"
     assert 'filename="notes.txt"' in put.headers["Content-Disposition"]
 

@@ -15,20 +15,16 @@ import responses
 from bytenite_nb.api import Client
 from bytenite_nb.api.dev import tar_folder
 from bytenite_nb.api.errors import APIResponseError
-from tests.archives import make_tar
+from tests.kit.apps import write_app
+from tests.kit.archives import make_tar
 from tests.unit.api._scripted import KEY
 
 BASE = "http://bytenite.test"
 
 
 def app_folder(root: Path) -> Path:
-    folder = root / "shout"
-    (folder / "app" / "__pycache__").mkdir(parents=True)
-    (folder / "manifest.json").write_text(json.dumps({"name": "shout", "version": "0.1"}))
-    (folder / "app" / "main.py").write_text("print('hi')\n")
-    (folder / "app" / "__pycache__" / "main.cpython-311.pyc").write_bytes(b"junk")
-    (folder / "template.json").write_text(json.dumps({"id": "shout-template", "app": "shout"}))
-    return folder
+    return write_app(root, "shout", "print('hi')\n",
+                     files={"app/__pycache__/main.cpython-311.pyc": b"junk"})
 
 
 def test_tar_is_relative_reproducible_and_skips_caches(tmp_path: Path) -> None:

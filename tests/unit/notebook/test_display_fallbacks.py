@@ -27,12 +27,6 @@ def shell(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     yield ip
 
 
-@pytest.fixture()
-def client(local_server: Any, api_key: str) -> Iterator[Client]:
-    with Client(api_key=api_key, base_url=local_server.base_url) as c:
-        yield c
-
-
 def hello(client: Client, name: str) -> Any:
     return client.submit("hello-world-template", source=b"display me\n", name=name,
                          params={"app": {"case": "upper"}})

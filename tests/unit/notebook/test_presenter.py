@@ -18,7 +18,7 @@ from bytenite_nb.api.snapshot import JobSnapshot
 from bytenite_nb.notebook import presenter
 from bytenite_nb.notebook.feed import JobFeed
 from bytenite_nb.testing import TestingShell
-from tests.unit.notebook._apps import TEMPLATE_ID
+from tests.kit.apps import SLEEPY_TEMPLATE_ID
 from tests.unit.notebook.conftest import WIDGET_KEY
 
 
@@ -39,7 +39,7 @@ def shell(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def _failed_job(client: Client) -> Any:
-    job = client.submit(TEMPLATE_ID, source="bypass", name="fails-in-task",
+    job = client.submit(SLEEPY_TEMPLATE_ID, source="bypass", name="fails-in-task",
                         params={"partitioner": {"chunks": 3},
                                 "app": {"seconds": 0, "fail_chunk": 2, "message": "bad row"}})
     with pytest.raises(JobFailedError):
@@ -94,7 +94,7 @@ def test_wait_in_log_mode_logs_progress_and_returns_the_job(
         ip.run_cell("%config ByteniteMagics.poll_interval = 0.2")
         # Progress at once, so the wait shows (and then retires) a log-mode progress display.
         job = ip.run_line_magic(
-            "bytenite", f"run {TEMPLATE_ID} --source bypass --param seconds=0.5 "
+            "bytenite", f"run {SLEEPY_TEMPLATE_ID} --source bypass --param seconds=0.5 "
                         "--params '{\"partitioner\": {\"chunks\": 2}}' --wait --progress-after 0")
     finally:
         ip.dispose()

@@ -20,7 +20,7 @@ from bytenite_nb.notebook.widgets.dashboard import JobsDashboard
 from bytenite_nb.notebook.widgets.form import JobForm
 from bytenite_nb.notebook.widgets.login import LoginWidget
 from bytenite_nb.notebook.widgets.monitor import JobMonitor
-from tests.unit.notebook._apps import ECHO_TEMPLATE_ID, SLEEPY_SCHEMA, TEMPLATE_ID
+from tests.kit.apps import ECHO_TEMPLATE_ID, SLEEPY_SCHEMA, SLEEPY_TEMPLATE_ID
 from tests.unit.notebook.conftest import WIDGET_KEY
 
 KEY = WIDGET_KEY
@@ -85,7 +85,7 @@ def test_monitor_follows_a_real_hello_world_job_to_complete(local_server: Any,
 
 
 def test_abort_button_message_aborts_the_running_job(client: Client) -> None:
-    job = client.submit(TEMPLATE_ID, source="bypass", params={"app": {"seconds": 30}},
+    job = client.submit(SLEEPY_TEMPLATE_ID, source="bypass", params={"app": {"seconds": 30}},
                         name="to-abort")
     monitor = JobMonitor(job)
     until(lambda: monitor.running > 0, "tasks to start running")
@@ -103,7 +103,7 @@ def test_abort_button_message_aborts_the_running_job(client: Client) -> None:
 
 
 def test_failed_task_shows_error_and_first_failing_task(client: Client) -> None:
-    job = client.submit(TEMPLATE_ID, source="bypass", name="fails",
+    job = client.submit(SLEEPY_TEMPLATE_ID, source="bypass", name="fails",
                         params={"partitioner": {"chunks": 4},
                                 "app": {"seconds": 0, "fail_chunk": 2, "message": "bad row"}})
     monitor = JobMonitor(job)
@@ -117,7 +117,7 @@ def test_failed_task_shows_error_and_first_failing_task(client: Client) -> None:
 
 
 def test_dashboard_pages_filters_acts_and_follows_events(client: Client) -> None:
-    done = [client.submit(TEMPLATE_ID, source="bypass", name=f"dash-{i}",
+    done = [client.submit(SLEEPY_TEMPLATE_ID, source="bypass", name=f"dash-{i}",
                           params={"partitioner": {"chunks": 1}, "app": {"seconds": 0}})
             for i in range(3)]
     for job in done:
@@ -126,7 +126,7 @@ def test_dashboard_pages_filters_acts_and_follows_events(client: Client) -> None
     rec = Recorder(dash.table)
     try:
         assert dash.table.total >= 3 and len(dash.table.rows) == 2
-        assert "complete" in dash.table.states and TEMPLATE_ID in dash.table.templates
+        assert "complete" in dash.table.states and SLEEPY_TEMPLATE_ID in dash.table.templates
         assert isinstance(dash.frame, pd.DataFrame) and dash.frame.index.name == "id"
         first_page = {r["id"] for r in dash.table.rows}
         dash.table.page = 1  # as the pager's "next" does through the comm
@@ -139,7 +139,7 @@ def test_dashboard_pages_filters_acts_and_follows_events(client: Client) -> None
         assert all(r["template_id"] == "hello-world-template" for r in dash.table.rows)
         dash.table.template_filter = ""
         # A job started after the dashboard appears and turns COMPLETE from events alone.
-        new = client.submit(TEMPLATE_ID, source="bypass", name="dash-live",
+        new = client.submit(SLEEPY_TEMPLATE_ID, source="bypass", name="dash-live",
                             params={"partitioner": {"chunks": 2}, "app": {"seconds": 0.2}})
         dash.table.page_size = 100
         until(lambda: any(r["id"] == new.id and r["status"] == "complete"
@@ -151,7 +151,7 @@ def test_dashboard_pages_filters_acts_and_follows_events(client: Client) -> None
         assert dash.output.outputs
         front_end(dash.table, {"type": "action", "action": "monitor", "job_id": new.id})
         assert "application/vnd.jupyter.widget-view+json" in dash.output.outputs[0]["data"]
-        slow = client.submit(TEMPLATE_ID, source="bypass", params={"app": {"seconds": 30}})
+        slow = client.submit(SLEEPY_TEMPLATE_ID, source="bypass", params={"app": {"seconds": 30}})
         until(lambda: slow.refresh().state.is_running, "the slow job to start")
         front_end(dash.table, {"type": "action", "action": "abort", "job_id": slow.id})
         until(lambda: any(r["id"] == slow.id and r["status"] == "aborted"
@@ -166,8 +166,8 @@ def test_dashboard_pages_filters_acts_and_follows_events(client: Client) -> None
 
 
 def test_form_with_schema_fields_validates_runs_and_copies_a_cell(client: Client) -> None:
-    form = JobForm(client, schemas={TEMPLATE_ID: {"app": SLEEPY_SCHEMA}})
-    form.template.value = TEMPLATE_ID
+    form = JobForm(client, schemas={SLEEPY_TEMPLATE_ID: {"app": SLEEPY_SCHEMA}})
+    form.template.value = SLEEPY_TEMPLATE_ID
     fields = form._fields["app"]
     assert set(fields) == {"seconds", "fail_chunk", "message", "mode"}
     assert fields["seconds"].widget.value == "0.3"  # the template's default

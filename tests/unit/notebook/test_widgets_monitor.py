@@ -150,7 +150,8 @@ def test_assets_found_in_source_tree_or_package() -> None:
 def test_inlined_modules_parse_as_es_modules(name: str, tmp_path: Path) -> None:
     path = tmp_path / (name.replace(".js", ".mjs"))
     path.write_text(_assets.esm_source(name))
-    subprocess.run(["node", "--check", str(path)], check=True, capture_output=True)
+    proc = subprocess.run(["node", "--check", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bytenite_nb.server.http.errors import ApiError
+from bytenite_nb.server.errors import Unauthorized
 from bytenite_nb.server.service.auth import Auth, load_or_create_key
 from bytenite_nb.server.storage.store import Store
 
@@ -26,14 +26,12 @@ def test_tokens_raw_bearer_expiry_and_bad_keys(tmp_path: Path) -> None:
     auth.check(f"Bearer {token}")
     auth.check(f"bearer   {token}")
     for bad in (None, "", "Bearer ", "nope", token + "x"):
-        with pytest.raises(ApiError) as info:
+        with pytest.raises(Unauthorized):
             auth.check(bad)
-        assert info.value.status == 401
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(Unauthorized):
         auth.issue("k3")
-    assert info.value.status == 401
     stale, _ = Auth(store, ("k1",), token_ttl=0).issue("k1")  # expires at once
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(Unauthorized) as info:
         auth.check(stale)
     assert "expired" in info.value.message
     store.close()

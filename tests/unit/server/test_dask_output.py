@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from bytenite_nb.server.execution.executors import dask_remote
+from bytenite_nb.server.execution.executors import NOTE_STREAM, dask_remote
 from bytenite_nb.server.execution.executors.dask import _Lines
-from bytenite_nb.server.execution.executors.forkserver import NOTE_STREAM
 from bytenite_nb.server.execution.secrets import JobSecrets
 
 

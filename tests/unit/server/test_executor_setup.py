@@ -12,7 +12,7 @@ import pytest
 from bytenite_nb.cli import main
 from bytenite_nb.local import LocalServer, ServerStartError
 from bytenite_nb.server.config import ServerConfig
-from bytenite_nb.server.execution.executors.forkserver import ExecutorError
+from bytenite_nb.server.execution.executors import ExecutorError
 from bytenite_nb.server.execution.executors.setup import describe_executor, open_executor
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bytenite_nb.server.execution.executors.forkserver import (
+from bytenite_nb.server.execution.executors import (
     ForkServerExecutor,
     ProcessResult,
     ProcessSpec,

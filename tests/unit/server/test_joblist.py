@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bytenite_nb import wire
+from bytenite_nb.server.errors import ServerError
 from bytenite_nb.server.http import protojson
-from bytenite_nb.server.http.errors import ApiError
 from bytenite_nb.server.storage.listing import index as jobindex
 from bytenite_nb.server.storage.listing import query
 from bytenite_nb.server.storage.listing import render as jobrender
@@ -109,8 +109,8 @@ def _job(i: int, fields: dict[str, Any]) -> dict[str, Any]:
 def _outcome(fn: Any) -> Any:
     try:
         page = fn()
-    except ApiError as exc:
-        return ("error", exc.status, exc.message)
+    except ServerError as exc:
+        return ("error", type(exc).__name__, exc.message)
     except (TypeError, ValueError) as exc:  # rows the reference cannot sort: a 500, kept
         return ("raised", type(exc).__name__, str(exc))
     return ([j["id"] for j in page.items], page.total, page.offset)

@@ -9,10 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pipeline_kit import Recorder, engine, spec
 
 from bytenite_nb import wire
-from bytenite_nb.server.execution.executors.forkserver import ForkServerExecutor, SubprocessExecutor
+from bytenite_nb.server.execution.executors import ForkServerExecutor
 from bytenite_nb.server.execution.pipeline import (
     PipelineError,
     chunk_files,
@@ -22,6 +21,8 @@ from bytenite_nb.server.execution.pipeline import (
 )
 from bytenite_nb.server.execution.registry import Registry
 from bytenite_nb.wire import JobState, LogLevel, LogService, TaskState
+from tests.kit.apps import REPLICAS, ZIPPER
+from tests.kit.pipeline import Recorder, load_engine, spec
 
 DUMP_ENV = """
 import json, os, sys
@@ -31,13 +32,6 @@ with open(target, "w") as f:
     json.dump({"env": dict(os.environ), "cwd": os.getcwd(), "argv": sys.argv,
                "path0": sys.path[0], "name": __name__}, f)
 """
-
-
-@pytest.fixture(scope="module", params=["forkserver", "subprocess"])
-def executor(request: pytest.FixtureRequest) -> Iterator[object]:
-    ex = ForkServerExecutor(2) if request.param == "forkserver" else SubprocessExecutor(2)
-    yield ex
-    ex.close()
 
 
 @pytest.fixture()
@@ -53,15 +47,15 @@ def test_runtime_contract_env_per_stage(tmp_path: Path, executor: object,
     dump.mkdir()
     # Tasks get a clean environment, so the dump folder travels in the code itself.
     code = DUMP_ENV.replace('os.environ["DUMP_TO"]', repr(str(dump)))
-    partitioner = engine(tmp_path / "apps", "dump-part", code + """
+    partitioner = load_engine(tmp_path / "apps", "dump-part", code + """
 open(os.path.join(os.environ["CHUNKS_DIR"], "data_0.bin"), "w").write("zero")
 open(os.path.join(os.environ["CHUNKS_DIR"], "data_1.bin"), "w").write("one")
 """, kind="partitioner")
-    app = engine(tmp_path / "apps", "dump-app", code + """
+    app = load_engine(tmp_path / "apps", "dump-app", code + """
 open(os.path.join(os.environ["TASK_RESULTS_DIR"], "r.txt"), "w").write(
     open(os.path.join(os.environ["TASK_DIR"], "data.bin")).read())
 """)
-    assembler = engine(tmp_path / "apps", "dump-asm", code, kind="assembler")
+    assembler = load_engine(tmp_path / "apps", "dump-asm", code, kind="assembler")
     monkeypatch.setenv("BYTENITE_LOCAL_API_KEYS", "secret-key-must-not-leak")
     s = spec(tmp_path, app, partitioner=partitioner, assembler=assembler,
              params={"partitioner": {"p": 1}, "app": {"a": [1, 2]}, "assembler": None})
@@ -72,7 +66,7 @@ open(os.path.join(os.environ["TASK_RESULTS_DIR"], "r.txt"), "w").write(
         return json.loads((dump / f"{stage}-{chunk}.json").read_text())
 
     common = {"SHARED_CACHE_DIR", "USER_CACHE_DIR", "SECRETS"}
-    p = load("dump-part-0.1")
+    p = load("dump-part")
     assert {"SOURCE_DIR", "CHUNKS_DIR", "PARTITIONER_PARAMS"} | common <= p["env"].keys()
     assert json.loads(p["env"]["PARTITIONER_PARAMS"]) == {"p": 1}
     assert json.loads(p["env"]["SECRETS"]) == []
@@ -83,13 +77,13 @@ open(os.path.join(os.environ["TASK_RESULTS_DIR"], "r.txt"), "w").write(
     assert p["argv"] == [str(partitioner.entrypoint_path)]
     assert "BYTENITE_LOCAL_API_KEYS" not in p["env"]
     for n in (0, 1):
-        t = load("dump-app-0.1", str(n))
+        t = load("dump-app", str(n))
         assert {"TASK_DIR", "TASK_RESULTS_DIR", "APP_PARAMS", "CHUNK_NUMBER"} | common <= (
             t["env"].keys())
         assert t["env"]["CHUNK_NUMBER"] == str(n)
         assert json.loads(t["env"]["APP_PARAMS"]) == {"a": [1, 2]}
         assert not {"SOURCE_DIR", "CHUNKS_DIR", "OUTPUT_DIR"} & t["env"].keys()
-    a = load("dump-asm-0.1")
+    a = load("dump-asm")
     assert {"TASK_RESULTS_DIR", "OUTPUT_DIR", "ASSEMBLER_PARAMS"} | common <= a["env"].keys()
     assert json.loads(a["env"]["ASSEMBLER_PARAMS"]) == {}  # None still gives a JSON object
     assert sorted(p.name for p in Path(a["env"]["TASK_RESULTS_DIR"]).iterdir()) == [
@@ -98,7 +92,7 @@ open(os.path.join(os.environ["TASK_RESULTS_DIR"], "r.txt"), "w").write(
 
 def test_bypass_source_gives_partitioner_one_dummy_file(tmp_path: Path,
                                                        forkserver: ForkServerExecutor) -> None:
-    app = engine(tmp_path / "apps", "ls", """
+    app = load_engine(tmp_path / "apps", "ls", """
 import os
 names = sorted(os.listdir(os.environ["TASK_DIR"]))
 size = os.path.getsize(os.path.join(os.environ["TASK_DIR"], "data.bin"))
@@ -146,14 +140,14 @@ def test_hello_world_cases(tmp_path: Path, forkserver: ForkServerExecutor, case:
 
 
 def test_chunk_order_and_chunk_numbers(tmp_path: Path, forkserver: ForkServerExecutor) -> None:
-    partitioner = engine(tmp_path / "apps", "odd-names", """
+    partitioner = load_engine(tmp_path / "apps", "odd-names", """
 import os
 d = os.environ["CHUNKS_DIR"]
 for name in ["data_10.bin", "zz.txt", "data_2.bin", "aa.bin", "data_0.bin"]:
     open(os.path.join(d, name), "w").write(name)
 os.mkdir(os.path.join(d, "nested"))
 """, kind="partitioner")
-    app = engine(tmp_path / "apps", "echo", """
+    app = load_engine(tmp_path / "apps", "echo", """
 import os
 data = open(os.path.join(os.environ["TASK_DIR"], "data.bin")).read()
 n = os.environ["CHUNK_NUMBER"]
@@ -169,48 +163,17 @@ open(os.path.join(os.environ["TASK_RESULTS_DIR"], f"{n}.txt"), "w").write(data)
                for m in rec.messages(LogLevel.WARN))
 
 
-OFFICIAL_PARTITIONER = """
-# === BYTENITE PARTITIONER - MAIN SCRIPT ===
-import json, os, re
-chunks_dir = os.getenv("CHUNKS_DIR")
-params = json.loads(os.getenv("PARTITIONER_PARAMS"))
-
-def write_chunk(data):
-    # next index = max existing + 1, by scanning CHUNKS_DIR as the generated template does
-    existing = [int(m.group(1)) for f in os.listdir(chunks_dir)
-                if (m := re.match(r"data_(\\d+)\\.bin$", f))]
-    index = max(existing) + 1 if existing else 0
-    with open(os.path.join(chunks_dir, f"data_{index}.bin"), "wb") as f:
-        f.write(data)
-
-for i in range(params["num_replicas"]):
-    write_chunk(f"replica {i}".encode())
-"""
-
-ZIPPER = """
-# === BYTENITE ASSEMBLER - MAIN SCRIPT ===
-import os, zipfile
-results = os.getenv("TASK_RESULTS_DIR")
-files = [f for f in os.listdir(results) if os.path.isfile(os.path.join(results, f))]
-with zipfile.ZipFile(os.path.join(os.getenv("OUTPUT_DIR"), "results_archive.zip"), "w") as z:
-    for name in files:
-        z.write(os.path.join(results, name), name)
-print(f"zipped {len(files)} files")
-"""
-
-
 def test_same_result_name_in_every_task_reaches_zipper(tmp_path: Path,
                                                        executor: object) -> None:
     n = 7
-    partitioner = engine(tmp_path / "apps", "fanout-replica", OFFICIAL_PARTITIONER,
-                         kind="partitioner")
-    app = engine(tmp_path / "apps", "same-name", """
+    partitioner = load_engine(tmp_path / "apps", "replicas", REPLICAS, kind="partitioner")
+    app = load_engine(tmp_path / "apps", "same-name", """
 import os
 data = open(os.path.join(os.getenv("TASK_DIR"), "data.bin")).read()
 with open(os.path.join(os.getenv("TASK_RESULTS_DIR"), "output_image.png"), "w") as f:
     f.write(data)
 """)
-    zipper = engine(tmp_path / "apps", "zipper", ZIPPER, kind="assembler")
+    zipper = load_engine(tmp_path / "apps", "zipper", ZIPPER, kind="assembler")
     s = spec(tmp_path, app, partitioner=partitioner, assembler=zipper,
              params={"partitioner": {"num_replicas": n}})
     out = run_pipeline(s, Recorder(), threading.Event(), executor=executor)  # type: ignore[arg-type]
@@ -224,8 +187,8 @@ with open(os.path.join(os.getenv("TASK_RESULTS_DIR"), "output_image.png"), "w") 
 
 def test_passthrough_assembler_keeps_subdirectories(tmp_path: Path,
                                                     forkserver: ForkServerExecutor) -> None:
-    partitioner = engine(tmp_path / "apps", "two", OFFICIAL_PARTITIONER, kind="partitioner")
-    app = engine(tmp_path / "apps", "nested", """
+    partitioner = load_engine(tmp_path / "apps", "two", REPLICAS, kind="partitioner")
+    app = load_engine(tmp_path / "apps", "nested", """
 import os
 root = os.environ["TASK_RESULTS_DIR"]
 os.makedirs(os.path.join(root, "plots", "png"))
@@ -243,7 +206,7 @@ open(os.path.join(root, "summary.json"), "w").write("{}")
 
 def test_failing_app_raises_with_chunk_exit_code_and_stderr(tmp_path: Path,
                                                             executor: object) -> None:
-    app = engine(tmp_path / "apps", "boom", """
+    app = load_engine(tmp_path / "apps", "boom", """
 import sys
 print("starting")
 print("WARNING:root:about to fail", file=sys.stderr)
@@ -266,26 +229,28 @@ raise RuntimeError("the model file is missing")
 
 
 def test_exit_codes_from_sys_exit(tmp_path: Path, forkserver: ForkServerExecutor) -> None:
-    app = engine(tmp_path / "apps", "exit3", "import sys\nsys.exit(3)\n")
+    app = load_engine(tmp_path / "apps", "exit3", "import sys\nsys.exit(3)\n")
     with pytest.raises(PipelineError, match="exit code 3"):
         run_pipeline(spec(tmp_path, app), Recorder(), threading.Event(), executor=forkserver)
-    app = engine(tmp_path / "apps2", "exitmsg", "import sys\nsys.exit('bad input file')\n")
+    app = load_engine(tmp_path / "apps2", "exitmsg", "import sys\nsys.exit('bad input file')\n")
     with pytest.raises(PipelineError, match="exit code 1: bad input file"):
         run_pipeline(spec(tmp_path, app), Recorder(), threading.Event(), executor=forkserver)
 
 
 def test_failing_partitioner_and_assembler(tmp_path: Path, forkserver: ForkServerExecutor) -> None:
-    ok = engine(tmp_path / "apps", "ok", "print('ok')\n")
-    bad_part = engine(tmp_path / "apps", "bad-part", "raise SystemExit(5)\n", kind="partitioner")
+    ok = load_engine(tmp_path / "apps", "ok", "print('ok')\n")
+    bad_part = load_engine(tmp_path / "apps", "bad-part", "raise SystemExit(5)\n",
+                           kind="partitioner")
     with pytest.raises(PipelineError, match=r"partitioner bad-part@0.1 failed with exit code 5"):
         run_pipeline(spec(tmp_path, ok, partitioner=bad_part), Recorder(), threading.Event(),
                      executor=forkserver)
-    empty = engine(tmp_path / "apps", "empty", "pass\n", kind="partitioner")
+    empty = load_engine(tmp_path / "apps", "empty", "pass\n", kind="partitioner")
     with pytest.raises(PipelineError, match="wrote no chunks"):
         run_pipeline(spec(tmp_path, ok, partitioner=empty), Recorder(), threading.Event(),
                      executor=forkserver)
-    bad_asm = engine(tmp_path / "apps", "bad-asm", "import sys\nprint('no space', file=sys.stderr)"
-                     "\nsys.exit(2)\n", kind="assembler")
+    bad_asm = load_engine(tmp_path / "apps", "bad-asm",
+                          "import sys\nprint('no space', file=sys.stderr)\nsys.exit(2)\n",
+                          kind="assembler")
     rec = Recorder()
     with pytest.raises(PipelineError, match=r"assembler bad-asm@0\.1 failed with exit code 2: no "):
         run_pipeline(spec(tmp_path, ok, assembler=bad_asm), rec, threading.Event(),
@@ -344,7 +309,7 @@ def test_flatten_results_never_loses_a_file(tmp_path: Path) -> None:
 
 
 def test_output_lines_utf8_partial_and_interleaved(tmp_path: Path, executor: object) -> None:
-    app = engine(tmp_path / "apps", "chatty", """
+    app = load_engine(tmp_path / "apps", "chatty", """
 import logging, sys
 print("naïve café ✓")
 sys.stdout.write("no newline at the end")

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from bytenite_nb import wire
 from bytenite_nb.server.http import models, protojson
+from bytenite_nb.server.service.templates import merge_params, normalize_config
 
 
 def test_snake_and_camel_case_requests_parse_alike() -> None:
@@ -26,7 +27,7 @@ def test_user_params_keep_their_keys() -> None:
         "params": {"app": {"snake_key": 1, "camelKey": {"inner_key": 2}}},
         "data_source": {"data_source_descriptor": "url",
                         "params": {"url": "http://x/y", "secret_id": "s"}}})
-    params = protojson.params_in({"app": {"from_template": True}}, body.params)
+    params = merge_params({"app": {"from_template": True}}, protojson.params_given(body.params))
     assert params["app"] == {"from_template": True, "snake_key": 1,
                              "camelKey": {"inner_key": 2}}
     source = protojson.data_source_in(body.data_source)
@@ -78,6 +79,6 @@ def test_run_request_accepts_wrapped_flat_and_empty() -> None:
 
 
 def test_template_config_is_normalised() -> None:
-    assert protojson.normalize_config({"task_timeout": "60", "maxTaskRetries": 2,
+    assert normalize_config({"task_timeout": "60", "maxTaskRetries": 2,
                                        "isTestJob": True}) == {
         "taskTimeout": 60, "maxTaskRetries": 2, "isTestJob": True}

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from pipeline_kit import make_folder
 
 from bytenite_nb.server.execution.registry import (
     Registry,
@@ -14,6 +13,7 @@ from bytenite_nb.server.execution.registry import (
     parse_tag,
     validate_params,
 )
+from tests.kit.apps import write_app, write_engine
 
 
 def _write(path: Path, data: object) -> None:
@@ -43,7 +43,8 @@ def test_bundled_content() -> None:
 
 def test_tags_resolve_highest_matching_version(tmp_path: Path) -> None:
     for version in ("1.0", "1.2", "1.10", "2.0", "0.9"):
-        make_folder(tmp_path, "img", "print('x')\n", version=version)
+        write_app(tmp_path, "img", "print('x')\n", version=version, template=False,
+                  folder=f"img-{version}")
     reg = Registry(bundled=False, dirs=[tmp_path])
     assert reg.problems == []
     assert reg.resolve("img", "app").version == "2.0"
@@ -88,7 +89,7 @@ def test_manifest_keys_case_insensitive_and_types(tmp_path: Path) -> None:
 
 
 def test_bad_folders_are_reported_and_skipped(tmp_path: Path) -> None:
-    make_folder(tmp_path, "good", "print('ok')\n")
+    write_app(tmp_path, "good", "print('ok')\n", template=False)
     _write(tmp_path / "broken-json" / "manifest.json", "{not json")
     _write(tmp_path / "broken-json" / "app" / "main.py", "")
     _write(tmp_path / "no-entry" / "manifest.json", {"name": "no-entry", "version": "0.1"})
@@ -130,7 +131,7 @@ def test_bad_folders_are_reported_and_skipped(tmp_path: Path) -> None:
 
 
 def test_templates_from_app_folders_and_standalone_files(tmp_path: Path) -> None:
-    app = make_folder(tmp_path / "apps", "img", "print(1)\n", version="1.3")
+    app = write_app(tmp_path / "apps", "img", "print(1)\n", version="1.3", template=False)
     _write(app / "template.json", {"id": "img-template", "description": "d", "app": "img@1",
                                    "partitioner": "passthrough", "assembler": "passthrough"})
     _write(tmp_path / "templates" / "img-big.json", {
@@ -154,7 +155,7 @@ def test_templates_from_app_folders_and_standalone_files(tmp_path: Path) -> None
 
 def test_add_folder_add_template_and_status(tmp_path: Path) -> None:
     reg = Registry(bundled=False)
-    engine = reg.add_folder(make_folder(tmp_path, "later", "pass\n", kind="assembler"),
+    engine = reg.add_folder(write_engine(tmp_path, "later", "pass\n", "assembler"),
                             active=False)
     assert engine.status == "inactive"
     with pytest.raises(RegistryError, match="inactive"):
@@ -185,7 +186,7 @@ SCHEMA = {
 
 def test_validate_params_names_each_field(tmp_path: Path) -> None:
     engine = Registry(bundled=False).add_folder(
-        make_folder(tmp_path, "strict", "pass\n", schema=SCHEMA))
+        write_app(tmp_path, "strict", "pass\n", schema=SCHEMA, template=False))
     assert validate_params(engine, {"case": "upper", "size": 3}) == []
     problems = validate_params(engine, {"size": 0, "opts": {}, "extra": 1}, prefix="app.")
     assert "app.case: is required" in problems
@@ -194,7 +195,8 @@ def test_validate_params_names_each_field(tmp_path: Path) -> None:
     assert any(p.startswith("app.extra: is not an allowed field (allowed: ") for p in problems)
     assert validate_params(engine, {"case": "shout"}) == [
         "case: 'shout' is not one of ['upper', 'lower']"]
-    no_schema = Registry(bundled=False).add_folder(make_folder(tmp_path / "b", "free", "pass\n"))
+    no_schema = Registry(bundled=False).add_folder(
+        write_app(tmp_path / "b", "free", "pass\n", template=False))
     assert validate_params(no_schema, {"anything": 1}) == []
 
 

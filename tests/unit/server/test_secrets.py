@@ -6,22 +6,21 @@ import datetime as dt
 import json
 import stat
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pipeline_kit import Recorder, engine, spec
 
-from bytenite_nb.server.execution.executors.dask_remote import SealedEnv
-from bytenite_nb.server.execution.executors.forkserver import (
-    ForkServerExecutor,
+from bytenite_nb.server.execution.executors import (
     ProcessSpec,
     SubprocessExecutor,
 )
+from bytenite_nb.server.execution.executors.dask_remote import SealedEnv
 from bytenite_nb.server.execution.pipeline import PipelineError, run_pipeline
 from bytenite_nb.server.execution.registry import Registry, manifest_secret_ids
 from bytenite_nb.server.execution.secrets import JobSecrets, SecretError, validate_secret
 from bytenite_nb.server.storage.store import Store
+from tests.kit.apps import write_app
+from tests.kit.pipeline import Recorder, load_engine, spec
 
 KEY = "sk-unit-very-secret-42"
 
@@ -111,11 +110,8 @@ def test_manifest_secret_ids_any_key_case() -> None:
 
 
 def test_a_malformed_secrets_list_is_a_load_problem(tmp_path: Path) -> None:
-    folder = tmp_path / "bad"
-    (folder / "app").mkdir(parents=True)
-    (folder / "app" / "main.py").write_text("")
-    (folder / "manifest.json").write_text(json.dumps(
-        {"name": "bad", "version": "0.1", "platform_config": {"secrets": "MY_KEY"}}))
+    write_app(tmp_path, "bad", "", template=False,
+              manifest={"platform_config": {"secrets": "MY_KEY"}})
     registry = Registry(bundled=False, dirs=(tmp_path,))
     assert [p.reason for p in registry.problems] == [
         'manifest.json: platform_config.secrets must be a list of secret ids such as '
@@ -173,17 +169,10 @@ print("key", os.environ.get("MY_KEY"))
 """
 
 
-@pytest.fixture(scope="module", params=["forkserver", "subprocess"])
-def executor(request: pytest.FixtureRequest) -> Iterator[object]:
-    ex = ForkServerExecutor(2) if request.param == "forkserver" else SubprocessExecutor(2)
-    yield ex
-    ex.close()
-
-
 def test_run_injects_listed_secrets_and_masks_their_output(tmp_path: Path,
                                                            executor: object) -> None:
-    app = engine(tmp_path / "apps", "uses", DUMP,
-                 manifest_extra={"platform_config": {"secrets": ["MY_KEY", "S3_CRED"]}})
+    app = load_engine(tmp_path / "apps", "uses", DUMP,
+                      manifest={"platform_config": {"secrets": ["MY_KEY", "S3_CRED"]}})
     records = [_record("MY_KEY"), _record("S3_CRED", "aws", key="aws-key-2", access_key="AK")]
     rec = Recorder()
     s = spec(tmp_path, app, secrets=records)
@@ -199,8 +188,8 @@ def test_run_injects_listed_secrets_and_masks_their_output(tmp_path: Path,
 
 
 def test_run_with_a_missing_secret_fails_before_anything_runs(tmp_path: Path) -> None:
-    app = engine(tmp_path / "apps", "wants", DUMP,
-                 manifest_extra={"platform_config": {"secrets": ["ABSENT"]}})
+    app = load_engine(tmp_path / "apps", "wants", DUMP,
+                      manifest={"platform_config": {"secrets": ["ABSENT"]}})
     rec = Recorder()
     ex = SubprocessExecutor(1)
     with pytest.raises(PipelineError, match=r"the app wants@0\.1 needs secret 'ABSENT'"):

@@ -46,20 +46,20 @@ from pathlib import Path
 from typing import Any
 
 from bytenite_nb.server.execution.executors import dask_remote
-from bytenite_nb.server.execution.executors.forkserver import (
+from bytenite_nb.server.execution.executors.base import (
     NOTE_STREAM,
+    POLL,
     Executor,
     ExecutorError,
-    ForkServerExecutor,
     OutputCallback,
     ProcessResult,
     ProcessSpec,
-    _Slots,
+    WorkerSlots,
 )
+from bytenite_nb.server.execution.executors.forkserver import ForkServerExecutor
 
 __all__ = ["DaskExecutor"]
 
-_POLL = 0.05
 _CANCEL_GRACE = 1.5  # how long a cancelled task's worker gets to kill it and say so
 # Only these travel: paths are the worker's own, the rest of the environment is the worker's.
 _CONTRACT_KEYS = ("APP_PARAMS", "CHUNK_NUMBER", "SECRETS")
@@ -160,7 +160,7 @@ class DaskExecutor:
             self._own_client = True
         threads = sum(self.client.nthreads().values()) or 1
         self.workers = max(1, workers or threads)
-        self._slots = _Slots(self.workers)
+        self._slots = WorkerSlots(self.workers)
         #: Partitioner and assembler run here, on the server.
         self.engine_executor: Executor = engine_executor or ForkServerExecutor()
         self._own_engine_executor = engine_executor is None
@@ -269,7 +269,7 @@ class DaskExecutor:
         finished = threading.Event()
         future.add_done_callback(lambda _: finished.set())
         outcome = None
-        while not finished.wait(_POLL):
+        while not finished.wait(POLL):
             lines.take(inbox)
             if cancel is not None and cancel.is_set():
                 outcome = "cancelled"

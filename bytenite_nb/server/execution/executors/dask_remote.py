@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -223,6 +222,88 @@ class _Output:
         self.sent, self.unsent_bytes, self.last_sent = len(self.lines), 0, now
 
 
+def _task_env(env: SealedEnv | dict[str, str], task_dir: str,
+              results_dir: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The task's whole environment (this worker's basics, the contract's variables, this
+    worker's folders) and the part that came from the server (what is masked in output)."""
+    full_env = {k: v for k, v in os.environ.items()
+                if k in _ENV_KEEP or k.startswith(_ENV_PREFIXES)}
+    full_env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+    task_env = dict(env.items())
+    full_env.update(task_env)
+    full_env.update(
+        TASK_DIR=task_dir, TASK_RESULTS_DIR=results_dir,
+        SHARED_CACHE_DIR=os.path.join(_root(), "shared-cache"),
+        USER_CACHE_DIR=os.path.join(_root(), "user-cache"),
+    )
+    for key in ("SHARED_CACHE_DIR", "USER_CACHE_DIR"):
+        os.makedirs(full_env[key], exist_ok=True)
+    return full_env, task_env
+
+
+def _wait(proc: subprocess.Popen, output: _Output, cancel_name: str | None,
+          timeout: float | None) -> str:
+    """Pass the process's output lines on until its pipes close, killing its group on
+    cancel or timeout; returns the outcome (``exited``, ``cancelled`` or ``timeout``)."""
+    cancelled = False
+    # Asked from this (the task's) thread: a Dask Event cannot be used from others.
+    event = _cancel_event(cancel_name) if cancel_name else None
+    next_check = time.monotonic() + 0.3
+    pending = {"stdout": b"", "stderr": b""}
+    sel = selectors.DefaultSelector()
+    assert proc.stdout is not None and proc.stderr is not None
+    sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
+    sel.register(proc.stderr, selectors.EVENT_READ, "stderr")
+    outcome = "exited"
+    deadline = None if not timeout else time.monotonic() + timeout
+    killed = False
+    while sel.get_map():
+        for key, _ in sel.select(output.wait(0.1)):
+            _read(key, sel, pending, output)
+        output.flush()
+        if event is not None and not killed and time.monotonic() > next_check:
+            next_check = time.monotonic() + 0.3
+            try:
+                if event.is_set():
+                    cancelled = True
+                    event.clear()  # seen: the scheduler may forget it
+            except Exception:  # a lost scheduler: the task timeout still applies
+                event = None
+        if not killed:
+            if cancelled:
+                outcome, killed = "cancelled", True
+            elif deadline is not None and time.monotonic() > deadline:
+                outcome, killed = "timeout", True
+            if killed:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is not None:  # stragglers die with the task, as in a container
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    sel.close()
+    return outcome
+
+
+def _read(key: selectors.SelectorKey, sel: selectors.BaseSelector, pending: dict[str, bytes],
+          output: _Output) -> None:
+    """Read what one pipe has and pass its complete lines on (a runaway line in pieces)."""
+    chunk = os.read(key.fd, 65536)
+    name = key.data
+    if not chunk:
+        sel.unregister(key.fileobj)
+        if pending[name]:
+            output.add(name, pending[name].decode("utf-8", "replace"))
+            pending[name] = b""
+        return
+    buf = pending[name] + chunk
+    *complete, pending[name] = buf.split(b"\n")
+    while len(pending[name]) > _MAX_LINE:
+        complete.append(pending[name][:_MAX_LINE])
+        pending[name] = pending[name][_MAX_LINE:]
+    for raw in complete:
+        output.add(name, raw.decode("utf-8", "replace").rstrip("\r"))
+
+
 def run_task(app_tar: bytes, digest: str, entrypoint: str, data: bytes,
              env: SealedEnv | dict[str, str], timeout: float | None,
              cancel_name: str | None, topic: str | None = None,
@@ -235,7 +316,6 @@ def run_task(app_tar: bytes, digest: str, entrypoint: str, data: bytes,
     :class:`_Output`), the last batch before this returns."""
     app_dir = _unpack(app_tar, digest)
     work = tempfile.mkdtemp(dir=_root(), prefix="task-")
-    cancelled = threading.Event()
     try:
         task_dir = os.path.join(work, "data")
         results_dir = os.path.join(work, "results")
@@ -243,21 +323,7 @@ def run_task(app_tar: bytes, digest: str, entrypoint: str, data: bytes,
         os.mkdir(results_dir)
         with open(os.path.join(task_dir, "data.bin"), "wb") as f:
             f.write(data)
-        full_env = {k: v for k, v in os.environ.items()
-                    if k in _ENV_KEEP or k.startswith(_ENV_PREFIXES)}
-        full_env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
-        task_env = dict(env.items())
-        full_env.update(task_env)
-        full_env.update(
-            TASK_DIR=task_dir, TASK_RESULTS_DIR=results_dir,
-            SHARED_CACHE_DIR=os.path.join(_root(), "shared-cache"),
-            USER_CACHE_DIR=os.path.join(_root(), "user-cache"),
-        )
-        for key in ("SHARED_CACHE_DIR", "USER_CACHE_DIR"):
-            os.makedirs(full_env[key], exist_ok=True)
-        # Asked from this (the task's) thread: a Dask Event cannot be used from others.
-        event = _cancel_event(cancel_name) if cancel_name else None
-        next_check = time.monotonic() + 0.3
+        full_env, task_env = _task_env(env, task_dir, results_dir)
         script = os.path.join(app_dir, "app", entrypoint)
         proc = subprocess.Popen(
             [sys.executable, "-c", _BOOTSTRAP, script], cwd=work, env=full_env,
@@ -265,52 +331,7 @@ def run_task(app_tar: bytes, digest: str, entrypoint: str, data: bytes,
             start_new_session=True,
         )
         output = _Output(topic, token, _masker(task_env))
-        pending = {"stdout": b"", "stderr": b""}
-        sel = selectors.DefaultSelector()
-        assert proc.stdout is not None and proc.stderr is not None
-        sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
-        sel.register(proc.stderr, selectors.EVENT_READ, "stderr")
-        outcome = "exited"
-        deadline = None if not timeout else time.monotonic() + timeout
-        killed = False
-        while sel.get_map():
-            for key, _ in sel.select(output.wait(0.1)):
-                chunk = os.read(key.fd, 65536)
-                name = key.data
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                    if pending[name]:
-                        output.add(name, pending[name].decode("utf-8", "replace"))
-                        pending[name] = b""
-                    continue
-                buf = pending[name] + chunk
-                *complete, pending[name] = buf.split(b"\n")
-                while len(pending[name]) > _MAX_LINE:
-                    complete.append(pending[name][:_MAX_LINE])
-                    pending[name] = pending[name][_MAX_LINE:]
-                for raw in complete:
-                    output.add(name, raw.decode("utf-8", "replace").rstrip("\r"))
-            output.flush()
-            if event is not None and not killed and time.monotonic() > next_check:
-                next_check = time.monotonic() + 0.3
-                try:
-                    if event.is_set():
-                        cancelled.set()
-                        event.clear()  # seen: the scheduler may forget it
-                except Exception:  # a lost scheduler: the task timeout still applies
-                    event = None
-            if not killed:
-                if cancelled.is_set():
-                    outcome, killed = "cancelled", True
-                elif deadline is not None and time.monotonic() > deadline:
-                    outcome, killed = "timeout", True
-                if killed:
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-            if proc.poll() is not None:  # stragglers die with the task, as in a container
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-        sel.close()
+        outcome = _wait(proc, output, cancel_name, timeout)
         code = proc.wait()
         output.flush(force=True)  # before the result: Dask relays both in order
         return {

@@ -12,11 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from bytenite_nb.server.config import ServerConfig
-from bytenite_nb.server.execution.executors.forkserver import (
-    Executor,
-    ExecutorError,
-    ForkServerExecutor,
-)
+from bytenite_nb.server.execution.executors.base import Executor, ExecutorError
+from bytenite_nb.server.execution.executors.forkserver import ForkServerExecutor
 
 __all__ = ["close_executor", "describe_executor", "open_executor"]
 

@@ -277,35 +277,68 @@ def _send(conn: _Conn, message: bytes) -> None:
         conn.sock.sendall(message)
 
 
-def serve(listener: socket.socket) -> None:
-    """The zygote's loop: accept, fork, reap; until stdin reaches EOF."""
-    listener.setblocking(False)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    os.set_blocking(wake_r, False)
-    signal.set_wakeup_fd(wake_w)
-    # A handler (not SIG_DFL/SIG_IGN) so that SIGCHLD wakes the selector through wake_w.
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is the server's
+def _become_task(request: dict, compiled: types.CodeType | None, shadowed: list[str],
+                 out_fd: int, err_fd: int, sock_fd: int) -> None:
+    """In the forked child: become the task, run it, report its exit code and exit."""
+    task_id = int(request["id"])
+    code, ctl_fd = 1, -1
+    try:
+        with contextlib.suppress(OSError):
+            os.setpgid(0, 0)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as python main.py
+        _child_fds(out_fd, err_fd, sock_fd)
+        ctl_fd = _CTL_FD
+        code = _run_child(request, compiled, shadowed)
+    finally:
+        # The task reports its own exit code on the connection just before it exits:
+        # the server learns the outcome together with the end of the output, without
+        # waiting for the zygote to be woken by SIGCHLD, reap, and write.
+        with contextlib.suppress(OSError):
+            os.write(ctl_fd, b'{"id": %d, "exit": %d}\n' % (task_id, code))
+        # The output pipes close now rather than at the exit: a process's fds close
+        # only after its memory is torn down, and the server waits for their EOF
+        # before it starts the slot's next task.
+        for fd in (1, 2):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        os._exit(code)
 
-    # poll() and a dict rather than a selector: every page the zygote touches between a fork
-    # and that task's exit is copied (the child shares it), and a selector's select() runs
-    # far more Python per wake-up than this.
-    poller = select.poll()
-    targets: dict[int, _Conn | str] = {}
 
-    def watch(fd: int, target: _Conn | str) -> None:
-        poller.register(fd, select.POLLIN)
-        targets[fd] = target
+class _Server:
+    """The zygote's loop: accept connections, fork tasks, reap them; until stdin's EOF.
 
-    watch(listener.fileno(), "accept")
-    watch(wake_r, "sigchld")
-    watch(sys.stdin.fileno(), "stdin")
-    by_pid: dict[int, tuple[_Conn, int]] = {}
+    poll() and a dict rather than a selector: every page the zygote touches between a fork
+    and that task's exit is copied (the child shares it), and a selector's select() runs
+    far more Python per wake-up than this.
+    """
 
-    def close_conn(conn: _Conn) -> None:
-        if targets.pop(conn.fd, None) is not None:
-            poller.unregister(conn.fd)
+    def __init__(self, listener: socket.socket) -> None:
+        self.listener = listener
+        listener.setblocking(False)
+        self.wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        os.set_blocking(self.wake_r, False)
+        signal.set_wakeup_fd(wake_w)
+        # A handler (not SIG_DFL/SIG_IGN) so that SIGCHLD wakes the poll through wake_w.
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is the server's
+        self.poller = select.poll()
+        self.targets: dict[int, _Conn | str] = {}
+        self.by_pid: dict[int, tuple[_Conn, int]] = {}
+        self.watch(listener.fileno(), "accept")
+        self.watch(self.wake_r, "sigchld")
+        self.watch(sys.stdin.fileno(), "stdin")
+
+    def watch(self, fd: int, target: _Conn | str) -> None:
+        self.poller.register(fd, select.POLLIN)
+        self.targets[fd] = target
+
+    def close_conn(self, conn: _Conn) -> None:
+        if self.targets.pop(conn.fd, None) is not None:
+            self.poller.unregister(conn.fd)
         conn.sock.close()
         for fd in conn.fds:
             with contextlib.suppress(OSError):
@@ -315,45 +348,22 @@ def serve(listener: socket.socket) -> None:
             _kill_group(pid)
         conn.tasks = {}
 
-    def start(conn: _Conn, request: dict, out_fd: int, err_fd: int) -> None:
+    def start(self, conn: _Conn, request: dict, out_fd: int, err_fd: int) -> None:
         task_id = int(request["id"])
         import_for_tasks(request.get("imports") or [])
         compiled = _compile(request["script"])
         shadowed = _shadowed(request["path0"])
         pid = os.fork()
         if pid == 0:  # the task
-            code, ctl_fd = 1, -1
-            try:
-                with contextlib.suppress(OSError):
-                    os.setpgid(0, 0)
-                signal.set_wakeup_fd(-1)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.default_int_handler)  # as python main.py
-                _child_fds(out_fd, err_fd, conn.sock.fileno())
-                ctl_fd = _CTL_FD
-                code = _run_child(request, compiled, shadowed)
-            finally:
-                # The task reports its own exit code on the connection just before it exits:
-                # the server learns the outcome together with the end of the output, without
-                # waiting for the zygote to be woken by SIGCHLD, reap, and write.
-                with contextlib.suppress(OSError):
-                    os.write(ctl_fd, b'{"id": %d, "exit": %d}\n' % (task_id, code))
-                # The output pipes close now rather than at the exit: a process's fds close
-                # only after its memory is torn down, and the server waits for their EOF
-                # before it starts the slot's next task.
-                for fd in (1, 2):
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-                os._exit(code)
+            _become_task(request, compiled, shadowed, out_fd, err_fd, conn.sock.fileno())
         # Set the group from the parent too, so it exists before the server learns the pid.
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)
         conn.tasks[task_id] = pid
-        by_pid[pid] = (conn, task_id)
+        self.by_pid[pid] = (conn, task_id)
         _send(conn, b'{"id": %d, "pid": %d}\n' % (task_id, pid))
 
-    def handle(conn: _Conn, line: bytes) -> None:
+    def handle(self, conn: _Conn, line: bytes) -> None:
         try:
             message = json.loads(line)
             if "kill" in message:
@@ -364,16 +374,16 @@ def serve(listener: socket.socket) -> None:
             task_id = int(message["id"])
         except (ValueError, TypeError, KeyError) as exc:
             _send(conn, json.dumps({"error": f"bad request: {exc}"}).encode() + b"\n")
-            close_conn(conn)
+            self.close_conn(conn)
             return
         if len(conn.fds) < 2:
             _send(conn, json.dumps({"id": task_id, "error": "two fds (stdout, stderr) must "
                                     "come with the request"}).encode() + b"\n")
-            close_conn(conn)
+            self.close_conn(conn)
             return
         out_fd, err_fd = conn.fds.pop(0), conn.fds.pop(0)
         try:
-            start(conn, message, out_fd, err_fd)
+            self.start(conn, message, out_fd, err_fd)
         except (OSError, KeyError, TypeError) as exc:
             _send(conn, json.dumps({"id": task_id,
                                     "error": f"fork failed: {exc}"}).encode() + b"\n")
@@ -381,23 +391,23 @@ def serve(listener: socket.socket) -> None:
             os.close(out_fd)
             os.close(err_fd)
 
-    def on_readable(conn: _Conn) -> None:
+    def on_readable(self, conn: _Conn) -> None:
         try:
             data, fds, _flags, _addr = socket.recv_fds(conn.sock, 65536, 4)
         except OSError:
             data, fds = b"", []
         conn.fds.extend(fds)
         if not data:  # the server hung up: its running task is killed
-            close_conn(conn)
+            self.close_conn(conn)
             return
         conn.buf += data
         while b"\n" in conn.buf and conn.sock.fileno() != -1:
             line, conn.buf = conn.buf.split(b"\n", 1)
-            handle(conn, line)
+            self.handle(conn, line)
         if len(conn.buf) > _MAX_REQUEST:
-            close_conn(conn)
+            self.close_conn(conn)
 
-    def reap() -> None:
+    def reap(self) -> None:
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -406,7 +416,7 @@ def serve(listener: socket.socket) -> None:
             if pid == 0:
                 return
             _kill_group(pid)  # stragglers die with the task, as in a container
-            owner = by_pid.pop(pid, None)
+            owner = self.by_pid.pop(pid, None)
             if owner is None:
                 continue
             conn, task_id = owner
@@ -418,30 +428,37 @@ def serve(listener: socket.socket) -> None:
                                                         os.waitstatus_to_exitcode(status))
             _send(conn, report)
 
-    while True:
-        for fd, _events in poller.poll():
-            tag = targets.get(fd)
-            if tag is None:  # closed earlier in this round
-                continue
-            if tag == "accept":
-                with contextlib.suppress(BlockingIOError, InterruptedError):
-                    sock, _ = listener.accept()
-                    sock.setblocking(True)
-                    conn = _Conn(sock)
-                    watch(conn.fd, conn)
-            elif tag == "sigchld":
-                with contextlib.suppress(BlockingIOError):
-                    while os.read(wake_r, 4096):
-                        pass
-                reap()
-            elif tag == "stdin":
-                if not os.read(sys.stdin.fileno(), 4096):
-                    for pid in list(by_pid):
-                        _kill_group(pid)
-                    return
-            elif isinstance(tag, _Conn):
-                on_readable(tag)
-        reap()  # a SIGCHLD may have raced with the wake-up pipe's drain
+    def run(self) -> None:
+        """Serve until the server closes our stdin; then kill every task still running."""
+        while True:
+            for fd, _events in self.poller.poll():
+                tag = self.targets.get(fd)
+                if tag is None:  # closed earlier in this round
+                    continue
+                if tag == "accept":
+                    with contextlib.suppress(BlockingIOError, InterruptedError):
+                        sock, _ = self.listener.accept()
+                        sock.setblocking(True)
+                        conn = _Conn(sock)
+                        self.watch(conn.fd, conn)
+                elif tag == "sigchld":
+                    with contextlib.suppress(BlockingIOError):
+                        while os.read(self.wake_r, 4096):
+                            pass
+                    self.reap()
+                elif tag == "stdin":
+                    if not os.read(sys.stdin.fileno(), 4096):
+                        for pid in list(self.by_pid):
+                            _kill_group(pid)
+                        return
+                elif isinstance(tag, _Conn):
+                    self.on_readable(tag)
+            self.reap()  # a SIGCHLD may have raced with the wake-up pipe's drain
+
+
+def serve(listener: socket.socket) -> None:
+    """The zygote's loop: accept, fork, reap; until stdin reaches EOF."""
+    _Server(listener).run()
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from typing import Any
 
 from bytenite_nb import wire
 from bytenite_nb.server.storage.listing import query
+from bytenite_nb.server.storage.records import StoredJob
 
 #: Bumped when the columns or their encoding change; older data dirs are re-derived.
 INDEX_VERSION = 1
@@ -93,7 +94,7 @@ def bind(kind: str, value: Any) -> Any:
     raise Unencodable(value)
 
 
-def _field(job: dict[str, Any], name: str, kind: str) -> Any:
+def _field(job: StoredJob, name: str, kind: str) -> Any:
     raw = query._raw(job, name)
     if raw is None:
         return None
@@ -110,7 +111,7 @@ def _field(job: dict[str, Any], name: str, kind: str) -> Any:
     return bind(kind, value)
 
 
-def encode(job: dict[str, Any]) -> tuple[list[Any], int]:
+def encode(job: StoredJob) -> tuple[list[Any], int]:
     """The column values of ``job`` (in `COLUMNS` order) and its ``ix_irregular`` bits."""
     values: list[Any] = []
     irregular = 0
@@ -138,7 +139,7 @@ def like_json(value_json: str | None, pattern: str) -> int:
     return int(raw is not None and bool(_pattern(pattern).match(str(raw))))
 
 
-def dump(job: dict[str, Any]) -> tuple[str, int]:
+def dump(job: StoredJob) -> tuple[str, int]:
     """``job`` as stored JSON, and `BIT_JSON` if SQLite's JSON functions would reject it."""
     try:
         return json.dumps(job, allow_nan=False), 0

@@ -17,7 +17,7 @@ Semantics of the 11 conditions:
   case-insensitive.
 
 This module is the definition of those semantics and of the orderings (`sort_records`); for
-jobs, `joblist` evaluates the same in SQL and `select` is the reference it is tested against
+jobs, `sql` evaluates the same in SQL and `select` is the reference it is tested against
 and falls back to.
 """
 
@@ -25,12 +25,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bytenite_nb import wire
-from bytenite_nb.server.http.errors import bad_request
+from bytenite_nb.server.errors import InvalidRequest
+from bytenite_nb.server.storage.records import StoredJob
+
+#: A record a list is made of: a stored job, or a template or app as a route renders it.
+Record = Mapping[str, Any]
+RecordT = TypeVar("RecordT", bound=Record)
 
 DEFAULT_LIMIT = 100
 #: A page is rendered in one response; 10,000 jobs are about 11 MB of JSON.
@@ -98,10 +103,10 @@ def canonical_field(name: str, fields: dict[str, str]) -> str:
     lowered = {k.lower(): k for k in fields}
     if cleaned.lower() in lowered:
         return lowered[cleaned.lower()]
-    raise bad_request(f"Unknown field {name!r}; the fields you can use are: {', '.join(fields)}")
+    raise InvalidRequest(f"Unknown field {name!r}; the fields you can use are: {', '.join(fields)}")
 
 
-def _raw(record: dict[str, Any], field: str) -> Any:
+def _raw(record: Record, field: str) -> Any:
     value: Any = record
     for part in field.split("."):
         if not isinstance(value, dict):
@@ -143,10 +148,10 @@ def _typed(kind: str, value: Any, field: str) -> Any:
             return str(value)
         return str(value)
     except (ValueError, OverflowError, OSError) as exc:
-        raise bad_request(f"Invalid value for {field}: {exc}") from None
+        raise InvalidRequest(f"Invalid value for {field}: {exc}") from None
 
 
-def _field_value(record: dict[str, Any], field: str, kind: str) -> Any:
+def _field_value(record: Record, field: str, kind: str) -> Any:
     raw = _raw(record, field)
     if kind == "array":
         if isinstance(raw, dict):
@@ -175,11 +180,11 @@ def _as_list(value: Any, field: str, condition: str) -> list[Any]:
     if isinstance(value, dict) and "values" in value:  # google.protobuf.ListValue
         value = value["values"]
     if not isinstance(value, list):
-        raise bad_request(f"{condition} on {field} needs a list value, got {value!r}")
+        raise InvalidRequest(f"{condition} on {field} needs a list value, got {value!r}")
     return [_unwrap(v) for v in value]
 
 
-Predicate = Callable[[dict[str, Any]], bool]
+Predicate = Callable[[Record], bool]
 
 
 def compile_filter(field: str, condition: str, value: Any,
@@ -190,14 +195,14 @@ def compile_filter(field: str, condition: str, value: Any,
     try:
         cond = wire.FilterCondition.parse(condition)
     except ValueError as exc:
-        raise bad_request(str(exc)) from None
+        raise InvalidRequest(str(exc)) from None
     C = wire.FilterCondition
     elem_kind = "str" if kind == "array" else kind
 
     if cond is C.LIKE:
         pattern = _like(str(_unwrap(value)))
 
-        def like(rec: dict[str, Any]) -> bool:
+        def like(rec: Record) -> bool:
             raw = _raw(rec, name)
             if kind == "array":
                 return any(pattern.match(v) for v in _field_value(rec, name, kind))
@@ -207,7 +212,7 @@ def compile_filter(field: str, condition: str, value: Any,
     if cond in (C.IN, C.NOT_IN):
         wanted = [_typed(elem_kind, v, name) for v in _as_list(value, name, cond.value)]
 
-        def member(rec: dict[str, Any]) -> bool:
+        def member(rec: Record) -> bool:
             have = _field_value(rec, name, kind)
             found = (any(h in wanted for h in have) if kind == "array" else have in wanted)
             return found if cond is C.IN else not found
@@ -219,7 +224,7 @@ def compile_filter(field: str, condition: str, value: Any,
         else:
             wanted = [_typed(elem_kind, v, name) for v in _as_list(value, name, cond.value)]
 
-        def contains(rec: dict[str, Any]) -> bool:
+        def contains(rec: Record) -> bool:
             have = _field_value(rec, name, kind)
             items = have if kind == "array" else [have]
             return any(w in items for w in wanted)
@@ -228,16 +233,16 @@ def compile_filter(field: str, condition: str, value: Any,
     target = _typed(elem_kind, _unwrap(value), name)
     if kind == "array":
         if cond not in (C.EQ, C.NEQ):
-            raise bad_request(f"{cond.value} does not apply to the list field {name}")
+            raise InvalidRequest(f"{cond.value} does not apply to the list field {name}")
         target_list = [str(v) for v in _unwrap(value)] if isinstance(_unwrap(value), list) \
             else [target]
 
-        def same(rec: dict[str, Any]) -> bool:
+        def same(rec: Record) -> bool:
             equal = sorted(_field_value(rec, name, kind)) == sorted(target_list)
             return equal if cond is C.EQ else not equal
         return same
 
-    def compare(rec: dict[str, Any]) -> bool:
+    def compare(rec: Record) -> bool:
         have = _field_value(rec, name, kind)
         if cond is C.EQ:
             return have == target
@@ -274,7 +279,7 @@ def parse_order(order_by: str | None, fields: dict[str, str],
         elif name.startswith("+"):
             name = name[1:]
         if len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
-            raise bad_request(
+            raise InvalidRequest(
                 f"Invalid orderBy {order_by!r}: use 'field', 'field asc', 'field desc' or "
                 "'-field', comma separated")
         if len(words) == 2:
@@ -284,8 +289,8 @@ def parse_order(order_by: str | None, fields: dict[str, str],
     return keys or list(default)
 
 
-def sort_records(records: list[dict[str, Any]], keys: Sequence[tuple[str, bool]],
-                 fields: dict[str, str]) -> list[dict[str, Any]]:
+def sort_records(records: Sequence[RecordT], keys: Sequence[tuple[str, bool]],
+                 fields: dict[str, str]) -> list[RecordT]:
     """Sort by ``keys`` (missing values last in either direction).
 
     Ties keep the given order (creation order for jobs), reversed when the first key is
@@ -315,11 +320,11 @@ def paginate(items: list[Any], limit: int | None, offset: int | None) -> Page:
     return Page(items=items[start:start + size], total=len(items), offset=start)
 
 
-def select(jobs: list[dict[str, Any]], predicates: Sequence[Predicate],
+def select(jobs: Sequence[StoredJob], predicates: Sequence[Predicate],
            keys: Sequence[tuple[str, bool]], limit: int | None, offset: int | None) -> Page:
     """The reference job listing: filter ``jobs`` (oldest first), sort by ``keys``, page.
 
-    `joblist` does the same in SQL; this is what it falls back to, and what tests compare
+    `sql` does the same in SQL; this is what it falls back to, and what tests compare
     it with.
     """
     matching = [j for j in jobs if all(p(j) for p in predicates)]

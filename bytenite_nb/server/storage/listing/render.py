@@ -1,12 +1,12 @@
-"""`protojson.job_out` as one SQL expression, so a page of jobs is rendered by SQLite's JSON
-functions instead of decoding, converting and re-encoding each job in Python.
+"""The HTTP layer's ``protojson.job_out`` as one SQL expression, so a page of jobs is rendered
+by SQLite's JSON functions instead of decoding, converting and re-encoding each job in Python.
 
-The expression is built from `protojson`'s own tables (`_JOB_FIELDS` with their defaults,
-`_JOB_INT64`, `CONFIG_INT64`), so a field added there is rendered here too; tests compare it
-with `protojson.job_out` over varied jobs. SQL renders a row only when its shape is the one
-ByteNite Local writes (int64 fields integers or null, ``config`` an object or null, valid JSON)
-and it needs no per-request part (a ``file`` data source gets its upload URL); any other row
-comes back as ``NULL`` and is rendered by `protojson.job_out` as before.
+The expression is built from the tables both read (`records.JOB_FIELDS` with their defaults,
+`records.JOB_INT64`, `records.CONFIG_INT64`), so a field added there is rendered here too;
+tests compare it with ``protojson.job_out`` over varied jobs. SQL renders a row only when its
+shape is the one ByteNite Local writes (int64 fields integers or null, ``config`` an object or
+null, valid JSON) and it needs no per-request part (a ``file`` data source gets its upload
+URL); any other row comes back as ``NULL`` and is rendered by ``protojson.job_out`` as before.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 
 from bytenite_nb import wire
-from bytenite_nb.server.http import protojson
+from bytenite_nb.server.storage import records
 from bytenite_nb.server.storage.listing import index as jobindex
 
 
@@ -43,11 +43,11 @@ def _int64_text(path: str) -> str:
 
 def _value(key: str, default: object) -> str:
     path = _path(key)
-    if key in protojson._JOB_INT64:  # int64_out(value or 0)
+    if key in records.JOB_INT64:  # int64_out(value or 0)
         return f"json_quote(IFNULL({_int64_text(path)}, '0'))"
     if key == "config":  # config_out: int64 keys that are present become strings
         sets = ", ".join(f"{_path(k)}, {_int64_text(_path(key, k))}"
-                         for k in protojson.CONFIG_INT64)
+                         for k in records.CONFIG_INT64)
         return f"json_replace(json(IFNULL(data -> {path}, 'null')), {sets})"
     # job.get(key, default), a JSON null also replaced by a non-null default
     fallback = json.dumps(default).replace("'", "''")
@@ -57,15 +57,15 @@ def _value(key: str, default: object) -> str:
 
 
 def _build() -> str:
-    checks = [_int64_ok(_path(key)) for key in protojson._JOB_INT64]
+    checks = [_int64_ok(_path(key)) for key in records.JOB_INT64]
     checks.append("IFNULL(json_type(data, '$.config'), 'null') IN ('object', 'null')")
-    checks += [_int64_ok(_path("config", k)) for k in protojson.CONFIG_INT64]
-    # customer._temp_url reads (dataSource or {}).get(...): an object or a falsy value
+    checks += [_int64_ok(_path("config", k)) for k in records.CONFIG_INT64]
+    # a file source gets its upload URL per request (`protojson.job_out`): never here
     checks.append("(IFNULL(json_type(data, '$.dataSource'), 'null') IN ('object', 'null'))")
     checks.append("json_extract(data, '$.dataSource.dataSourceDescriptor') IS NOT "
                   f"'{wire.Descriptor.FILE.value}'")
     pairs = ", ".join(f"'{key}', {_value(key, default)}"
-                      for key, default in protojson._JOB_FIELDS.items())
+                      for key, default in records.JOB_FIELDS.items())
     # CASE evaluates in order: data SQLite's JSON functions reject is never passed to them.
     return (f"CASE WHEN ix_irregular & {jobindex.BIT_JSON} THEN NULL "
             f"WHEN {' AND '.join(checks)} THEN json_object({pairs}) END")

@@ -1,7 +1,7 @@
 """``GET /jobs`` and ``POST /jobs/filter`` in SQL: filter, order, count and page in SQLite.
 
 `query` defines what the filters and orderings mean (and stays the reference, see
-`query.select`); this module translates them to SQL over `jobindex`'s columns, so a page costs
+`query.select`); this module translates them to SQL over `index`'s columns, so a page costs
 an indexed query plus decoding the rows *of that page*, not every job:
 
 * each filter becomes a ``WHERE`` term with the same result row by row (``NULL``-safe: a missing
@@ -11,7 +11,7 @@ an indexed query plus decoding the rows *of that page*, not every job:
   exactly, run in Python on the rows the SQL terms left, in SQL order; ``total`` counts them;
 * orderings: ``NULL`` last in both directions, ties in creation order (reversed when the first
   key is descending), as `query.sort_records` does;
-* if a touched field has a row `jobindex` could not encode, the whole request is evaluated by
+* if a touched field has a row `index` could not encode, the whole request is evaluated by
   `query.select` instead, which keeps its exact behaviour for such data.
 """
 
@@ -45,7 +45,7 @@ class _Plan:
 
 
 def _clause(name: str, cond: wire.FilterCondition, value: Any) -> tuple[str, list[Any], int]:
-    """The SQL term of one filter on a non-list field; `jobindex.Unencodable` if it has none."""
+    """The SQL term of one filter on a non-list field; `index.Unencodable` if it has none."""
     kind = query.JOB_FIELDS[name]
     col, bit = jobindex.COLUMNS[name], jobindex.BITS[name]
     if cond is C.LIKE:
@@ -121,7 +121,7 @@ def _rendered(conn: sqlite3.Connection, where: str, order: str,
     items: list[Any] = [jobrender.Rendered(text) if text is not None else None
                         for _, text in rows]
     for i, (rowid, text) in enumerate(rows):
-        if text is None:  # the rare row protojson.job_out renders (see jobrender)
+        if text is None:  # the rare row protojson.job_out renders (see `render`)
             data = conn.execute("SELECT data FROM jobs WHERE rowid = ?", (rowid,)).fetchone()
             items[i] = json.loads(data[0])
     return items
@@ -133,7 +133,7 @@ def jobs_page(store: Store, filters: Iterable[tuple[str, str, Any]], order_by: s
 
     ``order_by`` defaults to newest first; 400 for an unknown field, condition or bad value,
     exactly as `query.select` would say. With ``render``, items SQLite could render are
-    `jobrender.Rendered` protojson (the others stay dicts for `protojson.job_out`).
+    `render.Rendered` protojson (the others stay dicts for `protojson.job_out`).
     """
     plan = _plan(filters)
     keys = query.parse_order(order_by, query.JOB_FIELDS, [("createdAt", True)])

@@ -1,0 +1,131 @@
+"""The wait loop of one local process, shared by the fork server and subprocess executors:
+its stdout/stderr pipes decoded into lines, its limits (cancel, job deadline, per-process
+timeout) checked, and its whole process group killed when one is reached."""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import select
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+from bytenite_nb.server.execution.executors.base import Outcome, OutputCallback
+
+#: Longest output line passed on; a longer one (or a runaway line without newlines) is cut.
+MAX_LINE = 64 * 1024
+#: After a kill, how long to wait for the pipes and the exit status before giving up.
+KILL_GRACE = 5.0
+
+
+@dataclass
+class _Stream:
+    """One pipe of a process: bytes in, whole non-blank lines out to ``on_output``."""
+
+    name: str
+    fd: int
+    on_output: OutputCallback
+    decoder: codecs.IncrementalDecoder = field(
+        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
+    )
+    pending: str = ""
+    last_line: str | None = None
+    open: bool = True
+
+    def feed(self, data: bytes) -> None:
+        text = self.pending + self.decoder.decode(data, final=not data)
+        lines = text.split("\n")
+        self.pending = lines.pop()
+        if not data and self.pending:
+            lines.append(self.pending)
+            self.pending = ""
+        while len(self.pending) > MAX_LINE:  # a runaway line without newlines
+            lines.append(self.pending[:MAX_LINE])
+            self.pending = self.pending[MAX_LINE:]
+        for line in lines:
+            line = line.rstrip("\r")
+            if line.strip():
+                self.last_line = line
+                self.on_output(self.name, line)
+
+
+def kill_group(pid: int | None) -> None:
+    """SIGKILL the process group ``pid`` leads (a task and anything it started)."""
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+
+class Run:
+    """The wait loop of one running process: pipes, status, cancel and limits.
+
+    ``select.poll`` rather than a selector: it keeps no kernel object, so a task costs no
+    epoll_create/epoll_ctl/close calls, and its registrations are plain dict entries.
+    """
+
+    def __init__(
+        self,
+        on_output: OutputCallback,
+        out_fd: int,
+        err_fd: int,
+        cancel: threading.Event | None,
+        timeout: float | None,
+        deadline: float | None,
+    ) -> None:
+        self.poller = select.poll()
+        self.out = _Stream("stdout", out_fd, on_output)
+        self.err = _Stream("stderr", err_fd, on_output)
+        self.streams = {out_fd: self.out, err_fd: self.err}
+        # The pipes stay blocking: only this loop reads them, and only after poll said so.
+        for fd in (out_fd, err_fd):
+            self.poller.register(fd, select.POLLIN)
+        self.cancel = cancel
+        self.started = time.monotonic()
+        self.task_deadline = None if timeout is None else self.started + timeout
+        self.deadline = deadline
+        self.outcome: Outcome = "exited"
+        self.killed_at: float | None = None
+
+    def check_limits(self) -> Outcome | None:
+        now = time.monotonic()
+        if self.cancel is not None and self.cancel.is_set():
+            return "cancelled"
+        if self.deadline is not None and now > self.deadline:
+            return "deadline"
+        if self.task_deadline is not None and now > self.task_deadline:
+            return "timeout"
+        return None
+
+    def pump(self, timeout: float) -> list[tuple[int, int]]:
+        """Wait up to ``timeout`` seconds for output; returns the other ready ``(fd, events)``."""
+        other = []
+        for fd, events in self.poller.poll(timeout * 1000.0):
+            stream = self.streams.get(fd)
+            if stream is None:
+                other.append((fd, events))
+                continue
+            data = os.read(fd, 65536)
+            stream.feed(data)
+            if not data:
+                stream.open = False
+                self.poller.unregister(fd)
+        return other
+
+    @property
+    def pipes_open(self) -> bool:
+        return self.out.open or self.err.open
+
+    def close(self) -> None:
+        for stream in (self.out, self.err):
+            if stream.open:
+                stream.feed(b"")
+                stream.open = False
+            with contextlib.suppress(OSError):
+                os.close(stream.fd)
+
+
