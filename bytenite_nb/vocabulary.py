@@ -134,11 +134,14 @@ LEVEL_ALIASES: dict[str, wire.LogLevel] = {
 _ABORT_WORDS = re.compile(r"\babort", re.IGNORECASE)
 
 
-def suggest(word: str, choices: Iterable[str]) -> str:
-    """`` Did you mean 'x'?`` for the closest of ``choices`` (case-insensitive), or ``""``."""
+def suggest(word: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str:
+    """`` Did you mean 'x'?`` for the closest of ``choices`` (case-insensitive), or ``""``.
+
+    ``cutoff``: how alike (0..1) a choice must be; raise it for names that share long parts
+    (template ids all end in ``-template``)."""
     options = list(dict.fromkeys(choices))
     lowered = {c.lower(): c for c in options}
-    close = difflib.get_close_matches(str(word).lower(), list(lowered), n=2, cutoff=0.6)
+    close = difflib.get_close_matches(str(word).lower(), list(lowered), n=2, cutoff=cutoff)
     if not close:
         return ""
     return " Did you mean " + " or ".join(f"'{lowered[c]}'" for c in close) + "?"

@@ -56,6 +56,8 @@ __all__ = [
 
 #: The params sections an engine's schema applies to, in the order messages list them.
 SECTIONS = ("app", "partitioner", "assembler")
+#: How alike a template id must be to be suggested (ids share "-template" and the like).
+ID_CUTOFF = 0.8
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def find_template(client: Client, template_id: str) -> Template:
             known = [t.id for t in client.templates()]
         except Exception:  # the suggestion is a courtesy
             known = []
-        hint = suggest(template_id, known)
+        hint = suggest(template_id, known, cutoff=ID_CUTOFF)
         listing = "" if hint else " `%bytenite templates` lists them."
         raise NotFoundError(
             f"no template {template_id!r} on {client.base_url}.{hint}{listing}",
@@ -198,8 +200,10 @@ def _unknown(template: Template, key: str, value: Any, section: str | None,
     hint = suggest(key, everything)
     takes = "; ".join(f"{s} takes {', '.join(d) or 'none'}" for s, (d, _) in names.items())
     schemaless = [s for s in SECTIONS if s not in names]
-    where = f"{section} of {template.id}" if section else f"no section of {template.id}"
-    text = f"{key!r} is not a param of {where}.{hint} {takes}"
+    if section:
+        text = f"the {section} of {template.id} takes no param {key!r}.{hint} {takes}"
+    else:
+        text = f"no section of {template.id} takes a param {key!r}.{hint} {takes}"
     if schemaless and section is None:
         text += (f"; {' and '.join(schemaless)} {'has' if len(schemaless) == 1 else 'have'} no "
                  f"schema and take{'s' if len(schemaless) == 1 else ''} any name: "

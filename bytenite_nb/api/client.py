@@ -352,7 +352,7 @@ class Client:
         if template_id not in known:
             import warnings
 
-            hint = vocabulary.suggest(template_id, known)
+            hint = vocabulary.suggest(template_id, known, cutoff=checks.ID_CUTOFF)
             warnings.warn(
                 f"no jobs, and no template is called {template_id!r} on {self.base_url}."
                 f"{hint or ' `%bytenite templates` lists them.'}",

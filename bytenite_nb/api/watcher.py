@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,8 @@ log = logging.getLogger("bytenite_nb.api.events")
 
 _WARN_LEVELS = (wire.LogLevel.WARN, wire.LogLevel.ERROR, wire.LogLevel.FATAL,
                 wire.LogLevel.PANIC)
+#: A line's own level word ("WARNING: ...", "[WARN] ..."), said again by the warning itself.
+_LEVEL_WORD = re.compile(r"^\[?(?:WARNING|WARN|ERROR|CRITICAL|FATAL)\]?(?::|\s+-\s|\s)\s*")
 
 
 class JobWatcher:
@@ -163,8 +166,9 @@ class JobWatcher:
             records = []
         for record in records:
             entry = LogEntry.from_json(record)
-            if entry.level in _WARN_LEVELS and entry.message.strip():
-                found.append(f"{entry.service.lower()}: {entry.message.strip()}")
+            message = _LEVEL_WORD.sub("", entry.message.strip(), count=1)
+            if entry.level in _WARN_LEVELS and message:
+                found.append(f"{entry.service.lower()}: {message}")
         destination = ((self._record or {}).get("dataDestination") or {}).get(
             "dataSourceDescriptor")
         try:  # (a bypass destination discards the output: no results is what it means)

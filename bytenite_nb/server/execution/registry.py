@@ -154,6 +154,10 @@ class Template:
     created_at: _dt.datetime = field(default_factory=wire.utcnow)
     path: Path | None = None
     updated_at: _dt.datetime | None = None
+    #: ``needsInput`` in template.json (a ByteNite Local extension): a job of this template
+    #: needs input data; without a data source (or with ``bypass``) it is refused, not run
+    #: over an empty dummy file.
+    needs_input: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         """The template as the API returns it (camelCase; unset fields ``null``)."""
@@ -169,6 +173,7 @@ class Template:
             "params": self.params,
             "config": self.config,
             "createdAt": wire.format_timestamp(self.created_at),
+            "needsInput": self.needs_input,
         }
 
 
@@ -274,6 +279,9 @@ def _template_from(data: Any, *, path: Path | None, owner: str) -> Template:
         has_descriptor = isinstance(value, dict) and value.get("dataSourceDescriptor")
         if value is not None and not has_descriptor:
             raise ValueError(f"template {tid!r}: {key} must have a dataSourceDescriptor")
+    needs_input = keys.get("needsInput", False)
+    if not isinstance(needs_input, bool):
+        raise ValueError(f"template {tid!r}: needsInput must be true or false")
     return Template(
         id=tid,
         description=str(keys.get("description") or ""),
@@ -286,6 +294,7 @@ def _template_from(data: Any, *, path: Path | None, owner: str) -> Template:
         config=config,
         owner=str(keys.get("owner") or owner),
         path=path,
+        needs_input=needs_input,
     )
 
 

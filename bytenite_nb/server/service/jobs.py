@@ -51,6 +51,7 @@ from bytenite_nb.server.storage.store import Store
 
 JobState = wire.JobState
 FILE = wire.Descriptor.FILE.value
+BYPASS = wire.Descriptor.BYPASS.value
 
 #: A job id as ByteNite's clients send them (UUIDs) or as a person types one.
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -334,6 +335,11 @@ class JobService:
         source = job.get("dataSource") or wire.bypass()
         destination = job.get("dataDestination") or wire.bucket_destination()
         check_data_source(source, destination)  # type: ignore[arg-type]
+        if template.needs_input and source.get("dataSourceDescriptor") == BYPASS:
+            # A run over bypass's empty dummy file would "complete" over nothing.
+            raise InvalidRequest(
+                f"{template.id} needs input data and none was given: set the job's data "
+                f"source first (PATCH /jobs/{job_id}/datasource with a url or file source)")
         if source.get("dataSourceDescriptor") == FILE:
             upload = self.store.upload_for_job(job_id)
             if upload is None or not upload.completed:
