@@ -584,10 +584,20 @@ def read_result_file(path: str | Path,
         return None
     if file.stat().st_size == 0:
         return pd.DataFrame()
-    if suffix == ".json":
-        return _read_json(file)
-    name, reader = _READERS[suffix]
-    return reader(file, **options.get(name, {}))
+    try:
+        if suffix == ".json":
+            return _read_json(file)
+        name, reader = _READERS[suffix]
+        return reader(file, **options.get(name, {}))
+    except pd.errors.EmptyDataError:  # only blank lines: no columns, no rows
+        return pd.DataFrame()
+
+
+def _is_nothing(value: pd.DataFrame | str) -> bool:
+    """An empty result: a text with no text, a table with neither columns nor rows."""
+    if isinstance(value, str):
+        return not value.strip()
+    return value.empty and len(value.columns) == 0
 
 
 def load_result_files(paths: Sequence[Path], root: Path, *, concat: bool = False,
@@ -614,10 +624,16 @@ def load_result_files(paths: Sequence[Path], root: Path, *, concat: bool = False
         if value is not None:
             loaded[Path(path).relative_to(root).as_posix()] = value
     names = ", ".join(Path(p).relative_to(root).as_posix() for p in paths)
-    if paths and all(Path(p).stat().st_size == 0 for p in paths):
+    if all(Path(p).stat().st_size == 0 for p in paths) or (
+            loaded and all(_is_nothing(v) for v in loaded.values())):
         raise EmptyResultsError(f"{who} completed, but its result files are empty ({names}): "
                                 "it produced no rows (did it get its input?)", job)
     if not concat:
+        if not loaded:
+            import warnings
+
+            warnings.warn(f"{who}'s results are neither tables nor text ({names}); "
+                          "job.download(DIR) saves them as files", ByteniteWarning, stacklevel=3)
         return loaded
     tables = {name: v for name, v in loaded.items() if isinstance(v, pd.DataFrame)}
     if not tables:
