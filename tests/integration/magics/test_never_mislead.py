@@ -11,8 +11,7 @@ server: see ``test_kernel.py`` and ``test_local.py``; case 12 (dark theme) is a 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from bytenite_nb.local import LocalServer
 from bytenite_nb.notebook.presenter import JobDisplay, outcome_bundle
 from bytenite_nb.testing import TestingShell
 from tests.kit.apps import SLEEPY_TEMPLATE_ID, standard_apps
+from tests.kit.processes import until
 from tests.kit.servers import ServerFactory
 
 CSV = "csv-rows-template"
@@ -77,14 +77,6 @@ def magic(ip: TestingShell, line: str) -> Any:
     return ip.run_line_magic("bytenite", line)
 
 
-def until(check: Callable[[], bool], what: str, deadline: float = 60.0) -> None:
-    end = time.monotonic() + deadline
-    while not check():
-        if time.monotonic() > end:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
 def displayed(capsys: pytest.CaptureFixture[str]) -> str:
     """What a cell's result showed on stdout (a terminal shell prefixes it with ``Out[n]:``)."""
     return re.sub(r"^Out\[\d+\]: ", "", capsys.readouterr().out)
@@ -98,9 +90,9 @@ def aborted_during_tasks(client: Client, chunks: int = 8) -> Any:
     """A sleepy job aborted once some of its tasks completed and others still ran."""
     job = client.submit(SLEEPY_TEMPLATE_ID, source="bypass", name="to-abort",
                         params={"partitioner": {"chunks": chunks}, "app": {"seconds": 0.4}})
-    until(lambda: (job.tasks_df().status == "complete").sum() >= 2, "two tasks to complete")
+    assert until(lambda: (job.tasks_df().status == "complete").sum() >= 2), "no task completed"
     job.abort()
-    until(lambda: job.refresh().is_terminal, "the abort")
+    assert until(lambda: job.refresh().is_terminal), "the abort"
     return job
 
 
@@ -226,7 +218,7 @@ def test_case04_abort_updates_the_handle_you_hold(
     """After `%bytenite abort $job` said "now FAILED", `job.state` still said PARTITIONING
     until `.refresh()`. Handles are live now."""
     job = magic(ip, f"run {SLEEPY_TEMPLATE_ID} --source bypass --param seconds=30 -o job")
-    until(lambda: client.job(job.id).state.is_running, "the job to start")
+    assert until(lambda: client.job(job.id).state.is_running), "the job to start"
     capsys.readouterr()
     magic(ip, "abort $job")
     assert capsys.readouterr().out.strip() == f"Aborted job {job.id} (now aborted)."
@@ -327,7 +319,7 @@ def test_case09_a_running_job_says_running_and_its_duration_counts(
     monitor = JobMonitor(job)
     dash = JobsDashboard(client, live=False)
     try:
-        until(lambda: monitor.running > 0, "tasks to run")
+        assert until(lambda: monitor.running > 0), "tasks to run"
         assert monitor.state == "running" and monitor.stage == "tasks"
         assert "RUNNING" in repr(monitor)
         dash.table.page_size = 1000
