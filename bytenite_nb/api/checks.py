@@ -176,6 +176,7 @@ def route_params(template: Template, params: Mapping[str, Any] | None,
             raise InputError(f"{key} is a param of {' and '.join(owners)}: say which, "
                               f"{options}")
         raise InputError(_unknown(template, key, value, None, names, phrasing))
+    problems, misplaced = [], True
     for section in SECTIONS:
         values = out.get(section)
         if section not in names or not isinstance(values, Mapping):
@@ -184,14 +185,20 @@ def route_params(template: Template, params: Mapping[str, Any] | None,
         for key, value in values.items():
             if key in declared or open_ended:
                 continue
-            raise InputError(_unknown(template, key, value, section, names, phrasing))
+            problems.append(_unknown(template, key, value, section, names, phrasing,
+                                     listing=False))
+            misplaced &= any(key in d for s, (d, _) in names.items() if s != section)
+    if problems:  # every name at once; what each section takes unless each was just misplaced
+        takes = "; ".join(f"{s} takes {', '.join(d) or 'none'}" for s, (d, _) in names.items())
+        raise InputError("; ".join(problems) + ("" if misplaced else f" ({takes})"))
     return out or None
 
 
 def _unknown(template: Template, key: str, value: Any, section: str | None,
-             names: Mapping[str, tuple[list[str], bool]], phrasing: Phrasing) -> str:
-    """The message for a param ``key`` that ``section`` (or, unqualified, no section)
-    declares."""
+             names: Mapping[str, tuple[list[str], bool]], phrasing: Phrasing, *,
+             listing: bool = True) -> str:
+    """The message for a param ``key`` that ``section`` (or, unqualified, no section) does
+    not declare; ``listing``: end with what each section takes."""
     owners = [s for s, (declared, _) in names.items() if key in declared and s != section]
     if owners:
         owner = owners[0]
@@ -199,11 +206,12 @@ def _unknown(template: Template, key: str, value: Any, section: str | None,
     everything = [n for declared, _ in names.values() for n in declared]
     hint = suggest(key, everything)
     takes = "; ".join(f"{s} takes {', '.join(d) or 'none'}" for s, (d, _) in names.items())
+    takes = f" {takes}" if listing else ""
     schemaless = [s for s in SECTIONS if s not in names]
     if section:
-        text = f"the {section} of {template.id} takes no param {key!r}.{hint} {takes}"
+        text = f"the {section} of {template.id} takes no param {key!r}.{hint}{takes}"
     else:
-        text = f"no section of {template.id} takes a param {key!r}.{hint} {takes}"
+        text = f"no section of {template.id} takes a param {key!r}.{hint}{takes}"
     if schemaless and section is None:
         text += (f"; {' and '.join(schemaless)} {'has' if len(schemaless) == 1 else 'have'} no "
                  f"schema and take{'s' if len(schemaless) == 1 else ''} any name: "
