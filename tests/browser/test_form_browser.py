@@ -54,7 +54,7 @@ def test_form_fill_copy_and_run(page: Any, lab: Lab, shots: Path) -> None:
     assert "source: bypass" in text and "chunks: 8" in text and "seconds: 0.1" in text
     form.screenshot(path=str(shots / "filled.png"))
     run.click()
-    done = form.locator(".bn-monitor[data-state='COMPLETE']")
+    done = form.locator(".bn-monitor[data-state='complete']")
     done.wait_for()
     assert "8/8 tasks done" in done.inner_text()
     form.screenshot(path=str(shots / "ran.png"))

@@ -461,7 +461,7 @@ def render_html(s: MonitorState) -> str:
         f'<div style="display:flex;height:8px;background:{_TRACK};border-radius:4px;'
         f'overflow:hidden"><div style="width:{pct_done:.1f}%;background:{_OK}"></div>'
         f'<div style="width:{pct_failed:.1f}%;background:{_BAD}"></div></div>',
-        f'<div class="bn-counts" style="color:{_MUTED};margin:3px 0">{e(counts)}</div>',
+        f'<div class="bn-counts" style="color:{_FG};margin:3px 0">{e(counts)}</div>',
     ]
     if s.stage == "failed" and (s.error_message or s.task_error):
         body.append(
