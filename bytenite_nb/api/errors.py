@@ -295,8 +295,9 @@ class WaitTimeoutError(ByteniteError, TimeoutError):
     def __init__(self, job: Job, timeout: float) -> None:
         self.job = job
         self.timeout = timeout
+        status = getattr(job, "status", None) or job.state.name
         super().__init__(
-            f"Job {job.id} still {job.state.name} after waiting {timeout:g} s "
+            f"Job {job.id} still {status} after waiting {timeout:g} s "
             "(it keeps running; call wait() again or abort())"
         )
 

@@ -83,7 +83,7 @@ class JobWatcher:
 
     def __repr__(self) -> str:
         status = "done" if self.done.is_set() else "watching"
-        return f"<JobWatcher {self.job_id} {self._snapshot.state.name} {status}>"
+        return f"<JobWatcher {self.job_id} {self._snapshot.status} {status}>"
 
     @property
     def snapshot(self) -> JobSnapshot:

@@ -290,18 +290,23 @@ def test_case08_an_abort_is_not_a_crash(ip: TestingShell, client: Client,
 # -- case 7 -----------------------------------------------------------------------------------
 
 
-def test_case07_results_of_a_running_job_wait_for_it(client: Client) -> None:
+def test_case07_results_of_a_running_job_wait_for_it(
+        ip: TestingShell, client: Client, capsys: pytest.CaptureFixture[str]) -> None:
     """`job.load_results()` on a running job raised `BadRequestError ... not yet been
-    completed` with no hint; it now waits and loads; `wait=False` says what to call."""
-    job = client.submit(SLEEPY_TEMPLATE_ID, source="bypass",
-                        params={"partitioner": {"chunks": 2}, "app": {"seconds": 1.5}})
+    completed` with no hint; it now waits (showing progress in a notebook) and loads;
+    `wait=False` says what to call."""
+    job = magic(ip, f"run {SLEEPY_TEMPLATE_ID} --source bypass --param partitioner.chunks=2 "
+                    "--param seconds=1.5 -o job")
     with pytest.raises(ResultsNotReadyError, match=r"still (queued|partitioning|running).*"
                                                    r"call job\.wait\(\) first"):
         job.load_results(wait=False)
     with pytest.raises(ResultsNotReadyError, match=r"job\.load_results\(\), which waits"):
         job.results()
-    results = job.load_results()
-    assert results == {"out_0.txt": "done 0\n", "out_1.txt": "done 1\n"}
+    capsys.readouterr()
+    ip.run_cell("results = job.load_results()")
+    shown = capsys.readouterr().out
+    assert f"ByteNite job {job.id}" in shown  # the progress of the job it waited for
+    assert ip.user_ns["results"] == {"out_0.txt": "done 0\n", "out_1.txt": "done 1\n"}
     assert job.status == "complete"
 
 
