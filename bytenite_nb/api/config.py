@@ -336,7 +336,7 @@ def resolve_settings(
         if elsewhere:
             places.append(f"keys for other servers were not sent to {url}: "
                           + "; ".join(elsewhere))
-        raise MissingCredentialsError(places)
+        raise MissingCredentialsError(places, base_url=url, elsewhere=elsewhere)
     return Settings(
         api_key=key, base_url=url, api_key_source=key_source, base_url_source=url_source
     )

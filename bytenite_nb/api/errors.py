@@ -87,10 +87,17 @@ class ConfigurationError(ByteniteError):
 
 
 class MissingCredentialsError(ConfigurationError):
-    """No API key was found; the message lists every place the client looked."""
+    """No API key was found for the server; the message lists every place the client looked.
 
-    def __init__(self, places: list[str]) -> None:
+    ``base_url`` is the server a key was looked for; ``elsewhere`` names the keys found that
+    belong to other servers (not sent to this one).
+    """
+
+    def __init__(self, places: list[str], *, base_url: str | None = None,
+                 elsewhere: list[str] | None = None) -> None:
         self.places = list(places)
+        self.base_url = base_url
+        self.elsewhere = list(elsewhere or [])
         listing = "\n".join(f"  - {place}" for place in self.places)
         super().__init__(
             "No ByteNite API key found. Set one in any of these places "

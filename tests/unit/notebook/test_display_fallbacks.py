@@ -104,8 +104,11 @@ def test_noninteractive_mode_logs_plain_lines(shell: Any, client: Client,
                                               caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("BYTENITE_NONINTERACTIVE", "1")
     caplog.set_level(logging.INFO, logger="bytenite_nb.progress")
-    job = hello(client, "log-mode")
+    # Shown before it runs, so the progress lines cannot all be skipped by a quick job.
+    job = client.submit("hello-world-template", source=b"display me\n", name="log-mode",
+                        params={"app": {"case": "upper"}}, run=False)
     shown = job_display.show_job(job, ip=shell)
+    job.run()
     assert shown.mode == "log" and isinstance(shown.log, job_display.LogReporter)
     assert shown.ended.wait(60)
     assert shell.display_pub.outputs[0]["data"].keys() == {"text/plain"}
