@@ -38,7 +38,7 @@ from bytenite_nb.api.errors import (
     ResultsNotReadyError,
 )
 from bytenite_nb.api.events import EventStream
-from bytenite_nb.api.jobs import Job, mark_deleted
+from bytenite_nb.api.jobs import Job, has_live, mark_deleted
 from bytenite_nb.api.models import (
     DataSourceInfo,
     LogEntry,
@@ -405,13 +405,32 @@ class Client:
         )
 
     def run_job(self, job_id: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
-        """``POST /jobs/{id}/run``: start a NEW job. Not retried after a lost answer."""
+        """``POST /jobs/{id}/run``: start a NEW job. Not retried after a lost answer. The
+        job's live handles, if any, are brought up to date."""
         body = {"config": wire.camelize_keys(config)} if config else {}
-        return self._call("POST", f"{_C}/jobs/{job_id}/run", json=body, idempotent=False)
+        answer = self._call("POST", f"{_C}/jobs/{job_id}/run", json=body, idempotent=False)
+        self._update_handles(job_id)
+        return answer
 
     def abort_job(self, job_id: str) -> dict[str, Any]:
-        """``POST /jobs/{id}/abort``: a running job ends FAILED; a never-started one is deleted."""
-        return self._call("POST", f"{_C}/jobs/{job_id}/abort", idempotent=False)
+        """``POST /jobs/{id}/abort``: a running job ends ``aborted`` (FAILED on the wire); a
+        never-started one is deleted. The job's live handles, if any, are brought up to
+        date."""
+        answer = self._call("POST", f"{_C}/jobs/{job_id}/abort", idempotent=False)
+        self._update_handles(job_id)
+        return answer
+
+    def _update_handles(self, job_id: str) -> None:
+        """Re-read a job that was just changed, when a handle of it is alive (the read
+        updates them all; a job gone is marked deleted). Nothing is read otherwise."""
+        if not has_live(self, job_id):
+            return
+        try:
+            self.job(job_id)
+        except NotFoundError:
+            mark_deleted(self, job_id)
+        except ByteniteError as exc:  # the change itself succeeded: that is what counts
+            log.debug("could not re-read job %s after changing it: %s", job_id, exc)
 
     def delete_job(self, job_id: str) -> dict[str, Any]:
         """``DELETE /jobs/{id}`` (the job's live handles then say ``deleted``)."""

@@ -113,6 +113,11 @@ def update_live(client: Client, job_id: str, fields: dict[str, Any]) -> None:
         record.take({**record.raw, **{k: v for k, v in fields.items() if v is not None}}, None)
 
 
+def has_live(client: Client, job_id: str) -> bool:
+    """Whether some handle of ``job_id`` on ``client``'s server is alive."""
+    return (str(getattr(client, "base_url", "")), job_id) in _LIVE
+
+
 def mark_deleted(client: Client, job_id: str) -> None:
     """Tell every live handle of ``job_id`` that the job no longer exists."""
     record = _LIVE.get((str(getattr(client, "base_url", "")), job_id))
@@ -308,19 +313,16 @@ class Job:
         return self._replace(self._client.job(self.id))
 
     def run(self, config: dict[str, Any] | None = None) -> Job:
-        """Start a NEW job (``POST /jobs/{id}/run``); returns ``self``, refreshed."""
+        """Start a NEW job (``POST /jobs/{id}/run``); returns ``self``, refreshed (by the
+        client, which brings every live handle of the job up to date)."""
         self._client.run_job(self.id, config=config)
-        return self.refresh()
+        return self
 
     def abort(self) -> Job:
         """Abort: a running job ends ``aborted`` (FAILED on the wire, with a message saying
         so); a job that never started is deleted (then :attr:`deleted` is true)."""
-        self._client.abort_job(self.id)
-        try:
-            return self.refresh()
-        except LookupError:  # it had not started, so the server deleted it
-            mark_deleted(self._client, self.id)
-            return self
+        self._client.abort_job(self.id)  # (re-reads the job for its live handles, this one too)
+        return self
 
     def delete(self) -> None:
         """Delete the job (every handle of it then says ``deleted``)."""

@@ -31,7 +31,7 @@ from bytenite_nb.api.errors import (
 from bytenite_nb.local import LocalServer
 from bytenite_nb.notebook.presenter import JobDisplay, outcome_bundle
 from bytenite_nb.testing import TestingShell
-from tests.kit.apps import SLEEPY_TEMPLATE_ID, standard_apps
+from tests.kit.apps import SLEEPY_TEMPLATE_ID, standard_apps, write_app
 from tests.kit.processes import until
 from tests.kit.servers import ServerFactory
 
@@ -43,6 +43,7 @@ HELLO = "hello-world-template"
 def server(start_module_server: ServerFactory,
            tmp_path_factory: pytest.TempPathFactory) -> LocalServer:
     apps = standard_apps(tmp_path_factory.mktemp("never-mislead-apps"))
+    write_app(apps, "silent", "print('nothing to say')")  # (writes no result file)
     return start_module_server(workers=2, apps_dirs=(apps,))
 
 
@@ -162,6 +163,15 @@ def test_case01_a_job_over_no_rows_warns_and_its_empty_result_says_so(
     with pytest.raises(UsageError, match=r"^EmptyResultsError: job .* result files are empty"):
         magic(ip, f"results {nothing.id} --load --concat")
 
+    # A job without any result file ends amber too, and reading it says so.
+    silent = client.submit("silent-template", source="bypass", name="silent")
+    shown = JobDisplay.result(silent, ip=ip, mode="html")
+    assert shown.ended.wait(30)
+    assert shown.feed.state.tone == "warning"
+    assert shown.feed.state.warnings == ("the job produced no result files",)
+    with pytest.raises(EmptyResultsError, match="completed without any result files"):
+        silent.load_results()
+
 
 # -- case 2 -----------------------------------------------------------------------------------
 
@@ -240,7 +250,6 @@ def test_case05_attach_draws_a_finished_job_from_its_record_and_tasks(
     a job whose task failed was drawn "FAILED during queued" with the Queued stage red."""
     job = aborted_during_tasks(client)
     done = int((job.tasks_df().status == "complete").sum())
-    ip.run_cell(f"import bytenite_nb\nj = bytenite_nb.Client().job('{job.id}')")
     magic(ip, f"attach {job.id} -o again")
     capsys.readouterr()
     ip.run_cell("again")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 
 from bytenite_nb.api.errors import AuthenticationError
 from bytenite_nb.testing import TestingShell
@@ -31,7 +32,13 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestingSh
     monkeypatch.setenv("BYTENITE_LOCAL_DIR", str(tmp_path / "default-local"))
     monkeypatch.delenv("BYTENITE_BASE_URL", raising=False)
     monkeypatch.setenv("BYTENITE_API_KEY", HOSTED_KEY)  # as for a hosted account
+    # The magics share their server with the kernel's current IPython only: this shell must
+    # be that one, as a notebook's is (another test may have left a plain singleton behind).
+    if InteractiveShell.initialized() and not isinstance(InteractiveShell._instance,
+                                                         TestingShell):
+        InteractiveShell.clear_instance()
     ip = TestingShell.create()
+    assert InteractiveShell._instance is ip
     ip.run_cell(f"%config ByteniteMagics.ledger_path = '{tmp_path / 'ledger.jsonl'}'")
     try:
         yield ip
