@@ -157,18 +157,24 @@ def is_aborted(state: Any, error_message: str | None) -> bool:
     return parsed is wire.JobState.FAILED and bool(_ABORT_WORDS.search(error_message or ""))
 
 
+#: Wire name -> status, for the common case (a listing reads thousands of these).
+_OF_NAME: dict[str, str] = {state.value: status for state, status in _OF_STATE.items()}
+
+
 def status_of(state: Any, error_message: str | None = None) -> str:
     """The status word of a wire state (``JobState`` or its name) and the job's
     ``errorMessage`` (which tells an abort from a failure)."""
-    if state is None or state == "":
-        return UNKNOWN
-    try:
-        parsed = wire.JobState.parse(state)
-    except ValueError:
-        return UNKNOWN
-    if is_aborted(parsed, error_message):
+    status = _OF_NAME.get(state) if isinstance(state, str) else None
+    if status is None:
+        if state is None or state == "":
+            return UNKNOWN
+        try:
+            status = _OF_STATE[wire.JobState.parse(state)]
+        except ValueError:
+            return UNKNOWN
+    if status == FAILED and error_message and _ABORT_WORDS.search(error_message):
         return ABORTED
-    return _OF_STATE[parsed]
+    return status
 
 
 def job_status(record: Any) -> str:
