@@ -36,7 +36,9 @@ STAGE_LABELS = {
 #: Stages of a job that has ended.
 END_STAGES = ("done", "failed", "aborted")
 
-#: Colours, each readable as a badge background behind white text (contrast >= 4.5:1).
+#: Tone colours, each readable as a badge background behind white text (contrast >= 4.5:1)
+#: in any theme. Fixed on purpose: JupyterLab's --jp-success/--jp-warn colours are too light
+#: behind white text; every text, border and background colour follows the theme instead.
 COLORS = {
     "success": "#1a7f37",
     "danger": "#cf222e",
