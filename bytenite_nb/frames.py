@@ -13,6 +13,10 @@ gives the right dtypes, which ``json_normalize`` does not (see ``benchmarks/fram
 
 Accepted inputs are the client's objects (``Job``, ``LogEntry``, ``TaskInfo``,
 ``ResultFile``, ``Template``, task ``Event``\\ s) or their raw JSON dicts.
+
+Frames come back as :class:`ReadableFrame`, a DataFrame whose HTML display is made for
+reading (ids shortened to their first 8 characters, long text wrapped instead of cut); the
+data are exactly the same as a plain DataFrame's.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from bytenite_nb import vocabulary, wire
 from bytenite_nb.api.errors import ByteniteWarning, EmptyResultsError
 
 __all__ = [
+    "JOBS_COLUMNS",
     "JOBS_SCHEMA",
     "LOGS_SCHEMA",
     "READ_OPTION_FORMATS",
@@ -36,6 +41,7 @@ __all__ = [
     "SECRETS_SCHEMA",
     "TASKS_SCHEMA",
     "TEMPLATES_SCHEMA",
+    "ReadableFrame",
     "check_read_options",
     "jobs_df",
     "jobs_to_records",
@@ -78,6 +84,9 @@ JOBS_SCHEMA: dict[str, Any] = {
     "is_test_job": "boolean",
     "payment_amount": "Int64",
 }
+#: The jobs_df columns people read, shown by default (``columns="all"`` gives JOBS_SCHEMA).
+JOBS_COLUMNS: tuple[str, ...] = ("name", "template_id", "status", "created_at", "duration",
+                                 "num_chunks", "error_message")
 LOGS_SCHEMA: dict[str, Any] = {
     "job_id": "str",
     "timestamp": UTC,
@@ -106,6 +115,7 @@ TEMPLATES_SCHEMA: dict[str, Any] = {
     "app": "str",
     "partitioner": "str",
     "assembler": "str",
+    "params": "str",
     "owner": "str",
     "created_at": UTC,
 }
@@ -242,13 +252,69 @@ def _bool(values: list[Any]) -> pd.Series:
     return pd.Series(pd.array([None if v is None else bool(v) for v in values], dtype="boolean"))
 
 
+#: Columns holding job ids (long UUIDs), whose HTML display is shortened; a frame indexed by
+#: job id says so in ``attrs`` (template and secret ids are names: never shortened).
+_ID_NAMES = frozenset({"job_id"})
+_JOB_INDEX = "bytenite_job_index"
+#: Text columns whose HTML display wraps rather than cuts.
+_WRAPPED = frozenset({"description", "error_message", "message", "params"})
+#: How many characters of an id the HTML display shows.
+SHORT_ID = 8
+
+
+class ReadableFrame(pd.DataFrame):
+    """A DataFrame whose HTML display is made for a person reading it.
+
+    Job ids (``jobs_df``'s index, ``job_id`` columns) show their first :data:`SHORT_ID` characters
+    and long text (descriptions, error messages, log messages) wraps instead of being cut.
+    Only the display changes: values, dtypes and every operation are a DataFrame's, and
+    frames derived from it (filters, selections) keep the readable display.
+    """
+
+    @property
+    def _constructor(self) -> Any:
+        return ReadableFrame
+
+    def __repr__(self) -> str:
+        if not _WRAPPED.intersection(self.columns):
+            return super().__repr__()
+        with pd.option_context("display.max_colwidth", None):  # long text whole, not cut
+            return super().__repr__()
+
+    def _repr_html_(self) -> str | None:
+        shown = pd.DataFrame(self)
+        if self.attrs.get(_JOB_INDEX) and shown.index.dtype == "str":
+            shown.index = shown.index.map(_shorten)
+        for name in _ID_NAMES.intersection(shown.columns):
+            if shown[name].dtype == "str":
+                shown[name] = shown[name].map(_shorten, na_action="ignore")
+        wrapped = [i for i, name in enumerate(shown.columns) if name in _WRAPPED]
+        if not wrapped:
+            return shown._repr_html_()
+        with pd.option_context("display.max_colwidth", None):
+            table = shown._repr_html_()
+        if table is None:
+            return None
+        # A class of its own, so the rule reaches only this table's wrapped columns.
+        mark = f"bn-frame-{id(self):x}"
+        first = shown.index.nlevels + 1  # nth-child counts the row's index cells
+        cells = ",".join(f".{mark} td:nth-child({first + i})" for i in wrapped)
+        style = (f"<style>{cells}{{white-space:normal;min-width:12em;max-width:42em;"
+                 "text-align:left;overflow-wrap:anywhere}</style>")
+        return f'<div class="{mark}">{style}{table}</div>'
+
+
+def _shorten(value: Any) -> Any:
+    return value[:SHORT_ID] if isinstance(value, str) and len(value) > SHORT_ID else value
+
+
 def _frame(
     columns: dict[str, pd.Series],
     schema: dict[str, Any],
     index: str | None = None,
     index_values: list[Any] | None = None,
-) -> pd.DataFrame:
-    frame = pd.DataFrame({name: columns[name] for name in schema}, copy=False)
+) -> ReadableFrame:
+    frame = ReadableFrame({name: columns[name] for name in schema}, copy=False)
     if index is not None:
         frame.index = pd.Index(
             [v if v else None for v in index_values or []], dtype="str", name=index
@@ -261,14 +327,18 @@ def _frame(
 # --------------------------------------------------------------------------------------------
 
 
-def jobs_df(jobs: Iterable[Any]) -> pd.DataFrame:
+def jobs_df(jobs: Iterable[Any], *, columns: str | Sequence[str] = "default") -> pd.DataFrame:
     """Jobs (``Job`` objects or protojson dicts) -> one row per job, indexed by ``id``.
 
-    Columns and dtypes: :data:`JOBS_SCHEMA`. ``status`` is the job's status word
-    (``running``, ``complete``, ``aborted``...). ``duration`` is ``ended_at - started_at``
-    once the job ended (else the job's own ``duration`` seconds); missing (``NaT``) while it
-    runs, whatever the server's ``duration`` field says then (ByteNite Local says 0).
+    ``columns``: ``"default"`` the ones people read (:data:`JOBS_COLUMNS`: name, template,
+    status, created, duration, chunks, error), ``"all"`` every column of
+    :data:`JOBS_SCHEMA` (timestamps of each step, data source and destination, config,
+    payment), or a list of column names. ``status`` is the job's status word (``running``,
+    ``complete``, ``aborted``...). ``duration`` is ``ended_at - started_at`` once the job
+    ended (else the job's own ``duration`` seconds); missing (``NaT``) while it runs,
+    whatever the server's ``duration`` field says then (ByteNite Local says 0).
     """
+    chosen = _job_columns(columns)
     recs = _records(jobs)
     configs = [r.get("config") or {} for r in recs]
     started = _ts([r.get("startedAt") for r in recs])
@@ -280,7 +350,7 @@ def jobs_df(jobs: Iterable[Any]) -> pd.DataFrame:
         unfinished = pd.Series([s in _UNFINISHED for s in statuses], index=duration.index)
         seconds = _seconds([r.get("duration") for r in recs])
         duration = duration.where(~missing | unfinished, seconds)
-    columns = {
+    built = {
         "name": _str([r.get("name") for r in recs]),
         "description": _str([r.get("description") for r in recs]),
         "template_id": _str([r.get("templateId") for r in recs]),
@@ -303,7 +373,25 @@ def jobs_df(jobs: Iterable[Any]) -> pd.DataFrame:
         "is_test_job": _bool([c.get("isTestJob") for c in configs]),
         "payment_amount": _int64([r.get("paymentAmount") for r in recs]),
     }
-    return _frame(columns, JOBS_SCHEMA, "id", [r.get("id") for r in recs])
+    frame = _frame(built, JOBS_SCHEMA, "id", [r.get("id") for r in recs])
+    frame.attrs[_JOB_INDEX] = True
+    return frame if len(chosen) == len(JOBS_SCHEMA) else frame[list(chosen)]
+
+
+def _job_columns(columns: str | Sequence[str]) -> tuple[str, ...]:
+    """The jobs_df columns asked for; a ValueError names the unknown ones."""
+    if isinstance(columns, str):
+        if columns == "all":
+            return tuple(JOBS_SCHEMA)
+        if columns == "default":
+            return JOBS_COLUMNS
+        columns = [columns]
+    chosen = tuple(columns)
+    unknown = [c for c in chosen if c not in JOBS_SCHEMA]
+    if unknown:
+        raise ValueError(f"jobs_df: unknown column(s) {', '.join(map(repr, unknown))}; use "
+                         f"'default', 'all' or names from: {', '.join(JOBS_SCHEMA)}")
+    return chosen
 
 
 #: Statuses of a job that has not ended.
@@ -438,12 +526,14 @@ def task_records_from_events(events: Iterable[Any]) -> list[dict[str, Any]]:
     return sorted(tasks.values(), key=lambda r: (r["jobId"], r["chunkNumber"]))
 
 
-def tasks_df(tasks: Iterable[Any]) -> pd.DataFrame:
+def tasks_df(tasks: Iterable[Any], *, job_id: str | None = None) -> pd.DataFrame:
     """Tasks (``TaskInfo``, task records, or ``task.state`` events) -> one row per task.
 
     Columns and dtypes: :data:`TASKS_SCHEMA`; ``status`` is the task's status word
     (``complete``, ``failed``, ``cancelled``...). ``duration`` is the server's (seconds) when
-    given, else ``ended_at - started_at``.
+    given, else ``ended_at - started_at``. With ``job_id`` (the tasks of that one job, as
+    ``Job.tasks_df()`` gives them) the ``job_id`` column is left out, since every row would
+    repeat it, and the id is kept in ``frame.attrs["job_id"]``.
     """
     items = list(tasks)
     if items and (
@@ -472,7 +562,12 @@ def tasks_df(tasks: Iterable[Any]) -> pd.DataFrame:
         "exit_code": _int64([r.get("exitCode") for r in recs]),
         "error_message": _str([r.get("errorMessage") for r in recs]),
     }
-    return _frame(columns, TASKS_SCHEMA)
+    frame = _frame(columns, TASKS_SCHEMA)
+    if job_id is None:
+        return frame
+    one_job = frame.drop(columns="job_id")
+    one_job.attrs["job_id"] = job_id
+    return one_job
 
 
 def results_df(results: Iterable[Any], *, job_id: str | None = None) -> pd.DataFrame:
@@ -488,17 +583,30 @@ def results_df(results: Iterable[Any], *, job_id: str | None = None) -> pd.DataF
 
 
 def templates_df(templates: Iterable[Any]) -> pd.DataFrame:
-    """Templates (``Template`` or dicts) -> one row per template, indexed by ``id``."""
+    """Templates (``Template`` or dicts) -> one row per template, indexed by ``id``.
+
+    ``params`` names the params each section declares in its schema
+    (``partitioner: rows_per_chunk, format · app: op, where``); missing when none does.
+    """
     recs = _records(templates)
     columns = {
         "description": _str([r.get("description") for r in recs]),
         "app": _str([r.get("app") for r in recs]),
         "partitioner": _str([r.get("partitioner") for r in recs]),
         "assembler": _str([r.get("assembler") for r in recs]),
+        "params": _str([_params_text(r) for r in recs]),
         "owner": _str([r.get("owner") for r in recs]),
         "created_at": _ts([r.get("createdAt") for r in recs]),
     }
     return _frame(columns, TEMPLATES_SCHEMA, "id", [r.get("id") for r in recs])
+
+
+def _params_text(record: dict[str, Any]) -> str | None:
+    """``partitioner: rows_per_chunk, format · app: op`` from a template's params schemas."""
+    from bytenite_nb.api.models import Template
+    from bytenite_nb.api.template_doc import describe_params
+
+    return describe_params(Template.from_json(record)) or None
 
 
 def secrets_df(secrets: Iterable[Any]) -> pd.DataFrame:

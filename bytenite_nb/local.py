@@ -320,7 +320,8 @@ class LocalServer:
             args += ["--preload", module]
         if config.scheduler:
             args += ["--scheduler", config.scheduler,
-                     "--scheduler-timeout", str(config.scheduler_timeout)]
+                     "--scheduler-timeout", str(config.scheduler_timeout),
+                     "--worker-timeout", str(config.worker_timeout)]
         env = dict(os.environ)
         # Keys travel in the environment, never on the command line (visible in `ps`).
         env["BYTENITE_LOCAL_API_KEYS"] = ",".join(config.api_keys)

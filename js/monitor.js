@@ -1,7 +1,10 @@
 // JobMonitor view (anywidget ES module). No bundler and no network imports: the relative
 // imports below are inlined by bytenite_nb/notebook/widgets/_assets.py.
-import { viewModel, gridLayout, cellRect, cellAt, cellStyle, diffGrid } from "./monitor_logic.js";
+import {
+  viewModel, gridLayout, cellRect, cellAt, cellStyle, diffGrid, outputsLine,
+} from "./monitor_logic.js";
 import { coalesce } from "./throttle.js";
+import { RateMeter, paceText } from "./rate_logic.js";
 
 /** Create an element with a class and optional text. */
 function h(tag, cls, text) {
@@ -14,7 +17,7 @@ function h(tag, cls, text) {
 const TRAITS = [
   "job_id", "name", "state", "stage", "failed_at", "tone", "done", "running", "failed", "total",
   "counted", "started_ms", "ended_ms", "grid", "logs", "error_message", "task_error",
-  "warnings", "summary", "abortable", "abort_requested", "notice",
+  "warnings", "summary", "abortable", "abort_requested", "notice", "rate", "eta", "outputs",
 ];
 
 function snapshot(model) {
@@ -41,7 +44,9 @@ function render({ model, el }) {
   logsBtn.title = "Show the job's full logs as a DataFrame";
   const abortBtn = h("button", "bn-btn bn-abort", "Abort");
   abortBtn.title = "Abort this job on the server";
-  head.append(title, jobId, badge, clock, spacer, logsBtn, abortBtn);
+  const timelineBtn = h("button", "bn-btn bn-timeline-btn", "Timeline");
+  timelineBtn.title = "Every task as a bar from its start to its end (job.timeline())";
+  head.append(title, jobId, badge, clock, spacer, timelineBtn, logsBtn, abortBtn);
 
   const steps = h("ol", "bn-steps");
   const bar = h("div", "bn-bar");
@@ -50,6 +55,7 @@ function render({ model, el }) {
   const barRunning = h("div", "bn-bar-running");
   bar.append(barDone, barFailed, barRunning);
   const counts = h("div", "bn-counts");
+  const pace = h("span", "bn-pace");
 
   const gridWrap = h("div", "bn-grid");
   const canvas = h("canvas", "bn-grid-canvas");
@@ -69,12 +75,27 @@ function render({ model, el }) {
   const summaryMark = h("span", "bn-mark");
   const summaryText = h("span", "bn-summary-text");
   summary.append(summaryMark, summaryText);
+  const outputs = h("div", "bn-outputs");
   const notice = h("div", "bn-notice");
   const logTail = h("pre", "bn-logtail");
   const logsPanel = h("div", "bn-logs-panel");
+  const timelinePanel = h("div", "bn-timeline-panel");
 
-  root.append(head, steps, bar, counts, gridWrap, error, warningsBox, summary, notice, logTail,
-    logsPanel);
+  root.append(head, steps, bar, counts, gridWrap, error, warningsBox, summary, outputs, notice,
+    logTail, timelinePanel, logsPanel);
+
+  // Rate and time left: the browser's own meter, fed on the browser's clock whenever more
+  // tasks have finished, so the time left counts down between kernel messages. Until it has
+  // seen enough tasks finish (e.g. just after the page was reloaded) the kernel's estimate,
+  // from the same meter, is shown.
+  const meter = new RateMeter();
+  function paceNow(s, terminal) {
+    if (terminal || !s.total) return "";
+    const now = Date.now() / 1000;
+    const own = meter.rate;
+    if (own !== null) return paceText(own, meter.eta(s.total, now));
+    return s.rate > 0 ? paceText(s.rate, s.eta >= 0 ? s.eta : null) : "";
+  }
 
   // Task grid on one canvas: thousands of tasks cost one element, and only changed cells are
   // repainted between updates.
@@ -124,7 +145,9 @@ function render({ model, el }) {
   });
 
   function update() {
-    const vm = viewModel(snapshot(model), Date.now());
+    const s = snapshot(model);
+    if (s.total) meter.update(Date.now() / 1000, (s.done || 0) + (s.failed || 0));
+    const vm = viewModel(s, Date.now());
     root.dataset.state = vm.state;
     root.dataset.stage = vm.stage;
     root.dataset.tone = vm.tone;
@@ -145,6 +168,9 @@ function render({ model, el }) {
     barFailed.style.width = `${vm.failedPct}%`;
     barRunning.style.width = `${Math.min(vm.runningPct, 100 - vm.donePct - vm.failedPct)}%`;
     counts.textContent = vm.counts;
+    pace.textContent = paceNow(s, vm.terminal);
+    pace.style.display = pace.textContent ? "" : "none";
+    if (pace.textContent) counts.append(" · ", pace);
 
     drawGrid(model.get("grid") || "");
 
@@ -158,11 +184,14 @@ function render({ model, el }) {
     summaryMark.textContent = MARKS[vm.tone] || "";
     summaryText.textContent = vm.summary;
     summary.style.display = vm.summary ? "" : "none";
+    outputs.textContent = outputsLine(s.outputs, vm.jobId);
+    outputs.style.display = outputs.textContent ? "" : "none";
     notice.textContent = vm.notice;
     notice.style.display = vm.notice ? "" : "none";
     logTail.textContent = vm.logs.join("\n");
     logTail.style.display = vm.logs.length ? "" : "none";
 
+    timelineBtn.style.display = vm.terminal && s.total ? "" : "none";
     abortBtn.disabled = !vm.canAbort;
     abortBtn.style.display = vm.terminal ? "none" : "";
     abortBtn.textContent = model.get("abort_requested") ? "Aborting…" : "Abort";
@@ -173,20 +202,35 @@ function render({ model, el }) {
     abortBtn.disabled = true;
     model.send({ type: "abort" });
   });
-  logsBtn.addEventListener("click", () => {
-    if (logsPanel.childElementCount) {
-      logsPanel.replaceChildren(); // second click hides the table
-      logsBtn.textContent = "Logs";
-      return;
-    }
-    logsBtn.disabled = true;
-    logsPanel.replaceChildren(h("div", "bn-muted", "loading logs…"));
-    model.send({ type: "logs" });
-  });
+  // A button that asks the kernel for a panel's content (answered in onCustom); a second
+  // click hides the panel again.
+  function panelToggle(button, panel, label, loading, type) {
+    button.addEventListener("click", () => {
+      if (panel.childElementCount) {
+        panel.replaceChildren();
+        button.textContent = label;
+        return;
+      }
+      button.disabled = true;
+      panel.replaceChildren(h("div", "bn-muted", loading));
+      model.send({ type });
+    });
+  }
+  panelToggle(logsBtn, logsPanel, "Logs", "loading logs…", "logs");
+  panelToggle(timelineBtn, timelinePanel, "Timeline", "drawing the timeline…", "timeline");
 
-  // Python answers a "logs" request with pandas' own escaped HTML of the logs DataFrame.
+  // Python answers a "logs" request with pandas' own escaped HTML of the logs DataFrame, and
+  // a "timeline" request with the SVG markup of job.timeline() (escaped by Python).
   function onCustom(msg) {
     if (!msg || typeof msg !== "object") return;
+    if (msg.type === "timeline") {
+      timelineBtn.disabled = false;
+      timelineBtn.textContent = "Hide timeline";
+      const panel = h("div", "bn-timeline");
+      panel.innerHTML = msg.html || "";
+      timelinePanel.replaceChildren(panel, h("div", "bn-muted", msg.note || ""));
+      return;
+    }
     if (msg.type === "logs") {
       logsBtn.disabled = false;
       logsBtn.textContent = "Hide logs";
@@ -196,6 +240,7 @@ function render({ model, el }) {
       logsPanel.replaceChildren(...note, panel);
     } else if (msg.type === "error") {
       logsBtn.disabled = false;
+      timelineBtn.disabled = false;
       logsPanel.replaceChildren(h("div", "bn-error-msg", msg.message || "error"));
     }
   }
@@ -205,8 +250,10 @@ function render({ model, el }) {
   // The clock ticks in the browser: no kernel messages just to advance elapsed time.
   const timer = setInterval(() => {
     if (!model.get("ended_ms") && model.get("started_ms")) {
-      const vm = viewModel(snapshot(model), Date.now());
+      const s = snapshot(model);
+      const vm = viewModel(s, Date.now());
       clock.textContent = vm.elapsed;
+      pace.textContent = paceNow(s, vm.terminal);
     }
   }, 1000);
   update();

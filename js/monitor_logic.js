@@ -217,3 +217,12 @@ export function viewModel(s, nowMs) {
     notice: s.notice || "",
   };
 }
+
+/**
+ * What a finished job produced and how to load it (same text as _view.py's render_text):
+ * "→ 1 result file (result.csv), 1.2 KB; load them: job.load_results() or ...".
+ */
+export function outputsLine(outputs, jobId) {
+  if (!outputs) return "";
+  return `→ ${outputs}; load them: job.load_results() or %bytenite results ${jobId} --load`;
+}

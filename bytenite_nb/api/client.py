@@ -14,6 +14,7 @@ come back as :class:`~bytenite_nb.api.jobs.Job` and the records in
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -57,6 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from bytenite_nb.api.dev import DevAPI
+    from bytenite_nb.api.outputs import Outputs
 
 __all__ = ["Client", "Filter", "connect", "verify_api_key"]
 
@@ -518,16 +520,31 @@ class Client:
             paths.append(dest)
         return paths
 
-    def _download(self, link: str, dest: Path) -> None:
+    def read_result(self, result: ResultFile) -> bytes:
+        """The content of one result file (from :meth:`results`), in memory."""
+        with self._open_link(result.link) as response:
+            return b"".join(response.iter_content(chunk_size=1 << 16))
+
+    def outputs(self, job_id: str, *, count_rows: bool = True) -> Outputs:
+        """What a COMPLETE job produced: result files, total size, and rows when its
+        tables are small enough to count (see :mod:`bytenite_nb.api.outputs`)."""
+        from bytenite_nb.api.outputs import outputs_of
+
+        return outputs_of(self, job_id, count_rows=count_rows)
+
+    def _open_link(self, link: str) -> Any:
         # Result links are pre-signed; send no credentials unless the API host itself asks.
         try:
-            response = self._transport.send("GET", link, authenticate=False, stream=True)
+            return self._transport.send("GET", link, authenticate=False, stream=True)
         except APIStatusError as exc:
             if exc.status_code not in (401, 403) or not self._transport.url(link).startswith(
                 self.base_url
             ):
                 raise
-            response = self._transport.send("GET", link, stream=True)
+            return self._transport.send("GET", link, stream=True)
+
+    def _download(self, link: str, dest: Path) -> None:
+        response = self._open_link(link)
         partial = dest.with_name(dest.name + ".part")
         try:
             with response, partial.open("wb") as fh:
@@ -570,9 +587,15 @@ class Client:
         answer = self._call("POST", f"{_C}/logs", json=body, idempotent=True)
         return flatten_logs(answer, job_id)
 
-    def tasks(self, job_id: str) -> list[TaskInfo]:
-        """``GET /jobs/{id}/tasks`` (ByteNite Local extension): per-task state and timings."""
-        answer = self._call("GET", f"{_C}/jobs/{job_id}/tasks")
+    def tasks(self, job_id: str, *, attempts: bool = False) -> list[TaskInfo]:
+        """``GET /jobs/{id}/tasks`` (ByteNite Local extension): per-task state and timings.
+
+        ``attempts=True`` also asks for each task's attempts (``TaskInfo.attempt_history``:
+        when each started and ended, and how); a server that does not record them sends
+        the tasks alone.
+        """
+        query = {"attempts": "true"} if attempts else None
+        answer = self._call("GET", f"{_C}/jobs/{job_id}/tasks", params=query)
         return [TaskInfo.from_json({**t, "jobId": job_id}) for t in answer.get("tasks") or ()]
 
     def running_tasks(self, job_ids: Iterable[str]) -> dict[str, int]:
@@ -608,8 +631,33 @@ class Client:
 
         return paginate(fetch, page_size=page_size, limit=limit)
 
-    def template(self, template_id: str) -> Template:
-        """One template by id (``GET /jobs/templates/{id}``, falling back to the listing)."""
+    def template(self, template_id: str, *, engines: bool = True) -> Template:
+        """One template by id (``GET /jobs/templates/{id}``, falling back to the listing).
+
+        It describes itself when displayed: engines, params with types, defaults and
+        descriptions, an example cell. ``engines=True`` also fetches each engine's record
+        (description, version) from the Developer API, where the server offers it.
+        """
+        found = self._template(template_id)
+        if not engines:
+            return found
+        return dataclasses.replace(found, engines=self._engine_records(found))
+
+    def _engine_records(self, template: Template) -> dict[str, dict[str, Any]]:
+        """Each section's engine record; sections the server cannot describe are left out."""
+        records: dict[str, dict[str, Any]] = {}
+        for section in ("app", "partitioner", "assembler"):
+            tag = getattr(template, section)
+            if not tag:
+                continue
+            try:
+                records[section] = (self.dev.app(tag) if section == "app"
+                                    else self.dev.engine(tag, section))
+            except APIStatusError:  # no Developer API here, or no access to it: the ids still show
+                continue
+        return records
+
+    def _template(self, template_id: str) -> Template:
         try:
             answer = self._call("GET", f"{_C}/jobs/templates/{template_id}")
         except NotFoundError:

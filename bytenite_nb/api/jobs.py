@@ -44,8 +44,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from bytenite_nb.api.client import Client
     from bytenite_nb.api.events import EventStream
+    from bytenite_nb.api.outputs import Outputs
     from bytenite_nb.api.snapshot import JobSnapshot
     from bytenite_nb.api.watcher import JobWatcher
+    from bytenite_nb.timeline import Timeline
 
 __all__ = ["Job", "set_wait_view"]
 
@@ -70,12 +72,13 @@ def _rank(raw: dict[str, Any]) -> int:
 class _Record:
     """The one copy of a job's JSON that every handle of that job shares."""
 
-    __slots__ = ("__weakref__", "deleted", "raw", "template_info")
+    __slots__ = ("__weakref__", "deleted", "outputs", "raw", "template_info")
 
     def __init__(self, raw: dict[str, Any], template_info: dict[str, Any] | None) -> None:
         self.raw = raw
         self.template_info = template_info
         self.deleted = False
+        self.outputs: Outputs | None = None  # what the job produced, once someone asked
 
     def take(self, raw: dict[str, Any], template_info: dict[str, Any] | None) -> None:
         """Adopt a newer answer about the job (never one from earlier in its lifecycle)."""
@@ -166,6 +169,15 @@ class Job:
     def template_info(self) -> dict[str, Any] | None:
         """The template the job was made from, when the server sent it (``templateInfo``)."""
         return self._rec.template_info
+
+    @property
+    def _outputs(self) -> Outputs | None:
+        # Kept with the shared record: what one handle learned, every handle knows.
+        return self._rec.outputs
+
+    @_outputs.setter
+    def _outputs(self, value: Outputs | None) -> None:
+        self._rec.outputs = value
 
     @classmethod
     def from_response(cls, client: Client, body: dict[str, Any]) -> Job:
@@ -296,9 +308,26 @@ class Job:
         params = (self.data_source or {}).get("params") or {}
         return opt_str(params.get("tempUrl") or params.get("temp_url"))
 
+    @property
+    def outputs(self) -> Outputs | None:
+        """What this job produced (files, size, rows when counted), once known: after
+        :meth:`wait`, :meth:`results`, :meth:`fetch_outputs` or a display has asked; never
+        fetched by reading this property."""
+        return self._outputs if self.state is wire.JobState.COMPLETE else None
+
+    def fetch_outputs(self, *, count_rows: bool = True) -> Outputs:
+        """Ask the server what this COMPLETE job produced (see :mod:`bytenite_nb.api.outputs`)
+        and remember it for :attr:`outputs` and the job's repr."""
+        from bytenite_nb.api.outputs import outputs_of
+
+        self._outputs = outputs_of(self._client, self.id, count_rows=count_rows)
+        return self._outputs
+
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""
-        return f"<Job {self.id}{name} {self.status}>"
+        out = self.outputs
+        what = f" · {out.describe()} · .load_results()" if out is not None else ""
+        return f"<Job {self.id}{name} {self.status}{what}>"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Job) and other.id == self.id
@@ -355,8 +384,13 @@ class Job:
 
     def results(self) -> list[ResultFile]:
         """The result files. Raises :class:`ResultsNotReadyError` (a ``BadRequestError``)
-        while the job runs, :class:`JobFailedError` for a failed or aborted job."""
-        return self._client.results(self.id)
+        while the job runs."""
+        from bytenite_nb.api.outputs import outputs_of
+
+        files = self._client.results(self.id)
+        if self._outputs is None or self._outputs.rows is None:
+            self._outputs = outputs_of(self._client, self.id, results=files, count_rows=False)
+        return files
 
     def download(self, directory: str | Path = ".", *, overwrite: bool = True) -> list[Path]:
         """Download every result file into ``directory``; returns the written paths."""
@@ -383,10 +417,26 @@ class Job:
         return self._client.tasks(self.id)
 
     def tasks_df(self) -> pd.DataFrame:
-        """:meth:`tasks` as a typed DataFrame (see :func:`bytenite_nb.frames.tasks_df`)."""
+        """:meth:`tasks` as a typed DataFrame, one row per task (see
+        :func:`bytenite_nb.frames.tasks_df`); the job's id is in ``attrs["job_id"]`` rather
+        than on every row."""
         from bytenite_nb import frames
 
-        return frames.tasks_df(self.tasks())
+        return frames.tasks_df(self.tasks(), job_id=self.id)
+
+    def timeline(self, *, rows: str = "slot", straggler: float = 2.0,
+                 width: int = 860) -> Timeline:
+        """The job's task timeline, displayed as an SVG (see :mod:`bytenite_nb.timeline`).
+
+        Every task attempt is a bar from its start to its end, on rows by worker slot
+        (``rows="chunk"``: one row per chunk), coloured by outcome, under the job's phases;
+        completed tasks slower than ``straggler`` times the median are marked. Its
+        ``frame()`` is the data, one row per attempt.
+        """
+        from bytenite_nb.timeline import timeline_of
+
+        return timeline_of(self, self._client.tasks(self.id, attempts=True), rows=rows,  # type: ignore[arg-type]
+                           straggler=straggler, width=width)
 
     def results_df(self) -> pd.DataFrame:
         """:meth:`results` as a typed DataFrame (see :func:`bytenite_nb.frames.results_df`)."""
@@ -490,6 +540,11 @@ class Job:
             raise WaitTimeoutError(self, timeout if timeout is not None else 0.0)
         if self.state is wire.JobState.FAILED:
             raise JobFailedError(self, self.error_log_lines())
+        if self._outputs is None:
+            try:  # so the job's repr says what came out
+                self.fetch_outputs(count_rows=False)
+            except Exception as exc:  # the job completed; a summary is no reason to fail
+                log.debug("could not list the results of job %s: %s", self.id, exc)
         return self
 
     def error_log_lines(self, limit: int = ERROR_LOG_LINES) -> list[str]:

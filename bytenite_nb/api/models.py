@@ -94,7 +94,14 @@ class Pagination:
 
 @dataclass(frozen=True)
 class Template:
-    """A job template: which app, partitioner and assembler run, and the job defaults."""
+    """A job template: which app, partitioner and assembler run, and the job defaults.
+
+    Displayed (``str()``, or as a cell's result) it describes itself: its engines, every
+    param of each section with type, default, allowed values and description (from the
+    engines' ``schema.json``), and an example ``%%bytenite`` cell (:meth:`example_cell`).
+    ``engines`` holds each section's engine record (name, version, description) when the
+    template came from :meth:`Client.template <bytenite_nb.api.client.Client.template>`.
+    """
 
     id: str
     description: str | None
@@ -103,6 +110,7 @@ class Template:
     assembler: str | None
     owner: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    engines: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Template:
@@ -131,6 +139,38 @@ class Template:
     @property
     def config(self) -> dict[str, Any] | None:
         return self.raw.get("config")
+
+    @property
+    def params_schema(self) -> dict[str, dict[str, Any]]:
+        """The params schemas by section (``{"app": {...}}``; ``{}`` when none was sent)."""
+        from bytenite_nb.api.template_doc import schemas_of
+
+        return schemas_of(self)
+
+    def param_docs(self) -> list[Any]:
+        """Every param, section by section (:class:`~bytenite_nb.api.template_doc.ParamDoc`)."""
+        from bytenite_nb.api.template_doc import param_docs
+
+        return param_docs(self)
+
+    def example_cell(self, variable: str = "job") -> str:
+        """A ``%%bytenite`` cell running this template with its defaults, ready to copy."""
+        from bytenite_nb.api.template_doc import example_cell
+
+        return example_cell(self, variable)
+
+    def __str__(self) -> str:
+        from bytenite_nb.api.template_doc import render_text
+
+        return render_text(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self) if not cycle else f"Template({self.id!r})")
+
+    def _repr_html_(self) -> str:
+        from bytenite_nb.api.template_doc import render_html
+
+        return render_html(self)
 
 
 @dataclass(frozen=True)
@@ -250,6 +290,15 @@ class TaskInfo:
             error_message=opt_str(_get(raw, "errorMessage")),
             raw=raw,
         )
+
+    @property
+    def attempt_history(self) -> list[dict[str, Any]]:
+        """Each attempt of this task (``attempt``, ``state``, ``startedAt``, ``endedAt``,
+        ``exitCode``, ``errorMessage``), oldest first, when the server sent them
+        (``Client.tasks(job_id, attempts=True)``); ``[]`` otherwise."""
+        history = _get(self.raw, "attemptHistory")
+        return [dict(h) for h in history if isinstance(h, dict)] \
+            if isinstance(history, list) else []
 
     @property
     def duration(self) -> dt.timedelta | None:

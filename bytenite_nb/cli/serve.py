@@ -23,7 +23,7 @@ def _serve(args: argparse.Namespace) -> int:
         "scheduler": args.scheduler, "preload": tuple(args.preload or ()),
     }
     for name in ("workers", "token_ttl", "heartbeat_interval", "scheduler_timeout",
-                 "idle_timeout"):
+                 "worker_timeout", "idle_timeout"):
         value = getattr(args, name)
         if value is not None:
             kwargs[name] = value
@@ -103,7 +103,11 @@ def add_parsers(sub: Any) -> None:
                        help="the dask scheduler's address (with --executor dask); it must "
                             "answer at start-up")
     serve.add_argument("--scheduler-timeout", type=float, metavar="SECONDS",
-                       help="how long to wait for the dask scheduler at start-up (default 10)")
+                       help="how long to wait for the dask scheduler at start-up, and how "
+                            "long tasks wait for it when it stops answering (default 10)")
+    serve.add_argument("--worker-timeout", type=float, metavar="SECONDS",
+                       help="with --executor dask: how long a task waits while no dask worker "
+                            "is connected before it fails, and its job with it (default 60)")
     serve.add_argument("--token-ttl", type=float, help="access token lifetime in seconds")
     serve.add_argument("--heartbeat-interval", type=float,
                        help="seconds between /events heartbeats")

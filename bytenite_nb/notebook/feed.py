@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from bytenite_nb.notebook.widgets._rate import RateMeter
 from bytenite_nb.notebook.widgets._view import MonitorState, furthest, state_from_snapshot
 from bytenite_nb.notebook.widgets.throttle import Throttle
 
@@ -78,6 +81,9 @@ class JobFeed:
             else MonitorState(**self._ident)
         )
         self._reached = "queued"
+        #: Tasks per second and time left, fed with every folded state (see _fold).
+        self.meter = RateMeter()
+        self._outputs_text: str | None = None
         self._renderers: list[Renderer] = []
         self._end_hooks: list[Renderer] = []
         self._problem_hooks: list[Callable[[BaseException], None]] = []
@@ -176,6 +182,9 @@ class JobFeed:
             reached = furthest(reached, "tasks")
         view = state_from_snapshot(snapshot, reached=reached, **self._ident)
         self._reached = furthest(reached, view.stage)
+        view = self._paced(view)
+        if view.terminal and view.stage == "done":
+            view = replace(view, outputs=self._outputs())
         self._state = view
         for renderer in list(self._renderers):
             self._call(renderer, view)
@@ -190,6 +199,29 @@ class JobFeed:
             self._call(hook, view)
         # Set last, so whoever waits on `ended` also sees what the hooks did.
         self.ended.set()
+
+    def _outputs(self) -> str:
+        """What the COMPLETE job produced, asked once (it also fills ``job.outputs``)."""
+        if self._outputs_text is None:
+            self._outputs_text = ""
+            if self.job is not None:
+                try:
+                    self._outputs_text = self.job.fetch_outputs().describe()
+                except Exception as exc:  # the job completed; the summary can do without
+                    log.debug("could not list the results of job %s: %s", self.job_id, exc)
+        return self._outputs_text
+
+    def _paced(self, view: MonitorState) -> MonitorState:
+        """``view`` with the smoothed rate and time left while its tasks run."""
+        if view.terminal or not view.total:
+            return view
+        now = time.monotonic()
+        self.meter.update(now, view.done + view.failed)
+        rate = self.meter.rate
+        if rate is None:
+            return view
+        eta = self.meter.eta(view.total, now)
+        return replace(view, rate=round(rate, 6), eta=-1.0 if eta is None else round(eta, 3))
 
     @staticmethod
     def _call(function: Callable[[Any], None], value: Any) -> None:

@@ -219,6 +219,15 @@ def _add_wait(p: MagicArgumentParser) -> None:
                    "(0: at once, negative: never)")
 
 
+def _add_load(p: MagicArgumentParser) -> None:
+    p.add_argument("--load", action="store_true",
+                   help="wait for the job, then give its results instead of the job: a "
+                   "DataFrame when it produced one table (or with --concat), else a dict of "
+                   "them (the job: df.attrs['job_id'], %%bytenite attach --last)")
+    p.add_argument("--concat", action="store_true",
+                   help="with --load: concatenate every result table into one DataFrame")
+
+
 def _add_spec_overrides(p: MagicArgumentParser) -> None:
     p.add_argument("--name", help="the job's name")
     p.add_argument("--description", help="the job's description")
@@ -240,6 +249,7 @@ def _build_run(p: MagicArgumentParser) -> None:
     p.add_argument("template", metavar="TEMPLATE", help="the job template id (or $VAR)")
     _add_spec_overrides(p)
     _add_wait(p)
+    _add_load(p)
     _add_out(p)
 
 
@@ -251,6 +261,7 @@ def _build_cell(p: MagicArgumentParser) -> None:
     p.add_argument("--dry-run", dest="dry_run", action="store_true",
                    help="show the job spec that would be submitted, submit nothing")
     _add_wait(p)
+    _add_load(p)
     _add_out(p)
 
 
@@ -302,6 +313,11 @@ def _build_attach(p: MagicArgumentParser) -> None:
 
 
 def _build_templates(p: MagicArgumentParser) -> None:
+    _add_out(p)
+
+
+def _build_template(p: MagicArgumentParser) -> None:
+    p.add_argument("template", metavar="TEMPLATE", help="the template id (or $VAR)")
     _add_out(p)
 
 
@@ -406,6 +422,8 @@ VERBS: dict[str, Verb] = _table(
     Verb("delete", "delete a job", _build_job_id, "jobs:delete"),
     Verb("templates", "the job templates you can run, as a DataFrame", _build_templates,
          "tables:templates"),
+    Verb("template", "one template: its engines, every param (type, default, allowed values, "
+         "description) and an example cell", _build_template, "tables:template"),
     Verb("attach", "re-attach to a job (e.g. after a kernel restart)", _build_attach,
          "jobs:attach"),
     Verb("info", "where this session connects, and how it is configured", _build_nothing,

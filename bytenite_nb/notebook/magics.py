@@ -101,6 +101,9 @@ class ByteniteMagics(Magics):
         self.connection = Connection()
         #: Whether ``bytenite_nb.notebook.presenter`` renders Job objects as live monitors.
         self.formatters_registered = False
+        #: Tab completion: what it remembers (``completion.CompletionState``) and its matcher.
+        self.completion_state: Any = None
+        self.completion_matcher: Any = None
 
     @validate("base_url")
     def _check_base_url(self, proposal: dict[str, Any]) -> str:
@@ -230,9 +233,13 @@ def _warnings_as_lines() -> Iterator[None]:
 
 
 def load_ipython_extension(ip: Any) -> None:
-    """Register ``%bytenite``/``%%bytenite`` and the Job display formatter on ``ip``."""
+    """Register ``%bytenite``/``%%bytenite``, their Tab completion and the Job display
+    formatter on ``ip``."""
+    from bytenite_nb.notebook import completion
+
     magics = ByteniteMagics(ip)
     ip.register_magics(magics)
+    completion.install(ip, magics)
     try:
         from bytenite_nb.notebook.presenter import register_formatters
     except ImportError:
@@ -249,6 +256,9 @@ def unload_ipython_extension(ip: Any) -> None:
         manager.magics[kind].pop("bytenite", None)
     if magics is not None:
         _forget_session_server(magics)
+        from bytenite_nb.notebook import completion
+
+        completion.uninstall(ip, magics)
         magics.connection.forget_clients()
         if magics in getattr(ip, "configurables", []):
             ip.configurables.remove(magics)

@@ -77,6 +77,7 @@ from typing import Any, Literal
 from bytenite_nb.notebook.feed import JobFeed
 from bytenite_nb.notebook.widgets._view import (
     MonitorState,
+    pace,
     render_text,
     static_bundle,
 )
@@ -135,12 +136,32 @@ def _shell(ip: Any) -> Any:
     return get_ipython()
 
 
-def outcome_bundle(view: MonitorState) -> dict[str, str]:
+def outcome_bundle(view: MonitorState, timeline: str = "") -> dict[str, str]:
     """What a job's output becomes when the job ends: ``text/plain`` + static ``text/html``.
 
     The one rendering of a final outcome: every mode that replaces its output uses it.
+    ``timeline`` (the HTML of ``job.timeline()``) is offered under the card, folded, so the
+    saved notebook can show how the tasks ran without a kernel.
     """
-    return static_bundle(view)
+    bundle = static_bundle(view)
+    if timeline:
+        bundle["text/html"] = (
+            f'<div class="bn-outcome">{bundle["text/html"]}'
+            '<details class="bn-timeline-toggle" style="max-width:900px;margin-top:4px">'
+            '<summary style="cursor:pointer;font-family:system-ui,sans-serif;font-size:12px">'
+            f"task timeline</summary>{timeline}</details></div>")
+    return bundle
+
+
+def _timeline_html(job: Any, view: MonitorState) -> str:
+    """The job's timeline for its outcome, or ``""`` (no tasks, or it cannot be drawn)."""
+    if not view.total or not hasattr(job, "timeline"):
+        return ""
+    try:
+        return job.timeline()._repr_html_()
+    except Exception as exc:  # the outcome matters more than its timeline
+        logging.getLogger(__name__).debug("no timeline for job %s: %s", view.job_id, exc)
+        return ""
 
 
 def register_formatters(ip: Any) -> None:
@@ -394,7 +415,7 @@ class JobDisplay:
         if self.log is not None:
             self.log.outcome(view)
         if self.role == "result" and self._in_place() and self.handle is not None:
-            self._publish_outcome(outcome_bundle(view))
+            self._publish_outcome(outcome_bundle(view, _timeline_html(self.job, view)))
 
     def _in_place(self) -> bool:
         """Whether this display's output is replaced in place (``log`` only in a kernel,
@@ -402,7 +423,6 @@ class JobDisplay:
         if self.mode == "log":
             return getattr(self.ip, "kernel", None) is not None
         return self.mode in _IN_PLACE
-
     def retire(self, note: str | None = None) -> None:
         """Stop following and, where the output updates in place, replace it by ``note``.
 
@@ -451,7 +471,9 @@ class LogReporter:
                 self._last_progress = now
                 self._last_counts = counts
                 done, failed, total = counts
-                self.logger.info("%s: %s/%s tasks done, %s failed", label, done, total, failed)
+                paced = f" · {pace(view)}" if pace(view) else ""
+                self.logger.info("%s: %s/%s tasks done, %s failed%s", label, done, total, failed,
+                                 paced)
 
     def outcome(self, view: MonitorState) -> None:
         """Log the final line: INFO when complete, WARNING when complete with warnings or

@@ -47,8 +47,12 @@ class ServerConfig:
     preload: tuple[str, ...] = ()
     executor: str = "local"
     scheduler: str | None = None
-    #: Seconds to wait for the Dask scheduler at start-up before refusing to start.
+    #: Seconds to wait for the Dask scheduler at start-up before refusing to start, and for a
+    #: scheduler that stopped answering before the tasks waiting on it fail.
     scheduler_timeout: float = 10.0
+    #: Seconds an app task waits on the Dask executor while no worker is connected before it
+    #: fails (and with it the job), naming the scheduler.
+    worker_timeout: float = 60.0
     #: Seconds between heartbeats on a quiet ``/events`` stream.
     heartbeat_interval: float = 5.0
     #: Events buffered per ``/events`` subscriber before it is cut off (it resumes with ?since).
@@ -82,8 +86,11 @@ class ServerConfig:
                 raise ValueError("--idle-timeout (idle_timeout=) must be more than 0 seconds, "
                                  f"or 0 to never stop when idle; got {timeout:g}")
             self.idle_timeout = timeout or None
-        if self.scheduler_timeout <= 0:
+        if not self.scheduler_timeout > 0:
             raise ValueError("scheduler_timeout must be positive")
+        if not self.worker_timeout > 0:
+            raise ValueError("--worker-timeout (worker_timeout=) must be more than 0 seconds, "
+                             f"got {self.worker_timeout:g}")
         if self.executor == "dask" and not self.scheduler:
             raise ValueError("the dask executor needs the address of a running dask.distributed "
                              "scheduler: --scheduler tcp://HOST:PORT (scheduler=... in Python)")

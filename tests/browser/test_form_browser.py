@@ -30,7 +30,8 @@ def test_form_fill_copy_and_run(page: Any, lab: Lab, shots: Path) -> None:
     form.locator(".widget-text:has(label:text-is('Name')) input").fill("from the browser")
     form.locator("button.widget-toggle-button:text-is('bypass')").click()
     # sleepy's schema.json comes with the template: its app params are generated fields (one
-    # row per property: bold name, input, message); the engines without one stay JSON
+    # row per property: bold name, then the input with its message and help under it); the
+    # engines without one stay JSON
     seconds = form.locator(".widget-hbox:has(b:text-is('seconds')) input")
     assert seconds.input_value() == "0.3"  # the template's default
     params = form.locator(".widget-textarea:has(label:text-is('Params')) textarea")
@@ -46,13 +47,27 @@ def test_form_fill_copy_and_run(page: Any, lab: Lab, shots: Path) -> None:
     seconds.fill("0.1")
     page.wait_for_function(
         "() => !document.querySelector('.bn-job-form button.mod-primary').disabled")
-    form.locator("button:has-text('Copy as %%bytenite cell')").click()
-    cell = form.locator(".jp-OutputArea-output pre")
-    cell.wait_for()
-    text = cell.inner_text()
+    page.set_viewport_size({"width": 1280, "height": 2000})  # the whole form in view
+    # Copy as a cell: on the clipboard, from the click itself.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.url)
+    copy = form.locator("button.bn-copy-btn")
+    copy.click()
+    form.locator(".bn-copy[data-copy='copied']").wait_for()
+    text = page.evaluate("navigator.clipboard.readText()")
     assert text.startswith("%%bytenite job") and "templateId: sleepy-template" in text
     assert "source: bypass" in text and "chunks: 8" in text and "seconds: 0.1" in text
     form.screenshot(path=str(shots / "filled.png"))
+    # A browser that refuses the clipboard: the cell is shown, selected, with what to do.
+    page.evaluate("() => { navigator.clipboard.writeText = () => Promise.reject("
+                  "new DOMException('denied', 'NotAllowedError')); }")
+    copy.click()
+    fallback = form.locator(".bn-copy[data-copy='refused'] textarea.bn-copy-text")
+    fallback.wait_for()
+    assert fallback.input_value() == text
+    assert "NotAllowedError" in form.locator(".bn-copy-why").inner_text()
+    assert "Ctrl+C" in form.locator(".bn-copy-why").inner_text()
+    assert page.evaluate("document.activeElement.classList.contains('bn-copy-text')")
+    form.screenshot(path=str(shots / "copy-refused.png"))
     run.click()
     done = form.locator(".bn-monitor[data-state='complete']")
     done.wait_for()

@@ -95,8 +95,11 @@ text = pathlib.Path(os.environ["TASK_DIR"], "data.bin").read_text()
 pathlib.Path(os.environ["TASK_RESULTS_DIR"], "out.txt").write_text(text[::-1])
 '''
 
-#: App: sleeps ``params.seconds`` (default 0.3); chunk ``params.fail_chunk`` then prints
-#: ``params.message`` on stderr and exits with code 3; the others write ``out_<chunk>.txt``.
+#: App: sleeps ``params.seconds`` (default 0.3); chunk ``params.flaky_chunk`` fails its first
+#: attempt (exit code 7; attempts are marked in the folder ``params.flaky_dir``); chunk
+#: ``params.slow_chunk`` sleeps ``params.slow_seconds`` more; chunk ``params.fail_chunk`` then
+#: prints ``params.message`` on stderr and exits with code 3; the others write
+#: ``out_<chunk>.txt``.
 SLEEPY = '''\
 import json, os, sys, time
 params = json.loads(os.environ.get("APP_PARAMS") or "{}")
@@ -104,6 +107,14 @@ chunk = int(os.environ.get("CHUNK_NUMBER", "0"))
 seconds = float(params.get("seconds", 0.3))
 print(f"chunk {chunk}: sleeping {seconds}s", flush=True)
 time.sleep(seconds)
+if params.get("flaky_chunk") == chunk:
+    mark = os.path.join(params["flaky_dir"], f"chunk-{chunk}")
+    if not os.path.exists(mark):
+        open(mark, "w").close()
+        print(f"chunk {chunk}: flaky, failing this attempt", file=sys.stderr)
+        sys.exit(7)
+if params.get("slow_chunk") == chunk:
+    time.sleep(float(params.get("slow_seconds", 1.0)))
 if params.get("fail_chunk") == chunk:
     print(f"chunk {chunk}: {params.get('message', 'failing on purpose')}", file=sys.stderr)
     sys.exit(3)
@@ -123,6 +134,12 @@ SLEEPY_SCHEMA: dict[str, Any] = {
                        "description": "this chunk exits with code 3"},
         "message": {"type": "string", "description": "what the failing chunk prints"},
         "mode": {"enum": ["fast", "slow"]},
+        "flaky_chunk": {"type": "integer", "minimum": 0,
+                        "description": "this chunk fails its first attempt (exit code 7)"},
+        "flaky_dir": {"type": "string", "description": "where flaky_chunk marks its attempts"},
+        "slow_chunk": {"type": "integer", "minimum": 0,
+                       "description": "this chunk sleeps slow_seconds longer"},
+        "slow_seconds": {"type": "number", "minimum": 0},
     },
     "additionalProperties": False,
 }

@@ -17,8 +17,13 @@ from bytenite_nb.api.decoding import Event
 from bytenite_nb.api.errors import ByteniteWarning, EmptyResultsError
 from bytenite_nb.api.models import LogEntry, ResultFile, TaskInfo, Template
 
+
+def all_jobs(jobs: Any) -> pd.DataFrame:
+    return frames.jobs_df(jobs, columns="all")
+
+
 SCHEMAS = {
-    frames.jobs_df: frames.JOBS_SCHEMA,
+    all_jobs: frames.JOBS_SCHEMA,
     frames.logs_df: frames.LOGS_SCHEMA,
     frames.tasks_df: frames.TASKS_SCHEMA,
     frames.results_df: frames.RESULTS_SCHEMA,
@@ -61,7 +66,7 @@ JOB = {
 
 
 def test_jobs_df_values_and_dtypes() -> None:
-    frame = frames.jobs_df([JOB])
+    frame = all_jobs([JOB])
     dtypes_match(frame, frames.JOBS_SCHEMA)
     assert frame.index.name == "id" and frame.index.dtype == "str"
     row = frame.loc["6f1c"]
@@ -84,7 +89,7 @@ def test_jobs_df_accepts_job_objects_and_mixed_inputs() -> None:
 
     job = Job(None, JOB)  # type: ignore[arg-type]
     other = dict(JOB, id="b", numChunks=5, startedAt=None, endedAt=None, duration="7")
-    frame = frames.jobs_df(iter([job, other]))
+    frame = all_jobs(iter([job, other]))
     assert frame.index.tolist() == ["6f1c", "b"]
     assert frame.loc["b", "num_chunks"] == 5 and frame.loc["b", "duration"] == pd.Timedelta(
         seconds=7
@@ -118,7 +123,7 @@ def test_task_status_words() -> None:
 
 
 def test_nanosecond_timestamps_fall_back_to_pandas_parsing() -> None:
-    frame = frames.jobs_df([dict(JOB, createdAt="2026-01-01T00:00:00.123456789Z")])
+    frame = all_jobs([dict(JOB, createdAt="2026-01-01T00:00:00.123456789Z")])
     assert frame["created_at"].iloc[0] == pd.Timestamp("2026-01-01T00:00:00.123456Z")
     assert frame["created_at"].dtype == "datetime64[us, UTC]"
 
@@ -166,7 +171,7 @@ _job = st.fixed_dictionaries(
 @settings(max_examples=30, deadline=None)
 @given(jobs=st.lists(_job, max_size=6, unique_by=lambda j: j["id"]))
 def test_jobs_round_trip(jobs: list[dict[str, Any]]) -> None:
-    frame = frames.jobs_df(jobs)
+    frame = all_jobs(jobs)
     back = frames.jobs_to_records(frame)
     # The status keeps the state's meaning, not its exact wire name (MERGED reads as
     # assembling, and is written back as MERGING).
@@ -174,7 +179,7 @@ def test_jobs_round_trip(jobs: list[dict[str, Any]]) -> None:
         vocabulary.status_of(j["state"], j["errorMessage"]) for j in jobs]
     strip = [{k: v for k, v in r.items() if k != "state"} for r in back]
     assert strip == [{k: v for k, v in j.items() if k != "state"} for j in jobs]
-    again = frames.jobs_df(back)
+    again = all_jobs(back)
     pd.testing.assert_frame_equal(again, frame)
 
 
@@ -345,9 +350,9 @@ def test_without_pyarrow_fast_paths_the_frames_are_the_same(
             "container": "main",
         }
     ]
-    fast = frames.jobs_df(jobs), frames.logs_df(logs)
+    fast = all_jobs(jobs), frames.logs_df(logs)
     monkeypatch.setattr(frames, "_ARROW", False)  # as if pyarrow were not installed
-    slow = frames.jobs_df(jobs), frames.logs_df(logs)
+    slow = all_jobs(jobs), frames.logs_df(logs)
     for a, b in zip(fast, slow, strict=True):
         pd.testing.assert_frame_equal(a, b)
     assert slow[1]["message"].tolist() == [""]
@@ -382,3 +387,59 @@ def test_read_options_reach_the_pandas_reader_and_typos_are_refused(tmp_path: Pa
         frames.load_result_files(paths, tmp_path, read_options={"xlsx": {}})
     with pytest.raises(ValueError, match=r"read_options\['csv'\] must be a dict"):
         frames.load_result_files(paths, tmp_path, read_options={"csv": False})  # type: ignore[dict-item]
+
+
+# -- what a person reads ------------------------------------------------------------------------
+
+LONG_ID = "6f1c0a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+
+
+def test_jobs_df_shows_the_columns_people_read_and_all_on_request() -> None:
+    jobs = [dict(JOB, id=LONG_ID, errorMessage="boom " * 30)]
+    frame = frames.jobs_df(jobs)
+    assert list(frame.columns) == ["name", "template_id", "state", "created_at", "duration",
+                                   "num_chunks", "error_message"]
+    assert list(frames.jobs_df(jobs, columns="all").columns) == list(frames.JOBS_SCHEMA)
+    assert list(frames.jobs_df(jobs, columns=["state", "duration"]).columns) == [
+        "state", "duration"]
+    with pytest.raises(ValueError, match=r"unknown column.*'colour'.*'all'"):
+        frames.jobs_df(jobs, columns=["state", "colour"])
+    # The same values as the full frame.
+    pd.testing.assert_frame_equal(frame, frames.jobs_df(jobs, columns="all")[frame.columns])
+
+
+def test_html_shortens_ids_and_wraps_long_text_without_changing_the_data() -> None:
+    message = "a long error message " * 12
+    frame = frames.jobs_df([dict(JOB, id=LONG_ID, errorMessage=message)])
+    html = frame._repr_html_()
+    assert ">6f1c0a2b<" in html and LONG_ID not in html
+    assert message.strip() in html                  # whole, not cut with "..."
+    assert "white-space:normal" in html and "td:nth-child(8)" in html  # error_message column
+    assert frame.index[0] == LONG_ID                # the data keep the whole id
+    subset = frame[frame.num_chunks > 0]            # derived frames read the same way
+    assert isinstance(subset, frames.ReadableFrame) and ">6f1c0a2b<" in subset._repr_html_()
+    logs = frames.logs_df([{"jobId": LONG_ID, "log": "x", "level": "INFO"}])
+    assert ">6f1c0a2b<" in logs._repr_html_() and logs["job_id"].iloc[0] == LONG_ID
+
+
+def test_one_jobs_tasks_do_not_repeat_the_job_id() -> None:
+    record = {"id": "task-0", "chunkNumber": 0, "state": "TASK_STATE_COMPLETE",
+              "jobId": LONG_ID}
+    frame = frames.tasks_df([record], job_id=LONG_ID)
+    assert "job_id" not in frame.columns and frame.attrs["job_id"] == LONG_ID
+    assert list(frame.columns) == [c for c in frames.TASKS_SCHEMA if c != "job_id"]
+    assert "job_id" in frames.tasks_df([record]).columns  # many jobs' tasks keep it
+
+
+def test_templates_name_the_params_of_each_section() -> None:
+    schema = {"type": "object", "properties": {"rows": {"type": "integer"},
+                                               "sep": {"type": "string"}}}
+    tf = frames.templates_df([Template.from_json({
+        "id": "t", "description": "d " * 80, "app": "a",
+        "paramsSchema": {"partitioner": schema, "app": {"properties": {"op": {}}}}})])
+    assert tf.loc["t", "params"] == "partitioner: rows, sep · app: op"
+    assert ("d " * 80).strip() in tf._repr_html_()
+    assert ("d " * 80).strip() in repr(tf)  # the text too: whole, not cut with "..."
+    long_name = "a-template-with-a-long-name"
+    named = frames.templates_df([Template.from_json({"id": long_name})])
+    assert f">{long_name}<" in named._repr_html_()  # names are not ids to shorten

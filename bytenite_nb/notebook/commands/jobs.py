@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.api.jobs import Job
     from bytenite_nb.notebook.commands.context import Context
 
-__all__ = ["JobStatus", "abort", "attach", "cell", "delete", "job", "run", "status"]
+__all__ = ["JobStatus", "abort", "attach", "cell", "delete", "job", "load_results", "run",
+           "status"]
 
 
 def _discard(client: Client, job_id: str) -> str:
@@ -63,8 +64,10 @@ def _checked(ctx: Context, client: Client, spec: JobSpec) -> dict[str, Any] | No
     return checks.route_params(template, spec.params, spec.loose_params, phrasing=phrasing)
 
 
-def submit(ctx: Context, spec: JobSpec, names: tuple[str | None, ...]) -> Job:
-    """Check, create, upload, run; bind and record the job; wait if asked. Returns the Job."""
+def submit(ctx: Context, spec: JobSpec, names: tuple[str | None, ...], *,
+           wait: bool = False) -> Job:
+    """Check, create, upload, run; bind and record the job; wait if asked (``--wait``, the
+    configuration, or ``wait``). Returns the Job."""
     from bytenite_nb.api.errors import APIConnectionError
 
     client = ctx.client()
@@ -109,7 +112,7 @@ def submit(ctx: Context, spec: JobSpec, names: tuple[str | None, ...]) -> Job:
                           name=spec.name)
         # Bound before waiting, so a job that fails or is interrupted is still at hand.
         ctx.bind(job, *names)
-        if ctx.option("wait"):
+        if wait or ctx.option("wait"):
             wait_for(ctx, job)
     except KeyboardInterrupt:  # between the start and the wait: same rule as while waiting
         raise interrupted(ctx, job) from None
@@ -122,13 +125,16 @@ def _client_url(client: Client, ctx: Context) -> str:
 
 
 def run(ctx: Context) -> Any:
-    """``%bytenite run TEMPLATE [--source ...] [--param k=v ...] [--wait] [-o VAR]``."""
+    """``%bytenite run TEMPLATE [--source ...] [--param k=v ...] [--wait] [--load] [-o VAR]``."""
     spec = spec_from_run_options(ctx.command.options, ctx.user_ns)
+    names = (ctx.command.options.get("out"),)
     if ctx.command.options.get("dry_run"):
         body = spec.to_wire()
-        ctx.bind(body, ctx.command.options.get("out"))
+        ctx.bind(body, *names)
         return body
-    return submit(ctx, spec, (ctx.command.options.get("out"),))
+    if ctx.command.options.get("load"):
+        return load_results(ctx, submit(ctx, spec, (), wait=True), names)
+    return submit(ctx, spec, names)
 
 
 def cell(ctx: Context) -> Any:
@@ -139,11 +145,39 @@ def cell(ctx: Context) -> Any:
         "name": ctx.resolve(options.get("name"), "--name"),
     }
     spec = spec_from_cell(ctx.cell or "", ctx.user_ns, overrides)
+    names = (options.get("var"), options.get("out"))
     if options.get("dry_run"):
         body = spec.to_wire()
-        ctx.bind(body, options.get("var"), options.get("out"))
+        ctx.bind(body, *names)
         return body
-    return submit(ctx, spec, (options.get("var"), options.get("out")))
+    if options.get("load"):
+        return load_results(ctx, submit(ctx, spec, (), wait=True), names)
+    return submit(ctx, spec, names)
+
+
+def load_results(ctx: Context, job: Job, names: tuple[str | None, ...]) -> Any:
+    """``--load``: the finished job's results instead of the job.
+
+    One result (or ``--concat``): a DataFrame (or, for a text result, a ``str``: see
+    ``docs/results.md``); several: a dict of them. The job stays at hand: ``attrs["job_id"]``
+    on every frame, and the ledger (``%bytenite attach --last``). With a variable the results
+    are stored there and the cell shows a preview (shape and head); without one they are the
+    cell's value.
+    """
+    from bytenite_nb.notebook.preview import ResultsPreview
+
+    loaded = job.load_results(concat=bool(ctx.command.options.get("concat")))
+    frames = loaded.values() if isinstance(loaded, dict) else [loaded]
+    for frame in frames:
+        if hasattr(frame, "attrs"):  # (a text result is a str)
+            frame.attrs.update(job_id=job.id, job_name=job.name or "")
+    if isinstance(loaded, dict) and len(loaded) == 1:
+        loaded = next(iter(loaded.values()))
+    bound = [n for n in names if n]
+    ctx.bind(loaded, *bound)
+    if not bound:
+        return loaded
+    return ResultsPreview(loaded, job, bound)
 
 
 def attach(ctx: Context) -> Any:

@@ -13,7 +13,7 @@ from bytenite_nb import wire
 if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.notebook.commands.context import Context
 
-__all__ = ["deliver", "jobs", "logs", "results", "templates"]
+__all__ = ["deliver", "jobs", "logs", "results", "template", "templates"]
 
 
 def deliver(ctx: Context, value: Any, what: str) -> Any:
@@ -39,7 +39,11 @@ def jobs(ctx: Context) -> Any:
         template_id=ctx.resolve(options.get("template"), "--template"),
         limit=limit or None,
     )
-    return deliver(ctx, frames.jobs_df(listing), "jobs")
+    frame = frames.jobs_df(listing)
+    from bytenite_nb.notebook.completion import state_for
+
+    state_for(ctx.magics).saw_jobs(frame.index)  # Tab offers these ids next
+    return deliver(ctx, frame, "jobs")
 
 
 def _task_id(text: str) -> str:
@@ -77,5 +81,41 @@ def results(ctx: Context) -> Any:
 def templates(ctx: Context) -> Any:
     """``%bytenite templates``."""
     from bytenite_nb import frames
+    from bytenite_nb.notebook.completion import state_for
 
-    return deliver(ctx, frames.templates_df(list(ctx.client().templates())), "templates")
+    listing = list(ctx.client().templates())
+    state_for(ctx.magics).templates.put(listing)  # Tab offers these ids at once
+    return deliver(ctx, frames.templates_df(listing), "templates")
+
+
+def template(ctx: Context) -> Any:
+    """``%bytenite template ID``: the template describing itself (engines, params, an
+    example cell); ``-o VAR`` stores the ``Template``."""
+    from IPython.core.error import UsageError
+
+    from bytenite_nb.api.errors import NotFoundError
+    from bytenite_nb.notebook.completion import state_for
+    from bytenite_nb.notebook.grammar import suggest
+
+    template_id = ctx.resolve(ctx.command.options["template"], "TEMPLATE")
+    template_id = getattr(template_id, "id", template_id)
+    if not isinstance(template_id, str) or not template_id.strip():
+        raise UsageError(f"%bytenite template: expected a template id, got "
+                         f"{type(template_id).__name__}")
+    client = ctx.client()
+    try:
+        found = client.template(template_id.strip())
+    except NotFoundError:
+        listing = list(client.templates())
+        state_for(ctx.magics).templates.put(listing)
+        known = [t.id for t in listing]
+        raise UsageError(
+            f"%bytenite template: no template {template_id!r} on this server."
+            f"{suggest(template_id, known)} `%bytenite templates` lists them."
+        ) from None
+    out = ctx.command.options.get("out")
+    if out:
+        ctx.bind(found, out)
+        print(f"Stored template {found.id} in `{out}`.")
+        return None
+    return found

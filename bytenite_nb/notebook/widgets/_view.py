@@ -200,6 +200,12 @@ class MonitorState:
     task_error: str = ""
     warnings: tuple[str, ...] = field(default_factory=tuple)
     summary: str = ""
+    #: Smoothed tasks per second (0: not known yet) and seconds left (-1: not known yet),
+    #: from the feed's ``RateMeter`` (``widgets/_rate.py``) while tasks run.
+    rate: float = 0.0
+    eta: float = -1.0
+    #: What a COMPLETE job produced (``api.outputs.Outputs.describe()``), once the feed asked.
+    outputs: str = ""
 
     @property
     def terminal(self) -> bool:
@@ -389,6 +395,8 @@ def render_text(s: MonitorState) -> str:
     if s.terminal:
         lines = [f"{_MARKS.get(s.tone, '✔')} ByteNite job {title}{ident}: {s.summary}"]
         lines.extend(f"  warning: {w}" for w in s.warnings)
+        if s.outputs:
+            lines.append(f"  {outputs_line(s.outputs, s.job_id)}")
         if s.task_error and s.stage == "failed":
             lines.append(f"  first failing task: {s.task_error}")
         return "\n".join(lines)
@@ -406,7 +414,25 @@ def render_text(s: MonitorState) -> str:
         parts.append(counts)
     if s.started_ms:
         parts.append(format_elapsed(s.elapsed))
+    parts.append(pace(s))
     return " ".join(p for p in parts if p)
+
+
+def pace(s: MonitorState) -> str:
+    """``2.5 tasks/s · ~12s left`` while tasks run and enough have finished, else ``""``."""
+    from bytenite_nb.notebook.widgets._rate import pace_text
+
+    if s.terminal or s.rate <= 0:
+        return ""
+    return pace_text(s.rate, s.eta if s.eta >= 0 else None)
+
+
+def outputs_line(outputs: str, job_id: str) -> str:
+    """What a finished job produced and how to load its results, in Python and as a magic
+    (``js/monitor_logic.js`` outputsLine is the same)."""
+    if not outputs:
+        return ""
+    return f"→ {outputs}; load them: job.load_results() or %bytenite results {job_id} --load"
 
 
 def static_bundle(s: MonitorState) -> dict[str, str]:
@@ -446,6 +472,8 @@ def render_html(s: MonitorState) -> str:
     counts = _tasks_phrase(s) if s.total else ""
     if s.running and not s.terminal:
         counts += f", {s.running} running"
+    if pace(s):
+        counts += f" · {pace(s)}"
     took = format_elapsed(s.elapsed) if s.started_ms else ""
     chip = (f'<code style="color:{_CHIP_FG};background:{_CHIP_BG};border-radius:3px;'
             f'padding:0 4px">{e(s.job_id)}</code> ' if s.job_id and s.job_id != title else "")
@@ -490,6 +518,11 @@ def render_html(s: MonitorState) -> str:
         mark = _MARKS.get(s.tone, "")
         body.append(f'<div class="bn-summary" style="font-weight:bold">'
                     f'<span style="color:{accent}">{mark}</span> {e(s.summary)}</div>')
+    if s.outputs:
+        body.append(
+            f'<div class="bn-outputs" style="margin:2px 0">→ {e(s.outputs)}; load them: '
+            f"<code>job.load_results()</code> or "
+            f"<code>%bytenite results {e(s.job_id)} --load</code></div>")
     if s.logs:
         opened = " open" if s.stage == "failed" else ""
         body.append(

@@ -134,7 +134,7 @@ class JobsDashboard(ipywidgets.VBox):
         jobs = list(self.client.jobs(limit=self.limit))
         with self._lock:
             self._jobs = {job.id: job for job in jobs}
-            self.frame = jobs_df(jobs)
+            self.frame = jobs_df(jobs, columns="all")
             self._render()
 
     def _apply_dirty(self) -> None:
@@ -154,7 +154,7 @@ class JobsDashboard(ipywidgets.VBox):
         with self._lock:
             for job in fresh:
                 self._jobs[job.id] = job
-            updated = jobs_df(fresh)
+            updated = jobs_df(fresh, columns="all")
             rest = self.frame.drop(index=updated.index, errors="ignore")
             self.frame = pd.concat([rest, updated]) if len(rest) else updated
             self._render()

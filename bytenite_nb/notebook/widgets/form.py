@@ -1,10 +1,15 @@
 """JobForm: pick a template, a data source and params, then Run or copy the equivalent cell.
 
-Built from stock ipywidgets only, so it works wherever widgets work at all (VS Code, Colab
-without custom widget managers). When the template's app has a JSON Schema for its params,
-one input per property is generated with its validation message beside it (jsonschema,
-Draft 2020-12); otherwise params are edited as JSON. "Copy as %%bytenite cell" writes the
-equivalent cell, so what was clicked can be re-run and reviewed as code.
+Built from stock ipywidgets, so it works wherever widgets work at all (VS Code, Colab
+without custom widget managers). When a template's engines have a JSON Schema for their
+params, one input per property is generated: a text box for strings and numbers (a ``$ref``
+is followed to find the type), a menu for enums and booleans, a JSON box only for objects and
+arrays; each field has its schema's description, examples and limits under it and its
+validation message (jsonschema, Draft 2020-12) under the input. Labels keep their whole text
+and the inputs of a section line up. Engines without a schema are edited as JSON.
+"Copy as %%bytenite cell" puts the equivalent cell, data source included, on the clipboard
+(from the browser: :class:`~bytenite_nb.notebook.widgets.copy.CopyButton`, which shows the
+cell selected when the browser refuses), so what was clicked can be re-run as code.
 """
 
 from __future__ import annotations
@@ -13,10 +18,13 @@ import html
 import json
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 import yaml
+
+from bytenite_nb.api.template_doc import ParamDoc, resolve, section_docs
 
 if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.api.client import Client
@@ -24,9 +32,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.api.models import Template
 
 SECTIONS = ("app", "partitioner", "assembler")
-SOURCE_KINDS = ("template default", "URL", "file upload", "bypass")
+SOURCE_KINDS = ("template default", "URL", "local file", "file upload", "bypass")
 _SIMPLE = {"string", "integer", "number", "boolean"}
 _URL = re.compile(r"^https?://\S+$")
+_MUTED = "#656d76"
+#: Width of the top-level labels (Template, Name, Data, ...), so their inputs line up.
+_LABEL = {"description_width": "6em"}
 
 
 def template_schemas(client: Any, template: Template | None) -> dict[str, dict[str, Any]]:
@@ -60,23 +71,61 @@ def template_schemas(client: Any, template: Template | None) -> dict[str, dict[s
     return {}
 
 
+def _field_kind(prop: Mapping[str, Any]) -> str:
+    """``enum``, ``boolean``, ``string``, ``integer``, ``number``, or ``json`` (objects,
+    arrays, and anything that may be more than one type)."""
+    if "enum" in prop and all(isinstance(v, (str, int, float, bool)) for v in prop["enum"]):
+        return "enum"
+    kind = prop.get("type")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        kind = kinds[0] if len(kinds) == 1 else None
+    if isinstance(kind, str) and kind in _SIMPLE:
+        return kind
+    if kind is None and "const" in prop and isinstance(prop["const"], str):
+        return "string"
+    return "json"
+
+
+def _help_html(doc: ParamDoc | None, kind: str) -> str:
+    """The help under a field: description, then type/limits/default, then examples."""
+    if doc is None:
+        return ""
+    e = html.escape
+    parts = []
+    if doc.description:
+        parts.append(e(doc.description))
+    facts = doc.type + (f" ({doc.limits})" if doc.limits else "") if doc.type else doc.limits
+    if kind == "json" and facts:
+        facts += ", as JSON"
+    if doc.has_default:
+        facts += ("; " if facts else "") + f"default {json.dumps(doc.default)}"
+    if facts:
+        parts.append(f'<span style="opacity:0.85">{e(facts)}</span>')
+    if doc.examples:
+        shown = ", ".join(json.dumps(x) if kind == "json" or not isinstance(x, str) else x
+                          for x in doc.examples[:3])
+        parts.append(f"e.g. <code>{e(shown)}</code>")
+    return ('<div class="bn-field-help" style="color:var(--jp-ui-font-color2, #656d76);'
+            'font-size:11px;line-height:1.35;white-space:normal">'
+            + "<br>".join(parts) + "</div>")
+
+
 class _Field:
-    """One generated input for a schema property, with its validation message."""
+    """One generated input for a schema property: label, input, message, help."""
 
     def __init__(self, name: str, prop: Mapping[str, Any], required: bool,
-                 default: Any, on_change: Callable[[], None]) -> None:
+                 default: Any, on_change: Callable[[], None], *,
+                 doc: ParamDoc | None = None, label_width: str = "12em") -> None:
         self.name = name
         self.prop = prop
-        kind = prop.get("type")
-        self.kind = kind if isinstance(kind, str) and kind in _SIMPLE else "json"
-        if "enum" in prop and all(isinstance(v, (str, int, float, bool)) for v in prop["enum"]):
-            self.kind = "enum"
-        desc = str(prop.get("description", ""))
-        label = name + (" *" if required else "")
+        self.doc = doc
+        self.kind = _field_kind(prop)
         placeholder = ""
         if isinstance(prop.get("examples"), list) and prop["examples"]:
-            placeholder = "e.g. " + ", ".join(str(x) for x in prop["examples"][:3])
-        layout = w.Layout(width="320px")
+            placeholder = "e.g. " + ", ".join(
+                json.dumps(x) if self.kind == "json" else str(x) for x in prop["examples"][:2])
+        layout = w.Layout(width="100%", max_width="420px")
         self.widget: w.Widget
         if self.kind == "enum":
             options = [("(unset)", None)] + [(str(v), v) for v in prop["enum"]]
@@ -89,18 +138,25 @@ class _Field:
         elif self.kind == "json":
             text = "" if default is None else json.dumps(default)
             self.widget = w.Textarea(value=text, placeholder=placeholder or "JSON",
-                                     layout=w.Layout(width="320px", height="60px"))
+                                     layout=w.Layout(width="100%", max_width="420px",
+                                                     height="60px"))
         else:
             text = "" if default is None else str(default)
             self.widget = w.Text(value=text, placeholder=placeholder, layout=layout)
         self.widget.description_allow_html = False
-        self.message = w.HTML("", layout=w.Layout(margin="0 0 0 8px"))
-        label_widget = w.HTML(f"<b>{html.escape(label)}</b>",
-                              layout=w.Layout(width="140px"))
-        label_widget.tooltip = desc or None
-        help_text = w.HTML(f'<span style="color:#656d76;font-size:11px">{html.escape(desc)}</span>'
-                           if desc else "", layout=w.Layout(margin="0 0 0 8px"))
-        self.row = w.HBox([label_widget, self.widget, self.message, help_text])
+        self.widget.add_class(f"bn-field-{self.kind}")
+        self.message = w.HTML("")
+        mark = " *" if required else ""
+        self.label = w.HTML(
+            f'<div class="bn-field-label" style="white-space:normal;overflow-wrap:anywhere;'
+            f'line-height:1.3;padding-top:4px"><b>{html.escape(name)}</b>{mark}</div>',
+            layout=w.Layout(width=label_width, min_width=label_width))
+        self.label.tooltip = (doc.description if doc else "") or None
+        self.help = w.HTML(_help_html(doc, self.kind))
+        self.row = w.HBox([self.label, w.VBox([self.widget, self.message, self.help],
+                                              layout=w.Layout(flex="1 1 auto"))],
+                          layout=w.Layout(align_items="flex-start", margin="2px 0"))
+        self.row.add_class("bn-field")
         self.widget.observe(lambda _c: on_change(), names="value")
 
     def value(self) -> tuple[Any, str | None]:
@@ -129,8 +185,9 @@ class _Field:
             return None, f"invalid JSON: {exc.msg}"
 
     def show(self, message: str | None) -> None:
-        self.message.value = (f'<span class="bn-field-error" style="color:#cf222e">'
-                              f"{html.escape(message)}</span>" if message else "")
+        self.message.value = (f'<div class="bn-field-error" style="color:#cf222e;'
+                              f'font-size:12px">{html.escape(message)}</div>'
+                              if message else "")
 
 
 class JobForm(w.VBox):
@@ -162,41 +219,53 @@ class JobForm(w.VBox):
 
         options = [(f"{t.id} — {t.description}" if t.description else t.id, t.id)
                    for t in self.templates.values()]
-        self.template = w.Dropdown(options=options, description="Template",
-                                   layout=w.Layout(width="520px"))
+        self.template = w.Dropdown(options=options, description="Template", style=_LABEL,
+                                   layout=w.Layout(width="640px"))
         if template is not None:
             self.template.value = template
-        self.name = w.Text(description="Name", placeholder="optional",
-                           layout=w.Layout(width="520px"))
-        self.source_kind = w.ToggleButtons(options=SOURCE_KINDS, description="Data",
-                                           style={"button_width": "120px"})
-        self.url = w.Text(description="URL", placeholder="https://…",
-                          layout=w.Layout(width="520px"))
+        self.template_help = w.HTML("")
+        self.name = w.Text(description="Name", placeholder="optional", style=_LABEL,
+                           layout=w.Layout(width="640px"))
+        self.source_kind = w.ToggleButtons(options=SOURCE_KINDS,
+                                           style={"button_width": "auto"})
+        # ToggleButtons put their description above the buttons: a label of the others'
+        # width keeps "Data" in the same column as "Template" and "Name".
+        data_row = w.HBox([w.HTML('<div style="text-align:right;padding:4px 8px 0 0">Data</div>',
+                                  layout=w.Layout(width=_LABEL["description_width"],
+                                                  min_width=_LABEL["description_width"])),
+                           self.source_kind])
+        self.url = w.Text(description="URL", placeholder="https://…", style=_LABEL,
+                          layout=w.Layout(width="640px"))
+        self.path = w.Text(description="Path", style=_LABEL, layout=w.Layout(width="640px"),
+                           placeholder="a file on this kernel's machine, e.g. data/sales.csv")
         self.upload = w.FileUpload(description="Choose file", multiple=False)
         self.source_message = w.HTML("")
         self.source_box = w.VBox([])
         self.params_box = w.VBox([])
         self.params_json = w.Textarea(description="Params", placeholder='{"app": {}}',
-                                      layout=w.Layout(width="520px", height="110px"))
+                                      style=_LABEL,
+                                      layout=w.Layout(width="640px", height="110px"))
         self.params_message = w.HTML("")
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
-        self.copy_button = w.Button(description="Copy as %%bytenite cell", icon="copy",
-                                    layout=w.Layout(width="220px"))
+        from bytenite_nb.notebook.widgets.copy import CopyButton
+
+        #: Copies :meth:`cell_text` from the browser (kept current on every change).
+        self.copy_button = CopyButton(label="Copy as %%bytenite cell")
         self.status = w.HTML("")
         self.output = w.Output()
         super().__init__([
             w.HTML("<b>New ByteNite job</b>"),
-            self.template, self.name, self.source_kind, self.source_box,
-            self.params_box, w.HBox([self.run_button, self.copy_button]), self.status,
-            self.output,
+            self.template, self.template_help, self.name, data_row, self.source_box,
+            self.params_box, w.HBox([self.run_button, self.copy_button],
+                                    layout=w.Layout(align_items="flex-start")),
+            self.status, self.output,
         ])
         self.add_class("bn-job-form")
         self.template.observe(lambda _c: self._build_params(), names="value")
         self.source_kind.observe(lambda _c: self._build_source(), names="value")
-        for widget in (self.url, self.upload, self.params_json):
+        for widget in (self.url, self.path, self.upload, self.params_json, self.name):
             widget.observe(lambda _c: self.validate(), names="value")
         self.run_button.on_click(lambda _b: self.run())
-        self.copy_button.on_click(lambda _b: self._copy())
         self._build_source()
         self._build_params()
 
@@ -207,6 +276,8 @@ class JobForm(w.VBox):
         children: list[w.Widget] = []
         if kind == "URL":
             children = [self.url]
+        elif kind == "local file":
+            children = [self.path]
         elif kind == "file upload":
             children = [self.upload]
         self.source_box.children = [*children, self.source_message]
@@ -217,6 +288,10 @@ class JobForm(w.VBox):
         self._schemas = dict(template_schemas(self.client, template))
         self._schemas.update(self._extra_schemas.get(self.template.value or "", {}))
         defaults = dict((template.params if template else None) or {})
+        self.template_help.value = (
+            f'<div style="color:{_MUTED};margin:0 0 4px 6.5em;white-space:normal">'
+            f"{html.escape(template.description)}</div>"
+            if template is not None and template.description else "")
         self._fields = {}
         rows: list[w.Widget] = []
         for section in SECTIONS:
@@ -226,14 +301,22 @@ class JobForm(w.VBox):
                 continue
             required = set(schema.get("required", ()))
             given = defaults.get(section) or {}
+            docs = {d.name: d for d in section_docs(section, schema, given)}
+            # One label width per section, from its longest name: inputs line up, nothing cut.
+            longest = max(len(str(n)) + (2 if n in required else 0) for n in props)
+            width = f"{min(max(longest, 8), 24) + 2}ch"
             fields = {
-                name: _Field(name, prop if isinstance(prop, Mapping) else {}, name in required,
-                             given.get(name), self.validate)
+                name: _Field(name, resolve(prop, schema), name in required, given.get(name),
+                             self.validate, doc=docs.get(name), label_width=width)
                 for name, prop in props.items()
             }
             self._fields[section] = fields
             title = schema.get("title") or f"{section} params"
-            rows.append(w.HTML(f"<i>{html.escape(str(title))}</i>"))
+            note = schema.get("description")
+            rows.append(w.HTML(
+                f"<div style=\"margin-top:6px\"><i>{html.escape(str(title))}</i>"
+                + (f' <span style="color:{_MUTED}">{html.escape(str(note))}</span>'
+                   if note else "") + "</div>"))
             rows.extend(f.row for f in fields.values())
         # Sections without a schema (all of them, for most templates) are edited as JSON.
         free = {k: v for k, v in defaults.items() if k not in self._fields}
@@ -303,6 +386,14 @@ class JobForm(w.VBox):
             if not _URL.match(url):
                 return None, "enter an http(s) URL"
             return url, None
+        if kind == "local file":
+            text = self.path.value.strip()
+            if not text:
+                return None, "enter the path of a file on this kernel's machine"
+            path = Path(text).expanduser()
+            if not path.is_file():
+                return None, f"no file at {text} (relative paths start at {Path.cwd()})"
+            return path, None
         if kind == "file upload":
             files = self.upload.value
             if not files:
@@ -331,6 +422,7 @@ class JobForm(w.VBox):
             problems.append(source_problem)
         problems.extend(self.params()[1])
         self.run_button.disabled = bool(problems)
+        self.copy_button.text = self.cell_text()
         return problems
 
     def _input_problem(self, source: Any) -> str | None:
@@ -391,6 +483,8 @@ class JobForm(w.VBox):
         comment = ""
         if kind == "URL":
             spec["source"] = self.url.value.strip()
+        elif kind == "local file" and self.path.value.strip():
+            spec["source"] = self.path.value.strip()
         elif kind == "bypass":
             spec["source"] = "bypass"
         elif kind == "file upload" and self.upload.value:
@@ -402,10 +496,6 @@ class JobForm(w.VBox):
             spec["params"] = params
         body = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, default_flow_style=False)
         return f"%%bytenite {variable}\n{comment}{body}".rstrip("\n") + "\n"
-
-    def _copy(self) -> None:
-        self.output.outputs = ()
-        self.output.append_stdout(self.cell_text())
 
     # -- reprs ----------------------------------------------------------------------------------
 

@@ -7,8 +7,9 @@ and folds each into the view state; the monitor turns each state into trait valu
 thread. Where the card is shown and how it is replaced by the outcome when the job ends is the
 presenter's business (``bytenite_nb.notebook.presenter``), not the widget's.
 
-Front-end actions arrive as custom messages (``{"type": "abort"}``, ``{"type": "logs"}``) on
-the kernel's main thread, which is free because cells do not block while a job runs.
+Front-end actions arrive as custom messages (``{"type": "abort"}``, ``{"type": "logs"}``,
+``{"type": "timeline"}`` once the job has ended) on the kernel's main thread, which is free
+because cells do not block while a job runs.
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ class JobMonitor(anywidget.AnyWidget):
     task_error = t.Unicode("").tag(sync=True)
     warnings = t.List(t.Unicode()).tag(sync=True)
     summary = t.Unicode("").tag(sync=True)
+    #: Smoothed tasks per second (0: unknown) and seconds left (-1: unknown), from the kernel;
+    #: the browser keeps its own meter on ``done``/``failed`` and shows these until it has one.
+    rate = t.Float(0.0).tag(sync=True)
+    eta = t.Float(-1.0).tag(sync=True)
+    #: What a COMPLETE job produced (files, size, rows when counted).
+    outputs = t.Unicode("").tag(sync=True)
     abortable = t.Bool(True).tag(sync=True)
     abort_requested = t.Bool(False).tag(sync=True)
     notice = t.Unicode("").tag(sync=True)
@@ -167,6 +174,8 @@ class JobMonitor(anywidget.AnyWidget):
             self.abort()
         elif kind == "logs":
             self.send_logs()
+        elif kind == "timeline":
+            self.send_timeline()
 
     def abort(self) -> None:
         """Abort the job on the server (what the Abort button does)."""
@@ -183,24 +192,41 @@ class JobMonitor(anywidget.AnyWidget):
         if not self.ended.is_set():  # the end state may already have arrived meanwhile
             self.notice = "abort requested; waiting for the server…"
 
-    def send_logs(self) -> None:
-        """Fetch the full logs as a DataFrame, keep it in ``logs_frame``, show it in the card."""
+    def _answer(self, kind: str, failure: str, build: Callable[[Job], dict[str, Any]]) -> None:
+        """Send the card ``{"type": kind, **build(job)}``, or an error saying ``failure``."""
         if self._job is None:
             self.send({"type": "error", "message": "no job attached"})
             return
         try:
-            frame = self._job.logs_df()
+            payload = build(self._job)
         except Exception as exc:
-            self.send({"type": "error", "message": f"could not fetch logs: {exc}"})
+            self.send({"type": "error", "message": f"{failure}: {exc}"})
             return
-        self.logs_frame = frame
-        shown = frame.tail(LOGS_HTML_ROWS)
-        note = f"{len(frame)} log lines" + (
-            f" (last {LOGS_HTML_ROWS} shown; all of them: job.logs_df())"
-            if len(frame) > LOGS_HTML_ROWS
-            else ""
-        )
-        self.send({"type": "logs", "html": shown.to_html(max_cols=12, border=0), "note": note})
+        self.send({"type": kind, **payload})
+
+    def send_logs(self) -> None:
+        """Fetch the full logs as a DataFrame, keep it in ``logs_frame``, show it in the card."""
+
+        def build(job: Job) -> dict[str, Any]:
+            frame = self.logs_frame = job.logs_df()
+            shown = frame.tail(LOGS_HTML_ROWS)
+            note = f"{len(frame)} log lines" + (
+                f" (last {LOGS_HTML_ROWS} shown; all of them: job.logs_df())"
+                if len(frame) > LOGS_HTML_ROWS
+                else ""
+            )
+            return {"html": shown.to_html(max_cols=12, border=0), "note": note}
+
+        self._answer("logs", "could not fetch logs", build)
+
+    def send_timeline(self) -> None:
+        """Draw the finished job's task timeline (``job.timeline()``) in the card."""
+
+        def build(job: Job) -> dict[str, Any]:
+            timeline = job.timeline()
+            return {"html": timeline._repr_html_(), "note": timeline.summary()}
+
+        self._answer("timeline", "could not draw the timeline", build)
 
     # -- reprs ----------------------------------------------------------------------------------
 

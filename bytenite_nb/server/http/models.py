@@ -306,6 +306,7 @@ class TemplateResponse(Out):
 class ResultOut(Out):
     name: str
     link: str
+    size: int | None = Field(default=None, description="ByteNite Local extension: bytes")
 
 
 class ResultsResponse(Out):
@@ -333,6 +334,17 @@ class RunningTasksResponse(Out):
     jobsRunningTasks: dict[str, int]
 
 
+class AttemptOut(Out):
+    """ByteNite Local extension: one attempt of a task."""
+
+    attempt: int
+    state: str
+    startedAt: str | None = None
+    endedAt: str | None = None
+    exitCode: int | None = None
+    errorMessage: str | None = None
+
+
 class TaskOut(Out):
     """ByteNite Local extension: one task (= one chunk) of a job."""
 
@@ -345,6 +357,8 @@ class TaskOut(Out):
     duration: float | None = Field(default=None, description="seconds, fractional")
     exitCode: int | None = None
     errorMessage: str | None = None
+    attemptHistory: list[AttemptOut] | None = Field(
+        default=None, description="with ?attempts=true: each attempt, oldest first")
 
 
 class TasksResponse(Out):

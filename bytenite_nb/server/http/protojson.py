@@ -74,9 +74,9 @@ def template_out(template: Any,
     return out
 
 
-def task_out(row: TaskRow) -> dict[str, Any]:
-    """ByteNite Local's task record (an extension)."""
-    return {
+def task_out(row: TaskRow, attempts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """ByteNite Local's task record (an extension); ``attempts`` adds ``attemptHistory``."""
+    out = {
         "id": wire.task_id(row.chunk),
         "chunkNumber": row.chunk,
         "state": row.state,
@@ -87,6 +87,9 @@ def task_out(row: TaskRow) -> dict[str, Any]:
         "exitCode": row.exit_code,
         "errorMessage": row.error_message,
     }
+    if attempts is not None:
+        out["attemptHistory"] = attempts
+    return out
 
 
 def log_out(row: LogRow) -> dict[str, Any]:

@@ -121,6 +121,31 @@ class JobService:
         self.get(job_id)
         return self.store.list_tasks(job_id)
 
+    def task_attempts(self, job_id: str) -> dict[int, list[dict[str, Any]]]:
+        """Each task's attempts, from the job's stored ``task.state`` events: ``{chunk:
+        [{"attempt", "state", "startedAt", "endedAt", "exitCode", "errorMessage"}, ...]}``.
+
+        An attempt starts with its RUNNING event and ends with the next RETRYING, COMPLETE,
+        FAILED or CANCELLED of the same attempt; tasks that never ran have none."""
+        self.get(job_id)
+        attempts: dict[int, dict[int, dict[str, Any]]] = {}
+        running = wire.TaskState.RUNNING.value
+        for event in self.store.job_events(job_id, wire.EVENT_TASK_STATE):
+            chunk, number = event.get("chunkNumber"), event.get("attempt")
+            if chunk is None or not number:
+                continue
+            mine = attempts.setdefault(int(chunk), {})
+            if event.get("state") == running:
+                mine[int(number)] = {"attempt": int(number), "state": running,
+                                     "startedAt": event.get("timestamp"), "endedAt": None,
+                                     "exitCode": None, "errorMessage": None}
+            elif int(number) in mine:
+                mine[int(number)].update(state=event.get("state"),
+                                         endedAt=event.get("timestamp"),
+                                         exitCode=event.get("exitCode"),
+                                         errorMessage=event.get("errorMessage") or None)
+        return {chunk: [mine[n] for n in sorted(mine)] for chunk, mine in attempts.items()}
+
     def logs(self, job_id: str, *, levels: list[str], services: list[str],
              task_ids: list[str]) -> JobLogs:
         """The job's log lines, of the given levels/services/tasks only (empty = all). Asking

@@ -43,8 +43,10 @@ RESTARTED_MESSAGE = (
 
 
 def now_text() -> str:
-    """The current time as ByteNite writes timestamps."""
-    return wire.format_timestamp(wire.utcnow()) or ""
+    """The current time as ByteNite writes timestamps (`wire.format_timestamp` of now,
+    without building a datetime: it is called for every state change and log line)."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
 
 
 def seconds_between(start: str | None, end: str | None) -> int:
@@ -116,6 +118,8 @@ class _Observer:
         self._jobs = runner.jobs
         self._store = runner.store
         self._job_id = job_id
+        #: When each running task's current attempt started (``time.monotonic()``).
+        self._started: dict[int, float] = {}
 
     def stage(self, state: JobState) -> None:
         self._jobs.transition(self._job_id, JobState.parse(state))
@@ -126,9 +130,7 @@ class _Observer:
             return job
 
         self._store.update_job(self._job_id, change)
-        for chunk in range(int(count)):
-            if self._store.get_task(self._job_id, chunk) is None:
-                self._store.upsert_task(self._job_id, chunk, state=TaskState.QUEUED.value)
+        self._store.add_queued_tasks(self._job_id, int(count))
 
     def task(self, chunk: int, state: TaskState, attempt: int, *,
              exit_code: int | None = None, error: str | None = None) -> None:
@@ -141,8 +143,9 @@ class _Observer:
             fields.update(attempts=int(attempt), started_at=stamp,
                           started_mono=time.monotonic(), ended_at=None,
                           duration=None, exit_code=None, error_message=None)
+            self._started[chunk] = fields["started_mono"]
         if state.is_terminal or state is TaskState.RETRYING:
-            started = self._store.task_started_mono(self._job_id, chunk)
+            started = self._started.pop(chunk, None)
             fields["ended_at"] = stamp
             if started is not None:
                 fields["duration"] = round(time.monotonic() - started, 6)
@@ -150,17 +153,19 @@ class _Observer:
             fields["exit_code"] = int(exit_code)
         if error is not None:
             fields["error_message"] = error
-        row = self._store.upsert_task(self._job_id, chunk, **fields)
-        self._runner.broker.publish(wire.EVENT_TASK_STATE, self._job_id, {
-            "jobId": self._job_id,
-            "taskId": wire.task_id(chunk),
-            "chunkNumber": chunk,
-            "state": row.state,
-            "attempt": row.attempts,
-            "timestamp": stamp,
-            "exitCode": row.exit_code,
-            "errorMessage": row.error_message or "",
-        })
+        # The row and its event in one transaction (one commit per state change).
+        self._runner.broker.publish_with(
+            lambda: self._store.upsert_task(self._job_id, chunk, **fields),
+            wire.EVENT_TASK_STATE, self._job_id, lambda row: {
+                "jobId": self._job_id,
+                "taskId": wire.task_id(chunk),
+                "chunkNumber": chunk,
+                "state": row.state,
+                "attempt": row.attempts,
+                "timestamp": stamp,
+                "exitCode": row.exit_code,
+                "errorMessage": row.error_message or "",
+            })
 
     def log(self, service: wire.LogService, chunk: int | None, level: wire.LogLevel,
             message: str, container: str) -> None:
@@ -204,16 +209,18 @@ class Runner:
                 level: wire.LogLevel, message: str, container: str = "main") -> None:
         """Persist one log line and emit ``job.log``."""
         stamp = now_text()
-        self.store.add_log(job_id, service.value, chunk, level.value, message, container, stamp)
-        self.broker.publish(wire.EVENT_JOB_LOG, job_id, {
-            "jobId": job_id,
-            "service": service.value,
-            "taskId": wire.task_id(chunk) if chunk is not None else "",
-            "level": level.value,
-            "log": message,
-            "container": container,
-            "timestamp": stamp,
-        })
+        self.broker.publish_with(  # the line and its event in one commit
+            lambda: self.store.add_log(job_id, service.value, chunk, level.value, message,
+                                       container, stamp),
+            wire.EVENT_JOB_LOG, job_id, lambda _: {
+                "jobId": job_id,
+                "service": service.value,
+                "taskId": wire.task_id(chunk) if chunk is not None else "",
+                "level": level.value,
+                "log": message,
+                "container": container,
+                "timestamp": stamp,
+            })
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS events (
     job_id TEXT,
     data TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
 CREATE TABLE IF NOT EXISTS results (
     token TEXT PRIMARY KEY,
     job_id TEXT NOT NULL,

@@ -100,6 +100,11 @@ class Store:
     def _tx(self) -> _Transaction:
         return _Transaction(self._conn, self._lock)
 
+    def transaction(self) -> _Transaction:
+        """``with store.transaction():`` the writes made in the block commit together (the
+        store's lock is held meanwhile; the store's own methods join it)."""
+        return self._tx()
+
     # -- jobs ---------------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> StoredJob | None:
@@ -210,6 +215,14 @@ class Store:
                                      (job_id, chunk)).fetchone()
         return _task(row)
 
+    def add_queued_tasks(self, job_id: str, count: int) -> None:
+        """Rows for tasks ``0 … count-1`` in ``TASK_STATE_QUEUED``, in one transaction;
+        existing rows are kept."""
+        with self._tx():
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO tasks (job_id, chunk, state) VALUES (?, ?, ?)",
+                ((job_id, chunk, "TASK_STATE_QUEUED") for chunk in range(int(count))))
+
     def get_task(self, job_id: str, chunk: int) -> TaskRow | None:
         """One task, or None."""
         with self._lock:
@@ -293,6 +306,14 @@ class Store:
             rows = self._conn.execute(
                 "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
         return [EventRow(r["seq"], r["name"], r["job_id"], json.loads(r["data"])) for r in rows]
+
+    def job_events(self, job_id: str, name: str) -> list[dict[str, Any]]:
+        """The payloads of one job's stored events called ``name``, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT data FROM events WHERE job_id = ? AND name = ? ORDER BY seq",
+                (job_id, name)).fetchall()
+        return [json.loads(r["data"]) for r in rows]
 
     def last_seq(self) -> int:
         """The highest sequence number handed out so far (0 if none)."""
@@ -449,23 +470,30 @@ class Store:
 
 
 class _Transaction:
-    """``with store._tx():`` holds the lock and wraps the block in BEGIN IMMEDIATE/COMMIT."""
+    """``with store._tx():`` holds the lock and wraps the block in BEGIN IMMEDIATE/COMMIT.
+    Inside another one (same thread: the lock is re-entrant), it joins the outer transaction,
+    so that several writes made for one change commit once."""
 
     def __init__(self, conn: sqlite3.Connection, lock: threading.RLock) -> None:
         self._conn = conn
         self._lock = lock
+        self._outer: list[bool] = []
 
     def __enter__(self) -> None:
         self._lock.acquire()
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
+            outer = not self._conn.in_transaction
+            if outer:
+                self._conn.execute("BEGIN IMMEDIATE")
+            self._outer.append(outer)
         except BaseException:
             self._lock.release()
             raise
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         try:
-            self._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            if self._outer.pop():
+                self._conn.execute("ROLLBACK" if exc_type else "COMMIT")
         finally:
             self._lock.release()
 

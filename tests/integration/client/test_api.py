@@ -109,7 +109,8 @@ def test_run_logs_tasks_results_and_frames(client: Client, source_url: str, tmp_
     ]
     assert tasks[0].duration is not None and tasks[0].exit_code == 0
     tdf = job.tasks_df()
-    assert tdf["status"].tolist() == ["complete"] and tdf["job_id"].tolist() == [job.id]
+    assert tdf["status"].tolist() == ["complete"] and tdf.attrs["job_id"] == job.id
+    assert "job_id" not in tdf.columns  # one job: not repeated on every row
 
     all_logs = client.logs(job.id)
     assert all_logs and {e.service for e in all_logs} <= {s.value for s in wire.LogService}

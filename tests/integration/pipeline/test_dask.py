@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -101,6 +102,38 @@ def test_passthrough_assembler_keeps_result_tree(tmp_path: Path, dask_executor: 
     assert files == ["out-chunk1.txt", "out.txt", "sub/n-chunk1.txt", "sub/n.txt"]
 
 
+BIG_PARTITIONER = """
+import json, os
+for i in range(json.loads(os.environ["PARTITIONER_PARAMS"])["chunks"]):
+    with open(os.path.join(os.environ["CHUNKS_DIR"], f"data_{i}.bin"), "wb") as f:
+        f.write(bytes(range(256)) * (40 * 1024 * (i + 1) + 1))  # 10 MB, 20 MB and more
+"""
+# Two results: the chunk reversed (as big as the chunk) and a small file.
+BIG_APP = """
+import hashlib, os
+data = open(os.path.join(os.environ["TASK_DIR"], "data.bin"), "rb").read()
+results = os.environ["TASK_RESULTS_DIR"]
+open(os.path.join(results, "reversed.bin"), "wb").write(data[::-1])
+open(os.path.join(results, "sha.txt"), "w").write(hashlib.sha256(data).hexdigest())
+"""
+
+
+def test_big_chunks_and_results_travel_whole(tmp_path: Path, dask_executor: Any) -> None:
+    # chunks and results bigger than what travels in one piece (16 MiB) or inline (1 MiB)
+    apps = tmp_path / "apps"
+    part = _engine(apps, "bigpart", BIG_PARTITIONER, "partitioner")
+    app = _engine(apps, "big", BIG_APP)
+    out = run_pipeline(_spec(tmp_path, app, part, passthrough("assembler"), 2), Recorder(),
+                       threading.Event(), executor=dask_executor)
+    chunks = sorted((tmp_path / "work" / "chunks").iterdir())
+    assert [c.stat().st_size for c in chunks] == [256 * (40 * 1024 * (i + 1) + 1)
+                                                  for i in range(2)]
+    for name, chunk in (("", chunks[0]), ("-chunk1", chunks[1])):
+        data = chunk.read_bytes()
+        assert (out / f"sha{name}.txt").read_text() == hashlib.sha256(data).hexdigest()
+        assert (out / f"reversed{name}.bin").read_bytes() == data[::-1]
+
+
 SECRET_DUMP = """
 import json, os
 names = ("MY_KEY", "S3_CRED_ACCESS_KEY", "S3_CRED_SECRET_KEY", "SECRETS")
@@ -191,7 +224,9 @@ import os, time
 flag = {str(flag)!r}
 if not os.path.exists(flag):
     open(flag + ".pid", "w").write(str(os.getpid()))
-    open(flag, "w").write(str(os.getppid()))  # the Dask worker process running this task
+    # the Dask worker process running this task: its fork server's parent
+    stat = open("/proc/%d/stat" % os.getppid()).read()
+    open(flag, "w").write(stat.rsplit(")", 1)[1].split()[1])
     time.sleep(60)
 open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write("survived")
 """)
@@ -332,7 +367,8 @@ def test_many_lines_arrive_live_complete_and_in_order(tmp_path: Path,
 
 
 class _Deaf(dict):  # type: ignore[type-arg]
-    """The executor's inboxes, made to lose every live batch once ``deaf`` is set."""
+    """The executor's running tasks by token, made to lose every live batch of lines once
+    ``deaf`` is set."""
 
     deaf = False
 
@@ -343,7 +379,7 @@ class _Deaf(dict):  # type: ignore[type-arg]
 def test_lines_whose_live_messages_are_lost_come_with_the_result_once(
         tmp_path: Path, dask_executor: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     inboxes = _Deaf()
-    monkeypatch.setattr(dask_executor, "_inboxes", inboxes)
+    monkeypatch.setattr(dask_executor, "_tokens", inboxes)
     gate = tmp_path / "gate"
     spec = _one_task(tmp_path, _gated(gate, """
         for i in range(100):
@@ -374,7 +410,9 @@ flag = {str(flag)!r}
 first = not os.path.exists(flag)
 print("run starts", "first" if first else "again")
 if first:
-    open(flag + ".tmp", "w").write(str(os.getppid()))  # the Dask worker running this task
+    # the Dask worker running this task: its fork server's parent
+    stat = open("/proc/%d/stat" % os.getppid()).read()
+    open(flag + ".tmp", "w").write(stat.rsplit(")", 1)[1].split()[1])
     os.replace(flag + ".tmp", flag)
     print("lost run working")
     time.sleep(60)

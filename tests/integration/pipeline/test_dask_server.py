@@ -38,13 +38,15 @@ open(os.path.join(results, "out.txt"), "w").write(data.upper())
 open(os.path.join(results, "sub", "n.txt"), "w").write(os.environ["CHUNK_NUMBER"])
 print("did", os.environ["CHUNK_NUMBER"], flush=True)
 """
-# The first attempt records the Dask worker running it (its parent) and hangs, to be killed.
+# The first attempt records the Dask worker running it and hangs, to be killed.
 VICTIM = """
 import json, os, time
 flag = json.loads(os.environ["APP_PARAMS"])["flag"]
 if not os.path.exists(flag):
     open(flag + ".pid", "w").write(str(os.getpid()))
-    open(flag + ".tmp", "w").write(str(os.getppid()))
+    # the Dask worker: the parent of the fork server that started this task
+    stat = open("/proc/%d/stat" % os.getppid()).read()
+    open(flag + ".tmp", "w").write(stat.rsplit(")", 1)[1].split()[1])
     os.replace(flag + ".tmp", flag)
     time.sleep(120)
 open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write("survived")

@@ -6,12 +6,14 @@ Waits use generous deadlines only to avoid hanging forever; nothing asserts on t
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import ipywidgets as w
 import pandas as pd
 import pytest
 
@@ -82,6 +84,15 @@ def test_monitor_follows_a_real_hello_world_job_to_complete(local_server: Any,
     custom = [m["content"] for m in rec.messages if m.get("method") == "custom"]
     assert custom[-1]["type"] == "logs" and "<table" in custom[-1]["html"]
     assert isinstance(monitor.logs_frame, pd.DataFrame) and len(monitor.logs_frame) >= 1
+    # The Timeline button (once the job has ended): the SVG of job.timeline() in the card.
+    front_end(monitor, {"type": "timeline"})
+    custom = [m["content"] for m in rec.messages if m.get("method") == "custom"]
+    assert custom[-1]["type"] == "timeline" and "<svg" in custom[-1]["html"]
+    assert 'class="bn-task bn-complete" data-chunk="0"' in custom[-1]["html"]
+    assert custom[-1]["note"].startswith("Task timeline of job monitor-hello: 1 task")
+    # What came out, in the card and its reprs.
+    assert monitor.outputs.startswith("1 result file (hello_world_processed.txt), 14 B")
+    assert "→ 1 result file" in repr(monitor) and "→ 1 result file" in monitor._repr_html_()
 
 
 def test_abort_button_message_aborts_the_running_job(client: Client) -> None:
@@ -169,7 +180,8 @@ def test_form_with_schema_fields_validates_runs_and_copies_a_cell(client: Client
     form = JobForm(client, schemas={SLEEPY_TEMPLATE_ID: {"app": SLEEPY_SCHEMA}})
     form.template.value = SLEEPY_TEMPLATE_ID
     fields = form._fields["app"]
-    assert set(fields) == {"seconds", "fail_chunk", "message", "mode"}
+    assert set(fields) == {"seconds", "fail_chunk", "message", "mode", "flaky_chunk",
+                           "flaky_dir", "slow_chunk", "slow_seconds"}
     assert fields["seconds"].widget.value == "0.3"  # the template's default
     fields["seconds"].widget.value = "abc"
     assert "must be a number" in fields["seconds"].message.value
@@ -191,8 +203,8 @@ def test_form_with_schema_fields_validates_runs_and_copies_a_cell(client: Client
     assert cell.startswith("%%bytenite job\n")
     assert "templateId: sleepy-template" in cell and "source: bypass" in cell
     assert "seconds: 0.1" in cell and "chunks: 3" in cell
-    form.copy_button.click()
-    assert form.output.outputs[0]["text"] == cell
+    # The copy button copies from the browser; the kernel keeps its text current.
+    assert form.copy_button.text == cell
     form.run_button.click()
     assert form.job is not None and form.monitor is not None
     assert form.monitor.ended.wait(60) and form.monitor.state == "complete"
@@ -302,3 +314,44 @@ def test_no_secret_in_any_widget_state(client: Client) -> None:
     finally:
         for widget in widgets:
             widget.close()
+
+
+def test_form_fields_follow_the_schema_types_with_help_under_them(client: Client,
+                                                                 tmp_path: Path) -> None:
+    """csv-rows-template: a `where` expression (a $ref to a string) is a text box, `columns`
+    (array or object) and `steps` are JSON, `op` and `format` are menus; every field shows
+    its schema's description and examples, errors go under the input, labels of a section
+    share one width, and the copied cell carries the chosen local file."""
+    form = JobForm(client, template="csv-rows-template")
+    app, part = form._fields["app"], form._fields["partitioner"]
+    kinds = {name: f.kind for name, f in app.items()}
+    assert kinds == {"op": "enum", "columns": "json", "where": "string", "n": "integer",
+                     "steps": "json", "delimiter": "string"}
+    assert isinstance(app["where"].widget, w.Text)
+    assert isinstance(app["columns"].widget, w.Textarea)
+    assert part["format"].kind == "enum" and part["rows_per_chunk"].widget.value == "1000"
+    for field in (*app.values(), *part.values()):
+        assert field.doc is not None and field.doc.description
+        assert html.escape(field.doc.description) in field.help.value
+        assert field.row.children[1].children == (field.widget, field.message, field.help)
+    assert "e.g. <code>amount &gt; 100" in app["where"].help.value
+    assert "default 1000" in part["rows_per_chunk"].help.value
+    widths = {f.label.layout.width for f in part.values()}
+    assert len(widths) == 1  # the partitioner's inputs line up
+    app["columns"].widget.value = "[oops"
+    assert "invalid JSON" in app["columns"].message.value and form.run_button.disabled
+    app["columns"].widget.value = ""
+    app["op"].widget.value = "filter"
+    app["where"].widget.value = "reading > 2"
+    data = tmp_path / "readings.csv"
+    data.write_text("reading\n1\n2\n3\n4\n")
+    form.source_kind.value = "local file"
+    form.path.value = str(tmp_path / "missing.csv")
+    assert form.run_button.disabled and "no file at" in form.source_message.value
+    form.path.value = str(data)
+    assert form.validate() == []
+    cell = form.copy_button.text
+    assert f"source: {data}" in cell and "where: reading > 2" in cell and "op: filter" in cell
+    job = form.run()
+    assert job is not None and form.monitor.ended.wait(60)
+    assert job.load_results(concat=True)["reading"].tolist() == [3, 4]

@@ -7,6 +7,8 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
+
 from bytenite_nb import wire
 from bytenite_nb.server.service.broker import Broker
 from bytenite_nb.server.storage.store import Store
@@ -122,4 +124,29 @@ def test_close_ends_open_streams(tmp_path: Path) -> None:
         return lines
 
     assert asyncio.run(run()) == 1  # the opening heartbeat, then the stream ended
+    store.close()
+
+
+def test_a_change_and_its_event_are_stored_together_or_not_at_all(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite")
+    broker = Broker(store, heartbeat_interval=0.05)
+    row, event = broker.publish_with(
+        lambda: store.upsert_task("j1", 0, state=wire.TaskState.RUNNING.value, attempts=1),
+        wire.EVENT_TASK_STATE, "j1",
+        lambda task: {"jobId": "j1", "taskId": "task-0", "state": task.state})
+    assert row.state == wire.TaskState.RUNNING.value
+    assert event.data["state"] == row.state and event.data["@type"] == wire.TASK_STATE_EVENT_TYPE
+    assert [int(e["seq"]) for e in asyncio.run(_collect(broker, 0, 1))] == [event.seq]
+
+    def broken() -> None:
+        store.upsert_task("j1", 1, state=wire.TaskState.RUNNING.value)
+        raise RuntimeError("the write failed half way")
+
+    with pytest.raises(RuntimeError, match="half way"):
+        broker.publish_with(broken, wire.EVENT_TASK_STATE, "j1", lambda _: {"jobId": "j1"})
+    # neither the half-written row nor an event: a stream never shows a change the store lost
+    assert store.get_task("j1", 1) is None
+    assert [e.seq for e in store.events_after(0)] == [event.seq]
+    later = broker.publish(wire.EVENT_JOB_LOG, "j1", {"jobId": "j1", "log": "next"})
+    assert [e.seq for e in store.events_after(0)] == [event.seq, later.seq]
     store.close()

@@ -1,15 +1,12 @@
 """The Dask executor's live output, without a cluster: batching on the worker side
-(`dask_remote._Output`), once-each in-order delivery on the server side (`dask_executor._Lines`),
-and the worker-side masking that matches the server's."""
+(`dask_remote._Sender`), once-each in-order delivery on the server side (`dask._Lines`), and
+the worker-side masking that matches the server's."""
 
 from __future__ import annotations
 
 import json
-import queue
-import types
+import time
 from typing import Any
-
-import pytest
 
 from bytenite_nb.server.execution.executors import NOTE_STREAM, dask_remote
 from bytenite_nb.server.execution.executors.dask import _Lines
@@ -17,7 +14,7 @@ from bytenite_nb.server.execution.secrets import JobSecrets
 
 
 class _Worker:
-    """Records what `_Output` sends (as `Worker.log_event` would)."""
+    """Records what `_Sender` sends (as `Worker.log_event` would)."""
 
     def __init__(self, fail: bool = False) -> None:
         self.sent: list[tuple[str, dict[str, Any]]] = []
@@ -29,99 +26,125 @@ class _Worker:
         self.sent.append((topic, msg))
 
 
-@pytest.fixture()
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """`dask_remote`'s monotonic clock, set by the test."""
-    now = [1000.0]
-    monkeypatch.setattr(dask_remote, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
-    return now
+class _Clock:
+    """`_Sender`'s clock, set by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
-def _output(worker: _Worker, monkeypatch: pytest.MonkeyPatch) -> dask_remote._Output:
-    monkeypatch.setattr(dask_remote, "_worker", lambda: worker)
-    return dask_remote._Output("topic", "token", lambda text: text)
+def _sender(worker: _Worker | None, clock: _Clock) -> dask_remote._Sender:
+    sender = dask_remote._Sender(worker, clock)
+    sender._start_thread = lambda: None  # type: ignore[method-assign]  # (the test flushes)
+    return sender
 
 
-def _sent_lines(worker: _Worker) -> list[list[str]]:
+def _output(token: str = "token") -> dask_remote._Output:
+    return dask_remote._Output(token, "tcp://worker", lambda text: text)
+
+
+def _sent_lines(worker: _Worker, token: str = "token") -> list[list[str]]:
     lines: list[list[str]] = []
     for _, msg in worker.sent:
-        assert msg["first"] == len(lines)  # contiguous numbering, batch after batch
-        lines += msg["lines"]
+        for item in msg["tasks"]:
+            if item["token"] == token:
+                assert item["first"] == len(lines)  # contiguous numbering, batch after batch
+                lines += item["lines"]
     return lines
 
 
-def test_output_batches_a_burst_and_sends_a_quiet_line_at_once(
-        clock: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
-    worker = _Worker()
-    out = _output(worker, monkeypatch)
-    out.add("stdout", "first")
-    out.flush()
+def test_output_batches_a_burst_and_sends_a_quiet_line_at_once() -> None:
+    worker, clock = _Worker(), _Clock()
+    sender, out = _sender(worker, clock), _output()
+    sender.add("topic", out, "stdout", "first")
     assert len(worker.sent) == 1  # the first line after a quiet spell goes at once
     for i in range(4999):  # a burst, all within the same instant
-        out.add("stdout" if i % 2 else "stderr", f"line {i}")
-        out.flush()
+        sender.add("topic", out, "stdout" if i % 2 else "stderr", f"line {i}")
     assert len(worker.sent) == 1 + 4999 // dask_remote._FLUSH_LINES  # batched by count
-    assert out.wait(1.0) > 0  # the last 499 lines wait for their batch to be due
-    clock[0] += dask_remote._FLUSH_EVERY * 1.5
-    assert out.wait(1.0) == 0.0  # now they are due
-    out.flush()
-    out.add("stdout", "   ")  # blank lines are not output lines
-    out.flush(force=True)
+    assert not sender.due()  # the last 499 lines wait for their batch to be due
+    clock.now += dask_remote._FLUSH_EVERY * 1.5
+    assert sender.due()  # now they are due (the sender's thread sends them)
+    with sender.lock:
+        sender.flush_locked()
+    sender.add("topic", out, "stdout", "   ")  # blank lines are not output lines
     expected = [["stdout", "first"]] + [["stdout" if i % 2 else "stderr", f"line {i}"]
                                         for i in range(4999)]
     assert _sent_lines(worker) == expected
     assert [list(x) for x in out.lines] == expected
     assert {topic for topic, _ in worker.sent} == {"topic"}
-    assert {(m["token"], m["attempt"]) for _, m in worker.sent} == {("token", out.attempt)}
+    items = [item for _, msg in worker.sent for item in msg["tasks"]]
+    assert {(i["token"], i["attempt"], i["worker"]) for i in items} == {
+        ("token", out.attempt, "tcp://worker")}
 
 
-def test_output_waits_for_the_batch_interval(clock: list[float],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    worker = _Worker()
-    out = _output(worker, monkeypatch)
-    out.add("stdout", "a")
-    out.flush()
-    out.add("stdout", "b")
-    out.flush()
-    assert len(worker.sent) == 1 and out.wait(1.0) == pytest.approx(dask_remote._FLUSH_EVERY)
-    clock[0] += dask_remote._FLUSH_EVERY / 2
-    out.flush()
+def test_output_waits_for_the_batch_interval() -> None:
+    worker, clock = _Worker(), _Clock()
+    sender, out = _sender(worker, clock), _output()
+    sender.add("topic", out, "stdout", "a")
+    sender.add("topic", out, "stdout", "b")
+    assert len(worker.sent) == 1 and not sender.due()
+    clock.now += dask_remote._FLUSH_EVERY / 2
+    sender.add("topic", out, "stdout", "c")
     assert len(worker.sent) == 1
-    clock[0] += dask_remote._FLUSH_EVERY
-    out.flush()
-    assert _sent_lines(worker) == [["stdout", "a"], ["stdout", "b"]]
-    assert out.wait(1.0) == 1.0  # nothing pending
+    clock.now += dask_remote._FLUSH_EVERY
+    sender.add("topic", out, "stdout", "d")
+    assert _sent_lines(worker) == [["stdout", x] for x in "abcd"]
 
 
-def test_output_big_lines_go_by_size(clock: list[float],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    worker = _Worker()
-    out = _output(worker, monkeypatch)
-    out.flush(force=True)
-    assert worker.sent == []  # nothing to send
-    out.add("stdout", "x")
-    out.flush()
+def test_output_of_several_tasks_goes_in_one_event() -> None:
+    worker, clock = _Worker(), _Clock()
+    sender, one, two = _sender(worker, clock), _output("one"), _output("two")
+    sender.add("topic", one, "stdout", "1a")
+    sender.add("topic", one, "stdout", "1b")
+    sender.add("topic", two, "stderr", "2a")
+    clock.now += dask_remote._FLUSH_EVERY
+    sender.add("topic", two, "stdout", "2b")
+    assert len(worker.sent) == 2
+    assert [item["token"] for item in worker.sent[1][1]["tasks"]] == ["one", "two"]
+    assert _sent_lines(worker, "one") == [["stdout", "1a"], ["stdout", "1b"]]
+    assert _sent_lines(worker, "two") == [["stderr", "2a"], ["stdout", "2b"]]
+
+
+def test_output_big_lines_go_by_size() -> None:
+    worker, clock = _Worker(), _Clock()
+    sender, out = _sender(worker, clock), _output()
+    sender.add("topic", out, "stdout", "x")
     big = "y" * dask_remote._FLUSH_BYTES
-    out.add("stdout", big)
-    out.flush()
+    sender.add("topic", out, "stdout", big)
     assert _sent_lines(worker) == [["stdout", "x"], ["stdout", big]]
 
 
-def test_output_that_cannot_send_keeps_every_line(clock: list[float],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    out = _output(_Worker(fail=True), monkeypatch)
-    out.add("stdout", "kept")
-    out.flush(force=True)
-    out.add("stderr", "also kept")
-    out.flush(force=True)
-    assert out.worker is None and out.lines == [("stdout", "kept"), ("stderr", "also kept")]
+def test_output_that_cannot_send_keeps_every_line() -> None:
+    clock = _Clock()
+    sender, out = _sender(_Worker(fail=True), clock), _output()
+    sender.add("topic", out, "stdout", "kept")
+    clock.now += 1
+    sender.add("topic", out, "stderr", "also kept")
+    assert sender.worker is None and out.lines == [("stdout", "kept"), ("stderr", "also kept")]
 
 
 def test_output_off_a_worker_sends_nothing() -> None:
-    out = dask_remote._Output(None, None, lambda text: text)
-    out.add("stdout", "line")
-    out.flush(force=True)
-    assert out.worker is None and out.wait(0.1) == 0.1
+    out = _output()
+    _sender(None, _Clock()).add("topic", out, "stdout", "line")
+    assert out.lines == [("stdout", "line")] and out.sent == 0
+
+
+def test_the_senders_thread_sends_what_waits() -> None:
+    worker = _Worker()
+    sender, out = dask_remote._Sender(worker), _output()
+    try:
+        sender.add("topic", out, "stdout", "at once")
+        sender.add("topic", out, "stdout", "a moment later")
+        for _ in range(200):  # (generous: the thread sends it one interval later)
+            if len(worker.sent) == 2:
+                break
+            time.sleep(0.05)
+        assert _sent_lines(worker) == [["stdout", "at once"], ["stdout", "a moment later"]]
+    finally:
+        sender.close()
 
 
 def _lines() -> tuple[_Lines, list[tuple[str, str]]]:
@@ -162,15 +185,6 @@ def test_lines_of_a_new_attempt_follow_a_note_and_a_lost_one_is_dropped() -> Non
     assert got[1][0] == NOTE_STREAM
     assert "tcp://w1" in got[1][1] and "tcp://w2" in got[1][1] and "lost" in got[1][1]
     assert got[2:] == [("stdout", "new run 0"), ("stderr", "new run 1")]
-
-
-def test_lines_take_drains_an_inbox() -> None:
-    lines, got = _lines()
-    inbox: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
-    inbox.put({"attempt": "a", "first": 0, "lines": (("stdout", "x"),), "worker": "w"})
-    inbox.put({"attempt": "a", "first": 1, "lines": (("stderr", "y"),)})
-    lines.take(inbox)
-    assert got == [("stdout", "x"), ("stderr", "y")] and inbox.empty()
 
 
 def test_worker_masking_matches_the_servers() -> None:

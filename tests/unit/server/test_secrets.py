@@ -14,7 +14,7 @@ from bytenite_nb.server.execution.executors import (
     ProcessSpec,
     SubprocessExecutor,
 )
-from bytenite_nb.server.execution.executors.dask_remote import SealedEnv
+from bytenite_nb.server.execution.executors.dask_remote import sealed as sealed_env
 from bytenite_nb.server.execution.pipeline import PipelineError, run_pipeline
 from bytenite_nb.server.execution.registry import Registry, manifest_secret_ids
 from bytenite_nb.server.execution.secrets import JobSecrets, SecretError, validate_secret
@@ -156,8 +156,8 @@ def test_process_spec_and_dask_env_reprs_hide_values(tmp_path: Path) -> None:
     shown = repr(ProcessSpec(tmp_path / "main.py", tmp_path, {"MY_KEY": KEY},
                              secret_names=("MY_KEY",)))
     assert KEY not in shown and "main.py" in shown
-    sealed = SealedEnv({"MY_KEY": KEY, "CHUNK_NUMBER": "0"})
-    assert KEY not in repr(sealed) + str(sealed) and dict(sealed.items())["MY_KEY"] == KEY
+    sealed = sealed_env({"MY_KEY": KEY, "CHUNK_NUMBER": "0"})
+    assert KEY not in repr(sealed) + str(sealed) and sealed()["MY_KEY"] == KEY
 
 
 DUMP = """

@@ -28,8 +28,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bytenite_nb.server.execution.executors import zygote
-from bytenite_nb.server.execution.executors.base import (
+# Relative imports only, and nothing beyond the standard library: this module also runs on
+# Dask workers, shipped there as source with the siblings it imports (see dask_remote).
+from . import zygote
+from .base import (
     POLL,
     ExecutorError,
     Outcome,
@@ -38,8 +40,8 @@ from bytenite_nb.server.execution.executors.base import (
     ProcessSpec,
     base_environment,
 )
-from bytenite_nb.server.execution.executors.entry_imports import stdlib_imports
-from bytenite_nb.server.execution.executors.process import KILL_GRACE, Run, kill_group
+from .entry_imports import stdlib_imports
+from .process import KILL_GRACE, Run, kill_group
 
 __all__ = ["ForkServerExecutor"]
 

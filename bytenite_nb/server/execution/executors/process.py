@@ -13,7 +13,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from bytenite_nb.server.execution.executors.base import Outcome, OutputCallback
+# (relative and stdlib-only: shipped to Dask workers with the fork server, see dask_remote)
+from .base import Outcome, OutputCallback
 
 #: Longest output line passed on; a longer one (or a runaway line without newlines) is cut.
 MAX_LINE = 64 * 1024

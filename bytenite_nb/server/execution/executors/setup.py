@@ -46,7 +46,8 @@ def open_executor(config: ServerConfig) -> Executor | None:
     engines = _local(config)
     try:
         return DaskExecutor(config.scheduler, engine_executor=engines,
-                            connect_timeout=config.scheduler_timeout)
+                            connect_timeout=config.scheduler_timeout,
+                            worker_timeout=config.worker_timeout)
     except BaseException:
         engines.close()
         raise
