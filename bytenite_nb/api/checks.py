@@ -84,7 +84,7 @@ def find_template(client: Client, template_id: str) -> Template:
     """The template ``template_id``; a ``NotFoundError`` with a did-you-mean when there is
     none (the listing is read once to suggest)."""
     try:
-        return client.template(template_id)
+        return client.template(template_id, engines=False)  # (its engines are not needed)
     except NotFoundError as exc:
         try:
             known = [t.id for t in client.templates()]

@@ -397,13 +397,13 @@ LONG_ID = "6f1c0a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
 def test_jobs_df_shows_the_columns_people_read_and_all_on_request() -> None:
     jobs = [dict(JOB, id=LONG_ID, errorMessage="boom " * 30)]
     frame = frames.jobs_df(jobs)
-    assert list(frame.columns) == ["name", "template_id", "state", "created_at", "duration",
+    assert list(frame.columns) == ["name", "template_id", "status", "created_at", "duration",
                                    "num_chunks", "error_message"]
     assert list(frames.jobs_df(jobs, columns="all").columns) == list(frames.JOBS_SCHEMA)
-    assert list(frames.jobs_df(jobs, columns=["state", "duration"]).columns) == [
-        "state", "duration"]
+    assert list(frames.jobs_df(jobs, columns=["status", "duration"]).columns) == [
+        "status", "duration"]
     with pytest.raises(ValueError, match=r"unknown column.*'colour'.*'all'"):
-        frames.jobs_df(jobs, columns=["state", "colour"])
+        frames.jobs_df(jobs, columns=["status", "colour"])
     # The same values as the full frame.
     pd.testing.assert_frame_equal(frame, frames.jobs_df(jobs, columns="all")[frame.columns])
 

@@ -74,7 +74,9 @@ def test_case06_a_saved_notebook_shows_how_its_jobs_ended(
         mode: str) -> None:
     env = {"BYTENITE_NONINTERACTIVE": "1"} if mode == "log" else {}
     nb = _run(server, tmp_path, monkeypatch, CELLS, **env)
-    assert "".join(_outputs(nb, 2)[-1]["text"]).strip() == "complete failed"
+    printed = "".join("".join(o["text"]) for o in _outputs(nb, 2)
+                      if o["output_type"] == "stream" and o["name"] == "stdout")
+    assert printed.strip() == "complete failed"  # (log lines go to stderr, in between)
     for index, mark, word, state in ((0, "✔", "COMPLETE", "complete"),
                                      (1, "✘", "FAILED during tasks", "failed")):
         shown = [o for o in _outputs(nb, index) if o["output_type"] == "display_data"]
