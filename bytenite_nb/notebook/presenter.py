@@ -57,9 +57,12 @@ The outcome reaches saved notebooks too. JupyterLab applies a display update wha
 is addressed to, but nbclient (nbconvert ``--execute``, papermill, nbval) only reads the
 messages of the cell it is running and applies display updates by id from those. So
 :meth:`JobDisplay._finish` publishes the outcome to the cell that created the display and,
-when another cell has run since, to the latest cell as well; and every outcome is published
-once more at the start of the next cell that runs (an ``pre_run_cell`` hook), for jobs that
-ended while no cell was running. Publishing the same outcome twice changes nothing.
+when another cell has run since, to the latest cell as well; every outcome is published
+once more at the start of the next cell that runs (a ``pre_run_cell`` hook), for jobs that
+ended while no cell was running; and a cell whose code saw a displayed job end (``Job``
+handles are live: ``job.wait()`` updated them) waits at its end (a ``post_run_cell`` hook, at
+most ``SETTLE_SECONDS``) for that display's outcome, since the last cell of a notebook has no
+next cell. Publishing the same outcome twice changes nothing.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, Literal
@@ -177,9 +181,10 @@ def register_formatters(ip: Any) -> None:
     _SHELL = ip
     events = getattr(ip, "events", None)
     if events is not None:
-        with suppress(ValueError):
-            events.unregister("pre_run_cell", _before_cell)
-        events.register("pre_run_cell", _before_cell)
+        for name, hook in (("pre_run_cell", _before_cell), ("post_run_cell", _after_cell)):
+            with suppress(ValueError):
+                events.unregister(name, hook)
+            events.register(name, hook)
 
 
 def unregister_formatters(ip: Any) -> None:
@@ -191,8 +196,9 @@ def unregister_formatters(ip: Any) -> None:
     _SHELL = None
     events = getattr(ip, "events", None)
     if events is not None:
-        with suppress(ValueError):
-            events.unregister("pre_run_cell", _before_cell)
+        for name, hook in (("pre_run_cell", _before_cell), ("post_run_cell", _after_cell)):
+            with suppress(ValueError):
+                events.unregister(name, hook)
     try:
         from bytenite_nb.api.jobs import Job, set_wait_view
 
@@ -232,6 +238,24 @@ def _before_cell(*_args: Any) -> None:
         shell = _SHELL
         jobs.set_wait_view(lambda job: waiting_view(job, ip=shell))
     _republish_outcomes()
+
+
+#: Result displays still following their job (to settle at the end of a cell).
+_FOLLOWING: weakref.WeakSet[JobDisplay] = weakref.WeakSet()
+#: Seconds a cell's end waits for the outcome of a job its code saw end.
+SETTLE_SECONDS = 5.0
+
+
+def _after_cell(*_args: Any) -> None:
+    """``post_run_cell``: a display whose job the cell's code saw end (the handles are live:
+    ``job.wait()`` or ``load_results()`` updated them) shows its outcome before the cell
+    ends, while nbclient still reads this cell's messages: the last cell of an executed
+    notebook has no next cell to republish it."""
+    for shown in list(_FOLLOWING):
+        if shown.ended.is_set():
+            _FOLLOWING.discard(shown)
+        elif getattr(shown.job, "is_terminal", False):
+            shown.ended.wait(SETTLE_SECONDS)
 
 
 def _republish_outcomes(*_args: Any) -> None:
@@ -386,6 +410,8 @@ class JobDisplay:
             self.feed = JobFeed(job, interval=QUIET_INTERVAL, poll_interval=self.poll_interval)
         if self.feed is not None:
             self.feed.on_end(self._finish)
+            if self.role == "result" and self._in_place():
+                _FOLLOWING.add(self)
             self.feed.start()
         return self
 
