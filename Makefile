@@ -26,7 +26,7 @@ lint: $(STAMP)
 
 ## bench: every benchmark (fanout.py also runs fanout_http.py), printing ratios against baselines
 bench: $(STAMP)
-	for b in fanout scaleout bigdata frames widget_updates; do $(PY) benchmarks/$$b.py || exit 1; done
+	for b in fanout scaleout bigdata app_envs frames widget_updates load; do $(PY) benchmarks/$$b.py || exit 1; done
 
 serve: $(STAMP)
 	$(VENV)/bin/bytenite-nb serve

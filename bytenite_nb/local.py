@@ -29,6 +29,10 @@ from typing import Any
 SERVER_FILE = "server.json"
 LOG_FILE = "server.log"
 _START_TIMEOUT = 60.0
+#: `ServerConfig` fields ``config_overrides`` may set for a child process too (its command
+#: line carries them).
+_CLI_OVERRIDES = frozenset({"app_envs", "envs_dir", "env_installer", "ignore_requirements",
+                            "task_memory_limit", "pass_env"})
 
 
 class ServerStartError(RuntimeError):
@@ -67,6 +71,7 @@ def _url(host: str, port: int) -> str:
 def write_server_file(data_dir: Path, url: str, pid: int) -> None:
     """Record that ``pid`` serves ``data_dir`` at ``url`` (atomic write)."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    # (mkstemp creates it 0600)
     fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".server-", suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump({"pid": pid, "url": url}, fh)
@@ -217,6 +222,8 @@ class LocalServer:
               preload: Sequence[str] = (), reuse: bool = True,
               config_overrides: Mapping[str, Any] | None = None,
               idle_timeout: float | None = None,
+              max_log_lines: int | None = None,
+              deny_private_sources: bool = False,
               ) -> LocalServer:
         """Start ByteNite Local on ``host:port`` (0 = a free port) serving ``data_dir``.
 
@@ -231,7 +238,10 @@ class LocalServer:
         after that long without requests or running jobs (`running` turns False,
         `stop_reason` says why); a child process only: ``in_process=True`` refuses it (such a
         server lives as long as this interpreter anyway). A re-used server keeps the idle
-        timeout it was started with.
+        timeout it was started with. ``max_log_lines`` (default 100,000): output lines kept
+        per job, its first and last half. ``deny_private_sources``: refuse ``url`` data
+        sources on loopback, link-local and private addresses (for a server reachable from
+        other machines; see SECURITY.md).
         Raises `ValueError` for a bad configuration and `ServerStartError` if the server
         does not come up.
         """
@@ -255,9 +265,14 @@ class LocalServer:
             kwargs["heartbeat_interval"] = heartbeat_interval
         if idle_timeout is not None:
             kwargs["idle_timeout"] = idle_timeout
+        if max_log_lines is not None:
+            kwargs["max_log_lines"] = max_log_lines
+        if deny_private_sources:
+            kwargs["deny_private_sources"] = True
         if config_overrides:
-            if not in_process:
-                raise ValueError("config_overrides need in_process=True")
+            if not in_process and not set(config_overrides) <= _CLI_OVERRIDES:
+                raise ValueError("config_overrides need in_process=True, except "
+                                 + ", ".join(sorted(_CLI_OVERRIDES)))
             kwargs.update(config_overrides)
         config = ServerConfig(**kwargs)
         if in_process:
@@ -303,7 +318,10 @@ class LocalServer:
 
     @classmethod
     def _start_process(cls, config: Any) -> LocalServer:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        from bytenite_nb.server.private import PRIVATE_DIR, open_private
+
+        # (0700 when new; the server makes an existing one private, and says so)
+        config.data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         ready = config.data_dir / f".ready-{os.getpid()}-{time.monotonic_ns()}.json"
         ready.unlink(missing_ok=True)
         args = [sys.executable, "-m", "bytenite_nb.cli", "serve",
@@ -314,10 +332,22 @@ class LocalServer:
                 "--ready-file", str(ready)]
         if config.idle_timeout:
             args += ["--idle-timeout", repr(config.idle_timeout)]
+        args += ["--max-log-lines", str(config.max_log_lines)]
+        if config.deny_private_sources:
+            args.append("--deny-private-sources")
         for folder in config.apps_dirs:
             args += ["--apps", str(folder)]
         for module in config.preload:
             args += ["--preload", module]
+        args += ["--envs-dir", str(config.envs_dir), "--env-installer", config.env_installer]
+        if not config.app_envs:
+            args.append("--no-app-envs")
+        if config.ignore_requirements:
+            args.append("--ignore-requirements")
+        if config.task_memory_limit:
+            args += ["--task-memory-limit", str(config.task_memory_limit)]
+        for name in config.pass_env:
+            args += ["--pass-env", name]
         if config.scheduler:
             args += ["--scheduler", config.scheduler,
                      "--scheduler-timeout", str(config.scheduler_timeout),
@@ -327,7 +357,7 @@ class LocalServer:
         env["BYTENITE_LOCAL_API_KEYS"] = ",".join(config.api_keys)
         log_path = config.data_dir / LOG_FILE
         log_offset = _log_size(config.data_dir)
-        with open(log_path, "ab") as log:
+        with open_private(log_path, "ab") as log:
             process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                        env=env, start_new_session=True)
         deadline = time.monotonic() + _START_TIMEOUT

@@ -413,26 +413,40 @@ def int64_out(value: int | None) -> str | None:
     return None if value is None else str(int(value))
 
 
+#: The range of protobuf's int64 (every int64 ByteNite Local reads must fit in it: SQLite
+#: stores exactly this range, and a larger number would fail far from where it came in).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def int64_in(value: Any, *, field: str = "value") -> int | None:
-    """Read an int64 sent as a JSON number or string. Raises ``ValueError`` naming ``field``."""
+    """Read an int64 sent as a JSON number or string. Raises ``ValueError`` naming ``field``,
+    also for a whole number outside the int64 range."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):
         raise ValueError(f"{field} must be an integer, got a boolean")
     if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if value.is_integer():
-            return int(value)
-        raise ValueError(f"{field} must be a whole number, got {value!r}")
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"{field} must be a whole number, got {value!r}")
+        number = int(value)
+    elif isinstance(value, str):
         text = value.strip()
-        if re.fullmatch(r"[+-]?\d+", text):
-            return int(text)
-        raise ValueError(
-            f"{field} must be an integer (a number or a string of digits), got {value!r}"
-        )
-    raise ValueError(f"{field} must be an integer, got {type(value).__name__}")
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise ValueError(
+                f"{field} must be an integer (a number or a string of digits), got {value[:40]!r}"
+            )
+        # (int64 has at most 19 digits: longer ones need not be converted to be refused)
+        too_long = len(text.lstrip("+-").lstrip("0")) > 19
+        number = INT64_MAX + 1 if too_long else int(text)
+    else:
+        raise ValueError(f"{field} must be an integer, got {type(value).__name__}")
+    if not INT64_MIN <= number <= INT64_MAX:
+        shown = value.strip() if isinstance(value, str) else str(number)
+        raise ValueError(f"{field} is outside the int64 range (-2^63 to 2^63-1): "
+                         f"{shown[:24]}{'…' if len(shown) > 24 else ''}")
+    return number
 
 
 def format_timestamp(when: _dt.datetime | None) -> str | None:

@@ -224,24 +224,31 @@ class DevAPI:
             raise bad(f"is not a readable tar: {exc}") from None
         return target
 
-    # -- USER_CACHE_DIR --------------------------------------------------------------------
+    # -- USER_CACHE_DIR and SHARED_CACHE_DIR ------------------------------------------------
+    #
+    # ``shared=True`` (a ByteNite Local extension) works on SHARED_CACHE_DIR, which jobs read
+    # but cannot write, instead of USER_CACHE_DIR.
 
-    def cache_upload_url(self, path: str) -> dict[str, Any]:
+    def cache_upload_url(self, path: str, *, shared: bool = False) -> dict[str, Any]:
         """``GET /v1/dev/cache/upload-url``: where to PUT a file for
         ``USER_CACHE_DIR/<path>`` (``{"url", "method", "path", "expiresAt"}``)."""
-        return self._t.request("GET", f"{_D}/cache/upload-url", params={"path": path})
+        params: dict[str, Any] = {"path": path}
+        if shared:
+            params["shared"] = "true"
+        return self._t.request("GET", f"{_D}/cache/upload-url", params=params)
 
-    def upload_to_cache(self, source: UploadSource, path: str) -> str:
+    def upload_to_cache(self, source: UploadSource, path: str, *, shared: bool = False) -> str:
         """Store ``source`` (a file path, bytes or a binary file object; files are streamed,
-        never read whole) as ``USER_CACHE_DIR/<path>`` for the jobs started afterwards,
-        replacing what was there. Returns the stored path.
+        never read whole) as ``USER_CACHE_DIR/<path>`` (``shared=True``:
+        ``SHARED_CACHE_DIR/<path>``) for the jobs started afterwards, replacing what was
+        there. Returns the stored path.
 
         ``path`` is relative and ``/``-separated (``"models/w.bin"``); a path the server
         refuses raises :class:`~bytenite_nb.api.errors.BadRequestError` naming the fix.
         """
         body, _name, size, close_after = open_upload(source)
         try:
-            target = self.cache_upload_url(path)
+            target = self.cache_upload_url(path, shared=shared)
             url = target.get("url") if isinstance(target, dict) else None
             if not isinstance(url, str) or not url:
                 raise APIResponseError(
@@ -272,21 +279,41 @@ class DevAPI:
                 stored = None
         return str(stored or target.get("path") or path)
 
-    def cache_files(self) -> list[dict[str, Any]]:
+    def cache_files(self, *, shared: bool = False) -> list[dict[str, Any]]:
         """``GET /v1/dev/cache`` (a ByteNite Local extension): every file in
-        ``USER_CACHE_DIR`` as ``{"path", "size", "modifiedAt"}``."""
-        return _items(self._t.request("GET", f"{_D}/cache"), "files")
+        ``USER_CACHE_DIR`` (or ``SHARED_CACHE_DIR``) as ``{"path", "size", "modifiedAt"}``."""
+        params = {"shared": "true"} if shared else None
+        return _items(self._t.request("GET", f"{_D}/cache", params=params), "files")
 
-    def delete_from_cache(self, path: str) -> dict[str, Any]:
+    def delete_from_cache(self, path: str, *, shared: bool = False) -> dict[str, Any]:
         """``DELETE /v1/dev/cache/{path}`` (a ByteNite Local extension): delete a file of
-        ``USER_CACHE_DIR`` (a folder goes with everything in it)."""
+        ``USER_CACHE_DIR`` (or ``SHARED_CACHE_DIR``; a folder goes with everything in it)."""
         # '.' and '..' segments percent-encoded: sent as given (URL libraries would resolve
         # them), so the server refuses them by name. Deleting twice: the second is a 404.
         segments = [
             quote(s, safe="") if s not in (".", "..") else s.replace(".", "%2E")
             for s in path.split("/")
         ]
-        return self._t.request("DELETE", f"{_D}/cache/{'/'.join(segments)}")
+        params = {"shared": "true"} if shared else None
+        return self._t.request("DELETE", f"{_D}/cache/{'/'.join(segments)}", params=params)
+
+    # -- app environments (ByteNite Local extension) ---------------------------------------
+
+    def environments(self) -> list[dict[str, Any]]:
+        """``GET /v1/dev/environments``: the app environments ByteNite Local built, as
+        ``{"name", "python", "requirements", "source", "installer", "createdAt",
+        "lastUsedAt", "size", "complete", "inUse", "usedBy"}`` (``size`` in bytes, an int64
+        string; ``usedBy``: the tags of the apps and engines whose requirements it holds)."""
+        return _items(self._t.request("GET", f"{_D}/environments"), "environments")
+
+    def remove_environment(self, name: str) -> dict[str, Any]:
+        """``DELETE /v1/dev/environments/{name}``: delete one (rebuilt when a job needs it)."""
+        return self._t.request("DELETE", f"{_D}/environments/{quote(name, safe='')}")
+
+    def remove_unused_environments(self) -> dict[str, Any]:
+        """``DELETE /v1/dev/environments?unused=true``: delete every environment no app or
+        engine uses; answers ``{"removed": [names], "freed": bytes}`` with the message."""
+        return self._t.request("DELETE", f"{_D}/environments", params={"unused": "true"})
 
     def push_template(self, template: str | Path | dict[str, Any]) -> dict[str, Any]:
         """``POST /v1/dev/templates``: a ``template.json`` path, or the template as a dict."""

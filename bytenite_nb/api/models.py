@@ -141,6 +141,11 @@ class Template:
         return self.raw.get("config")
 
     @property
+    def unknown_keys(self) -> list[str]:
+        """Keys of the template file the server does not read (ByteNite Local extension)."""
+        return [str(k) for k in self.raw.get("unknownKeys") or []]
+
+    @property
     def params_schema(self) -> dict[str, dict[str, Any]]:
         """The params schemas by section (``{"app": {...}}``; ``{}`` when none was sent)."""
         from bytenite_nb.api.template_doc import schemas_of

@@ -305,6 +305,8 @@ def render_text(template: Template) -> str:
     config = _config_text(template)
     if config:
         lines += ["", f"Config: {config}"]
+    if template.unknown_keys:
+        lines += ["", f"Unknown keys, ignored by the server: {', '.join(template.unknown_keys)}"]
     lines += ["", "Example:", example_cell(template).rstrip("\n")]
     return "\n".join(lines)
 
@@ -362,6 +364,9 @@ def render_html(template: Template) -> str:
     config = _config_text(template)
     if config:
         out.append(f'<div style="margin-top:6px">Config: {e(config)}</div>')
+    if template.unknown_keys:
+        out.append(f'<div style="margin-top:6px">Unknown keys, ignored by the server: '
+                   f"{e(', '.join(template.unknown_keys))}</div>")
     out.append('<div style="margin-top:8px"><b>Example</b> '
                f'<span style="color:{_MUTED}">(copy into a cell)</span></div>'
                f'<pre class="bn-template-example" style="margin:2px 0;padding:6px;'

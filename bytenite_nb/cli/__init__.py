@@ -4,7 +4,9 @@
 ``engine`` and ``template`` are ByteNite's Dev CLI commands with its verbs and arguments, so a
 ByteNite README's ``bytenite app push ./my-app`` works as ``bytenite-nb app push ./my-app``
 (`engines`, `templates`, the scaffolds in `scaffold`); ``auth`` stores the API key (`auth`);
-``version`` prints the version. Exit codes and shared output are in `common`.
+``version`` prints the version; ``cache`` fills the caches jobs read (`cache`) and ``envs``
+manages the app environments (`envs`), both ByteNite Local extensions. Exit codes and shared
+output are in `common`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from bytenite_nb.cli import auth, engines, serve, templates
+from bytenite_nb.cli import auth, cache, engines, envs, serve, templates
 from bytenite_nb.cli.common import PROG, USAGE, CliError, Parser, print_json
 
 __all__ = ["build_parser", "main"]
@@ -43,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     engines.add_parsers(sub)
     templates.add_parsers(sub)
     auth.add_parsers(sub)
+    cache.add_parsers(sub)
+    envs.add_parsers(sub)
     p = sub.add_parser("version", help="print the version of bytenite-nb")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=_version)

@@ -26,7 +26,7 @@ __all__ = ["KINDS", "new_engine_folder", "new_template", "template_body"]
 
 KINDS = ("app", "partitioner", "assembler")
 #: What ByteNite Local accepts as a name (letters, digits, '-', '_'; at most 64).
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
 
 _APP_MAIN = '''\
@@ -181,7 +181,7 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
 
 def check_name(name: str, what: str) -> str:
     """``name`` if ByteNite Local accepts it as an app or engine name; else a usage error."""
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise CliError(f"{name!r} is not a valid {what} name: use letters, digits, '-' and "
                        "'_' (at most 64), e.g. my-app", USAGE)
     return name
@@ -254,7 +254,7 @@ def new_engine_folder(kind: str, name: str, parent: Path) -> tuple[Path, list[st
 def new_template(template_id: str, path: Path, *, app: str, partitioner: str,
                  assembler: str, force: bool = False) -> Path:
     """Write a template file at ``path`` (refusing to replace one unless ``force``)."""
-    if not re.match(r"^[A-Za-z0-9_.@-]{1,128}$", template_id):
+    if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,128}", template_id):
         raise CliError(f"{template_id!r} is not a valid template id: use letters, digits, "
                        "'-', '_', '.', '@' (at most 128)", USAGE)
     if path.exists() and not force:

@@ -10,10 +10,17 @@ from typing import Any
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import os
+
     from bytenite_nb.local import ServerStartError, serve
+    from bytenite_nb.server.private import PRIVATE_UMASK
+
+    # This process is the server alone: everything it (and every task) creates is private.
+    os.umask(PRIVATE_UMASK)
     from bytenite_nb.server.config import ServerConfig, api_keys_from_env, default_data_dir
     from bytenite_nb.server.execution.executors import ExecutorError
     from bytenite_nb.server.execution.executors.setup import describe_executor
+    from bytenite_nb.server.execution.resources import format_bytes
 
     keys = tuple(args.api_key or ()) or api_keys_from_env()
     kwargs: dict[str, Any] = {
@@ -21,9 +28,15 @@ def _serve(args: argparse.Namespace) -> int:
         "host": args.host, "port": args.port, "api_keys": keys,
         "apps_dirs": tuple(Path(p) for p in args.apps or ()), "executor": args.executor,
         "scheduler": args.scheduler, "preload": tuple(args.preload or ()),
+        "app_envs": not args.no_app_envs, "env_installer": args.env_installer,
+        "ignore_requirements": args.ignore_requirements,
+        "task_memory_limit": args.task_memory_limit, "pass_env": tuple(args.pass_env or ()),
     }
+    if args.envs_dir:
+        kwargs["envs_dir"] = Path(args.envs_dir)
+    kwargs["deny_private_sources"] = args.deny_private_sources
     for name in ("workers", "token_ttl", "heartbeat_interval", "scheduler_timeout",
-                 "worker_timeout", "idle_timeout"):
+                 "worker_timeout", "idle_timeout", "max_log_lines"):
         value = getattr(args, name)
         if value is not None:
             kwargs[name] = value
@@ -41,11 +54,20 @@ def _serve(args: argparse.Namespace) -> int:
         else:
             print("  API keys: as given by --api-key / BYTENITE_LOCAL_API_KEYS", flush=True)
         print(f"  executor: {describe_executor(config, ctx.runner.executor)}", flush=True)
+        print(f"  app environments: {_describe_envs(config)}", flush=True)
+        if config.task_memory_limit:
+            print(f"  task memory limit: {format_bytes(config.task_memory_limit)}", flush=True)
         if config.idle_timeout:
             print(f"  stops after {config.idle_timeout:g} s idle (--idle-timeout)", flush=True)
-        if config.host not in ("127.0.0.1", "localhost", "::1"):
-            print(f"  warning: listening on {config.host}: reachable from other machines",
+        if config.deny_private_sources:
+            print("  url data sources: public addresses only (--deny-private-sources)",
                   flush=True)
+        if config.host not in ("127.0.0.1", "localhost", "::1"):
+            hint = "" if config.deny_private_sources else (
+                " (add --deny-private-sources so url data sources cannot reach into "
+                "this machine or its network; see SECURITY.md)")
+            print(f"  warning: listening on {config.host}: reachable from other "
+                  f"machines{hint}", flush=True)
         for problem in getattr(ctx.registry, "problems", []) or []:
             print(f"  app folder skipped: {problem}", flush=True)
 
@@ -58,6 +80,12 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _describe_envs(config: Any) -> str:
+    if not config.app_envs:
+        return "off (--no-app-envs): every app runs in this Python"
+    return f"in {config.envs_dir} (installer: {config.env_installer})"
 
 
 def _notebook(args: argparse.Namespace) -> int:
@@ -114,6 +142,31 @@ def add_parsers(sub: Any) -> None:
     serve.add_argument("--idle-timeout", type=float, metavar="SECONDS",
                        help="stop by itself after SECONDS without requests (an open /events "
                             "stream counts as one) or running jobs (default, or 0: never)")
+    serve.add_argument("--no-app-envs", action="store_true",
+                       help="run every app in this Python, ignoring the requirements.txt of "
+                            "app folders (default: one environment per requirement set)")
+    serve.add_argument("--envs-dir", metavar="DIR",
+                       help="where app environments are built (default: "
+                            "$BYTENITE_LOCAL_ENVS_DIR, else DATA_DIR/envs)")
+    serve.add_argument("--env-installer", choices=("auto", "uv", "pip"), default="auto",
+                       help="what builds app environments (default auto: uv when installed, "
+                            "else venv + pip)")
+    serve.add_argument("--ignore-requirements", action="store_true",
+                       help="run engines whose device_requirements (min_cpu, min_memory, gpu) "
+                            "this machine does not meet, with a warning in the job's log")
+    serve.add_argument("--task-memory-limit", metavar="SIZE",
+                       help="cap the memory of every task process, e.g. 512M or 4G (the task "
+                            "fails with 'exceeded its memory limit')")
+    serve.add_argument("--pass-env", action="append", metavar="NAME",
+                       help="also give tasks this host variable (repeatable; globs such as "
+                            "'PLAYWRIGHT_*' allowed)")
+    serve.add_argument("--max-log-lines", type=int, metavar="N",
+                       help="output lines kept per job: the first N/2 and the last N/2, "
+                            "with one line saying how many were dropped (default 100000)")
+    serve.add_argument("--deny-private-sources", action="store_true",
+                       help="refuse url data sources on loopback, link-local and private "
+                            "addresses (checked after resolving and on every redirect): for "
+                            "a server reachable from other machines")
     serve.add_argument("--ready-file", help=argparse.SUPPRESS)
     serve.set_defaults(func=_serve)
     notebook = sub.add_parser("notebook", help="run a notebook end to end, echoing its outputs")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from bytenite_nb import wire
 
 #: Environment variable holding comma-separated API keys (same role as repeated --api-key).
 API_KEYS_ENV = "BYTENITE_LOCAL_API_KEYS"
+#: Environment variable naming the folder of app environments (same role as --envs-dir).
+ENVS_DIR_ENV = "BYTENITE_LOCAL_ENVS_DIR"
 
 
 def default_data_dir() -> Path:
@@ -64,6 +67,32 @@ class ServerConfig:
     #: Stop by itself after this many seconds without requests or running jobs (None or 0:
     #: never); see `bytenite_nb.server.http.idle`.
     idle_timeout: float | None = None
+    #: Build an environment for each app folder with a requirements.txt (or pyproject.toml)
+    #: and run it there (False: ``--no-app-envs``, every app in the server's Python).
+    app_envs: bool = True
+    #: Where app environments live (default: ``$BYTENITE_LOCAL_ENVS_DIR``, else
+    #: ``data_dir/envs``); servers may share one.
+    envs_dir: Path | None = None
+    #: ``auto`` (uv when installed, else venv + pip), ``uv`` or ``pip``.
+    env_installer: str = "auto"
+    #: Run engines whose device_requirements this machine does not meet (with a warning).
+    ignore_requirements: bool = False
+    #: Bytes of memory (address space) each process may use; a size such as ``"512M"`` is
+    #: accepted too. None: no limit.
+    task_memory_limit: int | str | None = None
+    #: More host variables every process gets: names or globs (``PLAYWRIGHT_*``).
+    pass_env: tuple[str, ...] = ()
+    #: Largest request body (bytes) a JSON route reads; larger ones are a 413 (a job's params
+    #: are part of every job list it appears in: data belongs in a data source). The upload
+    #: targets and the Developer API's pushes stream or decode under `max_upload_bytes`.
+    max_request_bytes: int = 1024**2
+    #: Output lines kept per job: the first half and the last half of them, with one line
+    #: saying how many were dropped in between (``serve --max-log-lines``).
+    max_log_lines: int = 100_000
+    #: Refuse ``url`` data sources on loopback, link-local and private addresses, after
+    #: resolving and on every redirect (``serve --deny-private-sources``): for a server
+    #: reachable from other machines, whose token holders must not reach inside its network.
+    deny_private_sources: bool = False
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
@@ -78,6 +107,32 @@ class ServerConfig:
                                  "(expected e.g. numpy or xml.etree.ElementTree)")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
+        if self.envs_dir is None and os.environ.get(ENVS_DIR_ENV):
+            self.envs_dir = Path(os.environ[ENVS_DIR_ENV])
+        self.envs_dir = Path(self.envs_dir or self.data_dir / "envs").expanduser()
+        if self.env_installer not in ("auto", "uv", "pip"):
+            raise ValueError(f"--env-installer must be auto, uv or pip, got "
+                             f"{self.env_installer!r}")
+        if self.task_memory_limit is not None:
+            from bytenite_nb.server.execution.resources import parse_size
+
+            try:
+                self.task_memory_limit = parse_size(self.task_memory_limit)
+            except ValueError as exc:
+                raise ValueError(f"--task-memory-limit: {exc}") from None
+        self.pass_env = tuple(dict.fromkeys(
+            name.strip() for entry in self.pass_env for name in entry.split(",") if name.strip()
+        ))
+        for name in self.pass_env:
+            if not re.fullmatch(r"[A-Za-z_*?\[\]][A-Za-z0-9_*?\[\]!-]*", name):
+                raise ValueError(f"--pass-env: {name!r} is not a variable name or a glob "
+                                 "(e.g. PLAYWRIGHT_BROWSERS_PATH or PLAYWRIGHT_*)")
+        if self.max_log_lines < 2:
+            raise ValueError("--max-log-lines (max_log_lines=) must be at least 2: the first "
+                             f"and the last lines are kept; got {self.max_log_lines}")
+        if self.max_request_bytes < 1024:
+            raise ValueError("max_request_bytes must be at least 1024 bytes, got "
+                             f"{self.max_request_bytes}")
         if self.executor not in ("local", "dask"):
             raise ValueError(f"executor must be 'local' or 'dask', got {self.executor!r}")
         if self.idle_timeout is not None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from bytenite_nb.server.config import ServerConfig
 from bytenite_nb.server.http.idle import Activity
+from bytenite_nb.server.private import secure_data_dir
 from bytenite_nb.server.service.auth import Auth, key_file, load_or_create_key
 from bytenite_nb.server.service.broker import Broker
 from bytenite_nb.server.service.jobs import JobService
@@ -18,6 +19,7 @@ from bytenite_nb.server.storage.store import Store
 from bytenite_nb.server.storage.user_cache import UserCache
 
 if TYPE_CHECKING:
+    from bytenite_nb.server.execution.environments import Environments
     from bytenite_nb.server.execution.registry import Registry
     from bytenite_nb.server.storage.dev_store import DevStore
 
@@ -45,6 +47,9 @@ class ServerContext:
     recovered: list[str] = field(default_factory=list)
     #: HTTP requests in flight and when the last one ended (fed by `ActivityMiddleware`).
     activity: Activity = field(default_factory=Activity)
+    #: The app environments (``config.envs_dir``), listed and removed through the API
+    #: even with ``--no-app-envs``.
+    environments: Environments | None = None
     _closed: bool = False
 
     @classmethod
@@ -65,10 +70,15 @@ class ServerContext:
 
     @classmethod
     def _open(cls, config: ServerConfig, executor: object) -> ServerContext:
+        from bytenite_nb.server.execution.environments import Environments
         from bytenite_nb.server.execution.registry import Problem, Registry
         from bytenite_nb.server.storage.dev_store import DevStore
 
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        made_private = secure_data_dir(config.data_dir)
+        if made_private:
+            log.warning("data dir %s was open to other users of this machine: made it and "
+                        "the %d files and folders in it that were private to you (folders "
+                        "0700, files 0600)", config.data_dir, made_private - 1)
         store = Store(config.data_dir / DB_FILE)
         key_path = None
         keys = tuple(config.api_keys)
@@ -85,11 +95,14 @@ class ServerContext:
             log.warning("app folder not loaded: %s", problem)
         broker = Broker(store, queue_size=config.subscriber_queue_size,
                         heartbeat_interval=config.heartbeat_interval)
-        runner = Runner(config, store, broker, registry, executor=executor)
+        environments = Environments(config.envs_dir or config.data_dir / "envs",
+                                    installer=config.env_installer)
+        runner = Runner(config, store, broker, registry, executor=executor,
+                        environments=environments)
         ctx = cls(config=config, store=store, broker=broker, registry=registry,
                   auth=Auth(store, keys, config.token_ttl), runner=runner,
                   jobs=JobService(store, registry, runner), dev=dev,
-                  key_path=key_path)
+                  key_path=key_path, environments=environments)
         UserCache(config.data_dir).clean_incoming()
         ctx.recovered = runner.recover()
         runner.purge_expired_results()
@@ -99,6 +112,10 @@ class ServerContext:
     def user_cache(self) -> UserCache:
         """``USER_CACHE_DIR`` of this server's jobs (``data_dir/cache/user``)."""
         return UserCache(self.config.data_dir)
+
+    def cache(self, shared: bool = False) -> UserCache:
+        """The user cache, or with ``shared`` ``SHARED_CACHE_DIR`` (``data_dir/cache/shared``)."""
+        return UserCache(self.config.data_dir, shared=shared)
 
     @property
     def api_key(self) -> str:

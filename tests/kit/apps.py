@@ -215,6 +215,71 @@ print("working", flush=True)
 time.sleep(120)
 '''
 
+#: App: imports ``params.module`` (default ``inflection``) and writes ``report.json``: the
+#: installed version of ``params.package`` (default the module's name), its interpreter,
+#: ``sys.prefix``, ``VIRTUAL_ENV``, its parent's pid (the fork server it came from) and, for
+#: ``inflection``, ``camelize("app_envs")``.
+PACKAGE_REPORT = '''\
+import importlib, importlib.metadata, json, os, sys
+params = json.loads(os.environ.get("APP_PARAMS") or "{}")
+module = importlib.import_module(params.get("module", "inflection"))
+report = {
+    "version": importlib.metadata.version(params.get("package", module.__name__)),
+    "executable": sys.executable, "prefix": sys.prefix, "ppid": os.getppid(),
+    "virtual_env": os.environ.get("VIRTUAL_ENV"),
+}
+if module.__name__ == "inflection":
+    report["camel"] = module.camelize("app_envs")
+with open(os.path.join(os.environ["TASK_RESULTS_DIR"], "report.json"), "w") as f:
+    json.dump(report, f)
+print("imported", module.__name__, report["version"])
+'''
+
+#: What `PACKAGE_REPORT` needs: a small pure-Python package that the server's own
+#: environment does not have (the tests check it does not), and two versions of another.
+SMALL_PACKAGE = "inflection==0.5.1"
+SIDE_BY_SIDE = ("termcolor==2.3.0", "termcolor==2.4.0")
+#: Like `SLOW_WITH_CHILD` (an app task), but its children leave the task's process group,
+#: as daemons and servers an app starts do: one starts its own session, one is a daemon (a
+#: double fork whose middle process exits at once, so its parent is gone). Both keep the
+#: task's output pipes open and carry ``params.marker`` in their command lines; the task
+#: prints ``working`` once both run (they touch ``<params.ready>.session``/``.daemon``).
+DETACHED_CHILDREN = """\
+import json, os, subprocess, sys, time
+params = json.loads(os.environ["APP_PARAMS"])
+marker, ready = params["marker"], params["ready"]
+sleeper = "import os, sys, time; open(sys.argv[2], 'w').close(); time.sleep(120)"
+subprocess.Popen([sys.executable, "-c", sleeper, marker, ready + ".session"],
+                 start_new_session=True)
+middle = ("import subprocess, sys; subprocess.Popen([sys.executable, '-c', sys.argv[1], "
+          "sys.argv[2], sys.argv[3]], start_new_session=True)")
+subprocess.Popen([sys.executable, "-c", middle, sleeper, marker, ready + ".daemon"]).wait()
+while not (os.path.exists(ready + ".session") and os.path.exists(ready + ".daemon")):
+    time.sleep(0.01)
+print("working", flush=True)
+time.sleep(120)
+"""
+
+#: Prints the secret in the variable ``params.key`` across the 64 KiB line cut: 65,530 x's and
+#: the secret, then nothing for half a second (the server cuts what has arrived), then
+#: `` and more`` and a newline. With ``params.runaway``, then a line that never ends (100,000
+#: y's, the secret, 70,000 z's, EOF); with ``params.lines``, then the (multi-line) secret in
+#: the variable it names, printed as it is.
+SECRET_ACROSS_THE_CUT = """\
+import json, os, sys, time
+params = json.loads(os.environ["APP_PARAMS"])
+key = os.environ[params["key"]]
+sys.stdout.write("x" * 65530 + key)
+sys.stdout.flush()
+time.sleep(0.5)
+sys.stdout.write(" and more\\n")
+if params.get("runaway"):
+    sys.stdout.write("y" * 100000 + key + "z" * 70000)
+if params.get("lines"):
+    print(os.environ[params["lines"]])
+sys.stdout.flush()
+"""
+
 # -- assemblers -------------------------------------------------------------------------------
 
 #: Assembler: zips every task result into ``results_archive.zip``, then prints

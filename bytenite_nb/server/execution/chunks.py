@@ -18,10 +18,12 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from bytenite_nb.server.private import copy_private
+
 __all__ = ["chunk_files", "flatten_results", "link_or_copy"]
 
 
-_CHUNK_NAME = re.compile(r"^data_(\d+)\.bin$")
+_CHUNK_NAME = re.compile(r"data_(\d+)\.bin")
 
 
 def chunk_files(chunks_dir: Path) -> list[Path]:
@@ -32,7 +34,7 @@ def chunk_files(chunks_dir: Path) -> list[Path]:
         for entry in it:
             if not entry.is_file():
                 continue
-            match = _CHUNK_NAME.match(entry.name)
+            match = _CHUNK_NAME.fullmatch(entry.name)
             if match:
                 numbered.append((int(match.group(1)), entry.name, Path(entry.path)))
             else:
@@ -140,4 +142,4 @@ def link_or_copy(src: Path, dst: Path) -> None:
     try:
         os.link(src, dst)
     except OSError:
-        shutil.copyfile(src, dst)
+        copy_private(src, dst)

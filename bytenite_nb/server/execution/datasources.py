@@ -3,12 +3,23 @@
 ByteNite Local serves the ``url``, ``file`` and ``bypass`` input descriptors. Cloud buckets
 (``s3``/``aws``/``gcp``/``storj``) need ByteNite's stored credentials, so they are refused with
 a clear message by :func:`check_source` when the job's data source is set, not at run time.
+
+A ``url`` source is fetched by the server, so whoever may create jobs may make it fetch any
+URL it can reach, this machine and its network included. For a server on loopback (its
+default) that is its own user. ``deny_private`` (``serve --deny-private-sources``, for a
+server reachable from elsewhere) refuses loopback, link-local and private addresses: each
+host is resolved and only public addresses are connected to (so a name that resolves to
+both, or differently the second time, cannot reach inside), on every redirect too, with no
+proxy in between. Redirects only go to http(s) URLs.
 """
 
 from __future__ import annotations
 
 import email.message
+import http.client
+import ipaddress
 import re
+import socket
 import threading
 import time
 import urllib.error
@@ -20,6 +31,7 @@ from typing import Any
 
 from bytenite_nb import wire
 from bytenite_nb.server.execution.chunks import link_or_copy
+from bytenite_nb.server.private import open_private
 
 __all__ = [
     "BYPASS_FILENAME",
@@ -30,6 +42,7 @@ __all__ = [
     "describe_source",
     "download",
     "fetch_source",
+    "is_public_address",
 ]
 
 #: The single dummy file a ``bypass`` source gives the partitioner, so fan-out still works.
@@ -145,15 +158,115 @@ def _too_big(limit: int) -> DataSourceError:
     )
 
 
-def _open(url: str, method: str = "GET") -> Any:
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: Says whether a URL source may be fetched from an address (None: from any).
+AddressPolicy = Callable[[IPAddress], bool]
+
+
+def is_public_address(address: IPAddress) -> bool:
+    """Whether ``address`` is on the public internet: not loopback, link-local (such as a
+    cloud's metadata service, 169.254.169.254), private, shared, multicast or reserved (an
+    IPv4 address written as IPv6 counts as itself)."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    return address.is_global and not address.is_multicast
+
+
+class AddressRefused(OSError):
+    """A URL source's host resolves to no address the server may fetch from."""
+
+
+class SourceRefused(DataSourceError):
+    """The URL source is on an address the server does not fetch from."""
+
+
+def _connector(allowed: AddressPolicy) -> Callable[..., socket.socket]:
+    """``socket.create_connection`` that resolves the host itself and connects only to
+    addresses ``allowed`` accepts, so the address checked is the address used."""
+
+    def create_connection(address: tuple[str, int], timeout: Any = None,
+                          source_address: Any = None) -> socket.socket:
+        host, port = address
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        usable = [info for info in infos
+                  if allowed(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]))]
+        if not usable:
+            shown = ", ".join(dict.fromkeys(str(info[4][0]) for info in infos))
+            raise AddressRefused(
+                f"{host} resolves to {shown}, which this server does not fetch from: "
+                "--deny-private-sources refuses loopback, link-local and private addresses")
+        error: OSError | None = None
+        for family, kind, proto, _name, sockaddr in usable:
+            sock = socket.socket(family, kind, proto)
+            try:
+                if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
+                    sock.settimeout(timeout)
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(sockaddr)
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+        assert error is not None
+        raise error
+
+    return create_connection
+
+
+class _RedirectHandler(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http(s) URLs only (urllib would also follow one to ftp)."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> Any:
+        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise urllib.error.URLError(
+                f"{req.full_url} redirects to {newurl[:200]}: only http and https redirects "
+                "are followed")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _opener(allowed: AddressPolicy | None) -> urllib.request.OpenerDirector:
+    """An opener for URL sources; with ``allowed``, every connection (each redirect's too)
+    goes only to addresses it accepts, and no proxy is used (it would connect for us)."""
+    if allowed is None:
+        return urllib.request.build_opener(_RedirectHandler)
+    connect = _connector(allowed)
+
+    class HTTPConnection(http.client.HTTPConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._create_connection = connect
+
+    class HTTPSConnection(http.client.HTTPSConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._create_connection = connect
+
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req: Any) -> Any:
+            return self.do_open(HTTPConnection, req)
+
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req: Any) -> Any:
+            return self.do_open(HTTPSConnection, req, context=self._context)
+
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), HTTPHandler,
+                                       HTTPSHandler, _RedirectHandler)
+
+
+def _open(url: str, method: str = "GET", allowed: AddressPolicy | None = None) -> Any:
     request = urllib.request.Request(url, method=method, headers={"User-Agent": _USER_AGENT})
     try:
-        return urllib.request.urlopen(request, timeout=_CONNECT_TIMEOUT)
+        return _opener(allowed).open(request, timeout=_CONNECT_TIMEOUT)
     except urllib.error.HTTPError as exc:
         raise DataSourceError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DataSourceError(f"downloading {url} failed: {reason}") from None
+        kind = SourceRefused if isinstance(reason, AddressRefused) else DataSourceError
+        raise kind(f"downloading {url} failed: {reason}") from None
 
 
 def download(
@@ -162,17 +275,21 @@ def download(
     *,
     max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
     should_stop: Callable[[], bool] = lambda: False,
+    address_allowed: AddressPolicy | None = None,
 ) -> Path:
-    """Stream ``url`` into ``dest_dir``; returns the file. Raises :class:`DataSourceError`."""
+    """Stream ``url`` into ``dest_dir``; returns the file. Raises :class:`DataSourceError`.
+
+    ``address_allowed``: connect (on every redirect too) only to addresses it accepts."""
     url = _check_url(url)
-    with _open(url) as response:
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    with _open(url, allowed=address_allowed) as response:
         length = response.headers.get("Content-Length")
         if length and length.isdigit() and int(length) > max_bytes:
             raise _too_big(max_bytes)
         target = dest_dir / _filename_for(url, response.headers)
         written = 0
         try:
-            with open(target, "wb") as out:
+            with open_private(target, "wb") as out:
                 while True:
                     if should_stop():
                         raise DataSourceError("download stopped")
@@ -200,12 +317,14 @@ def fetch_source(
     max_bytes: int | None = None,
     cancel: threading.Event | None = None,
     deadline: float | None = None,
+    deny_private: bool = False,
 ) -> list[Path]:
     """Populate ``source_dir`` from the job's data source; returns the files written.
 
     ``url``: streamed download (file name from Content-Disposition or the URL path), capped at
     ``max_bytes``; ``file``: the stored upload (hard-linked, else copied); ``bypass`` (or no
-    data source): one empty dummy file. The download runs on a helper thread so that
+    data source): one empty dummy file. ``deny_private``: a ``url`` is fetched from public
+    addresses only (see the module docstring). The download runs on a helper thread so that
     ``cancel`` and the monotonic ``deadline`` are noticed within a fraction of a second even
     while a server stalls; when either fires this raises :class:`DataSourceError` and the
     caller decides what it means.
@@ -214,7 +333,7 @@ def fetch_source(
     desc = wire.Descriptor.BYPASS if data_source is None else check_source(data_source)
     if desc is wire.Descriptor.BYPASS:
         target = source_dir / BYPASS_FILENAME
-        target.write_bytes(b"")
+        open_private(target, "wb").close()
         return [target]
     if desc is wire.Descriptor.FILE:
         if uploaded_file is None or not Path(uploaded_file).is_file():
@@ -233,7 +352,9 @@ def fetch_source(
 
     def worker() -> None:
         try:
-            outcome["path"] = download(url, source_dir, max_bytes=limit, should_stop=stop.is_set)
+            outcome["path"] = download(
+                url, source_dir, max_bytes=limit, should_stop=stop.is_set,
+                address_allowed=is_public_address if deny_private else None)
         except BaseException as exc:  # handed to the waiting thread below
             outcome["error"] = exc
 
@@ -262,6 +383,7 @@ def describe_source(
     *,
     uploaded_file: Path | None = None,
     temp_url: str | None = None,
+    deny_private: bool = False,
 ) -> dict[str, Any]:
     """``DataSourceInfoResponse`` for ``POST /datasource/test`` (without fetching any body).
 
@@ -295,10 +417,13 @@ def describe_source(
             entry = None
     else:
         url = _check_url(_params(data_source).get("url"))
+        allowed = is_public_address if deny_private else None
         try:
-            response = _open(url, "HEAD")
+            response = _open(url, "HEAD", allowed)
+        except SourceRefused:
+            raise
         except DataSourceError:
-            response = _open(url, "GET")  # some servers refuse HEAD
+            response = _open(url, "GET", allowed)  # some servers refuse HEAD
         with response:
             headers = response.headers
             name = _filename_for(url, headers)

@@ -30,7 +30,7 @@ def check_schema(schema: Any, where: str) -> dict[str, Any]:
 def _field_name(error: Any) -> str:
     parts = [str(p) for p in error.absolute_path]
     if error.validator == "required":
-        match = re.match(r"^'(.+)' is a required property$", error.message)
+        match = re.fullmatch(r"'(.+)' is a required property", error.message, re.DOTALL)
         if match:
             parts.append(match.group(1))
     return ".".join(parts) if parts else "(params)"

@@ -16,12 +16,17 @@ The runtime contract (ByteNite's, which official app folders rely on), per stage
   ``CHUNK_NUMBER``;
 * assembler: ``TASK_RESULTS_DIR`` (every task's results, flat), ``OUTPUT_DIR``,
   ``ASSEMBLER_PARAMS``;
-* all: ``SHARED_CACHE_DIR``, ``USER_CACHE_DIR``, ``SECRETS``. JSON params are always set.
+* all: ``SHARED_CACHE_DIR`` (read-only for the processes), ``USER_CACHE_DIR``, ``SECRETS``.
+  JSON params are always set.
 * secrets: ``SECRETS`` is the JSON list of the user's unexpired secrets (``spec.secrets``);
   an engine whose manifest lists ids in ``platform_config.secrets`` also gets ``<id>`` (type
   ``other``) or ``<id>_ACCESS_KEY`` and ``<id>_SECRET_KEY`` per id. A listed id with no usable
   secret fails the run before anything is fetched or run. Secret keys are masked (``***``) in
   every output line and failure message the pipeline reports (see `secrets`).
+
+How each engine runs (its app environment, interpreter, slots and GPUs, the checks of its
+``device_requirements``) is decided once per job, before the data source is fetched, by
+`runtime.plan_runtimes`; a failed process's output is read by `runtime.Diagnosis`.
 
 Chunks and results: every file the partitioner leaves in ``CHUNKS_DIR`` is one task, and the
 tasks' results are gathered for the assembler without losing a file; see `chunks`.
@@ -72,6 +77,14 @@ from bytenite_nb.server.execution.executors import (
     shared_executor,
 )
 from bytenite_nb.server.execution.registry import Engine
+from bytenite_nb.server.execution.runtime import (
+    Diagnosis,
+    PlanCancelled,
+    PlanError,
+    Runtime,
+    RuntimeSettings,
+    plan_runtimes,
+)
 from bytenite_nb.wire import JobState, LogLevel, LogService, TaskState
 
 __all__ = [
@@ -132,6 +145,13 @@ class PipelineSpec:
     #: Every secret of the user, with its key (`usersecrets`); never in the repr.
     secrets: Sequence[dict[str, Any]] = field(default_factory=tuple, repr=False)
     max_download_bytes: int | None = None
+    #: App environments, requirement checks, the memory limit (see `runtime`); the default
+    #: runs every Python entrypoint in the server's Python, as ``--no-app-envs``.
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    #: Names (or globs) of more host variables every process gets (``--pass-env``).
+    pass_env: tuple[str, ...] = ()
+    #: Fetch a ``url`` source from public addresses only (see `datasources`).
+    deny_private_sources: bool = False
 
 
 class PipelineObserver(Protocol):
@@ -248,7 +268,9 @@ class _Job:
         self.secrets = usersecrets.JobSecrets(spec.secrets)
         #: Per-secret variables of each engine that runs, by kind (`resolve_secrets`).
         self.secret_env: dict[str, dict[str, str]] = {}
-        self.base_env = base_environment()
+        self.base_env = base_environment(spec.pass_env)
+        #: How each engine runs, by kind (`plan`).
+        self.runtimes: dict[str, Runtime] = {}
         self.base_env.update(
             SHARED_CACHE_DIR=str(self.shared_cache),
             USER_CACHE_DIR=str(self.user_cache),
@@ -278,6 +300,31 @@ class _Job:
         if problems:
             raise PipelineError("; ".join(text for _, text in problems))
 
+    def plan(self) -> None:
+        """Decide how each engine runs (and build its environment); a problem fails the run
+        here, before anything is fetched."""
+        services = {"partitioner": LogService.PARTITIONER, "app": LogService.TASKRUNNER,
+                    "assembler": LogService.ASSEMBLER}
+        levels = {"INFO": LogLevel.INFO, "WARN": LogLevel.WARN, "ERROR": LogLevel.ERROR}
+
+        def note(engine: Engine, level: str, message: str) -> None:
+            self.note(services[engine.kind], None, levels[level], message)
+
+        spec = self.spec
+        try:
+            self.runtimes = plan_runtimes(
+                [spec.partitioner, spec.app, spec.assembler], spec.runtime,
+                workers=self.executor.workers, path=self.base_env.get("PATH", os.defpath),
+                note=note, cancel=self.stop, deadline=self.deadline,
+                # An executor with an engine executor (Dask) runs app tasks on its workers.
+                elsewhere=frozenset({"app"}) if getattr(self.executor, "engine_executor", None)
+                else frozenset())
+        except PlanError as exc:
+            raise PipelineError(str(exc)) from None
+        except PlanCancelled:
+            self.check()
+            raise PipelineCancelled("the job was aborted") from None
+
     def check(self) -> None:
         """Raise if the job was cancelled or ran out of time."""
         if self.cancel.is_set():
@@ -287,6 +334,16 @@ class _Job:
             self.stop.set()
             raise PipelineTimeout(self.timeout_message())
 
+    def stop_reason(self) -> str:
+        """Why the tasks still queued or running are cancelled (for their errorMessage)."""
+        with self.failure_lock:
+            failure = self.failure
+        if failure:
+            return f"cancelled: {failure}"
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            return f"cancelled: {self.timeout_message()}"
+        return "cancelled: the job was aborted"
+
     def timeout_message(self) -> str:
         return f"the job exceeded its jobTimeout of {_seconds(self.spec.job_timeout)}"
 
@@ -295,18 +352,31 @@ class _Job:
                    timeout: float | None = None) -> ProcessResult:
         assert engine.entrypoint_path is not None and engine.app_dir is not None
         secret_env = self.secret_env.get(engine.kind, {})
+        runtime = self.runtimes.get(engine.kind) or Runtime()
         full_env = dict(self.base_env)
+        full_env.update(runtime.env)
+        if runtime.path_first:
+            full_env["PATH"] = os.pathsep.join(filter(None, [runtime.path_first,
+                                                             full_env.get("PATH")]))
         full_env.update(secret_env)
         full_env.update(env)  # the contract's variables win over a secret's
-        spec = ProcessSpec(script=engine.entrypoint_path, cwd=cwd, env=full_env,
-                           path0=engine.app_dir, secret_names=tuple(secret_env))
+        settings = self.spec.runtime
         mask = self.secrets.mask
+        spec = ProcessSpec(script=engine.entrypoint_path, cwd=cwd, env=full_env,
+                           path0=engine.app_dir, secret_names=tuple(secret_env),
+                           python=runtime.python, command=runtime.command, cpus=runtime.cpus,
+                           gpus=runtime.gpus, memory_limit=settings.memory_limit,
+                           readonly=(str(self.shared_cache),),
+                           mask=mask, mask_span=self.secrets.span)
+        diagnosis = Diagnosis(engine, runtime, envs_enabled=settings.environments is not None,
+                              memory_limit=settings.memory_limit)
 
         def on_output(stream: str, line: str) -> None:
             line = mask(line)
             if stream == NOTE_STREAM:  # the executor's own line, not the app's
                 self.note(service, chunk, LogLevel.WARN, line)
                 return
+            diagnosis.feed(line)
             self.obs.log(service, chunk, parse_level(line, stream), line, APP_CONTAINER)
 
         result = self.executor.run(spec, on_output, cancel=self.stop, timeout=timeout,
@@ -315,6 +385,8 @@ class _Job:
             result.last_stderr = mask(result.last_stderr)
         if result.error:
             result.error = mask(result.error)
+        if not result.ok and result.outcome == "exited":
+            result.diagnosis = diagnosis.describe(result.exit_code)
         return result
 
     def stage_failure(self, what: str, result: ProcessResult) -> PipelineException:
@@ -339,7 +411,7 @@ class _Job:
             datasources.fetch_source(
                 self.spec.data_source, self.source_dir, uploaded_file=self.spec.uploaded_file,
                 max_bytes=self.spec.max_download_bytes, cancel=self.cancel,
-                deadline=self.deadline,
+                deadline=self.deadline, deny_private=self.spec.deny_private_sources,
             )
         except datasources.DataSourceError as exc:
             self.check()
@@ -456,7 +528,7 @@ class _Job:
         results_dir = self.task_results_dir / str(chunk)
         for attempt in range(1, attempts + 1):
             if self.stop.is_set():
-                self.obs.task(chunk, TaskState.CANCELLED, attempt)
+                self.obs.task(chunk, TaskState.CANCELLED, attempt, error=self.stop_reason())
                 return
             if attempt > 1:  # a retry starts from a clean slate, like a new container
                 shutil.rmtree(task_dir, ignore_errors=True)
@@ -478,7 +550,9 @@ class _Job:
                 self.obs.task(chunk, TaskState.COMPLETE, attempt, exit_code=0)
                 return
             if result.outcome in ("cancelled", "deadline"):
-                self.obs.task(chunk, TaskState.CANCELLED, attempt, exit_code=result.exit_code)
+                # Killed because of the job, not failed: no exit code (it would be the
+                # kill's signal), but why it was stopped.
+                self.obs.task(chunk, TaskState.CANCELLED, attempt, error=self.stop_reason())
                 return
             why = _describe(result, timeout=spec.task_timeout)
             if attempt < attempts:
@@ -532,7 +606,10 @@ def _seconds(value: float | None) -> str:
 
 
 def _describe(result: ProcessResult, timeout: float | None = None) -> str:
-    """``failed with exit code 1: <last stderr line>`` and friends."""
+    """``failed with exit code 1: <last stderr line>`` and friends (what the output plainly
+    says went wrong, when it does: a missing module, memory exhausted)."""
+    if result.diagnosis and result.outcome == "exited":
+        return result.diagnosis
     if result.outcome == "timeout":
         text = f"timed out after {_seconds(timeout)} (taskTimeout) and was killed"
     elif result.outcome == "error":
@@ -565,6 +642,7 @@ def run_pipeline(
     job = _Job(spec, observer, cancel, executor)
     job.resolve_secrets()
     spec.workdir.mkdir(parents=True, exist_ok=True)
+    environments = spec.runtime.environments
     # ``stop`` must follow ``cancel`` while a partitioner or assembler runs too.
     linked = threading.Event()
 
@@ -577,11 +655,14 @@ def run_pipeline(
     linker = threading.Thread(target=link, name="bytenite-cancel-link", daemon=True)
     linker.start()
     try:
-        job.fetch()
-        chunks = job.partition()
-        task_results = job.run_tasks(chunks)
-        output = job.assemble(task_results)
-        job.check()
+        job.plan()
+        used = {r.environment for r in job.runtimes.values() if r.environment}
+        with environments.use(used) if environments is not None else contextlib.nullcontext():
+            job.fetch()
+            chunks = job.partition()
+            task_results = job.run_tasks(chunks)
+            output = job.assemble(task_results)
+            job.check()
         job.obs.stage(JobState.DOWNLOADING)
         return output
     finally:

@@ -10,8 +10,14 @@ Everything is loaded from folders in the ByteNite Dev CLI layout::
 
 Manifest keys are read case-insensitively (CLI-generated manifests wrote ``Name``/``Version``,
 the docs write ``name``/``version``). ``type`` = ``partitioner``/``assembler`` makes an engine,
-anything else (missing, ``app``) an app. Standalone template files (``*.json`` with ``id`` and
-``app``) anywhere under a scanned dir are loaded as templates too.
+anything else (missing, ``app``) an app. The entrypoint is Python (``.py``), JavaScript run by
+``node`` (``.js``, ``.mjs``, ``.cjs``) or a shell script run by ``bash`` (``.sh``), see
+`ENTRYPOINT_PROGRAMS`. Standalone template files (``*.json`` with ``id`` and ``app``) anywhere
+under a scanned dir are loaded as templates too.
+
+Templates: the keys ByteNite's template files carry are read (``default_params`` as the
+default ``params``); any other key is kept in ``Template.unknown_keys``, logged and reported
+(push answer, template records), never silently dropped.
 
 A folder that cannot be loaded is recorded in :attr:`Registry.problems` (path and reason) and
 skipped: a bad folder never stops the server. Params are checked against ``schema.json`` in
@@ -36,9 +42,11 @@ from typing import Any, Literal
 
 from bytenite_nb import wire
 from bytenite_nb.server.execution.params_schema import check_schema, validate_params
+from bytenite_nb.server.execution.resources import DeviceRequirements
 
 __all__ = [
     "BUNDLED_DIR",
+    "ENTRYPOINT_PROGRAMS",
     "Engine",
     "Kind",
     "Problem",
@@ -61,13 +69,30 @@ BUNDLED_DIR = Path(__file__).resolve().parent.parent / "builtin_apps"
 PASSTHROUGH = "passthrough"
 BUNDLED_OWNER = "bytenite-local"
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_VERSION_RE = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
+_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_VERSION_RE = re.compile(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 # Folders never worth descending into while looking for app folders.
 _SKIP_DIRS = frozenset(
     {"__pycache__", "node_modules", ".git", ".venv", "venv", ".ipynb_checkpoints"}
 )
 _MAX_SCAN_DEPTH = 4
+
+#: Entrypoint suffix -> the program that runs it (None: Python, the app environment's or the
+#: server's interpreter).
+ENTRYPOINT_PROGRAMS: dict[str, str | None] = {
+    ".py": None, ".js": "node", ".mjs": "node", ".cjs": "node", ".sh": "bash",
+}
+
+#: Keys of a template file that ByteNite Local reads (camelCase), and those it knows and
+#: ignores (bookkeeping its own records carry, so a record pushed back is not "unknown").
+TEMPLATE_KEYS = frozenset({"id", "description", "app", "partitioner", "assembler", "dataSource",
+                           "dataDestination", "params", "defaultParams", "config", "owner",
+                           "needsInput"})
+_TEMPLATE_RECORD_KEYS = frozenset({"createdAt", "updatedAt", "isPublic", "userName",
+                                   "paramsSchema", "unknownKeys"})
+# The keys of ByteNite's job-request shape for one section ({"app_id", "version",
+# "parameters"}), as web-scraper's template.json writes its default_params.
+_SECTION_WRAPPER = frozenset({"appId", "version", "parameters", "engineId", "name"})
 
 
 class RegistryError(LookupError):
@@ -131,6 +156,25 @@ class Engine:
         return _version_key(self.version)
 
     @property
+    def program(self) -> str | None:
+        """The program that runs the entrypoint (``node``, ``bash``), None for Python."""
+        return ENTRYPOINT_PROGRAMS.get(Path(self.entrypoint).suffix.lower())
+
+    @property
+    def device_requirements(self) -> DeviceRequirements:
+        """The manifest's ``device_requirements`` (checked when the folder was loaded)."""
+        return DeviceRequirements.from_manifest(self.manifest)
+
+    @property
+    def container(self) -> str | None:
+        """``platform_config.container``: the image ByteNite ran the engine in."""
+        config = _lower_keys(self.manifest).get("platformconfig")
+        if not isinstance(config, Mapping):
+            return None
+        image = _lower_keys(config).get("container")
+        return image.strip() if isinstance(image, str) and image.strip() else None
+
+    @property
     def secret_ids(self) -> tuple[str, ...]:
         """The secret ids the manifest lists in ``platform_config.secrets`` (keys read
         case-insensitively; the ids themselves are case-sensitive)."""
@@ -158,6 +202,8 @@ class Template:
     #: needs input data; without a data source (or with ``bypass``) it is refused, not run
     #: over an empty dummy file.
     needs_input: bool = False
+    #: Keys of the template file that ByteNite Local does not read (as written there).
+    unknown_keys: tuple[str, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
         """The template as the API returns it (camelCase; unset fields ``null``)."""
@@ -174,6 +220,7 @@ class Template:
             "config": self.config,
             "createdAt": wire.format_timestamp(self.created_at),
             "needsInput": self.needs_input,
+            "unknownKeys": list(self.unknown_keys),
         }
 
 
@@ -183,7 +230,7 @@ class Template:
 
 
 def _version_key(version: str) -> tuple[int, ...]:
-    match = _VERSION_RE.match(version.strip())
+    match = _VERSION_RE.fullmatch(version)
     if not match:
         raise ValueError(f"version {version!r} is not of the form major.minor (e.g. 0.1)")
     return tuple(int(p) for p in match.groups() if p is not None)
@@ -198,7 +245,7 @@ def parse_tag(tag: str) -> tuple[str, tuple[int, ...] | None]:
     if not text:
         raise RegistryError("empty app/engine tag")
     name, sep, version = text.partition("@")
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise RegistryError(
             f"invalid tag {tag!r}: the name may contain letters, digits, '-' and '_' (max 64)"
         )
@@ -245,14 +292,37 @@ def _read_json(path: Path) -> Any:
         ) from None
 
 
+def _unwrap_section(value: Any) -> Any:
+    """A params section written in ByteNite's job-request shape (``{"app_id", "version",
+    "parameters": {...}}``) -> its parameters; any other value as it is."""
+    if (isinstance(value, dict) and isinstance(value.get("parameters"), dict)
+            and {wire.to_camel(str(k)) for k in value} <= _SECTION_WRAPPER):
+        return value["parameters"]
+    return value
+
+
+def _template_params(keys: dict[str, Any], tid: str) -> dict[str, Any]:
+    """``params``, section by section over ``defaultParams`` (ByteNite's template files
+    carry their defaults under ``default_params``)."""
+    params = keys.get("params") or {}
+    defaults = keys.get("defaultParams") or {}
+    if not isinstance(params, dict) or not isinstance(defaults, dict):
+        raise ValueError(f"template {tid!r}: 'params' and 'default_params' must be JSON objects")
+    merged = {k: _unwrap_section(v) for k, v in defaults.items()}
+    merged.update(params)
+    return merged
+
+
 def _template_from(data: Any, *, path: Path | None, owner: str) -> Template:
     if not isinstance(data, dict):
         raise ValueError("a template must be a JSON object")
     keys = {wire.to_camel(str(k)): v for k, v in data.items()}
+    unknown = tuple(str(k) for k in data
+                    if wire.to_camel(str(k)) not in TEMPLATE_KEYS | _TEMPLATE_RECORD_KEYS)
     tid = keys.get("id")
     if not isinstance(tid, str) or not tid.strip():
         raise ValueError("the template has no 'id'")
-    if not re.match(r"^[A-Za-z0-9_.@-]{1,128}$", tid):
+    if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,128}", tid):
         raise ValueError(f"template id {tid!r} may contain letters, digits, '-', '_', '.', '@'")
     app = keys.get("app")
     if not isinstance(app, str) or not app.strip():
@@ -264,10 +334,10 @@ def _template_from(data: Any, *, path: Path | None, owner: str) -> Template:
         if not isinstance(tag, str):
             raise ValueError(f"template {tid!r}: engine tags must be strings")
         parse_tag(tag)
-    params = keys.get("params") or {}
+    params = _template_params(keys, tid)
     config = keys.get("config") or {}
-    if not isinstance(params, dict) or not isinstance(config, dict):
-        raise ValueError(f"template {tid!r}: 'params' and 'config' must be JSON objects")
+    if not isinstance(config, dict):
+        raise ValueError(f"template {tid!r}: 'config' must be a JSON object")
     bad = sorted(set(params) - {"partitioner", "app", "assembler", "preset"})
     if bad:
         raise ValueError(
@@ -295,7 +365,14 @@ def _template_from(data: Any, *, path: Path | None, owner: str) -> Template:
         owner=str(keys.get("owner") or owner),
         path=path,
         needs_input=needs_input,
+        unknown_keys=unknown,
     )
+
+
+def known_template_keys() -> str:
+    """The template keys ByteNite Local reads (for messages)."""
+    return ("id, description, app, partitioner, assembler, params (or default_params), "
+            "dataSource, dataDestination, config")
 
 
 def _builtin(kind: str) -> Engine:
@@ -438,7 +515,7 @@ class Registry:
             raise ValueError("manifest.json must be a JSON object")
         keys = _lower_keys(manifest)
         name = keys.get("name")
-        if not isinstance(name, str) or not _NAME_RE.match(name):
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
             raise ValueError(
                 "manifest.json needs a 'name' of letters, digits, '-' and '_' (max 64), "
                 f"got {name!r}"
@@ -462,13 +539,15 @@ class Registry:
             entrypoint
         ).parts:
             raise ValueError(f"manifest.json: bad entrypoint {entrypoint!r}")
-        if not entrypoint.endswith(".py"):
+        if Path(entrypoint).suffix.lower() not in ENTRYPOINT_PROGRAMS:
             raise ValueError(
-                f"entrypoint {entrypoint!r}: ByteNite Local runs Python entrypoints only"
+                f"entrypoint {entrypoint!r}: ByteNite Local runs Python (.py), JavaScript "
+                "(.js, .mjs, .cjs: node) and shell (.sh: bash) entrypoints"
             )
         if not (folder / "app" / entrypoint).is_file():
             raise ValueError(f"entrypoint app/{entrypoint} not found")
         manifest_secret_ids(manifest)  # a malformed list is a load problem, not a run failure
+        DeviceRequirements.from_manifest(manifest)  # (the same: said when it is loaded)
         schema = None
         schema_path = folder / "schema.json"
         if schema_path.is_file():
@@ -494,6 +573,9 @@ class Registry:
             template = _template_from(dict(data), path=path, owner=owner)
         except ValueError as exc:
             raise RegistryError(str(exc)) from None
+        if template.unknown_keys:
+            log.warning("template %s: unknown key(s) %s ignored (ByteNite Local reads %s)",
+                        template.id, ", ".join(template.unknown_keys), known_template_keys())
         with self._lock:
             self._templates[template.id] = template
         return template

@@ -14,7 +14,8 @@ process whose manifest lists ids in ``platform_config.secrets`` gets, per listed
 ``<id>_ACCESS_KEY`` and ``<id>_SECRET_KEY``, or ``<id>`` (the secret key) for type ``other``.
 A listed id with no usable secret fails the job before anything runs (`JobSecrets.env_for`).
 Secret keys are masked (``***``) in whatever ByteNite Local records from a process's output
-(`JobSecrets.mask`). Nothing here knows HTTP or SQLite.
+(`JobSecrets.mask`), and so is every line of a key that has several (`masked_strings`).
+Nothing here knows HTTP or SQLite.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "RESERVED_IDS",
     "JobSecrets",
     "SecretError",
+    "masked_strings",
     "public_record",
     "validate_secret",
 ]
@@ -41,7 +43,7 @@ MASK = "***"
 #: Secret keys shorter than this are not masked in logs (they would mask ordinary text).
 MIN_MASKED = 4
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$")
+_ID_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}")
 
 #: Ids that would name (for type ``other``) a variable of the runtime contract or one a Python
 #: process cannot do without: refused when a secret is saved.
@@ -61,7 +63,7 @@ class SecretError(InvalidRequest, ValueError):
 
 
 def _check_id(secret_id: str) -> None:
-    if not _ID_RE.match(secret_id):
+    if not _ID_RE.fullmatch(secret_id):
         raise SecretError(
             f"secret.id {secret_id[:140]!r} is not a valid secret id: use letters, digits, '_' "
             "and '-' (not first), at most 128 characters, or leave it empty to get one "
@@ -161,13 +163,8 @@ class JobSecrets:
         self._all = [dict(r) for r in records]
         self.usable = [r for r in self._all if not _expired(r, now)]
         keys = {str(r.get("secretKey") or "") for r in self.usable}
-        masked: set[str] = set()
-        for key in keys:
-            if len(key) >= MIN_MASKED:
-                masked.add(key)
-                masked.add(json.dumps(key)[1:-1])  # as it appears inside a printed JSON string
         # Longest first, so a key containing another key is masked whole.
-        self._masked = sorted(masked, key=len, reverse=True)
+        self._masked = sorted(masked_strings(keys), key=len, reverse=True)
 
     def __repr__(self) -> str:
         return f"<JobSecrets {len(self.usable)} usable, values hidden>"
@@ -226,8 +223,32 @@ class JobSecrets:
         return text
 
     def mask(self, text: str) -> str:
-        """``text`` with every secret key (4 characters or more) replaced by ``***``."""
+        """``text`` with every secret key (4 characters or more) replaced by ``***``, and
+        every line (4 characters or more) of a key that has several."""
         for key in self._masked:
             if key in text:
                 text = text.replace(key, MASK)
         return text
+
+    @property
+    def span(self) -> int:
+        """The length of the longest text `mask` replaces (0 when it replaces nothing): a
+        stream cut into lines must not cut closer than this to unmasked text."""
+        return len(self._masked[0]) if self._masked else 0
+
+
+def masked_strings(keys: Iterable[str]) -> set[str]:
+    """What masking replaces for these secret keys: each key of `MIN_MASKED` characters or
+    more, as printed and as inside a printed JSON string, and each line of a key that has
+    several (a PEM key reaches the logs one output line at a time), without the spaces
+    around it."""
+    masked: set[str] = set()
+    for key in keys:
+        if len(key) < MIN_MASKED:
+            continue
+        masked.add(key)
+        masked.add(json.dumps(key)[1:-1])
+        for line in key.splitlines():
+            if len(line.strip()) >= MIN_MASKED:
+                masked.add(line.strip())
+    return masked

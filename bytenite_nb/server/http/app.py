@@ -5,7 +5,7 @@ modules of `bytenite_nb.server.http.routes`:
 * the Customer API under ``/v1/customer`` and again under ``/v1/computing``: `info`,
   `templates`, `deprecated`, `job_list`, `jobs`, `results`, `datasource`, `logs`, `events`;
 * ByteNite's Developer API subset under ``/v1/dev``: `dev_apps`, `dev_engines`,
-  `dev_templates`, `dev_cache` (and `info`'s ``dev_router``);
+  `dev_templates`, `dev_cache`, `dev_envs` (and `info`'s ``dev_router``);
 * ByteNite Local's unauthenticated file routes under ``/local``: `files` (result links, the
   ``file`` upload target and the user cache's upload URLs, all addressed by unguessable
   tokens).
@@ -25,7 +25,7 @@ from bytenite_nb.server.context import ServerContext
 from bytenite_nb.server.http.deps import require_token
 from bytenite_nb.server.http.errors import ApiError, install_error_handlers
 from bytenite_nb.server.http.idle import ActivityMiddleware
-from bytenite_nb.server.http.middleware import RequestIdMiddleware
+from bytenite_nb.server.http.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from bytenite_nb.server.http.responses import error_responses
 from bytenite_nb.server.http.routes import (
     auth,
@@ -34,6 +34,7 @@ from bytenite_nb.server.http.routes import (
     dev_apps,
     dev_cache,
     dev_engines,
+    dev_envs,
     dev_templates,
     events,
     files,
@@ -47,7 +48,12 @@ from bytenite_nb.server.http.routes import (
 )
 
 _AUTHENTICATED = {"dependencies": [Depends(require_token)],
-                  "responses": error_responses(400, 401)}
+                  "responses": error_responses(400, 401, 413)}
+#: Routes whose body is not held by the request-size cap (`BodyLimitMiddleware`): the upload
+#: targets stream theirs to disk and the Developer API's pushes decode theirs, each under
+#: ``max_upload_bytes``.
+_OWN_BODY_LIMITS = (("PUT", "/local/uploads/"), ("PUT", "/local/cache/"),
+                    ("POST", wire.DEV_PREFIX + "/apps"), ("POST", wire.DEV_PREFIX + "/engines"))
 
 
 def _customer_api() -> APIRouter:
@@ -62,7 +68,7 @@ def _customer_api() -> APIRouter:
 def _developer_api() -> APIRouter:
     router = APIRouter(**_AUTHENTICATED)  # type: ignore[arg-type]
     router.include_router(info.dev_router)
-    for module in (dev_apps, dev_engines, dev_templates, dev_cache):
+    for module in (dev_apps, dev_engines, dev_templates, dev_cache, dev_envs):
         router.include_router(module.router)
     return router
 
@@ -100,6 +106,8 @@ def create_app(config: ServerConfig, ctx: ServerContext | None = None) -> FastAP
                     "tagged 'extension' (x-bytenite-local-extension) are ByteNite Local's own.",
     )
     app.state.ctx = ctx
+    app.add_middleware(BodyLimitMiddleware, limit=config.max_request_bytes,
+                       exempt=_OWN_BODY_LIMITS)
     app.add_middleware(RequestIdMiddleware)
     # Added last, so outermost: a request counts from arrival until fully sent (idle timeout).
     app.add_middleware(ActivityMiddleware, activity=ctx.activity)

@@ -21,6 +21,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader
 
 from bytenite_nb.server.context import ServerContext
+from bytenite_nb.server.http import limits
 from bytenite_nb.server.service.jobs import JobService
 
 #: ``Authorization: <token>`` (``Bearer <token>`` accepted too), as ByteNite documents it.
@@ -52,4 +53,4 @@ def require_token(ctx: Ctx,
 
 Limit = Annotated[int | None, Query(alias="pagination.limit", ge=0, le=2**63 - 1)]
 Offset = Annotated[int | None, Query(alias="pagination.offset", ge=0, le=2**63 - 1)]
-OrderBy = Annotated[str | None, Query(alias="orderBy")]
+OrderBy = Annotated[str | None, Query(alias="orderBy", max_length=limits.MAX_FIELD)]

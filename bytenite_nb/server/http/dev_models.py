@@ -128,6 +128,35 @@ class CacheFilesResponse(Out):
     files: list[CacheFile]
 
 
+class EnvironmentOut(Out):
+    """ByteNite Local extension: one app environment."""
+
+    name: str
+    python: str
+    requirements: list[str]
+    source: str
+    installer: str
+    createdAt: str | None = None
+    lastUsedAt: str | None = None
+    size: Int64Out
+    complete: bool
+    inUse: bool
+    usedBy: list[str]
+
+
+class EnvironmentsResponse(Out):
+    """ByteNite Local extension: the app environments, by name."""
+
+    environments: list[EnvironmentOut]
+
+
+class EnvironmentsRemoved(GenericResponse):
+    """ByteNite Local extension: what ``DELETE /environments?unused=true`` removed."""
+
+    removed: list[str]
+    freed: Int64Out
+
+
 class CacheUploadResponse(Out):
     """ByteNite Local extension: what a PUT to a cache upload URL stored."""
 

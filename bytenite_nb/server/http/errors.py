@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -22,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bytenite_nb import wire
 from bytenite_nb.server import errors
+from bytenite_nb.server.http import models
 from bytenite_nb.server.storage.user_cache import CacheError
 
 log = logging.getLogger(__name__)
@@ -128,18 +130,33 @@ def _malformed(body: Any) -> str | None:
     return None
 
 
+#: Errors that only say a value is not of some shape (a union's other branches).
+_WRONG_SHAPE = frozenset({"model_type", "model_attributes_type", "dict_type", "string_type"})
+#: What pydantic puts in an error's location for a branch of a union (``str``,
+#: ``function-after[...]``, a model's name), which is no field name of the request.
+_UNION_TAG = re.compile(r"str|int|float|bool|function-\w+\[.*\]|constrained-str|[A-Z]\w*")
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
     """One readable sentence per pydantic error, naming the offending field."""
     malformed = _malformed(getattr(exc, "body", None))
     if malformed:
         return malformed
     parts: list[str] = []
-    for err in exc.errors():
+    found = list(exc.errors())
+    # A body that may be one of several shapes (a raw string or an object) fails each; keep
+    # what the value said about the shape it has, not that it is not the other shape.
+    specific = [e for e in found if e.get("type") not in _WRONG_SHAPE]
+    not_utf8 = [e for e in found if e.get("type") == models.NOT_UTF8]
+    if not_utf8:  # (pydantic's own word for it on a plain string says less)
+        return "Invalid request: " + str(not_utf8[0].get("msg"))
+    for err in specific or found:
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
         kind = err.get("type", "")
         if kind == "json_invalid":
             detail = err.get("ctx", {}).get("error", "") if isinstance(err.get("ctx"), dict) else ""
             return f"Malformed JSON in request body{': ' + str(detail) if detail else ''}"
+        loc = [part for part in loc if not _UNION_TAG.fullmatch(part)]
         where = ".".join(loc) if loc else "request body"
         msg = str(err.get("msg", "is invalid"))
         # pydantic prefixes custom ValueErrors with "Value error, ": drop the noise.

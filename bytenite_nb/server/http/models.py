@@ -9,19 +9,32 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from bytenite_nb import wire
+from bytenite_nb.server.http import limits
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT64_MIN, INT64_MAX = wire.INT64_MIN, wire.INT64_MAX
+
+#: The error type of text that cannot be encoded as UTF-8 (its message names the field).
+NOT_UTF8 = "text_not_utf8"
 
 
 def _int64(value: Any) -> int | None:
-    number = wire.int64_in(value)
-    if number is not None and not INT64_MIN <= number <= INT64_MAX:
-        raise ValueError(f"{number} does not fit in an int64")
-    return number
+    if isinstance(value, str) and len(value.strip()) > limits.MAX_INT64_TEXT:
+        raise ValueError(f"is not an int64: at most {limits.MAX_INT64_TEXT} characters")
+    return wire.int64_in(value)
 
 
 def _non_negative_int64(value: Any) -> int | None:
@@ -31,7 +44,9 @@ def _non_negative_int64(value: Any) -> int | None:
     return number
 
 
-_INT64_SCHEMA = {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^[+-]?\d+$"}]}
+_INT64_SCHEMA = {"anyOf": [{"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX},
+                           {"type": "string", "pattern": r"^[+-]?\d+$",
+                            "maxLength": limits.MAX_INT64_TEXT}]}
 
 #: An int64 accepted as a JSON number or a string of digits (protojson input rules).
 Int64In = Annotated[int | None, BeforeValidator(_int64), WithJsonSchema(_INT64_SCHEMA)]
@@ -42,16 +57,101 @@ UInt64In = Annotated[int | None, BeforeValidator(_non_negative_int64),
 Int64Out = Annotated[str, WithJsonSchema({"type": "string", "pattern": r"^-?\d+$"})]
 
 
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def not_utf8(value: Any, path: str = "") -> str | None:
+    """Where in ``value`` (parsed JSON) some text cannot be encoded as UTF-8, or None.
+
+    JSON may spell a lone UTF-16 surrogate (``"\\ud800"``); Python decodes it into a string
+    that no UTF-8 encoder accepts, so storing it would make the record unreadable. Returns the
+    dotted path of the first such string (for a bad key: the object holding it)."""
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if not _encodable(item):
+                return where or "request body"
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                if isinstance(key, str) and not _encodable(key):
+                    return where or "request body"
+                stack.append((f"{where}.{key}" if where else str(key), sub))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((f"{where}[{i}]", sub) for i, sub in enumerate(item))
+    return None
+
+
+def not_utf8_error(where: str) -> PydanticCustomError:
+    """The validation error for text at ``where`` that cannot be encoded as UTF-8."""
+    return PydanticCustomError(
+        NOT_UTF8, "{where}: is not valid UTF-8 text (it holds an unpaired surrogate such as "
+                  "\\ud800, which is not a character): send the text as proper Unicode",
+        {"where": where})
+
+
+def _utf8_text(value: str) -> str:
+    if not _encodable(value):
+        raise not_utf8_error("request body")
+    return value
+
+
+def _utf8_tree(value: dict[str, Any]) -> dict[str, Any]:
+    where = not_utf8(value)
+    if where is not None:
+        raise not_utf8_error(where)
+    return value
+
+
+#: A free JSON object as a whole request body (the Developer API's): UTF-8 text only.
+JsonObject = Annotated[dict[str, Any], AfterValidator(_utf8_tree)]
+
+
+def _text(max_length: int) -> Any:
+    """A request string: at most ``max_length`` characters, encodable as UTF-8."""
+    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_utf8_text)]
+
+
+Id = _text(limits.MAX_ID)
+Name = _text(limits.MAX_NAME)
+Description = _text(limits.MAX_DESCRIPTION)
+Word = _text(limits.MAX_WORD)
+FieldName = _text(limits.MAX_FIELD)
+Timestamp = _text(limits.MAX_TIMESTAMP)
+Preset = _text(limits.MAX_PRESET)
+ApiKey = _text(limits.MAX_API_KEY)
+AccessKey = _text(limits.MAX_ACCESS_KEY)
+SecretKey = _text(limits.MAX_SECRET_KEY)
+
+
 class Wire(BaseModel):
-    """Base for request bodies: camelCase or snake_case keys in, unknown keys ignored."""
+    """Base for request bodies: camelCase or snake_case keys in, unknown keys ignored; text
+    that cannot be encoded as UTF-8 anywhere in the body (keys, free JSON such as params
+    included) is refused naming where it is, before any field is read."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _utf8_only(cls, data: Any) -> Any:
+        where = not_utf8(data)
+        if where is not None:
+            raise not_utf8_error(where)
+        return data
 
 
 class DataSourceIn(Wire):
     """``data_sourceDataSource``: a descriptor plus its ``@type``d params (user data)."""
 
-    data_source_descriptor: str = Field(min_length=1, description="url, file, bypass, bucket, ...")
+    data_source_descriptor: Word = Field(min_length=1,
+                                         description="url, file, bypass, bucket, ...")
     params: dict[str, Any] | None = Field(
         default=None, description="google.protobuf.Any: '@type' plus the descriptor's fields")
 
@@ -68,7 +168,7 @@ class JobConfigIn(Wire):
 class AppParamsIn(Wire):
     """``jobAppParams``: free JSON objects per component (keys reach the app untouched)."""
 
-    preset: str | None = Field(default=None, description="deprecated, ignored")
+    preset: Preset | None = Field(default=None, description="deprecated, ignored")
     partitioner: dict[str, Any] | None = None
     assembler: dict[str, Any] | None = None
     app: dict[str, Any] | None = None
@@ -77,10 +177,10 @@ class AppParamsIn(Wire):
 class CreateJobRequest(Wire):
     """``POST /jobs``. ``jobId`` makes the call idempotent while the job is still NEW."""
 
-    template_id: str = Field(min_length=1)
-    job_id: str | None = None
-    name: str | None = None
-    description: str | None = None
+    template_id: Id = Field(min_length=1)
+    job_id: Id | None = None
+    name: Name | None = None
+    description: Description | None = None
     data_source: DataSourceIn | None = None
     data_destination: DataSourceIn | None = None
     params: AppParamsIn | None = None
@@ -97,7 +197,7 @@ class SetDataSourceRequest(Wire):
 class JobNameObject(Wire):
     """Accepted besides the documented raw JSON string body of ``PATCH /jobname``."""
 
-    name: str
+    name: Name
 
 
 class RunJobRequest(JobConfigIn):
@@ -109,7 +209,7 @@ class RunJobRequest(JobConfigIn):
 class RunningTasksRequest(Wire):
     """``POST /jobs/runningTasks``."""
 
-    jobs_ids: list[str]
+    jobs_ids: list[Id]
 
 
 class DataSourceTestRequest(Wire):
@@ -129,8 +229,8 @@ class PaginationIn(Wire):
 class FilterIn(Wire):
     """``commonFilter``: ``value`` is bare JSON or a ``google.protobuf.Value`` Any."""
 
-    field: str = Field(min_length=1)
-    condition: str = Field(min_length=1)
+    field: FieldName = Field(min_length=1)
+    condition: Word = Field(min_length=1)
     value: Any = None
 
 
@@ -139,22 +239,22 @@ class FilterJobsRequest(Wire):
 
     pagination: PaginationIn | None = None
     filters: list[FilterIn] = Field(default_factory=list)
-    order_by: str | None = None
+    order_by: FieldName | None = None
 
 
 class LogsRequest(Wire):
     """``POST /logs``: empty lists mean all."""
 
-    job_id: str = Field(min_length=1)
-    task_ids: list[str] = Field(default_factory=list)
-    levels: list[str] = Field(default_factory=list)
-    services: list[str] = Field(default_factory=list)
+    job_id: Id = Field(min_length=1)
+    task_ids: list[Id] = Field(default_factory=list)
+    levels: list[Word] = Field(default_factory=list)
+    services: list[Word] = Field(default_factory=list)
 
 
 class AccessTokenRequest(Wire):
     """``POST /v1/auth/access_token``."""
 
-    api_key: str
+    api_key: ApiKey
 
 
 class SecretIn(Wire):
@@ -162,14 +262,16 @@ class SecretIn(Wire):
 
     model_config = ConfigDict(json_schema_extra={"required": ["secretType"]})
 
-    id: str | None = Field(default=None, description="generated when empty; the name apps "
-                                                     "read it by (case-sensitive)")
-    secret_type: str | None = Field(default=None,
-                                    description="aws (s3 accepted), gcp, storj or other")
-    access_key: str | None = Field(default=None, description="required except for other")
-    expires_at: str | None = Field(default=None, description="ISO 8601; unset: never expires")
+    id: Id | None = Field(default=None, description="generated when empty; the name apps "
+                                                    "read it by (case-sensitive)")
+    secret_type: Word | None = Field(default=None,
+                                     description="aws (s3 accepted), gcp, storj or other")
+    access_key: AccessKey | None = Field(default=None,
+                                         description="required except for other")
+    expires_at: Timestamp | None = Field(default=None,
+                                         description="ISO 8601; unset: never expires")
     params: dict[str, Any] | None = None
-    name: str | None = None
+    name: Name | None = None
 
 
 class SaveSecretRequest(Wire):
@@ -178,8 +280,8 @@ class SaveSecretRequest(Wire):
     model_config = ConfigDict(json_schema_extra={"required": ["secret", "secretKey"]})
 
     secret: SecretIn
-    secret_key: str | None = Field(default=None, description="the secret value; never "
-                                                             "returned by any route")
+    secret_key: SecretKey | None = Field(default=None, description="the secret value; never "
+                                                                    "returned by any route")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,6 +347,10 @@ class JobTemplateOut(Out):
         description="ByteNite Local extension (template.json `needsInput`): jobs of this "
                     "template need input data; running one without a data source (or with "
                     "bypass) is refused")
+    unknownKeys: list[str] = Field(
+        default_factory=list,
+        description="ByteNite Local extension: keys of the template file that ByteNite Local "
+                    "does not read (ignored), as written there")
 
 
 class JobOut(Out):

@@ -53,9 +53,11 @@ JobState = wire.JobState
 FILE = wire.Descriptor.FILE.value
 BYPASS = wire.Descriptor.BYPASS.value
 
+#: How long an abort waits for the job's run to wind down before it answers (seconds).
+ABORT_WAIT = 0.5
 #: A job id as ByteNite's clients send them (UUIDs) or as a person types one.
-JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_UPLOAD_URL = re.compile(r"/local/uploads/([A-Za-z0-9_-]+)/?$")
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_UPLOAD_URL = re.compile(r"/local/uploads/([A-Za-z0-9_-]+)/?\Z")
 
 
 @dataclass
@@ -96,7 +98,7 @@ class JobService:
 
     def get(self, job_id: str) -> StoredJob:
         """The job, or `NotFound` naming it."""
-        job = self.store.get_job(job_id) if JOB_ID.match(job_id) else None
+        job = self.store.get_job(job_id) if JOB_ID.fullmatch(job_id) else None
         if job is None:
             raise NotFound(f"Job {job_id!r} not found")
         return job
@@ -180,7 +182,7 @@ class JobService:
         replaced (keeping its creation time); once it has run, `Conflict`."""
         template = find_template(self.registry, draft.template_id)
         job_id = draft.job_id or str(uuid.uuid4())
-        if not JOB_ID.match(job_id):
+        if not JOB_ID.fullmatch(job_id):
             raise InvalidRequest("jobId may only contain letters, digits, '-' and '_' "
                                  "(at most 128 characters)")
         source = draft.data_source or template_default_source(template, "dataSource",
@@ -298,8 +300,9 @@ class JobService:
             if row is not None and row.size is not None:
                 uploaded = Path(row.path)
         try:
-            return datasources.describe_source(source, list_files, uploaded_file=uploaded,
-                                               temp_url=url)
+            return datasources.describe_source(
+                source, list_files, uploaded_file=uploaded, temp_url=url,
+                deny_private=self.runner.config.deny_private_sources)
         except datasources.DataSourceError as exc:
             raise InvalidRequest(str(exc)) from None
 
@@ -334,10 +337,13 @@ class JobService:
         self.store.set_upload(job_id, size=size, path=str(final), completed=False)
         return final
 
-    def result_file(self, token: str) -> ResultRow:
-        """The result file a link token names; `Gone` once the link expired (the file is
-        removed then), `NotFound` for a wrong link or a deleted job."""
+    def result_file(self, token: str, filename: str) -> ResultRow:
+        """The result file a link (its token and file name) names; `Gone` once the link
+        expired (the file is removed then), `NotFound` for a wrong link or a deleted job. The
+        token is bound to its file: another name with the right token is a wrong link."""
         row = self.store.result_by_token(token)
+        if row is not None and filename != row.name.rsplit("/", 1)[-1]:
+            row = None
         if row is not None and time.time() >= row.expires_at:
             Path(row.path).unlink(missing_ok=True)
             raise Gone("This result link expired (result files are kept 48 hours)")
@@ -403,7 +409,9 @@ class JobService:
         if state.is_terminal:
             raise InvalidRequest(f"Cannot abort job {job_id}: it already ended in state "
                                  f"{state.value}")
-        self.runner.abort(job_id)
+        # The job is FAILED and its processes are killed at once; the answer does not wait
+        # for the run's thread to wind down (files, task states) more than ABORT_WAIT.
+        self.runner.abort(job_id, wait=ABORT_WAIT)
         return False
 
     def delete(self, job_id: str) -> None:

@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING, Any
 from bytenite_nb import wire
 from bytenite_nb.server.config import ServerConfig
 from bytenite_nb.server.service.broker import Broker
+from bytenite_nb.server.service.logcap import LogCaps
 from bytenite_nb.server.storage import user_cache as usercache
 from bytenite_nb.server.storage.records import ResultRow, StoredJob
 from bytenite_nb.server.storage.store import Store
 
 if TYPE_CHECKING:
+    from bytenite_nb.server.execution.environments import Environments
     from bytenite_nb.server.execution.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -177,10 +179,22 @@ class Runner:
     """Starts, aborts and finishes job runs; owns the per-job threads and cancel events."""
 
     def __init__(self, config: ServerConfig, store: Store, broker: Broker,
-                 registry: Registry, executor: Any = None) -> None:
+                 registry: Registry, executor: Any = None,
+                 environments: Environments | None = None) -> None:
         """``executor``: an already connected executor (see `executors.setup.open_executor`)
-        that the runner then owns; None = the server's own fork server, started on demand."""
+        that the runner then owns; None = the server's own fork server, started on demand.
+        ``environments``: where app environments are built (used unless
+        ``config.app_envs`` is off)."""
+        from bytenite_nb.server.execution.resources import this_machine
+        from bytenite_nb.server.execution.runtime import RuntimeSettings
+
         self.config = config
+        self.environments = environments
+        self.machine = this_machine()
+        self.runtime = RuntimeSettings(
+            environments=environments if config.app_envs else None, machine=self.machine,
+            ignore_requirements=config.ignore_requirements,
+            memory_limit=config.task_memory_limit)  # type: ignore[arg-type]
         self.store = store
         self.broker = broker
         self.registry = registry
@@ -192,6 +206,8 @@ class Runner:
         self._pool: Any = executor
         #: When (``time.monotonic()``) the last job run ended; None before the first one.
         self.last_job_end: float | None = None
+        #: Each running job's output lines against ``config.max_log_lines``.
+        self.log_caps = LogCaps(config.max_log_lines)
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -221,11 +237,18 @@ class Runner:
                 "container": container,
                 "timestamp": stamp,
             })
+        if self.log_caps.counted(job_id):
+            self.trim_logs(job_id)
+
+    def trim_logs(self, job_id: str) -> None:
+        """Drop the job's lines past ``max_log_lines`` (its first and last half stay)."""
+        self.log_caps.trim(self.store, job_id)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def recover(self) -> list[str]:
-        """Fail the jobs a previous server left running (called once at start-up)."""
+        """Fail the jobs a previous server left running and remove the scratch folders its
+        runs left (called once at start-up, before any job runs)."""
         running = [s.value for s in JobState if s.is_running]
         failed = []
         for job_id in self.store.job_ids_in_states(running):
@@ -236,6 +259,10 @@ class Runner:
             self.cancel_open_tasks(job_id)
             if self.jobs.transition(job_id, JobState.FAILED, error=message):
                 failed.append(job_id)
+        # Nothing runs yet, so every jobs/<id>/work is what a run cut short (a crash, a
+        # SIGKILL) left behind; a draft's upload folder beside it stays.
+        for scratch in (self.config.data_dir / "jobs").glob("*/work"):
+            shutil.rmtree(scratch, ignore_errors=True)
         return failed
 
     def purge_expired_results(self) -> int:
@@ -337,10 +364,13 @@ class Runner:
             uploaded_file=Path(upload.path) if upload and upload.completed else None,
             workers=self.config.workers,
             max_download_bytes=self.config.max_download_bytes,
+            deny_private_sources=self.config.deny_private_sources,
             user_cache_dir=usercache.user_dir(self.config.data_dir),
             shared_cache_dir=usercache.shared_dir(self.config.data_dir),
             # As they are when the job starts: a secret saved or deleted later is not seen.
             secrets=tuple(row.record(with_key=True) for row in self.store.secrets()),
+            runtime=self.runtime,
+            pass_env=self.config.pass_env,
         )
 
     @property
@@ -357,8 +387,9 @@ class Runner:
             if self._closing:
                 raise RuntimeError("ByteNite Local is shutting down")
             if self._pool is None:
-                self._pool = ForkServerExecutor(self.config.workers,
-                                                          preload=self.config.preload)
+                self._pool = ForkServerExecutor(
+                    self.config.workers, preload=self.config.preload,
+                    gpus=[gpu.index for gpu in self.machine.gpus])
             return self._pool
 
     def _run(self, job_id: str, cancel: threading.Event) -> None:
@@ -383,6 +414,7 @@ class Runner:
             self._fail(job_id, exc, pipeline_module=pipeline)
         finally:
             self.cancel_open_tasks(job_id)  # safety net: no task stays RUNNING forever
+            self.log_caps.trim(self.store, job_id, final=True)
             shutil.rmtree(workdir, ignore_errors=True)
             with self._lock:
                 self._threads.pop(job_id, None)

@@ -39,6 +39,7 @@ from typing import Any
 from bytenite_nb import wire
 from bytenite_nb.server.errors import InvalidRequest
 from bytenite_nb.server.execution.registry import Engine, Registry, RegistryError, Template
+from bytenite_nb.server.private import make_tree_private, open_private
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def extract_tar(archive: bytes, dest: Path) -> None:
             tar.extractall(dest, members=members, filter="data")
         except (tarfile.TarError, OSError) as exc:
             raise PushError(f"the archive could not be unpacked: {exc}") from None
+        make_tree_private(dest)  # (the archive's modes may let others read the app)
 
 
 def find_root(extracted: Path) -> Path:
@@ -122,7 +124,8 @@ def find_root(extracted: Path) -> Path:
 def _write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    with open_private(tmp, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(data, indent=1))
     os.replace(tmp, path)
 
 

@@ -212,11 +212,13 @@ class UploadRow:
 
 @dataclass(frozen=True)
 class CacheUploadRow:
-    """An upload URL of the user cache: PUTs to it store ``path`` until ``expires_at``."""
+    """An upload URL of the user cache (``scope`` ``"shared"``: the shared cache): PUTs to it
+    store ``path`` until ``expires_at``."""
 
     token: str
     path: str
     expires_at: float
+    scope: str = "user"
 
 
 @dataclass(frozen=True)

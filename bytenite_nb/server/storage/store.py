@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bytenite_nb import wire
 from bytenite_nb.server.storage.listing import index as jobindex
 from bytenite_nb.server.storage.records import (
     CacheUploadRow,
@@ -84,6 +85,11 @@ class Store:
         self._conn.execute("PRAGMA secure_delete=FAST")
         self._conn.create_function("bn_like", 2, jobindex.like_json, deterministic=True)
         self._conn.executescript(SCHEMA)
+        # A data dir of an earlier version: its cache upload URLs were all the user cache's.
+        columns = {r[1] for r in self._conn.execute("PRAGMA table_info(cache_uploads)")}
+        if "scope" not in columns:
+            self._conn.execute("ALTER TABLE cache_uploads ADD COLUMN scope TEXT NOT NULL "
+                               "DEFAULT 'user'")
         with self._tx():
             jobindex.upgrade(self._conn)
             jobindex.rederive(self._conn)
@@ -291,6 +297,51 @@ class Store:
                                       (job_id,)).fetchall()
         return [LogRow(**dict(r)) for r in rows]
 
+    def trim_logs(self, job_id: str, head: int, tail: int, note: Callable[[int], str],
+                  event_note: Callable[[int], dict[str, Any]], dropped: int = 0) -> int:
+        """Keep a job's first ``head`` and last ``tail`` log lines (and ``job.log`` events);
+        the first line after the head becomes the note ``note(count)`` saying how many went
+        (``event_note(count)`` is merged into its event's data).
+
+        ``dropped``: how many lines this job has dropped so far (0: none, no note yet); the
+        count grows with each call. Returns the new count. Both tables are trimmed in one
+        transaction, so ``/logs`` and a replay of ``/events`` tell the same story.
+        """
+        with self._tx():
+            count = dropped
+            for table, key, where, args in (
+                    ("logs", "id", "job_id = ?", (job_id,)),
+                    ("events", "seq", "job_id = ? AND name = ?", (job_id, wire.EVENT_JOB_LOG))):
+                rows = self._conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}",
+                                          args).fetchone()[0]
+                noted = dropped > 0  # the note is one of the rows already
+                excess = max(0, rows - noted - head - tail)
+                if not noted and not excess:
+                    continue  # nothing to drop yet
+                note_key = self._conn.execute(
+                    f"SELECT {key} FROM {table} WHERE {where} ORDER BY {key} LIMIT 1 OFFSET ?",
+                    (*args, head)).fetchone()[0]
+                # Without a note yet, the first line to drop becomes it.
+                gone = excess if noted else excess - 1
+                if gone:
+                    self._conn.execute(
+                        f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} "
+                        f"WHERE {where} AND {key} > ? ORDER BY {key} LIMIT ?)",
+                        (*args, note_key, gone))
+                if table == "logs":
+                    count = dropped + excess
+                    self._conn.execute(
+                        "UPDATE logs SET message = ?, level = ?, container = ? WHERE id = ?",
+                        (note(count), wire.LogLevel.WARN.value, wire.RUNTIME_LOG_CONTAINER,
+                         note_key))
+                else:
+                    data = json.loads(self._conn.execute(
+                        "SELECT data FROM events WHERE seq = ?", (note_key,)).fetchone()[0])
+                    data.update(event_note(count))
+                    self._conn.execute("UPDATE events SET data = ? WHERE seq = ?",
+                                       (json.dumps(data), note_key))
+            return count
+
     # -- events -------------------------------------------------------------------------------
 
     def add_event(self, name: str, job_id: str | None, data: dict[str, Any]) -> int:
@@ -402,8 +453,8 @@ class Store:
         they answer "expired" rather than "unknown")."""
         with self._tx():
             self._conn.execute(
-                "INSERT INTO cache_uploads (token, path, expires_at) VALUES (?, ?, ?)",
-                (row.token, row.path, row.expires_at))
+                "INSERT INTO cache_uploads (token, path, expires_at, scope) VALUES (?, ?, ?, ?)",
+                (row.token, row.path, row.expires_at, row.scope))
             self._conn.execute("DELETE FROM cache_uploads WHERE expires_at < ?",
                                (time.time() - 86400,))
 

@@ -1,8 +1,12 @@
-"""The user cache: the folder every job's processes see as ``USER_CACHE_DIR``.
+"""The caches: the folders every job's processes see as ``USER_CACHE_DIR`` and
+``SHARED_CACHE_DIR``.
 
 ``<data dir>/cache/user`` persists across jobs; apps read and write it, and the Developer API
 pre-fills it: ``GET /v1/dev/cache/upload-url?path=models/w.bin`` answers a URL, and a PUT of
 the raw bytes to that URL stores ``USER_CACHE_DIR/models/w.bin`` (see ``docs/local-server.md``).
+``<data dir>/cache/shared`` is read-only for apps (as on ByteNite, where it holds what every
+job may read, such as model weights) and filled the same way with ``&shared=true``; the same
+class serves both (``UserCache(data_dir, shared=True)``).
 
 An upload is streamed to ``<data dir>/cache/.incoming`` and renamed into place, so a job never
 sees half a file. Paths are relative, ``/``-separated and checked by `check_path`; the file
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bytenite_nb import wire
+from bytenite_nb.server.private import copy_private
 
 __all__ = ["MAX_NAME_BYTES", "MAX_PATH_BYTES", "CacheError", "UserCache", "check_path"]
 
@@ -48,8 +53,9 @@ def _shown(path: str) -> str:
     return repr(path if len(path) <= 80 else path[:80] + "…")
 
 
-def check_path(path: Any) -> str:
-    """``path`` if it names a file inside ``USER_CACHE_DIR``, else `CacheError` (400).
+def check_path(path: Any, where: str = "USER_CACHE_DIR") -> str:
+    """``path`` if it names a file inside ``where`` (``USER_CACHE_DIR``), else `CacheError`
+    (400).
 
     Relative, ``/``-separated, no empty, ``.`` or ``..`` segments, no NUL or other control
     characters, no ``\\``, at most `MAX_PATH_BYTES` bytes and `MAX_NAME_BYTES` per name.
@@ -58,7 +64,7 @@ def check_path(path: Any) -> str:
         return CacheError(400, message)
 
     if not isinstance(path, str) or not path.strip():
-        raise bad("path is empty: give the file's path inside USER_CACHE_DIR, "
+        raise bad(f"path is empty: give the file's path inside {where}, "
                   f"{_EXAMPLE}")
     if "\x00" in path:
         raise bad("path contains a NUL character: use printable characters only, "
@@ -67,7 +73,7 @@ def check_path(path: Any) -> str:
         raise bad("path contains a control character (a newline, tab, ...): use printable "
                   f"characters only, {_EXAMPLE}")
     if path.startswith("/"):
-        raise bad(f"path {_shown(path)} is absolute: give it relative to USER_CACHE_DIR, "
+        raise bad(f"path {_shown(path)} is absolute: give it relative to {where}, "
                   f"without the leading '/', {_EXAMPLE}")
     if "\\" in path:
         raise bad(f"path {_shown(path)} contains '\\': separate folders with '/', {_EXAMPLE}")
@@ -85,7 +91,7 @@ def check_path(path: Any) -> str:
                   f"the file, {_EXAMPLE}")
     if any(part in (".", "..") for part in parts):
         raise bad(f"path {_shown(path)} contains '.' or '..': it must name a file inside "
-                  f"USER_CACHE_DIR, {_EXAMPLE}")
+                  f"{where}, {_EXAMPLE}")
     for part in parts:
         if len(part.encode("utf-8")) > MAX_NAME_BYTES:
             raise bad(f"the name {_shown(part)} in path is longer than {MAX_NAME_BYTES} bytes "
@@ -105,13 +111,33 @@ def shared_dir(data_dir: Path) -> Path:
 
 @dataclass(frozen=True)
 class UserCache:
-    """The user cache of one data dir: list, store (by rename) and delete files."""
+    """The user cache of one data dir (the shared cache with ``shared=True``): list, store
+    (by rename) and delete files."""
 
     data_dir: Path
+    shared: bool = False
 
     @property
     def root(self) -> Path:
-        return user_dir(self.data_dir)
+        return shared_dir(self.data_dir) if self.shared else user_dir(self.data_dir)
+
+    @property
+    def label(self) -> str:
+        """``user cache`` or ``shared cache`` (for messages)."""
+        return "shared cache" if self.shared else "user cache"
+
+    @property
+    def variable(self) -> str:
+        """The variable jobs find it in."""
+        return "SHARED_CACHE_DIR" if self.shared else "USER_CACHE_DIR"
+
+    def route(self, path: str = "") -> str:
+        """The Developer API route of ``path`` in this cache (for messages)."""
+        return f"/v1/dev/cache{'/' + path if path else ''}{'?shared=true' if self.shared else ''}"
+
+    def check(self, path: Any) -> str:
+        """`check_path` with this cache's name in its messages."""
+        return check_path(path, self.variable)
 
     @property
     def incoming(self) -> Path:
@@ -137,21 +163,22 @@ class UserCache:
             prefix = "/".join(parts[:depth])
             if here.is_symlink() or (here.exists() and not here.is_dir()):
                 if not writing:
-                    raise CacheError(404, f"No file or folder {_shown(path)} in the user "
-                                          "cache: GET /v1/dev/cache lists what is there")
+                    raise CacheError(404, f"No file or folder {_shown(path)} in the "
+                                          f"{self.label}: GET {self.route()} lists what is "
+                                          "there")
                 what = "a symbolic link" if here.is_symlink() else "a file"
-                raise CacheError(409, f"{_shown(prefix)} in the user cache is {what}, so it "
+                raise CacheError(409, f"{_shown(prefix)} in the {self.label} is {what}, so it "
                                       f"cannot hold {_shown(path)}: delete it first (DELETE "
-                                      f"/v1/dev/cache/{prefix}) or choose another path")
+                                      f"{self.route(prefix)}) or choose another path")
         return here / parts[-1]
 
     def check_writable(self, path: str) -> Path:
         """Where ``path`` will be stored; `CacheError` (409) when a folder is in the way."""
         target = self._walk(path, writing=True)
         if target.is_dir() and not target.is_symlink():
-            raise CacheError(409, f"{_shown(path)} is a folder in the user cache, and a file "
+            raise CacheError(409, f"{_shown(path)} is a folder in the {self.label}, and a file "
                                   "cannot replace it: delete the folder first (DELETE "
-                                  f"/v1/dev/cache/{path}) or choose another path")
+                                  f"{self.route(path)}) or choose another path")
         return target
 
     def install(self, partial: Path, path: str) -> None:
@@ -168,13 +195,13 @@ class UserCache:
                 # beside the target first, so the rename that publishes it is still atomic.
                 beside = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
                 try:
-                    shutil.copyfile(partial, beside)
+                    copy_private(partial, beside)
                     os.replace(beside, target)
                 finally:
                     beside.unlink(missing_ok=True)
         except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
             # Something else (a running app) put a file or folder in the way meanwhile.
-            raise CacheError(409, f"cannot store {_shown(path)} in the user cache: "
+            raise CacheError(409, f"cannot store {_shown(path)} in the {self.label}: "
                                   f"{exc.strerror}; retry, or choose another path") from None
 
     def files(self) -> list[dict[str, Any]]:
@@ -211,5 +238,5 @@ class UserCache:
             count = sum(len(names) for _, _, names in os.walk(target))
             shutil.rmtree(target, ignore_errors=True)
             return count
-        raise CacheError(404, f"No file or folder {_shown(path)} in the user cache: "
-                              "GET /v1/dev/cache lists what is there")
+        raise CacheError(404, f"No file or folder {_shown(path)} in the {self.label}: "
+                              f"GET {self.route()} lists what is there")

@@ -13,7 +13,6 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,8 @@ import pytest
 from bytenite_nb.api.client import Client
 from bytenite_nb.api.errors import BadRequestError
 from bytenite_nb.api.jobs import Job
-from bytenite_nb.cli import main
 from bytenite_nb.local import LocalServer
+from tests.kit.cli import Cli, failed, ok
 from tests.kit.servers import TEST_API_KEY, ServerFactory
 
 KEY = TEST_API_KEY
@@ -32,59 +31,6 @@ SCRIPT = Path(sys.executable).parent / "bytenite-nb"
 @pytest.fixture(scope="module")
 def server(start_module_server: ServerFactory) -> LocalServer:
     return start_module_server(workers=2)
-
-
-@pytest.fixture()
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: LocalServer) -> Path:
-    """A scratch working dir; the server's URL and key from the environment, no config file
-    of the user's, no running ByteNite Local discovered, an 80-column terminal."""
-    monkeypatch.setenv("BYTENITE_CONFIG_FILE", str(tmp_path / "config" / "config.toml"))
-    monkeypatch.setenv("BYTENITE_LOCAL_DIR", str(tmp_path / "no-local"))
-    monkeypatch.setenv("BYTENITE_BASE_URL", server.base_url)
-    monkeypatch.setenv("BYTENITE_API_KEY", KEY)
-    monkeypatch.setenv("COLUMNS", "80")
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
-
-
-class Run:
-    """One command's exit code and output."""
-
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-    def json(self) -> object:
-        return json.loads(self.out)
-
-
-Cli = Callable[..., Run]
-
-
-@pytest.fixture()
-def cli(env: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
-    def run(*argv: str) -> Run:
-        capsys.readouterr()
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return Run(code, out, err)
-    return run
-
-
-def ok(run: Run) -> Run:
-    assert run.code == 0, (run.code, run.out, run.err)
-    return run
-
-
-def failed(run: Run, code: int, *words: str) -> str:
-    """The one-line error of a failed command, which mentions ``words``."""
-    assert run.code == code, (run.code, run.out, run.err)
-    lines = run.err.strip().splitlines()
-    assert len(lines) == 1, run.err
-    for word in words:
-        assert word.lower() in lines[0].lower(), lines[0]
-    return lines[0]
 
 
 def result_bytes(job: Job) -> dict[str, bytes]:

@@ -20,7 +20,14 @@ import pytest
 
 from bytenite_nb import wire
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import FANOUT, GATED, SLOW_WITH_CHILD, write_app, write_engine
+from tests.kit.apps import (
+    FANOUT,
+    GATED,
+    SECRET_ACROSS_THE_CUT,
+    SLOW_WITH_CHILD,
+    write_app,
+    write_engine,
+)
 from tests.kit.loopback import Api, C, read_events, serve_dir
 from tests.kit.processes import marked, unique_marker, until
 from tests.kit.servers import TEST_API_KEY, ServerFactory
@@ -51,6 +58,8 @@ if not os.path.exists(flag):
     time.sleep(120)
 open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write("survived")
 """
+DASK_KEY = "sk-dask-7Hq2secretVALUE-across-the-cut"
+DASK_PEM = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----"
 ROWS = [{"id": i, "city": ["Rome", "Oslo", "Lima"][i % 3], "price": i * 1.5, "qty": i % 4}
         for i in range(45)]
 
@@ -61,6 +70,9 @@ def _apps(root: Path) -> Path:
     write_app(root, "victim", VICTIM)
     write_app(root, "slow", SLOW_WITH_CHILD, template={"partitioner": "fanout@0"})
     write_app(root, "gated", GATED)
+    write_app(root, "leaky", SECRET_ACROSS_THE_CUT, manifest={"platform_config": {"secrets": [
+        "DASK_KEY", "DASK_PEM"]}}, template={"params": {"app": {"key": "DASK_KEY",
+                                                               "lines": "DASK_PEM"}}})
     return root
 
 
@@ -205,6 +217,18 @@ def test_task_output_reaches_logs_and_events_while_it_runs(dask_api: Api,
     assert [m for lv, m in entries if lv == "INFO"] == ["waiting for the gate",
                                                          "through the gate"]
     assert [m for lv, m in entries if lv == "ERROR"] == ["stderr while waiting"]
+
+
+def test_secrets_are_masked_on_workers_across_line_cuts_and_lines(dask_api: Api) -> None:
+    for secret_id, value in (("DASK_KEY", DASK_KEY), ("DASK_PEM", DASK_PEM)):
+        dask_api.ok("POST", "/v1/auth/secrets", json={
+            "secret": {"id": secret_id, "secretType": "other"}, "secretKey": value})
+    job = dask_api.run(templateId="leaky-template")
+    assert job["state"] == "JOB_STATE_COMPLETE"
+    logs = dask_api.ok("POST", f"{C}/logs", json={"jobId": job["id"]})["taskrunner"]["task-0"]
+    joined = "".join(entry["log"] for entry in logs["logs"])
+    assert DASK_KEY not in joined and "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" not in joined
+    assert joined.replace("***", "") == "x" * 65530 + " and more"
 
 
 def test_child_process_server_on_dask(dask_cluster: Any, apps: Path, tmp_path: Path) -> None:

@@ -14,7 +14,15 @@ import requests
 
 from bytenite_nb import wire
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import FANOUT, FLAKY, SLEEPY, SLOW_WITH_CHILD, write_app, write_engine
+from tests.kit.apps import (
+    DETACHED_CHILDREN,
+    FANOUT,
+    FLAKY,
+    SLEEPY,
+    SLOW_WITH_CHILD,
+    write_app,
+    write_engine,
+)
 from tests.kit.loopback import Api, C, assert_error, current_seq, read_events
 from tests.kit.processes import gone, marked, unique_marker, until
 from tests.kit.servers import TEST_API_KEY, ServerFactory
@@ -25,7 +33,20 @@ def _apps(root: Path) -> Path:
     write_app(root, "slow", SLOW_WITH_CHILD, template={"partitioner": "fanout@0"})
     write_app(root, "sleeper", SLEEPY, template={"params": {"app": {"seconds": 120}}})
     write_app(root, "flaky", FLAKY, template={"partitioner": "fanout@0"})
+    write_app(root, "detached", DETACHED_CHILDREN)
+    write_app(root, "one-bad", ONE_BAD, template={"partitioner": "fanout@0", "params": {
+        "partitioner": {"chunks": 2}}})
     return root
+
+
+#: Chunk 0 fails with exit code 3 once chunk 1 is running; chunk 1 would run for two minutes.
+ONE_BAD = """
+import os, sys, time
+if os.environ["CHUNK_NUMBER"] == "0":
+    time.sleep(0.5)
+    sys.exit(3)
+time.sleep(120)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +158,34 @@ def test_abort_stops_everything_fast_and_leaves_failed(api: Api, tmp_path: Path)
     fresh = api.create(templateId="slow-template")
     assert "deleted" in api.ok("POST", f"{C}/jobs/{fresh['id']}/abort")["message"]
     assert_error(api("GET", f"{C}/jobs/{fresh['id']}"), 404)
+
+
+def test_abort_kills_children_that_left_the_task_s_process_group(api: Api,
+                                                                tmp_path: Path) -> None:
+    marker = unique_marker("abort-detached")
+    job = api.create(templateId="detached-template",
+                     params={"app": {"marker": marker, "ready": str(tmp_path / "up")}})
+    api.ok("POST", f"{C}/jobs/{job['id']}/run")
+    assert until(lambda: len(marked(marker)) == 2), "the task did not start its children"
+    children = [p.pid for p in marked(marker)]
+    assert api.ok("POST", f"{C}/jobs/{job['id']}/abort")["ok"] is True
+    # a child in a session of its own and a daemon whose parent is gone die with the task
+    assert until(lambda: all(gone(pid) for pid in children), timeout=20), marked(marker)
+    assert api.wait(job["id"])["state"] == "JOB_STATE_FAILED"
+
+
+def test_a_task_cancelled_because_another_failed_shows_no_exit_code(api: Api) -> None:
+    job = api.run(templateId="one-bad-template")
+    assert job["state"] == "JOB_STATE_FAILED" and "exit code 3" in job["errorMessage"]
+    failed, cancelled = api.ok("GET", f"{C}/jobs/{job['id']}/tasks")["tasks"]
+    assert (failed["state"], failed["exitCode"]) == ("TASK_STATE_FAILED", 3)
+    assert (cancelled["state"], cancelled["exitCode"]) == ("TASK_STATE_CANCELLED", None)
+    assert "task for chunk 0 failed" in cancelled["errorMessage"]
+    events = _job_events(api, 0, job["id"])
+    [state] = [e["data"] for e in events if e["event"] == "task.state"
+               and e["data"]["taskId"] == "task-1" and e["data"]["state"] ==
+               "TASK_STATE_CANCELLED"]
+    assert state["exitCode"] is None and "chunk 0 failed" in state["errorMessage"]
 
 
 def test_tasks_that_never_started_report_no_attempts(api: Api, tmp_path: Path) -> None:

@@ -137,3 +137,18 @@ def test_running_tasks_are_live_counts(api: Api, tmp_path: Path) -> None:
     assert api.ok("POST", f"{C}/jobs/runningTasks",
                   json={"jobsIds": [job["id"]]})["jobsRunningTasks"] == {job["id"]: 0}
     assert_error(api("POST", f"{C}/jobs/runningTasks", json={}), 400, "jobsIds")
+
+
+def test_deny_private_sources_refuses_this_machine_and_its_network(
+        start_server: ServerFactory, tmp_path: Path) -> None:
+    server = start_server(in_process=False, deny_private_sources=True)  # serve's flag
+    api = Api(server.base_url, server.api_key)
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+    with serve_dir(tmp_path) as base:
+        source = {"dataSourceDescriptor": "url", "params": {"url": f"{base}/data.csv"}}
+        # /datasource/test no longer tells which local ports answer
+        assert_error(api("POST", f"{C}/datasource/test", json={"dataSource": source}), 400,
+                     "--deny-private-sources", "127.0.0.1")
+        job = api.run(dataSource=source)
+        assert job["state"] == "JOB_STATE_FAILED"
+        assert "--deny-private-sources" in job["errorMessage"]

@@ -187,6 +187,16 @@ def test_data_source_test_and_delete(api: Api) -> None:
     assert_error(api("GET", f"{C}/jobs/{job['id']}"), 404)
 
 
+def test_a_result_link_serves_only_the_file_it_names(api: Api) -> None:
+    job = api.run()
+    [result] = api.ok("GET", f"{C}/jobs/{job['id']}/results")["results"]
+    link = result["link"]
+    assert requests.get(link, timeout=30).status_code == 200
+    token_part, name = link.rsplit("/", 1)
+    for other in ("other.txt", "..", "%2e%2e", name + "x"):
+        assert_error(requests.get(f"{token_part}/{other}", timeout=30), 404)
+
+
 def test_result_links_expire(api: Api, server: LocalServer) -> None:
     job = api.create()
     api.ok("POST", f"{C}/jobs/{job['id']}/run")

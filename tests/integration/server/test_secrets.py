@@ -16,7 +16,7 @@ import requests
 
 from bytenite_nb.api import BadRequestError, Client, NotFoundError, Secret
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import write_app, write_engine
+from tests.kit.apps import SECRET_ACROSS_THE_CUT, write_app, write_engine
 from tests.kit.loopback import Api, C, assert_error, read_events
 from tests.kit.servers import TEST_API_KEY, ServerFactory
 
@@ -57,6 +57,17 @@ LEAKY_FAIL = """
 import os
 raise SystemExit("the provider rejected key " + os.environ["MY_KEY"])
 """
+# A PEM key, as a service account's private key is: 12 lines, each of them a secret.
+PEM_BODY = [f"MIIEv{i:02d}QIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQC{i:02d}xyzPEMline"
+            for i in range(10)]
+PEM = "\n".join(["-----BEGIN PRIVATE KEY-----", *PEM_BODY, "-----END PRIVATE KEY-----"])
+#: Prints the key line by line, then fails quoting it (the last stderr line is the END line).
+PEM_PRINTER = """
+import os, sys
+print(os.environ["PEM_KEY"], flush=True)
+print("key in the middle of a line:", os.environ["PEM_KEY"].splitlines()[3], "ok", flush=True)
+raise SystemExit("this key is not accepted:\\n" + os.environ["PEM_KEY"])
+"""
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +86,11 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "platformConfig": {"secrets": ["MY_KEY", "NOT_THERE"]}})
     write_app(root, "leaky-fail", LEAKY_FAIL, manifest={
         "platform_config": {"secrets": ["MY_KEY"]}})
+    write_app(root, "pem-printer", PEM_PRINTER, manifest={
+        "platform_config": {"secrets": ["PEM_KEY"]}})
+    write_app(root, "split-printer", SECRET_ACROSS_THE_CUT, manifest={
+        "platform_config": {"secrets": ["MY_KEY"]}}, template={"params": {"app": {
+            "key": "MY_KEY", "runaway": True}}})
     return root
 
 
@@ -251,6 +267,39 @@ def test_a_secret_a_failing_app_prints_is_masked_in_the_error_message(api: Api) 
     assert "the provider rejected key ***" in job["errorMessage"]
     recorded = _everything_recorded(api, job)
     assert not any(value in recorded for value in VALUES)
+
+
+def test_a_multi_line_secret_is_masked_on_every_line(api: Api) -> None:
+    api.ok("POST", S, json={"secret": {"id": "PEM_KEY", "secretType": "other"},
+                            "secretKey": PEM})
+    try:
+        job = _run(api, "pem-printer-template")
+    finally:
+        api.ok("DELETE", f"{S}/other/PEM_KEY")
+    assert job["state"] == "JOB_STATE_FAILED"
+    assert job["errorMessage"].endswith(": ***")  # the END line of the key, masked
+    recorded = _everything_recorded(api, job)
+    leaked = [line for line in (*PEM_BODY, PEM) if line in recorded]
+    assert leaked == []
+    logs = api.ok("POST", f"{C}/logs", json={"jobId": job["id"]})["taskrunner"]["task-0"]
+    lines = [entry["log"] for entry in logs["logs"]]
+    assert lines.count("***") >= 2 * len(PEM.splitlines())  # printed, then in the exit message
+    assert "key in the middle of a line: *** ok" in lines
+
+
+def test_a_secret_across_the_long_line_cut_is_masked(api: Api) -> None:
+    job = _run(api, "split-printer-template")
+    assert job["state"] == "JOB_STATE_COMPLETE"
+    logs = api.ok("POST", f"{C}/logs", json={"jobId": job["id"]})["taskrunner"]["task-0"]
+    lines = [entry["log"] for entry in logs["logs"]]
+    assert max(map(len, lines)) <= 64 * 1024  # lines were cut...
+    joined = "".join(lines)
+    assert LLM_KEY not in joined  # ...but never through a key, which would unmask it
+    assert joined.count("***") == 2 and " and more" in joined
+    assert joined.replace("***", "") == ("x" * 65530 + " and more" + "y" * 100000 + "z" * 70000)
+    events = read_events(api, 0, lambda rs: any(r["event"] == "job.state" and r["data"][
+        "state"] == "JOB_STATE_COMPLETE" for r in rs), jobId=job["id"])
+    assert LLM_KEY not in "".join(e["data"]["log"] for e in events if e["event"] == "job.log")
 
 
 def test_an_expired_secret_is_not_given_to_processes(api: Api) -> None:

@@ -12,6 +12,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from bytenite_nb.api.client import Client
 from bytenite_nb.notebook import presenter as job_display
+from tests.kit.processes import until
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -99,20 +100,26 @@ def test_html_mode_updates_in_place_until_the_outcome(shell: Any, client: Client
     assert len(outputs) == count
 
 
+def progress_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "bytenite_nb.progress"]
+
+
 def test_noninteractive_mode_logs_plain_lines(shell: Any, client: Client,
                                               monkeypatch: pytest.MonkeyPatch,
                                               caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("BYTENITE_NONINTERACTIVE", "1")
     caplog.set_level(logging.INFO, logger="bytenite_nb.progress")
-    # Shown before it runs, so the progress lines cannot all be skipped by a quick job.
+    # Shown before it runs, so the log reporter sees a state other than the last one (a
+    # hello-world job can finish before its first poll).
     job = client.submit("hello-world-template", source=b"display me\n", name="log-mode",
                         params={"app": {"case": "upper"}}, run=False)
     shown = job_display.show_job(job, ip=shell)
-    job.run()
     assert shown.mode == "log" and isinstance(shown.log, job_display.LogReporter)
+    assert until(lambda: progress_lines(caplog)), "no progress line for the waiting job"
+    job.run()
     assert shown.ended.wait(60)
     assert shell.display_pub.outputs[0]["data"].keys() == {"text/plain"}
-    messages = [r.getMessage() for r in caplog.records if r.name == "bytenite_nb.progress"]
+    messages = progress_lines(caplog)
     assert messages[-1].startswith("✔ ByteNite job log-mode") and "COMPLETE" in messages[-1]
     assert len(messages) >= 2
     assert not any(WIDGET_MIME in o["data"] for o in shell.display_pub.outputs)

@@ -198,12 +198,16 @@ def test_worker_masking_matches_the_servers() -> None:
         {"id": "D", "secretType": "other", "expiresAt": None, "accessKey": "", "params": {},
          "name": "", "secretKey": "sk-live-123-long"},  # contains another key
     ]
+    records.append({"id": "E", "secretType": "other", "expiresAt": None, "accessKey": "",
+                    "params": {}, "name": "", "secretKey": "-----BEGIN-----\nline two of E\n"})
     server = JobSecrets(records)
-    worker = dask_remote._masker({"SECRETS": server.secrets_json()})
+    worker, span = dask_remote._masker({"SECRETS": server.secrets_json()})
     texts = ["key sk-live-123 and sk-live-123-long", 'raw quo"te\\key',
-             json.dumps({"k": 'quo"te\\key'}), "abc stays", "nothing secret"]
+             json.dumps({"k": 'quo"te\\key'}), "abc stays", "nothing secret",
+             "  line two of E  ", "-----BEGIN-----"]
     for text in texts:
         assert worker(text) == server.mask(text)
     assert "sk-live" not in worker(texts[0]) and "***" in worker(texts[2])
-    assert dask_remote._masker({})("sk-live-123") == "sk-live-123"
-    assert dask_remote._masker({"SECRETS": "not json"})("x") == "x"
+    assert worker(texts[5]) == "  ***  " and span == server.span
+    assert dask_remote._masker({})[0]("sk-live-123") == "sk-live-123"
+    assert dask_remote._masker({"SECRETS": "not json"})[0]("x") == "x"

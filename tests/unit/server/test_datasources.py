@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import ipaddress
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,9 @@ from bytenite_nb.server.execution.datasources import (
     check_destination,
     check_source,
     describe_source,
+    download,
     fetch_source,
+    is_public_address,
 )
 
 BODY = b"hello world\n" * 1000
@@ -27,6 +30,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def _headers(self) -> bytes | None:
+        if self.path.startswith("/redirect?to="):
+            self.send_response(302)
+            self.send_header("Location", self.path.split("=", 1)[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         if self.path.startswith("/missing"):
             self.send_error(404, "Not Found")
             return None
@@ -158,3 +167,44 @@ def test_cancel_stops_a_download(tmp_path: Path) -> None:
                          tmp_path, cancel=cancel)
     finally:
         listener.close()
+
+
+@pytest.mark.parametrize("address", [
+    "127.0.0.1", "127.1.2.3", "::1", "10.0.0.1", "172.16.5.4", "192.168.1.10", "169.254.169.254",
+    "fe80::1", "fc00::1", "100.64.0.1", "0.0.0.0", "::", "::ffff:127.0.0.1", "::ffff:10.1.1.1",
+    "224.0.0.1", "255.255.255.255"])
+def test_loopback_link_local_and_private_addresses_are_not_public(address: str) -> None:
+    assert not is_public_address(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"])
+def test_internet_addresses_are_public(address: str) -> None:
+    assert is_public_address(ipaddress.ip_address(address))
+
+
+def test_private_addresses_are_refused_after_resolving_and_on_every_redirect(
+        tmp_path: Path, server: str) -> None:
+    port = server.rsplit(":", 1)[1]
+    # every address of this machine is refused, given as a number or as a name to resolve
+    for url in (f"{server}/data.txt", f"http://localhost:{port}/data.txt"):
+        with pytest.raises(DataSourceError, match="deny-private-sources"):
+            download(url, tmp_path, address_allowed=is_public_address)
+    # allowed where it starts, refused where it is sent: each redirect is checked again
+    def first_only(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return str(address) == "127.0.0.1"
+
+    assert download(f"{server}/data.txt", tmp_path, address_allowed=first_only)
+    with pytest.raises(DataSourceError, match=r"127\.0\.0\.2"):
+        download(f"{server}/redirect?to=http://127.0.0.2:{port}/data.txt", tmp_path / "x",
+                 address_allowed=first_only)
+    with pytest.raises(DataSourceError, match="deny-private-sources"):
+        fetch_source({"dataSourceDescriptor": "url", "params": {"url": f"{server}/data.txt"}},
+                     tmp_path / "source", deny_private=True)
+    with pytest.raises(DataSourceError, match="deny-private-sources"):
+        describe_source({"dataSourceDescriptor": "url", "params": {"url": f"{server}/d.txt"}},
+                        deny_private=True)
+
+
+def test_a_redirect_to_another_scheme_is_refused(tmp_path: Path, server: str) -> None:
+    with pytest.raises(DataSourceError, match="ftp"):
+        download(f"{server}/redirect?to=ftp://127.0.0.1/data.txt", tmp_path)

@@ -17,7 +17,7 @@ from bytenite_nb.server.execution.pipeline import (
     run_pipeline,
 )
 from bytenite_nb.wire import LogLevel, TaskState
-from tests.kit.apps import FANOUT, FLAKY, SLOW_WITH_CHILD
+from tests.kit.apps import DETACHED_CHILDREN, FANOUT, FLAKY, SLOW_WITH_CHILD
 from tests.kit.pipeline import Recorder, load_engine, spec
 from tests.kit.processes import marked, unique_marker, until
 
@@ -138,6 +138,11 @@ time.sleep(60)
     finals = [rec.states(c)[-1][0] for c in range(6)]
     assert finals[0] is TaskState.FAILED
     assert set(finals[1:]) == {TaskState.CANCELLED}
+    # a cancelled task did not fail: it shows no exit code (not the kill's, not the failed
+    # task's), and says why it stopped
+    cancelled = [t for t in rec.tasks if t[1] is TaskState.CANCELLED]
+    assert [exit_code for _, _, _, exit_code, _ in cancelled] == [None] * 5
+    assert all(error and "chunk 0 failed" in error for *_, error in cancelled)
 
 
 @pytest.mark.parametrize("stage", ["task", "partitioner", "assembler"])
@@ -184,6 +189,51 @@ def test_cancel_stops_everything_quickly_without_orphans(tmp_path: Path, executo
         assert until(lambda z=zygote: not psutil.Process(z).children(recursive=True), 10)
     new_children = {p.pid for p in psutil.Process().children(recursive=True)} - before
     assert new_children <= zygotes, "processes this job started are still alive"
+
+
+def test_cancel_kills_children_that_left_the_process_group(tmp_path: Path,
+                                                          executor: object) -> None:
+    marker = unique_marker("detached")
+    app = load_engine(tmp_path / "apps", "detached", DETACHED_CHILDREN)
+    cancel = threading.Event()
+    rec = Recorder()
+    outcome: dict[str, BaseException] = {}
+    s = spec(tmp_path, app, params={"app": {"marker": marker, "ready": str(tmp_path / "up")}})
+
+    def run() -> None:
+        try:
+            run_pipeline(s, rec, cancel, executor=executor)  # type: ignore[arg-type]
+        except BaseException as exc:
+            outcome["exc"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert until(lambda: "working" in rec.messages()), "the task never started its children"
+    assert len(marked(marker)) == 2
+    cancel.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert isinstance(outcome.get("exc"), PipelineCancelled)
+    # every descendant, the ones in a session of their own too, is gone (not just its group)
+    assert until(lambda: not marked(marker), 10), [p.cmdline() for p in marked(marker)]
+
+
+def test_a_task_that_ends_takes_its_detached_children_with_it(tmp_path: Path) -> None:
+    """On the fork server, as in a container: whatever a task started dies when it ends."""
+    marker = unique_marker("leftover")
+    ex = ForkServerExecutor(1)
+    try:
+        app = load_engine(tmp_path / "apps", "detached", DETACHED_CHILDREN.replace(
+            "time.sleep(120)\n", "sys.exit(0)\n"))
+        ready = tmp_path / "up"
+        rec = Recorder()
+        run_pipeline(spec(tmp_path, app, params={"app": {"marker": marker,
+                                                         "ready": str(ready)}}),
+                     rec, threading.Event(), executor=ex)
+        assert "working" in rec.messages()
+        assert until(lambda: not marked(marker), 10), [p.cmdline() for p in marked(marker)]
+    finally:
+        ex.close()
 
 
 def test_close_executor_kills_running_tasks(tmp_path: Path) -> None:

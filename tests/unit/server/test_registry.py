@@ -101,9 +101,9 @@ def test_bad_folders_are_reported_and_skipped(tmp_path: Path) -> None:
     _write(tmp_path / "bad-schema" / "manifest.json", {"name": "bs", "version": "0.1"})
     _write(tmp_path / "bad-schema" / "app" / "main.py", "")
     _write(tmp_path / "bad-schema" / "schema.json", {"type": "no-such-type"})
-    _write(tmp_path / "js-app" / "manifest.json", {"name": "js", "version": "0.1",
-                                                   "entrypoint": "index.js"})
-    _write(tmp_path / "js-app" / "app" / "index.js", "")
+    _write(tmp_path / "rb-app" / "manifest.json", {"name": "rb", "version": "0.1",
+                                                   "entrypoint": "index.rb"})
+    _write(tmp_path / "rb-app" / "app" / "index.rb", "")
     _write(tmp_path / "no-manifest" / "app" / "main.py", "")
     _write(tmp_path / "bad-name" / "manifest.json", {"name": "../etc", "version": "0.1"})
     _write(tmp_path / "bad-name" / "app" / "main.py", "")
@@ -119,7 +119,8 @@ def test_bad_folders_are_reported_and_skipped(tmp_path: Path) -> None:
     assert "no 'version'" in reasons["no-version"]
     assert "type 'engine' is not one of" in reasons["bad-type"]
     assert "schema.json is not a valid JSON Schema" in reasons["bad-schema"]
-    assert "Python entrypoints only" in reasons["js-app"]
+    assert ("runs Python (.py), JavaScript (.js, .mjs, .cjs: node) and shell (.sh: bash)"
+            in reasons["rb-app"])
     assert reasons["no-manifest"] == "has an app/ folder but no manifest.json"
     assert "'name'" in reasons["bad-name"]
     assert "built-in" in reasons["passthrough"]

@@ -73,3 +73,38 @@ def test_running_task_counts(tmp_path: Path) -> None:
     assert store.cancel_open_tasks("j", "TASK_STATE_CANCELLED", "t") == [0, 1]
     assert store.running_task_counts(["j"]) == {"j": 0}
     store.close()
+
+
+def test_log_lines_past_the_cap_keep_head_and_tail_across_trims(tmp_path: Path) -> None:
+    from bytenite_nb.server.service.logcap import BATCH, LogCaps
+
+    store = Store(tmp_path / "db.sqlite")
+    caps = LogCaps(10)
+    other = store.add_event("job.log", "other-job", {"log": "not this job's"})
+
+    def line(i: int) -> None:
+        store.add_log("j", "TASKRUNNER", 0, "INFO", f"line {i}", "main", "t")
+        store.add_event("job.log", "j", {"log": f"line {i}"})
+        if caps.counted("j"):
+            caps.trim(store, "j")
+
+    for i in range(10 + 2 * BATCH + 7):  # two trims while it runs, one at the end
+        line(i)
+    caps.trim(store, "j", final=True)
+    kept = [row.message for row in store.logs("j")]
+    last = 10 + 2 * BATCH + 7
+    dropped = last - 10
+    assert kept[:5] == [f"line {i}" for i in range(5)]
+    assert kept[6:] == [f"line {i}" for i in range(last - 5, last)]
+    assert kept[5].startswith(f"{dropped} output lines of this job were dropped here")
+    assert store.logs("j")[5].container == "bytenite-local"
+    replay = [e.data["log"] for e in store.events_after(0) if e.job_id == "j"]
+    assert replay == kept
+    assert [e.seq for e in store.events_after(0) if e.job_id == "other-job"] == [other]
+    # a job under the cap is left alone
+    for i in range(10):
+        store.add_log("small", "TASKRUNNER", 0, "INFO", f"line {i}", "main", "t")
+        assert not caps.counted("small")
+    caps.trim(store, "small", final=True)
+    assert len(store.logs("small")) == 10
+    store.close()

@@ -210,10 +210,12 @@ def _collect(results_dir: str, outbox: str) -> dict[str, Any]:
     return found
 
 
-def _masker(env: dict[str, str]) -> Callable[[str], str]:
+def _masker(env: dict[str, str]) -> tuple[Callable[[str], str], int]:
     """The server's masking (`usersecrets.JobSecrets.mask`) for the secrets in ``SECRETS``:
-    every key of 4 characters or more, also as it appears inside a printed JSON string,
-    becomes ``***``, longest first. The server masks every line again before recording it."""
+    every key of 4 characters or more, also as it appears inside a printed JSON string, and
+    each line of a multi-line key, becomes ``***``, longest first; and the length of the
+    longest text it replaces (`ProcessSpec.mask_span`: a long line is masked before it is
+    cut). The server masks every line again before recording it."""
     try:
         records = json.loads(env.get("SECRETS") or "[]")
     except ValueError:
@@ -224,6 +226,9 @@ def _masker(env: dict[str, str]) -> Callable[[str], str]:
         if len(key) >= _MIN_MASKED:
             masked.add(key)
             masked.add(json.dumps(key)[1:-1])
+            # (each line of a multi-line key too, as `usersecrets.masked_strings` does)
+            masked.update(line.strip() for line in key.splitlines()
+                          if len(line.strip()) >= _MIN_MASKED)
     keys = sorted(masked, key=len, reverse=True)
 
     def mask(text: str) -> str:
@@ -232,7 +237,7 @@ def _masker(env: dict[str, str]) -> Callable[[str], str]:
                 text = text.replace(key, _MASK)
         return text
 
-    return mask
+    return mask, len(keys[0]) if keys else 0
 
 
 class _Output:
@@ -240,8 +245,9 @@ class _Output:
     streams), kept for the result; :class:`_Sender` sends them while the task runs."""
 
     def __init__(self, token: str | None, worker: str | None,
-                 mask: Callable[[str], str]) -> None:
+                 mask: Callable[[str], str], span: int = 0) -> None:
         self.token, self.worker, self.mask = token, worker, mask
+        self.span = span  # the longest text ``mask`` replaces
         self.lines: list[tuple[str, str]] = []
         #: This run's id: Dask runs a batch again when the worker running it is lost.
         self.attempt = os.urandom(8).hex()
@@ -411,14 +417,14 @@ class WorkerSide:
         try:
             app_dir = _unpack(self.root, app_tar, digest)
             task_env = dict(env())
-            mask = _masker(task_env)
+            mask, span = _masker(task_env)
             base = base_environment()
             base.update(task_env)
             base.update(SHARED_CACHE_DIR=self.shared_cache, USER_CACHE_DIR=self.user_cache)
             script = Path(app_dir, "app", *entrypoint.split("/"))
             tasks = []
             for chunk, token, data in zip(chunks, tokens, datas, strict=True):
-                output = _Output(token, self.address, mask)
+                output = _Output(token, self.address, mask, span)
                 if cancel.is_set():
                     tasks.append(_ended(output, "cancelled"))
                     continue
@@ -440,7 +446,8 @@ class WorkerSide:
             env = dict(base, TASK_DIR=task_dir, TASK_RESULTS_DIR=results_dir,
                        CHUNK_NUMBER=chunk)
             spec = ProcessSpec(script=script, cwd=Path(task_dir), env=env,
-                               path0=Path(app_dir, "app"))
+                               path0=Path(app_dir, "app"), mask=output.mask,
+                               mask_span=output.span)
             sender = self.sender
 
             def on_output(stream: str, line: str) -> None:

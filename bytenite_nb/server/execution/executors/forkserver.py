@@ -32,16 +32,19 @@ from pathlib import Path
 # Dask workers, shipped there as source with the siblings it imports (see dask_remote).
 from . import zygote
 from .base import (
+    NOTE_STREAM,
     POLL,
     ExecutorError,
+    Grant,
     Outcome,
     OutputCallback,
     ProcessResult,
     ProcessSpec,
+    WorkerSlots,
     base_environment,
 )
 from .entry_imports import stdlib_imports
-from .process import KILL_GRACE, Run, kill_group
+from .process import KILL_GRACE, Run, kill_task
 
 __all__ = ["ForkServerExecutor"]
 
@@ -51,9 +54,12 @@ _ZYGOTE_CHECK = 0.5  # how often a waiting run checks that the fork server is st
 
 
 class _Zygote:
-    """One running fork server: its process, socket folder and the environment it got."""
+    """One running fork server: its process, socket folder and the environment it got.
+    ``python``: the interpreter it runs in (the server's, or an app environment's: the
+    zygote script is standard library only, so any Python of the same version runs it)."""
 
-    def __init__(self, preload: Sequence[str]) -> None:
+    def __init__(self, preload: Sequence[str], python: str = sys.executable) -> None:
+        self.python = python
         self.dir = tempfile.mkdtemp(prefix="bytenite-zygote-")
         self.socket_path = os.path.join(self.dir, "zygote.sock")
         # Requests carry only the differences from this (see zygote's protocol).
@@ -65,7 +71,7 @@ class _Zygote:
             listener.bind(self.socket_path)
             listener.listen(128)
             self.proc = subprocess.Popen(
-                [sys.executable, zygote.__file__, str(listener.fileno()), ",".join(preload)],
+                [python, zygote.__file__, str(listener.fileno()), ",".join(preload)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env=self.env,
@@ -154,6 +160,42 @@ class _Slot:
             self.chan = None
 
 
+class _Pool:
+    """The slots of one interpreter: each with its zygote, started on first use and reused
+    last-in first-out. How many run at once is bounded by the executor's `WorkerSlots`, so a
+    pool never holds more slots than the executor has workers."""
+
+    def __init__(self, python: str, first: _Zygote | None = None) -> None:
+        self.python = python
+        self.slots: list[_Slot] = []
+        self.free: queue.LifoQueue[_Slot] = queue.LifoQueue()
+        if first is not None:
+            self.slots.append(_Slot(first))
+            self.free.put(self.slots[0])
+        #: Whether a zygote of this pool has said which preloads it could not import.
+        self.preloads_reported = first is not None
+
+    def take(self) -> _Slot:
+        try:
+            return self.free.get_nowait()
+        except queue.Empty:
+            slot = _Slot(None)
+            self.slots.append(slot)
+            return slot
+
+    def give_back(self, slot: _Slot) -> None:
+        self.free.put(slot)
+
+    def idle(self) -> list[_Slot]:
+        """Take every free slot (to close them); `give_back` them afterwards."""
+        taken: list[_Slot] = []
+        while True:
+            try:
+                taken.append(self.free.get_nowait())
+            except queue.Empty:
+                return taken
+
+
 class ForkServerExecutor:
     """Runs each process as a fresh fork of a warm zygote interpreter (the default).
 
@@ -172,29 +214,61 @@ class ForkServerExecutor:
     warm zygote however many workers it has. A slot talks to its zygote over a persistent
     connection: a task costs one request message and its replies, not a connect/accept and
     a socket's set-up and teardown on both sides.
+
+    A process whose spec names another interpreter (``spec.python``: an app environment's)
+    runs on zygotes of that interpreter, kept warm the same way, so an app with its own
+    environment starts as fast as one without. Slots are counted across interpreters
+    (`WorkerSlots`): a process takes ``spec.cpus`` of them and ``spec.gpus`` of ``gpus``
+    (GPU indices; each such process gets ``CUDA_VISIBLE_DEVICES``).
     """
 
-    def __init__(self, workers: int | None = None, *, preload: Sequence[str] | None = None) -> None:
+    def __init__(self, workers: int | None = None, *, preload: Sequence[str] | None = None,
+                 gpus: Sequence[str] = ()) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self._preload = tuple(zygote.DEFAULT_PRELOAD if preload is None else preload)
         self._lock = threading.Lock()
         self._closed = False
         self._ids = itertools.count(1)
+        self.slots = WorkerSlots(self.workers, gpus)
         first = _Zygote(self._preload).wait_ready()
-        for module, error in first.preload_failures:  # (every zygote would say the same)
-            log.warning("preload %s: cannot import it in the fork server (%s); each task "
-                        "imports it itself", module, error)
-        self._slots = [_Slot(first)]
-        self._slots += [_Slot(None) for _ in range(self.workers - 1)]
-        self._free: queue.LifoQueue[_Slot] = queue.LifoQueue()
-        for slot in reversed(self._slots):  # the started one on top
-            self._free.put(slot)
+        _report_preloads(first)
+        self._pools: dict[str, _Pool] = {sys.executable: _Pool(sys.executable, first)}
         atexit.register(self.close)  # unregistered by close(), so no closed executor lingers
+
+    @property
+    def _slots(self) -> list[_Slot]:
+        with self._lock:
+            return [slot for pool in self._pools.values() for slot in pool.slots]
 
     @property
     def zygote_pids(self) -> list[int]:
         """The fork servers' pids (for diagnostics and tests)."""
-        return [s.zygote.proc.pid for s in list(self._slots) if s.zygote is not None]
+        return [s.zygote.proc.pid for s in self._slots if s.zygote is not None]
+
+    def interpreter_pids(self, python: str) -> list[int]:
+        """The pids of the fork servers running ``python`` (for diagnostics and tests)."""
+        with self._lock:
+            pool = self._pools.get(python)
+            slots = list(pool.slots) if pool is not None else []
+        return [s.zygote.proc.pid for s in slots if s.zygote is not None]
+
+    def forget_interpreter(self, python: str) -> None:
+        """Stop the idle fork servers of ``python`` (an app environment being removed); a
+        later process that asks for it starts new ones."""
+        with self._lock:
+            pool = self._pools.get(python) if python != sys.executable else None
+            if pool is None:
+                return
+        zygotes = []
+        idle = pool.idle()
+        for slot in idle:
+            slot.hang_up()
+            if slot.zygote is not None:
+                zygotes.append(slot.zygote)
+                slot.zygote = None
+            pool.give_back(slot)
+        for zyg in zygotes:
+            zyg.stop()
 
     @property
     def zygote_pid(self) -> int | None:
@@ -206,20 +280,17 @@ class ForkServerExecutor:
         """Stop the zygotes (and with them any task still running). Idempotent."""
         with self._lock:
             self._closed = True
-            zygotes = [s.zygote for s in self._slots if s.zygote is not None]
-            for slot in self._slots:
+            pools = list(self._pools.values())
+            slots = [slot for pool in pools for slot in pool.slots]
+            zygotes = [s.zygote for s in slots if s.zygote is not None]
+            for slot in slots:
                 slot.zygote = None
         # Hang up the idle slots' connections; busy ones are closed by their runs when they
         # end (the zygotes' exit makes them end at once).
-        idle: list[_Slot] = []
-        while True:
-            try:
-                idle.append(self._free.get_nowait())
-            except queue.Empty:
-                break
-        for slot in idle:
-            slot.hang_up()
-            self._free.put(slot)
+        for pool in pools:
+            for slot in pool.idle():
+                slot.hang_up()
+                pool.give_back(slot)
         for zyg in zygotes:
             zyg.stop()
         atexit.unregister(self.close)
@@ -230,20 +301,17 @@ class ForkServerExecutor:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _acquire(self, cancel: threading.Event | None,
-                 deadline: float | None) -> tuple[Outcome | None, _Slot | None]:
-        """A free slot, waiting in a way that still notices cancel and deadlines."""
-        while True:
-            try:
-                return None, self._free.get(timeout=POLL)
-            except queue.Empty:
-                pass
-            if cancel is not None and cancel.is_set():
-                return "cancelled", None
-            if deadline is not None and time.monotonic() > deadline:
-                return "deadline", None
+    def _pool(self, python: str | None) -> _Pool:
+        python = python or sys.executable
+        with self._lock:
+            if self._closed:
+                raise ExecutorError("the executor is closed")
+            pool = self._pools.get(python)
+            if pool is None:
+                pool = self._pools[python] = _Pool(python)
+            return pool
 
-    def _ready(self, slot: _Slot) -> _Channel:
+    def _ready(self, slot: _Slot, pool: _Pool) -> _Channel:
         """The slot's connection, starting (or restarting) its zygote and (re)connecting as
         needed."""
         with self._lock:
@@ -254,10 +322,14 @@ class ForkServerExecutor:
             slot.hang_up()
             if zyg is not None:
                 zyg.stop()
-            try:
-                fresh = _Zygote(self._preload).wait_ready()  # (outside the lock: ~0.1 s)
+            try:  # (outside the lock: ~0.1 s)
+                fresh = _Zygote(self._preload, pool.python).wait_ready()
             except OSError as exc:
-                raise ExecutorError(f"cannot start the fork server: {exc}") from None
+                raise ExecutorError(f"cannot start the fork server ({pool.python}): "
+                                    f"{exc}") from None
+            if not pool.preloads_reported:
+                pool.preloads_reported = True
+                _report_preloads(fresh)
             with self._lock:
                 if self._closed:  # closed meanwhile: this zygote must not outlive it
                     fresh.stop()
@@ -279,20 +351,26 @@ class ForkServerExecutor:
     ) -> ProcessResult:
         """Run ``spec`` in a fresh forked process; blocks until it ends. Never raises for the
         process's own failures: they are in the returned :class:`ProcessResult`."""
-        waited, slot = self._acquire(cancel, deadline)
-        if waited is not None or slot is None:
-            return ProcessResult(None, waited or "error")
+        try:
+            pool = self._pool(spec.python)
+        except ExecutorError as exc:
+            return ProcessResult(None, "error", error=str(exc))
+        grant = self.slots.take(cancel, deadline, cpus=spec.cpus, gpus=spec.gpus)
+        if isinstance(grant, str):
+            return ProcessResult(None, grant)
+        slot = pool.take()
         keep = False
         try:
-            chan = self._ready(slot)
-            result, keep = self._run(chan, spec, on_output, cancel, timeout, deadline)
+            chan = self._ready(slot, pool)
+            result, keep = self._run(chan, spec, on_output, cancel, timeout, deadline, grant)
             return result
         except ExecutorError as exc:
             return ProcessResult(None, "error", error=str(exc))
         finally:
             if not keep or self._closed:
                 slot.hang_up()
-            self._free.put(slot)
+            pool.give_back(slot)
+            self.slots.give_back(grant)
 
     def _run(
         self,
@@ -302,13 +380,16 @@ class ForkServerExecutor:
         cancel: threading.Event | None,
         timeout: float | None,
         deadline: float | None,
+        grant: Grant,
     ) -> tuple[ProcessResult, bool]:
         """One task on ``chan``; returns its result and whether ``chan`` can be used again."""
         task_id = next(self._ids)
-        pipes = _send_task(chan, task_id, spec)
+        pipes = _send_task(chan, task_id, spec, grant)
         if isinstance(pipes, ProcessResult):
             return pipes, False
-        task = _Task(chan, task_id, Run(on_output, *pipes, cancel, timeout, deadline))
+        task = _Task(chan, task_id, Run(on_output, *pipes, cancel, timeout, deadline,
+                                        spec.mask, spec.mask_span),
+                     on_output)
         try:
             task.wait()
         finally:
@@ -317,22 +398,38 @@ class ForkServerExecutor:
 
 
 
-def _send_task(chan: _Channel, task_id: int,
-               spec: ProcessSpec) -> tuple[int, int] | ProcessResult:
+def _report_preloads(zyg: _Zygote) -> None:
+    """Log the preloads a zygote could not import (every zygote of its interpreter would say
+    the same, so once per interpreter)."""
+    for module, error in zyg.preload_failures:
+        log.warning("preload %s: cannot import it in the fork server of %s (%s); each task "
+                    "imports it itself", module, zyg.python, error)
+
+
+def _send_task(chan: _Channel, task_id: int, spec: ProcessSpec,
+               grant: Grant) -> tuple[int, int] | ProcessResult:
     """Send the task's request with the write ends of two new pipes (its stdout and stderr);
     returns the read ends, or the failed `ProcessResult` when the zygote cannot be told."""
     zyg = chan.zygote
     base = zyg.env
-    request = {
+    env = grant.environment(spec.env)
+    request: dict[str, object] = {
         "id": task_id,
         "script": str(spec.script),
         "argv": list(spec.argv) or [str(spec.script)],
         "cwd": str(spec.cwd),
         "path0": str(spec.path0 or Path(spec.script).parent),
-        "env": {k: v for k, v in spec.env.items() if base.get(k) != v},
-        "unset": [k for k in base if k not in spec.env],
+        "env": {k: v for k, v in env.items() if base.get(k) != v},
+        "unset": [k for k in base if k not in env],
     }
-    imports = [m for m in stdlib_imports(spec.script, spec.path0) if m not in zyg.imported]
+    if spec.command:
+        request["exec"] = [*spec.command, str(spec.script), *list(spec.argv)[1:]]
+    if spec.memory_limit:
+        request["rlimit_as"] = int(spec.memory_limit)
+    if spec.readonly:
+        request["readonly"] = [str(p) for p in spec.readonly]
+    imports = [] if spec.command else [
+        m for m in stdlib_imports(spec.script, spec.path0) if m not in zyg.imported]
     if imports:  # the app's first task on this zygote: warm them up for all the others
         request["imports"] = imports
         zyg.imported.update(imports)
@@ -361,8 +458,10 @@ class _Task:
     """Waiting for one task sent to a zygote: its output (`Run`), the zygote's reports on the
     channel (pid, then exit status), the zygote's death, and the task's limits."""
 
-    def __init__(self, chan: _Channel, task_id: int, run: Run) -> None:
+    def __init__(self, chan: _Channel, task_id: int, run: Run,
+                 on_output: OutputCallback) -> None:
         self.chan = chan
+        self.on_output = on_output
         self.zygote = chan.zygote
         self.task_id = task_id
         self.run = run
@@ -449,6 +548,9 @@ class _Task:
             return
         if msg.get("id", self.task_id) != self.task_id:
             return  # about an earlier task on this channel
+        if "note" in msg:  # something the request asked for that the zygote could not do
+            self.on_output(NOTE_STREAM, str(msg["note"]))
+            return
         self.pid = msg.get("pid", self.pid)
         if self.status_known:
             return  # the first exit report is the outcome
@@ -459,12 +561,12 @@ class _Task:
         elif "error" in msg:
             self.error, self.status_known = msg["error"], True
         elif self.run.killed_at is not None:  # forked after we decided to kill
-            kill_group(self.pid)
+            kill_task(self.pid)
 
     def zygote_died(self) -> None:
         self.broken = True
         if not self.status_known:
-            kill_group(self.pid)  # its orphaned task must not live on
+            kill_task(self.pid)  # its orphaned task must not live on
             self.status_known = True
             self.error = self.error or "the fork server dropped the task"
 
@@ -478,7 +580,7 @@ class _Task:
                 run.killed_at = time.monotonic()
                 # Kill the group ourselves if the pid is known; the zygote does it too (and
                 # covers a task not yet forked), and it still reports how the task ended.
-                kill_group(self.pid)
+                kill_task(self.pid)
                 try:
                     self.chan.sock.send(b'{"kill": %d}\n' % self.task_id, socket.MSG_DONTWAIT)
                 except OSError:  # the hang-up at the end makes the zygote kill it

@@ -1,6 +1,6 @@
 """The wait loop of one local process, shared by the fork server and subprocess executors:
 its stdout/stderr pipes decoded into lines, its limits (cancel, job deadline, per-process
-timeout) checked, and its whole process group killed when one is reached."""
+timeout) checked, and the task killed with everything it started when one is reached."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import select
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # (relative and stdlib-only: shipped to Dask workers with the fork server, see dask_remote)
 from .base import Outcome, OutputCallback
+from .zygote import kill_tree
 
 #: Longest output line passed on; a longer one (or a runaway line without newlines) is cut.
 MAX_LINE = 64 * 1024
@@ -24,17 +26,33 @@ KILL_GRACE = 5.0
 
 @dataclass
 class _Stream:
-    """One pipe of a process: bytes in, whole non-blank lines out to ``on_output``."""
+    """One pipe of a process: bytes in, whole non-blank lines out to ``on_output``.
+
+    A line longer than `MAX_LINE` (or a runaway one without newlines) is cut into pieces of
+    that length. ``mask`` (the job's secret masking, see ``ProcessSpec.mask``) is applied to
+    such a line before it is cut, and a runaway line is only cut once ``span - 1`` more
+    characters have arrived past the cut: a secret (at most ``span`` characters) across the
+    cut is then whole in the text masked, never split into two pieces masked apart.
+    """
 
     name: str
     fd: int
     on_output: OutputCallback
+    mask: Callable[[str], str] | None = None
+    span: int = 0
     decoder: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
     )
     pending: str = ""
     last_line: str | None = None
     open: bool = True
+
+    def _cut(self, line: str) -> list[str]:
+        if len(line) <= MAX_LINE:
+            return [line]
+        if self.mask is not None:
+            line = self.mask(line)
+        return [line[i:i + MAX_LINE] for i in range(0, len(line), MAX_LINE)]
 
     def feed(self, data: bytes) -> None:
         text = self.pending + self.decoder.decode(data, final=not data)
@@ -43,10 +61,16 @@ class _Stream:
         if not data and self.pending:
             lines.append(self.pending)
             self.pending = ""
-        while len(self.pending) > MAX_LINE:  # a runaway line without newlines
-            lines.append(self.pending[:MAX_LINE])
+        pieces = [piece for line in lines for piece in self._cut(line)]
+        hold = max(0, self.span - 1)
+        while len(self.pending) > MAX_LINE + hold:  # a runaway line without newlines
+            if self.mask is not None:
+                self.pending = self.mask(self.pending)
+                if len(self.pending) <= MAX_LINE + hold:
+                    break
+            pieces.append(self.pending[:MAX_LINE])
             self.pending = self.pending[MAX_LINE:]
-        for line in lines:
+        for line in pieces:
             line = line.rstrip("\r")
             if line.strip():
                 self.last_line = line
@@ -54,11 +78,21 @@ class _Stream:
 
 
 def kill_group(pid: int | None) -> None:
-    """SIGKILL the process group ``pid`` leads (a task and anything it started)."""
+    """SIGKILL the process group ``pid`` led (what a task that has ended left in it)."""
     if pid is None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def kill_task(pid: int | None) -> None:
+    """SIGKILL a running task ``pid`` and everything it started, also what left its process
+    group (`zygote.kill_tree`: the task is a child subreaper, so nothing it started can
+    leave its process tree while it runs)."""
+    if pid is None:
+        return
+    with contextlib.suppress(OSError):
+        kill_tree(pid)
 
 
 
@@ -77,10 +111,12 @@ class Run:
         cancel: threading.Event | None,
         timeout: float | None,
         deadline: float | None,
+        mask: Callable[[str], str] | None = None,
+        span: int = 0,
     ) -> None:
         self.poller = select.poll()
-        self.out = _Stream("stdout", out_fd, on_output)
-        self.err = _Stream("stderr", err_fd, on_output)
+        self.out = _Stream("stdout", out_fd, on_output, mask, span)
+        self.err = _Stream("stderr", err_fd, on_output, mask, span)
         self.streams = {out_fd: self.out, err_fd: self.err}
         # The pipes stay blocking: only this loop reads them, and only after poll said so.
         for fd in (out_fd, err_fd):

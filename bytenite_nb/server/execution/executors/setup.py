@@ -22,7 +22,10 @@ _MISSING_EXTRA = ("--executor dask needs dask.distributed, which is not installe
 
 
 def _local(config: ServerConfig) -> ForkServerExecutor:
-    return ForkServerExecutor(config.workers, preload=config.preload)
+    from bytenite_nb.server.execution.resources import this_machine
+
+    return ForkServerExecutor(config.workers, preload=config.preload,
+                              gpus=[gpu.index for gpu in this_machine().gpus])
 
 
 def open_executor(config: ServerConfig) -> Executor | None:

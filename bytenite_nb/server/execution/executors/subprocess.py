@@ -2,11 +2,19 @@
 
 Slower than the fork server (a fresh interpreter per task costs tens of milliseconds) and
 the simplest; also what the fork server's behaviour is compared with in tests and
-benchmarks.
+benchmarks. It honours a spec's interpreter, slots, GPUs and memory limit as the fork server
+does, but not ``readonly`` (the fork server makes such folders read-only in a mount namespace
+of its own; a plain ``subprocess`` has none).
+
+A cancel or a timeout kills the task with everything it started (`kill_task`); when a task
+ends by itself, what it left in its process group is killed, but a process it started in a
+session of its own outlives it here (the fork server kills that too: there the task's own
+process does it as it ends).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -16,12 +24,19 @@ from pathlib import Path
 
 from bytenite_nb.server.execution.executors.base import (
     POLL,
+    Grant,
     OutputCallback,
     ProcessResult,
     ProcessSpec,
     WorkerSlots,
 )
-from bytenite_nb.server.execution.executors.process import KILL_GRACE, Run, kill_group
+from bytenite_nb.server.execution.executors.process import (
+    KILL_GRACE,
+    Run,
+    kill_group,
+    kill_task,
+)
+from bytenite_nb.server.execution.executors.zygote import set_child_subreaper
 
 __all__ = ["SubprocessExecutor"]
 
@@ -29,9 +44,10 @@ __all__ = ["SubprocessExecutor"]
 class SubprocessExecutor:
     """Runs each process as ``python <script>`` with ``subprocess`` (slower, simplest)."""
 
-    def __init__(self, workers: int | None = None, *, python: str | None = None) -> None:
+    def __init__(self, workers: int | None = None, *, python: str | None = None,
+                 gpus: tuple[str, ...] = ()) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
-        self._slots = WorkerSlots(self.workers)
+        self.slots = WorkerSlots(self.workers, gpus)
         self.python = python or sys.executable
 
     def close(self) -> None:
@@ -47,13 +63,13 @@ class SubprocessExecutor:
         deadline: float | None = None,
     ) -> ProcessResult:
         """Run ``spec`` as a child process; blocks until it ends."""
-        waited = self._slots.acquire(cancel, deadline)
-        if waited is not None:
-            return ProcessResult(None, waited)
+        grant = self.slots.take(cancel, deadline, cpus=spec.cpus, gpus=spec.gpus)
+        if isinstance(grant, str):
+            return ProcessResult(None, grant)
         try:
-            return self._run(spec, on_output, cancel, timeout, deadline)
+            return self._run(spec, on_output, cancel, timeout, deadline, grant)
         finally:
-            self._slots.release()
+            self.slots.give_back(grant)
 
     def _run(
         self,
@@ -62,27 +78,41 @@ class SubprocessExecutor:
         cancel: threading.Event | None,
         timeout: float | None,
         deadline: float | None,
+        grant: Grant,
     ) -> ProcessResult:
         req = spec.request()
-        env = dict(spec.env)
+        env = dict(grant.environment(spec.env))
         if spec.path0 is not None and Path(spec.path0) != Path(spec.script).parent:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(spec.path0),
                                                               env.get("PYTHONPATH")]))
+        program = list(spec.command) or [spec.python or self.python]
         try:
             proc = subprocess.Popen(
-                [self.python, str(spec.script), *list(req["argv"])[1:]],  # type: ignore[index]
+                [*program, str(spec.script), *list(req["argv"])[1:]],  # type: ignore[index]
                 cwd=spec.cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,  # its own process group, killed as a whole
+                # A child subreaper (set between fork and exec; it survives the exec): what
+                # the task starts stays in its process tree, for `kill_task`.
+                preexec_fn=set_child_subreaper,
+                umask=0o077,  # what tasks write in the data dir is the user's alone
             )
         except OSError as exc:
-            return ProcessResult(None, "error", error=f"cannot start {self.python}: {exc}")
+            return ProcessResult(None, "error", error=f"cannot start {program[0]}: {exc}")
+        if spec.memory_limit:
+            # Right after the start (an interpreter takes milliseconds to reach the script);
+            # preexec_fn would do it before, but is unsafe in a server that runs threads.
+            import resource
+
+            with contextlib.suppress(OSError, ValueError):
+                resource.prlimit(proc.pid, resource.RLIMIT_AS,
+                                 (spec.memory_limit, spec.memory_limit))
         assert proc.stdout is not None and proc.stderr is not None
         run = Run(on_output, os.dup(proc.stdout.fileno()), os.dup(proc.stderr.fileno()),
-                   cancel, timeout, deadline)
+                  cancel, timeout, deadline, spec.mask, spec.mask_span)
         proc.stdout.close()
         proc.stderr.close()
         exit_code: int | None = None
@@ -99,12 +129,12 @@ class SubprocessExecutor:
                     reason = run.check_limits()
                     if reason is not None:
                         run.outcome, run.killed_at = reason, time.monotonic()
-                        kill_group(proc.pid)
+                        kill_task(proc.pid)
                 elif time.monotonic() - run.killed_at > KILL_GRACE:
                     break
         finally:
             if proc.poll() is None:
-                kill_group(proc.pid)
+                kill_task(proc.pid)
             exit_code = proc.wait()
             run.close()
         return ProcessResult(

@@ -18,20 +18,34 @@ Protocol, over Unix stream sockets, one persistent connection per worker slot of
 tagged with the task's ``id`` (a late message about an earlier task is simply skipped):
 
 * server → zygote: ``{"id", "script", "argv", "cwd", "path0", "env", "unset"}`` and maybe
-  ``"imports"`` (modules to import in the zygote first, see :func:`import_for_tasks`), with two fds
+  ``"imports"`` (modules to import in the zygote first, see :func:`import_for_tasks`),
+  ``"exec"`` (a program to run instead of the script, e.g. ``["/usr/bin/node", "main.js"]``:
+  the task execs it once its fds, cwd and environment are set), ``"rlimit_as"`` (bytes of
+  address space the task may use) and ``"readonly"`` (folders the task may not write, see
+  :func:`readonly_folders`), with two fds
   attached (``SCM_RIGHTS``): the write ends of the task's stdout and stderr pipes. ``env``
   and ``unset`` are the differences between the task's environment and the zygote's own
   (which the server chose when starting it), so the forty-odd variables every task shares
   are not encoded, sent, decoded and re-set for every task;
 * server → zygote: ``{"kill": id}``: kill that task's whole process group (it still gets a
   status report). Closing the connection kills its running task too;
-* zygote → server: ``{"id", "pid"}`` once forked (so the server can kill the task's process
-  group itself, even if the zygote dies), then ``{"id", "exit": code}`` (or ``"signal": n``,
+* zygote → server: ``{"id", "note": text}`` before forking when something the request asked
+  for could not be done (the server shows it in the task's log); ``{"id", "pid"}`` once
+  forked (so the server can kill the task's process group itself, even if the zygote dies),
+  then ``{"id", "exit": code}`` (or ``"signal": n``,
   or ``"error": text`` if it could not start) once the task is reaped;
 * task → server, on the same connection: ``{"id", "exit": code}`` just before the task exits
   normally (the first exit report to arrive is the outcome; a task killed by a signal only
-  gets the zygote's). When the task's main process ends, whatever it left in its process
-  group is killed too, as a container's processes die with it.
+  gets the zygote's). When the task's main process ends, whatever it started is killed too,
+  as a container's processes die with it.
+
+A task's main process (its "leader") is a child subreaper (``PR_SET_CHILD_SUBREAPER``), and
+so is the zygote: a process the task started stays among the leader's descendants even if it
+starts its own session or its parent exits (a daemon's double fork), where a kill of the
+task's process group would miss it. Killing a task (`kill_tree`) stops the leader and every
+descendant before killing them, so none can fork away meanwhile; a leader that ends kills
+whatever it started; and a process re-parented to the zygote because its task's leader died
+some other way (a signal, ``os._exit``, ``exec``) is killed when the zygote finds it.
 
 The zygote exits (killing every task's process group) when its stdin reaches EOF, i.e. when
 the server closed it or died.
@@ -49,6 +63,7 @@ _STARTUP_MODULES = frozenset(sys.modules)
 import atexit  # noqa: E402
 import builtins  # noqa: E402
 import contextlib  # noqa: E402
+import ctypes  # noqa: E402
 import gc  # noqa: E402
 import importlib.machinery  # noqa: E402
 import json  # noqa: E402
@@ -67,6 +82,106 @@ import warnings  # noqa: E402
 DEFAULT_PRELOAD: tuple[str, ...] = ()
 _MAX_REQUEST = 16 * 1024 * 1024
 _MAX_FD = max(os.sysconf("SC_OPEN_MAX"), 1024)  # close_range makes a large bound cheap
+
+
+# -- a task's processes ---------------------------------------------------------------------
+
+_PR_SET_CHILD_SUBREAPER = 36
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+    _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                       ctypes.c_ulong]
+except (OSError, AttributeError):  # not Linux (no prctl): process groups only
+    _prctl = None
+
+
+def set_child_subreaper() -> bool:
+    """Make this process a child subreaper: orphaned descendants are re-parented to it rather
+    than to init, so they stay its descendants. Async-signal-safe enough for a
+    ``preexec_fn`` (no import, no allocation beyond the call). False where unsupported."""
+    if _prctl is None:
+        return False
+    return _prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def _child_map() -> dict[int, list[int]]:
+    """Every process's children, from ``/proc/<pid>/stat`` (``/proc/<pid>/task/*/children``
+    needs a kernel option that containers and micro-VMs often lack)."""
+    children: dict[int, list[int]] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return children
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+            ppid = int(data[data.rindex(b")") + 2:].split(None, 2)[1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        children.setdefault(ppid, []).append(int(name))
+    return children
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` in the process tree (children first)."""
+    children = _child_map()
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def kill_tree(pid: int, *, leader: bool = True) -> None:
+    """SIGKILL the process ``pid`` (with ``leader``), its process group and every descendant,
+    wherever they moved (own session, own group).
+
+    Each process is stopped (SIGSTOP) before the tree is read again, until a reading finds no
+    new one: a stopped process cannot fork, and a child forked before its parent stopped is in
+    the next reading (under its parent, or under the leader, a subreaper, if its parent has
+    exited). Then all of them are killed at once. ``leader=False``: the caller is ``pid``
+    (a task that ends) and kills what is below it only.
+    """
+    seen: set[int] = set()
+    if leader:
+        _signal(pid, signal.SIGSTOP)
+    for _ in range(1000):  # bounded: a fork bomb gets no further than stopped
+        new = [p for p in descendants(pid) if p not in seen]
+        if not new:
+            break
+        for child in new:
+            _signal(child, signal.SIGSTOP)
+        seen.update(new)
+    if leader:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        _signal(pid, signal.SIGKILL)
+    for child in seen:
+        _signal(child, signal.SIGKILL)
+
+
+def _end_descendants() -> None:
+    """In a task's leader that is about to exit: kill whatever it started that still runs.
+
+    ``waitpid`` says for free whether anything is left (reaping what has ended meanwhile), so
+    a task that started nothing pays no walk of the process tree.
+    """
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        return  # no child at all, hence no descendant: a subreaper adopts every orphan
+    kill_tree(os.getpid(), leader=False)
 
 
 def _exit_code(code: object) -> int:
@@ -218,6 +333,10 @@ def _run_child(request: dict, compiled: types.CodeType | None = None,
         os.environ.pop(key, None)
     for key, value in request.get("env", {}).items():
         os.environ[key] = value
+    if request.get("rlimit_as"):
+        _limit_memory(int(request["rlimit_as"]))
+    if request.get("exec"):
+        return _exec(request["exec"])
     sys.argv = list(request["argv"])
     sys.path[0] = request["path0"]
     if shadowed:
@@ -255,6 +374,121 @@ def _run_child(request: dict, compiled: types.CodeType | None = None,
     return code
 
 
+def _limit_memory(limit: int) -> None:
+    """Cap the task's address space at ``limit`` bytes (``--task-memory-limit``): past it an
+    allocation fails (``MemoryError`` in Python) instead of the machine running out."""
+    import resource
+
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _exec(argv: list[str]) -> int:
+    """Become ``argv`` (an entrypoint that is not Python); returns only if that fails."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        os.execv(argv[0], argv)
+    except OSError as exc:
+        print(f"cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
+    return 127
+
+
+# -- read-only folders ------------------------------------------------------------------------
+#
+# SHARED_CACHE_DIR is read-only for tasks, for root too, which file modes cannot stop: the
+# zygote moves itself into a mount namespace of its own (with a user namespace when it is not
+# root, which lets an unprivileged process do so) and bind-mounts each such folder read-only
+# onto itself there. Every task it forks afterwards sees the folder (and what the server adds
+# to it later) but cannot write to it; the server, outside that namespace, still can.
+
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
+_MS_REMOUNT, _MS_NOATIME, _MS_NODIRATIME, _MS_BIND = 32, 1024, 2048, 4096
+_MS_REC, _MS_SLAVE, _MS_RELATIME = 16384, 1 << 19, 1 << 21
+_CLONE_NEWNS, _CLONE_NEWUSER = 0x00020000, 0x10000000
+# statvfs flags of the mount a folder is on, which a bind mount must keep (a user namespace
+# may not drop them).
+_KEEP_FLAGS = tuple((getattr(os, name, 0), flag) for name, flag in (
+    ("ST_NOSUID", _MS_NOSUID), ("ST_NODEV", _MS_NODEV), ("ST_NOEXEC", _MS_NOEXEC),
+    ("ST_NOATIME", _MS_NOATIME), ("ST_NODIRATIME", _MS_NODIRATIME),
+    ("ST_RELATIME", _MS_RELATIME)))
+_readonly: dict[str, str] = {}  # folder -> "" once read-only, else why it could not be
+_namespace: list[str] = []  # [""] once in our own mount namespace, [reason] if that failed
+
+
+def _libc():  # type: ignore[no-untyped-def]
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                           ctypes.c_void_p)
+    libc.unshare.argtypes = (ctypes.c_int,)
+    return libc
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        import ctypes
+
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _enter_namespace() -> None:
+    """Move the zygote into a mount namespace of its own, whose mounts do not propagate
+    back to the machine's."""
+    libc = _libc()
+    uid, gid = os.geteuid(), os.getegid()
+    if uid == 0:
+        _check(libc.unshare(_CLONE_NEWNS), "unshare")
+    else:  # an unprivileged user namespace, mapping our own ids to themselves
+        _check(libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS), "unshare")
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                           ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    _check(libc.mount(None, b"/", None, _MS_REC | _MS_SLAVE, None), "mount --make-rslave /")
+
+
+def _bind_readonly(folder: str) -> None:
+    libc = _libc()
+    path = os.fsencode(folder)
+    _check(libc.mount(path, path, None, _MS_BIND | _MS_REC, None), "bind mount")
+    flags = os.statvfs(folder).f_flag
+    keep = 0
+    for st_flag, ms_flag in _KEEP_FLAGS:
+        if flags & st_flag:
+            keep |= ms_flag
+    _check(libc.mount(None, path, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | keep, None),
+           "read-only remount")
+
+
+def readonly_folders(folders: list[str]) -> str | None:
+    """Make ``folders`` read-only for the tasks forked from now on; None when done (now or
+    earlier), else why not (said once per folder)."""
+    problems = []
+    for folder in folders:
+        if not isinstance(folder, str) or folder in _readonly:
+            continue
+        try:
+            if not _namespace:
+                try:
+                    _enter_namespace()
+                    _namespace.append("")
+                except (OSError, AttributeError) as exc:
+                    _namespace.append(f"no mount namespace ({exc})")
+            if _namespace[0]:
+                raise OSError(_namespace[0])
+            _bind_readonly(folder)
+            _readonly[folder] = ""
+        except (OSError, AttributeError) as exc:
+            _readonly[folder] = str(exc)
+            problems.append(f"{folder} is writable for this task: it cannot be made "
+                            f"read-only here ({exc})")
+    return "; ".join(problems) or None
+
+
 class _Conn:
     """One persistent server connection (a worker slot): requests being read, its tasks."""
 
@@ -271,6 +505,12 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+def _kill_task(pid: int) -> None:
+    """A running task, everything it started included (`kill_tree`)."""
+    with contextlib.suppress(OSError):
+        kill_tree(pid)
+
+
 def _send(conn: _Conn, message: bytes) -> None:
     # (A closed socket object raises here instead of writing to a reused fd number.)
     with contextlib.suppress(OSError):
@@ -285,6 +525,7 @@ def _become_task(request: dict, compiled: types.CodeType | None, shadowed: list[
     try:
         with contextlib.suppress(OSError):
             os.setpgid(0, 0)
+        set_child_subreaper()  # (see the module docstring: a task's processes)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -304,6 +545,8 @@ def _become_task(request: dict, compiled: types.CodeType | None, shadowed: list[
         for fd in (1, 2):
             with contextlib.suppress(OSError):
                 os.close(fd)
+        with contextlib.suppress(BaseException):
+            _end_descendants()
         os._exit(code)
 
 
@@ -345,14 +588,19 @@ class _Server:
                 os.close(fd)
         conn.fds = []
         for pid in conn.tasks.values():  # its server is gone: so are its tasks
-            _kill_group(pid)
+            _kill_task(pid)
         conn.tasks = {}
 
     def start(self, conn: _Conn, request: dict, out_fd: int, err_fd: int) -> None:
         task_id = int(request["id"])
-        import_for_tasks(request.get("imports") or [])
-        compiled = _compile(request["script"])
-        shadowed = _shadowed(request["path0"])
+        note = readonly_folders(request.get("readonly") or [])
+        if note:
+            _send(conn, json.dumps({"id": task_id, "note": note}).encode() + b"\n")
+        compiled, shadowed = None, []
+        if not request.get("exec"):  # (a program that is not Python needs none of these)
+            import_for_tasks(request.get("imports") or [])
+            compiled = _compile(request["script"])
+            shadowed = _shadowed(request["path0"])
         pid = os.fork()
         if pid == 0:  # the task
             _become_task(request, compiled, shadowed, out_fd, err_fd, conn.sock.fileno())
@@ -369,7 +617,7 @@ class _Server:
             if "kill" in message:
                 pid = conn.tasks.get(int(message["kill"]))
                 if pid is not None:
-                    _kill_group(pid)
+                    _kill_task(pid)
                 return
             task_id = int(message["id"])
         except (ValueError, TypeError, KeyError) as exc:
@@ -414,6 +662,8 @@ class _Server:
             except ChildProcessError:
                 return
             if pid == 0:
+                if not self.by_pid:  # children, but no task: orphans of a task that died
+                    self.kill_strays()
                 return
             _kill_group(pid)  # stragglers die with the task, as in a container
             owner = self.by_pid.pop(pid, None)
@@ -427,6 +677,15 @@ class _Server:
                 report = b'{"id": %d, "exit": %d}\n' % (task_id,
                                                         os.waitstatus_to_exitcode(status))
             _send(conn, report)
+
+    def kill_strays(self) -> None:
+        """Kill the children that are no task: the zygote is a subreaper, so what a task left
+        when its leader ended without cleaning up (killed by a signal, ``os._exit``, an
+        ``exec``) was re-parented here, and dies as the rest of its task did."""
+        me = os.getpid()
+        for pid in _child_map().get(me, ()):
+            if pid not in self.by_pid:
+                _kill_task(pid)
 
     def run(self) -> None:
         """Serve until the server closes our stdin; then kill every task still running."""
@@ -449,7 +708,9 @@ class _Server:
                 elif tag == "stdin":
                     if not os.read(sys.stdin.fileno(), 4096):
                         for pid in list(self.by_pid):
-                            _kill_group(pid)
+                            _kill_task(pid)
+                        self.by_pid.clear()
+                        self.kill_strays()
                         return
                 elif isinstance(tag, _Conn):
                     self.on_readable(tag)
@@ -464,6 +725,10 @@ def serve(listener: socket.socket) -> None:
 def main() -> None:
     """Entry point: ``python zygote.py <listening-socket-fd> [comma-separated modules]``."""
     listener = socket.socket(fileno=int(sys.argv[1]))
+    set_child_subreaper()  # (see the module docstring: a task's processes)
+    # What tasks write in the data dir is the user's alone, whatever the server's process
+    # umask is (a server on a thread of a notebook kernel keeps the kernel's).
+    os.umask(0o077)
     # sys.path[0] is this file's folder, which must not shadow anything imported here (each
     # task sets its own); the zygote's cwd is an empty folder of its own.
     sys.path[0] = os.getcwd()

@@ -11,7 +11,7 @@ takes (see ``docs/local-server.md``). Persistence and archive checks live in
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
@@ -43,7 +43,7 @@ def list_apps(ctx: Ctx, limit: Limit = None, offset: Offset = None,
 
 
 @router.post("/apps", openapi_extra={**DEV_API, **PUSH_BODY}, response_model=dm.AppOut)
-def push_app(ctx: Ctx, body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
+def push_app(ctx: Ctx, body: Annotated[models.JsonObject, Body()]) -> JSONResponse:
     """Upload an app folder (``bytenite app push``). A first push is ``inactive``:
     activate it before running jobs. Its ``template.json`` is registered too."""
     return JSONResponse(dev_render.engine_record(ctx.dev.push(body.get("data"), engines=False)))

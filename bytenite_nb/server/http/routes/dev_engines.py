@@ -9,14 +9,14 @@ assembler needs ``?type=`` (a ByteNite Local extension).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
 from bytenite_nb.server.execution.registry import ENGINE_KINDS
 from bytenite_nb.server.http import dev_models as dm
-from bytenite_nb.server.http import dev_render
+from bytenite_nb.server.http import dev_render, limits, models
 from bytenite_nb.server.http.deps import Ctx, Limit, Offset, OrderBy
 from bytenite_nb.server.http.responses import DEV_API, PUSH_BODY, error_responses
 from bytenite_nb.server.service.developer import engine_kinds, find_engine
@@ -25,7 +25,8 @@ router = APIRouter(tags=["developer"])
 _404 = error_responses(404)
 
 EngineType = Annotated[str | None, Query(
-    alias="type", description="ByteNite Local: partitioner or assembler, when a name is both")]
+    alias="type", max_length=limits.MAX_WORD,
+    description="ByteNite Local: partitioner or assembler, when a name is both")]
 
 
 @router.get("/engines", openapi_extra=DEV_API, response_model=dm.EnginesResponse)
@@ -39,7 +40,7 @@ def list_engines(ctx: Ctx, limit: Limit = None, offset: Offset = None,
 
 
 @router.post("/engines", openapi_extra={**DEV_API, **PUSH_BODY}, response_model=dm.EngineOut)
-def push_engine(ctx: Ctx, body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
+def push_engine(ctx: Ctx, body: Annotated[models.JsonObject, Body()]) -> JSONResponse:
     """Upload a partitioner or assembler folder (manifest ``type``); first push inactive."""
     data = body.get("data", body.get("engineData"))
     return JSONResponse(dev_render.engine_record(ctx.dev.push(data, engines=True)))

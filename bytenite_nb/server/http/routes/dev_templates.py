@@ -4,13 +4,14 @@ the template, ``POST /templates`` a ``GenericResponse`` plus the stored ``templa
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
+from bytenite_nb.server.execution.registry import known_template_keys
 from bytenite_nb.server.http import dev_models as dm
-from bytenite_nb.server.http import dev_render
+from bytenite_nb.server.http import dev_render, models
 from bytenite_nb.server.http.deps import Ctx, Limit, Offset, OrderBy
 from bytenite_nb.server.http.responses import DEV_API, error_responses, generic
 from bytenite_nb.server.service.templates import find_template
@@ -29,11 +30,15 @@ def list_templates(ctx: Ctx, limit: Limit = None, offset: Offset = None,
 
 @router.post("/templates", openapi_extra=DEV_API, response_model=dm.TemplatePushResponse)
 def push_template(request: Request, ctx: Ctx,
-                  body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
+                  body: Annotated[models.JsonObject, Body()]) -> JSONResponse:
     """Upload a job template (``bytenite template push``): the ``template.json`` object.
     Its app and engines need not exist yet; a job checks them when it runs."""
     template = ctx.dev.push_template(body)
-    return JSONResponse({**generic(request, f"template {template.id} saved"),
+    message = f"template {template.id} saved"
+    if template.unknown_keys:
+        message += (f"; unknown key(s) ignored: {', '.join(template.unknown_keys)} (ByteNite "
+                    f"Local reads {known_template_keys()})")
+    return JSONResponse({**generic(request, message),
                          "template": dev_render.template_record(template)})
 
 

@@ -25,6 +25,7 @@ from bytenite_nb.server.http import dev_models as dm
 from bytenite_nb.server.http import models
 from bytenite_nb.server.http.deps import Ctx, Jobs
 from bytenite_nb.server.http.responses import EXTENSION, RAW_BODY, error_responses
+from bytenite_nb.server.private import open_private
 
 router = APIRouter(tags=["extension"])
 
@@ -38,7 +39,7 @@ _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ +=,@()-]+")
 def result_file(jobs: Jobs, token: str, filename: str) -> FileResponse:
     """A job's result file (the ``link`` of ``GET /jobs/{jobId}/results``); no auth,
     the link's token is the credential. Gone after 48 hours."""
-    row = jobs.result_file(token)
+    row = jobs.result_file(token, filename)
     return FileResponse(row.path, filename=Path(row.name).name,
                         media_type="application/octet-stream")
 
@@ -70,7 +71,8 @@ async def upload(request: Request, ctx: Ctx, jobs: Jobs, token: str,
 async def cache_upload(request: Request, ctx: Ctx, token: str) -> JSONResponse:
     """The ``url`` of ``GET /v1/dev/cache/upload-url``: PUT the raw bytes (no auth header;
     the URL's token is the credential, until ``expiresAt``; each PUT replaces the file).
-    Jobs started afterwards find it at ``USER_CACHE_DIR/<path>``."""
+    Jobs started afterwards find it at ``USER_CACHE_DIR/<path>`` (or ``SHARED_CACHE_DIR``,
+    for a URL asked with ``shared=true``)."""
     row = await run_in_threadpool(ctx.store.cache_upload_by_token, token)
     if row is None:
         raise NotFound("No such cache upload URL: get one with GET "
@@ -80,7 +82,7 @@ async def cache_upload(request: Request, ctx: Ctx, token: str) -> JSONResponse:
                    f"seconds): get a new one with GET /v1/dev/cache/upload-url?path={row.path}")
     limit = ctx.config.max_upload_bytes
     _refuse_declared_size(request, limit)
-    cache = ctx.user_cache
+    cache = ctx.cache(row.scope == "shared")
     # Refuse before reading the body when a folder is in the way (and again at the end).
     await run_in_threadpool(cache.check_writable, row.path)
     partial = await run_in_threadpool(cache.partial)
@@ -106,7 +108,7 @@ async def receive_file(request: Request, partial: Path, limit: int) -> int:
     upload target, so each stores its file the same way: written aside, then renamed into place.
     """
     size = 0
-    with open(partial, "wb") as fh:
+    with open_private(partial, "wb") as fh:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:

@@ -71,7 +71,7 @@ def set_params(request: Request, jobs: Jobs, jobId: str,
 
 @router.patch("/jobs/{jobId}/jobname", response_model=models.JobResponse, responses=_404)
 def set_job_name(request: Request, jobs: Jobs, jobId: str,
-                 body: Annotated[str | models.JobNameObject, Body(
+                 body: Annotated[models.Name | models.JobNameObject, Body(
                      description="the new name as a raw JSON string, e.g. \"My Job\"")],
                  ) -> JSONResponse:
     """Rename a job (only while NEW)."""

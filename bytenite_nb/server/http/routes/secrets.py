@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from bytenite_nb import wire
 from bytenite_nb.server.errors import InvalidRequest, NotFound
 from bytenite_nb.server.execution import secrets as usersecrets
-from bytenite_nb.server.http import models
+from bytenite_nb.server.http import limits, models
 from bytenite_nb.server.http.deps import Ctx
 from bytenite_nb.server.http.responses import error_responses, generic, ok
 
@@ -30,7 +30,8 @@ def _secret_type(value: str) -> str:
 
 @router.get("/secrets", response_model=models.SecretsResponse)
 def list_secrets(
-    ctx: Ctx, secret_type: Annotated[str | None, Query(alias="secretType")] = None,
+    ctx: Ctx, secret_type: Annotated[str | None, Query(alias="secretType",
+                                                      max_length=limits.MAX_WORD)] = None,
 ) -> JSONResponse:
     """Your secrets (of one ``secretType``, if given), oldest first, without their keys."""
     kind = _secret_type(secret_type) if secret_type else None

@@ -136,7 +136,7 @@ def like_json(value_json: str | None, pattern: str) -> int:
     included) is exactly the Python filter's: the field as text, ``str(value)``.
     """
     raw = None if value_json is None else json.loads(value_json)
-    return int(raw is not None and bool(_pattern(pattern).match(str(raw))))
+    return int(raw is not None and bool(_pattern(pattern).fullmatch(str(raw))))
 
 
 def dump(job: StoredJob) -> tuple[str, int]:

@@ -172,7 +172,8 @@ def _like(pattern: str) -> re.Pattern[str]:
     parts = []
     for char in pattern:
         parts.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
-    return re.compile("^" + "".join(parts) + "$", re.IGNORECASE | re.DOTALL)
+    # Used with fullmatch: "$" would also match before a final newline.
+    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
 
 
 def _as_list(value: Any, field: str, condition: str) -> list[Any]:
@@ -205,8 +206,8 @@ def compile_filter(field: str, condition: str, value: Any,
         def like(rec: Record) -> bool:
             raw = _raw(rec, name)
             if kind == "array":
-                return any(pattern.match(v) for v in _field_value(rec, name, kind))
-            return raw is not None and bool(pattern.match(str(raw)))
+                return any(pattern.fullmatch(v) for v in _field_value(rec, name, kind))
+            return raw is not None and bool(pattern.fullmatch(str(raw)))
         return like
 
     if cond in (C.IN, C.NOT_IN):
