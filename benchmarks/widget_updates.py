@@ -72,7 +72,7 @@ def replay(name: str, tasks: int, rate: float, interval: float | None) -> Result
         if i % batch == batch - 1:
             time.sleep(0.01)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    final = monitor.state if monitor is not None else snapshot.state.name
+    final = monitor.state if monitor is not None else snapshot.status
     if monitor is not None:
         monitor.close()
     return Result(name, len(events), rec.messages, rec.bytes, cpu, wall, final)
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bytes        unthrottled/throttled = {unt.bytes / max(1, thr.bytes):8.1f}x")
     print(f"widget CPU   unthrottled/throttled = {unt_widget / thr_widget:8.1f}x")
     print(f"total CPU    unthrottled/throttled = {unt.cpu / max(1e-9, thr.cpu):8.2f}x")
-    ok = thr.final_state == unt.final_state == "COMPLETE"
+    ok = thr.final_state == unt.final_state == "complete"
     print(f"final state delivered in both runs: {ok}")
     return 0 if ok else 1
 

@@ -2,7 +2,8 @@
 
 Every frame has fixed columns and dtypes, whatever the input (an empty input gives an empty
 frame with the same schema): ids and text ``str``; timestamps ``datetime64[us, UTC]``;
-states ordered categoricals in lifecycle order (:data:`bytenite_nb.wire.JOB_STATE_ORDER`);
+``status`` ordered categoricals of the words in :mod:`bytenite_nb.vocabulary`, in
+lifecycle order (``running``, ``complete``, ``aborted``...: the words every view shows);
 protojson int64-as-string fields nullable ``Int64``; durations ``timedelta64[us]``;
 flags nullable ``boolean``.
 
@@ -28,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bytenite_nb import wire
+from bytenite_nb import vocabulary, wire
+from bytenite_nb.api.errors import ByteniteWarning, EmptyResultsError
 
 __all__ = [
     "JOBS_COLUMNS",
@@ -55,8 +57,10 @@ __all__ = [
 
 UTC = "datetime64[us, UTC]"
 TIMEDELTA = "timedelta64[us]"
-JOB_STATE_DTYPE = pd.CategoricalDtype([s.value for s in wire.JOB_STATE_ORDER], ordered=True)
-TASK_STATE_DTYPE = pd.CategoricalDtype([s.value for s in wire.TASK_STATE_ORDER], ordered=True)
+#: A job's ``status`` (:data:`bytenite_nb.vocabulary.STATUSES`, lifecycle order).
+JOB_STATUS_DTYPE = pd.CategoricalDtype(list(vocabulary.STATUSES), ordered=True)
+#: A task's ``status`` (:data:`bytenite_nb.vocabulary.TASK_STATUSES`).
+TASK_STATUS_DTYPE = pd.CategoricalDtype(list(vocabulary.TASK_STATUSES), ordered=True)
 LOG_LEVEL_DTYPE = pd.CategoricalDtype([s.value for s in wire.LOG_LEVEL_ORDER], ordered=True)
 LOG_SERVICE_DTYPE = pd.CategoricalDtype([s.value for s in wire.LogService])
 
@@ -65,7 +69,7 @@ JOBS_SCHEMA: dict[str, Any] = {
     "name": "str",
     "description": "str",
     "template_id": "str",
-    "state": JOB_STATE_DTYPE,
+    "status": JOB_STATUS_DTYPE,
     "created_at": UTC,
     "submitted_at": UTC,
     "started_at": UTC,
@@ -81,7 +85,7 @@ JOBS_SCHEMA: dict[str, Any] = {
     "payment_amount": "Int64",
 }
 #: The jobs_df columns people read, shown by default (``columns="all"`` gives JOBS_SCHEMA).
-JOBS_COLUMNS: tuple[str, ...] = ("name", "template_id", "state", "created_at", "duration",
+JOBS_COLUMNS: tuple[str, ...] = ("name", "template_id", "status", "created_at", "duration",
                                  "num_chunks", "error_message")
 LOGS_SCHEMA: dict[str, Any] = {
     "job_id": "str",
@@ -96,7 +100,7 @@ TASKS_SCHEMA: dict[str, Any] = {
     "job_id": "str",
     "task_id": "str",
     "chunk_number": "Int64",
-    "state": TASK_STATE_DTYPE,
+    "status": TASK_STATUS_DTYPE,
     "attempts": "Int64",
     "started_at": UTC,
     "ended_at": UTC,
@@ -327,25 +331,30 @@ def jobs_df(jobs: Iterable[Any], *, columns: str | Sequence[str] = "default") ->
     """Jobs (``Job`` objects or protojson dicts) -> one row per job, indexed by ``id``.
 
     ``columns``: ``"default"`` the ones people read (:data:`JOBS_COLUMNS`: name, template,
-    state, created, duration, chunks, error), ``"all"`` every column of
+    status, created, duration, chunks, error), ``"all"`` every column of
     :data:`JOBS_SCHEMA` (timestamps of each step, data source and destination, config,
-    payment), or a list of column names. ``duration`` is ``ended_at - started_at`` when both
-    are known, else the job's own ``duration`` seconds.
+    payment), or a list of column names. ``status`` is the job's status word (``running``,
+    ``complete``, ``aborted``...). ``duration`` is ``ended_at - started_at`` once the job
+    ended (else the job's own ``duration`` seconds); missing (``NaT``) while it runs,
+    whatever the server's ``duration`` field says then (ByteNite Local says 0).
     """
     chosen = _job_columns(columns)
     recs = _records(jobs)
     configs = [r.get("config") or {} for r in recs]
     started = _ts([r.get("startedAt") for r in recs])
     ended = _ts([r.get("endedAt") for r in recs])
+    statuses = [vocabulary.status_of(r.get("state"), r.get("errorMessage")) for r in recs]
     duration = (ended - started).astype(TIMEDELTA)
     missing = duration.isna()
     if missing.any():
-        duration = duration.where(~missing, _seconds([r.get("duration") for r in recs]))
+        unfinished = pd.Series([s in _UNFINISHED for s in statuses], index=duration.index)
+        seconds = _seconds([r.get("duration") for r in recs])
+        duration = duration.where(~missing | unfinished, seconds)
     built = {
         "name": _str([r.get("name") for r in recs]),
         "description": _str([r.get("description") for r in recs]),
         "template_id": _str([r.get("templateId") for r in recs]),
-        "state": _category([r.get("state") for r in recs], JOB_STATE_DTYPE),
+        "status": _category(statuses, JOB_STATUS_DTYPE),
         "created_at": _ts([r.get("createdAt") for r in recs]),
         "submitted_at": _ts([r.get("submittedAt") for r in recs]),
         "started_at": started,
@@ -385,6 +394,22 @@ def _job_columns(columns: str | Sequence[str]) -> tuple[str, ...]:
     return chosen
 
 
+#: Statuses of a job that has not ended.
+_UNFINISHED = frozenset({vocabulary.DRAFT, vocabulary.QUEUED, vocabulary.PARTITIONING,
+                         vocabulary.RUNNING, vocabulary.ASSEMBLING})
+#: The wire state written back for a status (lossy where several states share a status).
+_STATE_OF_STATUS = {
+    vocabulary.UNKNOWN: None, vocabulary.DRAFT: wire.JobState.NEW.value,
+    vocabulary.QUEUED: wire.JobState.STARTED.value,
+    vocabulary.PARTITIONING: wire.JobState.PARTITIONING.value,
+    vocabulary.RUNNING: wire.JobState.PARTITIONED.value,
+    vocabulary.ASSEMBLING: wire.JobState.MERGING.value,
+    vocabulary.COMPLETE: wire.JobState.COMPLETE.value,
+    vocabulary.FAILED: wire.JobState.FAILED.value,
+    vocabulary.ABORTED: wire.JobState.FAILED.value,
+}
+
+
 def _ts_out(value: Any) -> str | None:
     return None if pd.isna(value) else wire.format_timestamp(value.to_pydatetime())
 
@@ -396,7 +421,9 @@ def _na(value: Any) -> bool:
 def jobs_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The inverse of :func:`jobs_df`: protojson-shaped dicts (camelCase, int64 as strings).
 
-    Only the schema's columns are written back; derived ``duration`` is omitted.
+    Only the schema's columns are written back; derived ``duration`` is omitted, and
+    ``status`` becomes the first wire state of that status (``running`` -> PARTITIONED,
+    ``assembling`` -> MERGING, ``aborted`` -> FAILED).
     """
     out: list[dict[str, Any]] = []
     for job_id, row in zip(frame.index, frame.itertuples(index=False), strict=True):
@@ -412,7 +439,7 @@ def jobs_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
                 "name": "" if _na(row.name) else row.name,
                 "description": "" if _na(row.description) else row.description,
                 "templateId": "" if _na(row.template_id) else row.template_id,
-                "state": None if _na(row.state) else str(row.state),
+                "state": None if _na(row.status) else _STATE_OF_STATUS[str(row.status)],
                 "createdAt": _ts_out(row.created_at),
                 "submittedAt": _ts_out(row.submitted_at),
                 "startedAt": _ts_out(row.started_at),
@@ -502,7 +529,8 @@ def task_records_from_events(events: Iterable[Any]) -> list[dict[str, Any]]:
 def tasks_df(tasks: Iterable[Any], *, job_id: str | None = None) -> pd.DataFrame:
     """Tasks (``TaskInfo``, task records, or ``task.state`` events) -> one row per task.
 
-    Columns and dtypes: :data:`TASKS_SCHEMA`. ``duration`` is the server's (seconds) when
+    Columns and dtypes: :data:`TASKS_SCHEMA`; ``status`` is the task's status word
+    (``complete``, ``failed``, ``cancelled``...). ``duration`` is the server's (seconds) when
     given, else ``ended_at - started_at``. With ``job_id`` (the tasks of that one job, as
     ``Job.tasks_df()`` gives them) the ``job_id`` column is left out, since every row would
     repeat it, and the id is kept in ``frame.attrs["job_id"]``.
@@ -525,7 +553,8 @@ def tasks_df(tasks: Iterable[Any], *, job_id: str | None = None) -> pd.DataFrame
         "job_id": _str([r.get("jobId") for r in recs]),
         "task_id": _str([r.get("id") or r.get("taskId") for r in recs]),
         "chunk_number": _int64([r.get("chunkNumber") for r in recs]),
-        "state": _category([r.get("state") for r in recs], TASK_STATE_DTYPE),
+        "status": _category([vocabulary.task_status(r.get("state")) for r in recs],
+                            TASK_STATUS_DTYPE),
         "attempts": _int64([r.get("attempts", r.get("attempt")) for r in recs]),
         "started_at": started,
         "ended_at": ended,
@@ -608,7 +637,7 @@ _READERS: dict[str, tuple[str, Callable[..., pd.DataFrame]]] = {
 }
 #: The formats whose pandas reader takes options (``read_options`` keys).
 READ_OPTION_FORMATS = ("csv", "tsv", "jsonl", "parquet")
-_TEXT_SUFFIXES = frozenset({".txt", ".log", ".text"})
+_TEXT_SUFFIXES = frozenset({".txt", ".log", ".text", ".md"})
 
 
 def check_read_options(
@@ -645,47 +674,91 @@ def _read_json(path: Path) -> pd.DataFrame:
 
 def read_result_file(path: str | Path,
                      read_options: Mapping[str, Mapping[str, Any]] | None = None,
-                     ) -> pd.DataFrame | None:
-    """Read one result file by extension; ``None`` when it is not a table format.
+                     ) -> pd.DataFrame | str | None:
+    """Read one result file by extension (the rule of ``docs/results.md``).
 
-    CSV/TSV, JSON, JSON Lines and Parquet become tables; ``.txt``/``.log`` become one row
-    per line in a ``line`` column (``str``). ``read_options`` maps a format (``csv``,
-    ``tsv``, ``jsonl``, ``parquet``) to arguments for its pandas reader, e.g.
-    ``{"csv": {"keep_default_na": False}}`` to keep ``NA``/``null`` as text.
+    CSV/TSV, JSON, JSON Lines and Parquet become DataFrames; ``.txt``, ``.log``, ``.text`` and
+    ``.md`` become one ``str`` (UTF-8, undecodable bytes replaced); other files ``None``. An
+    empty (0-byte) table file is an empty DataFrame, never a pandas error. ``read_options``
+    maps a format (``csv``, ``tsv``, ``jsonl``, ``parquet``) to arguments for its pandas
+    reader, e.g. ``{"csv": {"keep_default_na": False}}`` to keep ``NA``/``null`` as text.
     """
     options = check_read_options(read_options)
     file = Path(path)
     suffix = file.suffix.lower()
-    if suffix == ".json":
-        return _read_json(file)
-    if suffix in _READERS:
+    if suffix in _TEXT_SUFFIXES:
+        return file.read_text(encoding="utf-8", errors="replace")
+    if suffix != ".json" and suffix not in _READERS:
+        return None
+    if file.stat().st_size == 0:
+        return pd.DataFrame()
+    try:
+        if suffix == ".json":
+            return _read_json(file)
         name, reader = _READERS[suffix]
         return reader(file, **options.get(name, {}))
-    if suffix in _TEXT_SUFFIXES:
-        lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
-        return pd.DataFrame({"line": pd.Series(lines, dtype="str")})
-    return None
+    except pd.errors.EmptyDataError:  # only blank lines: no columns, no rows
+        return pd.DataFrame()
+
+
+def _is_nothing(value: pd.DataFrame | str) -> bool:
+    """An empty result: a text with no text, a table with neither columns nor rows."""
+    if isinstance(value, str):
+        return not value.strip()
+    return value.empty and len(value.columns) == 0
 
 
 def load_result_files(paths: Sequence[Path], root: Path, *, concat: bool = False,
-                      read_options: Mapping[str, Mapping[str, Any]] | None = None) -> Any:
-    """Read downloaded result files: ``{relative name: DataFrame}`` or one concatenated frame.
+                      read_options: Mapping[str, Mapping[str, Any]] | None = None,
+                      job: Any = None) -> Any:
+    """Read downloaded result files: ``{relative name: DataFrame | str}``, or with
+    ``concat=True`` one DataFrame of every table, with a ``result_file`` column (``str``)
+    saying which file each row is from.
 
-    With ``concat=True`` a ``result_file`` column (``str``) says which file each row is from.
-    Files that are not tables are left out. ``read_options``: see :func:`read_result_file`.
+    Files of other types are left out. Raises :class:`~bytenite_nb.api.errors.EmptyResultsError`
+    when there is nothing to read (no files, or only empty ones: a job that got no input
+    produces that), and with ``concat=True`` when no file is a table. ``job`` (the job the
+    files came from) names it in those messages. ``read_options``: see
+    :func:`read_result_file`.
     """
     options = check_read_options(read_options)  # (a typo fails before anything is read)
-    frames: dict[str, pd.DataFrame] = {}
+    who = f"job {job.id}" if job is not None else "the job"
+    if not paths:
+        raise EmptyResultsError(f"{who} completed without any result files: its assembler "
+                                "wrote nothing (did it get its input?)", job)
+    loaded: dict[str, pd.DataFrame | str] = {}
     for path in paths:
-        frame = read_result_file(path, options)
-        if frame is not None:
-            frames[Path(path).relative_to(root).as_posix()] = frame
+        value = read_result_file(path, options)
+        if value is not None:
+            loaded[Path(path).relative_to(root).as_posix()] = value
+    names = ", ".join(Path(p).relative_to(root).as_posix() for p in paths)
+    if all(Path(p).stat().st_size == 0 for p in paths) or (
+            loaded and all(_is_nothing(v) for v in loaded.values())):
+        raise EmptyResultsError(f"{who} completed, but its result files are empty ({names}): "
+                                "it produced no rows (did it get its input?)", job)
     if not concat:
-        return frames
-    if not frames:
-        return pd.DataFrame({"result_file": pd.Series([], dtype="str")})
+        if not loaded:
+            import warnings
+
+            warnings.warn(f"{who}'s results are neither tables nor text ({names}); "
+                          "job.download(DIR) saves them as files", ByteniteWarning, stacklevel=3)
+        return loaded
+    tables = {name: v for name, v in loaded.items() if isinstance(v, pd.DataFrame)}
+    if not tables:
+        texts = [name for name, v in loaded.items() if isinstance(v, str)]
+        kind = f"text ({', '.join(texts)})" if texts else f"not tables ({names})"
+        raise EmptyResultsError(
+            f"{who}'s results are {kind}: nothing to concatenate; load_results() without "
+            "concat=True reads them", job)
+    others = [name for name in loaded if name not in tables]
+    if others:
+        import warnings
+
+        warnings.warn(f"concat=True left out {who}'s text results ({', '.join(others)}); "
+                      "load_results() without concat=True returns them as str",
+                      ByteniteWarning, stacklevel=3)
     parts = [
         f.assign(result_file=pd.Series(np.repeat(name, len(f)), dtype="str", index=f.index))
-        for name, f in frames.items()
+        for name, f in tables.items()
     ]
     return pd.concat(parts, ignore_index=True)

@@ -97,6 +97,10 @@ class JobState(_NamedEnum):
 #: Lifecycle order, used for categorical dtypes and for "has the job got past X" checks.
 JOB_STATE_ORDER: tuple[JobState, ...] = tuple(JobState)
 TERMINAL_JOB_STATES = frozenset({JobState.COMPLETE, JobState.FAILED})
+#: ``errorMessage`` of a job ended by an abort. ByteNite reports an abort as FAILED with a
+#: message saying so; a client tells an abort from a failure by such a message (any message
+#: with the word "abort" in it), so this one says "aborted".
+ABORTED_MESSAGE = "Job aborted by user request"
 #: The states a run walks through, in order, when nothing fails.
 RUN_STATES: tuple[JobState, ...] = (
     JobState.STARTED,

@@ -1,7 +1,7 @@
 // JobsDashboard table view (anywidget ES module). Only the current page of rows is in the
 // model; filters and paging are traits the kernel observes to compute the next page.
 import {
-  shortState, stateClass, rowActions, formatDuration, formatCreated, pageInfo,
+  statusLabel, statusClass, rowActions, rowSeconds, formatDuration, formatCreated, pageInfo,
 } from "./dashboard_logic.js";
 import { coalesce } from "./throttle.js";
 
@@ -24,7 +24,7 @@ function select(options, value, onChange, allLabel) {
   return sel;
 }
 
-const COLUMNS = ["state", "name", "template", "created (UTC)", "duration", "chunks", ""];
+const COLUMNS = ["status", "name", "template", "created (UTC)", "duration", "chunks", ""];
 
 function render({ model, el }) {
   const root = h("div", "bn-dashboard");
@@ -63,11 +63,11 @@ function render({ model, el }) {
     const body = rows.map((r) => {
       const tr = h("tr");
       tr.dataset.jobId = r.id;
-      const st = h("td", `bn-state bn-state-${stateClass(r.state)}`, shortState(r.state));
+      const st = h("td", `bn-state bn-state-${statusClass(r.status)}`, statusLabel(r.status));
       const name = h("td", "bn-name", r.name || r.id);
       name.title = r.id;
       const actions = h("td");
-      for (const action of rowActions(r.state)) {
+      for (const action of rowActions(r.status)) {
         const b = h("button", `bn-btn bn-act-${action}`, action);
         b.addEventListener("click", () => model.send({ type: "action", action, job_id: r.id }));
         actions.appendChild(b);
@@ -77,7 +77,7 @@ function render({ model, el }) {
         name,
         h("td", null, r.template_id || ""),
         h("td", null, formatCreated(r.created_at)),
-        h("td", null, formatDuration(r.duration)),
+        durationCell(r),
         h("td", null, r.num_chunks == null ? "" : String(r.num_chunks)),
         actions,
       );
@@ -95,12 +95,28 @@ function render({ model, el }) {
     notice.textContent = model.get("notice") || "";
     notice.style.display = notice.textContent ? "" : "none";
   }
-  const schedule = coalesce(update);
+  // Running jobs' durations count up in the browser: no kernel messages to tick a clock.
+  const running = [];
+  function durationCell(r) {
+    const td = h("td", "bn-duration", formatDuration(rowSeconds(r, Date.now())));
+    if (!["complete", "failed", "aborted"].includes(r.status) && r.started_at) {
+      running.push([td, r]);
+    }
+    return td;
+  }
+  const schedule = coalesce(() => {
+    running.length = 0;
+    update();
+  });
+  const timer = setInterval(() => {
+    for (const [td, r] of running) td.textContent = formatDuration(rowSeconds(r, Date.now()));
+  }, 1000);
   const traits = ["rows", "total", "page", "page_size", "states", "templates", "state_filter",
     "template_filter", "notice"];
   for (const k of traits) model.on(`change:${k}`, schedule);
   update();
   return () => {
+    clearInterval(timer);
     for (const k of traits) model.off(`change:${k}`, schedule);
   };
 }

@@ -1,28 +1,43 @@
-// Pure logic for the jobs dashboard view (tested with node --test).
+// Pure logic for the jobs dashboard view (tested with node --test). A row's `status` is the
+// job's status word (bytenite_nb/vocabulary.py): draft, queued, partitioning, running,
+// assembling, complete, failed, aborted.
 
-/** Short state name: "JOB_STATE_COMPLETE" -> "COMPLETE". */
-export function shortState(state) {
-  return String(state || "").replace(/^JOB_STATE_/, "");
+/** The status words of a job that has ended (its outcome). */
+export const OUTCOMES = ["complete", "failed", "aborted"];
+const NOT_STARTED = new Set(["draft", "unknown", ""]);
+
+/** A status word as a label: the same word in capitals. */
+export function statusLabel(status) {
+  return String(status || "").toUpperCase();
 }
 
-const TERMINAL = new Set(["COMPLETE", "FAILED"]);
-const NOT_STARTED = new Set(["NEW", "UNKNOWN", ""]);
-
-/** CSS class suffix for a state cell. */
-export function stateClass(state) {
-  const s = shortState(state);
-  if (TERMINAL.has(s)) return s;
+/** CSS class suffix for a status cell: the outcome, "new" or "running". */
+export function statusClass(status) {
+  const s = String(status || "");
+  if (OUTCOMES.includes(s)) return s;
   if (NOT_STARTED.has(s)) return "new";
   return "running";
 }
 
-/** Which row actions make sense for a job in this state. */
-export function rowActions(state) {
-  const s = shortState(state);
+/** Which row actions make sense for a job of this status. */
+export function rowActions(status) {
   const actions = ["monitor", "logs"];
-  if (s === "COMPLETE") actions.push("results");
-  if (!TERMINAL.has(s)) actions.push("abort");
+  if (status === "complete") actions.push("results");
+  if (!OUTCOMES.includes(status)) actions.push("abort");
   return actions;
+}
+
+/**
+ * Seconds a row's job has run: its duration once it ended, else the time since it started
+ * (the clock ticks in the browser), else null.
+ */
+export function rowSeconds(row, nowMs) {
+  if (row.duration != null && OUTCOMES.includes(row.status)) return row.duration;
+  if (row.started_at && !NOT_STARTED.has(row.status)) {
+    const start = Date.parse(row.started_at);
+    if (isFinite(start)) return Math.max(0, (nowMs - start) / 1000);
+  }
+  return row.duration == null ? null : row.duration;
 }
 
 /** "1.5s", "2m 03s"; empty for missing values. Input in seconds. */

@@ -15,9 +15,9 @@ function h(tag, cls, text) {
 }
 
 const TRAITS = [
-  "job_id", "name", "state", "stage", "failed_at", "done", "running", "failed", "total",
-  "started_ms", "ended_ms", "grid", "logs", "error_message", "task_error", "summary",
-  "abortable", "abort_requested", "notice", "rate", "eta", "outputs",
+  "job_id", "name", "state", "stage", "failed_at", "tone", "done", "running", "failed", "total",
+  "counted", "started_ms", "ended_ms", "grid", "logs", "error_message", "task_error",
+  "warnings", "summary", "abortable", "abort_requested", "notice", "rate", "eta", "outputs",
 ];
 
 function snapshot(model) {
@@ -25,6 +25,9 @@ function snapshot(model) {
   for (const k of TRAITS) s[k] = model.get(k);
   return s;
 }
+
+/** The mark before a finished job's summary, by tone (as in the text output). */
+const MARKS = { success: "✔ ", warning: "⚠ ", danger: "✘ ", neutral: "■ " };
 
 function render({ model, el }) {
   const root = h("div", "bn-monitor");
@@ -63,15 +66,23 @@ function render({ model, el }) {
   const taskErr = h("pre", "bn-task-error");
   error.append(errorMsg, taskErr);
 
+  const warningsBox = h("div", "bn-warnings");
+  const warningsTitle = h("div", "bn-warnings-title");
+  const warningsList = h("ul", "bn-warnings-list");
+  warningsBox.append(warningsTitle, warningsList);
+
   const summary = h("div", "bn-summary");
+  const summaryMark = h("span", "bn-mark");
+  const summaryText = h("span", "bn-summary-text");
+  summary.append(summaryMark, summaryText);
   const outputs = h("div", "bn-outputs");
   const notice = h("div", "bn-notice");
   const logTail = h("pre", "bn-logtail");
   const logsPanel = h("div", "bn-logs-panel");
   const timelinePanel = h("div", "bn-timeline-panel");
 
-  root.append(head, steps, bar, counts, gridWrap, error, summary, outputs, notice, logTail,
-    timelinePanel, logsPanel);
+  root.append(head, steps, bar, counts, gridWrap, error, warningsBox, summary, outputs, notice,
+    logTail, timelinePanel, logsPanel);
 
   // Rate and time left: the browser's own meter, fed on the browser's clock whenever more
   // tasks have finished, so the time left counts down between kernel messages. Until it has
@@ -143,7 +154,7 @@ function render({ model, el }) {
     title.textContent = vm.title;
     jobId.textContent = vm.jobId;
     jobId.style.display = vm.jobId && vm.jobId !== vm.title ? "" : "none";
-    badge.textContent = vm.state || vm.stage;
+    badge.textContent = vm.badge;
     clock.textContent = vm.elapsed;
 
     steps.replaceChildren(
@@ -167,7 +178,11 @@ function render({ model, el }) {
     errorMsg.textContent = vm.error;
     taskErr.textContent = vm.taskError;
     taskErr.style.display = vm.taskError ? "" : "none";
-    summary.textContent = vm.summary;
+    warningsTitle.textContent = vm.warnings.length === 1 ? "⚠ warning" : "⚠ warnings";
+    warningsList.replaceChildren(...vm.warnings.map((w) => h("li", null, w)));
+    warningsBox.style.display = vm.warnings.length ? "" : "none";
+    summaryMark.textContent = MARKS[vm.tone] || "";
+    summaryText.textContent = vm.summary;
     summary.style.display = vm.summary ? "" : "none";
     outputs.textContent = outputsLine(s.outputs, vm.jobId);
     outputs.style.display = outputs.textContent ? "" : "none";

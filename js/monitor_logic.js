@@ -6,7 +6,7 @@
 /** The lifecycle steps the monitor shows, in order. */
 export const STAGES = ["queued", "partitioning", "tasks", "assembling", "done"];
 
-/** Human labels for the steps. */
+/** Human labels for the steps (and for the last step of a failed or aborted job). */
 export const STAGE_LABELS = {
   queued: "Queued",
   partitioning: "Partitioning",
@@ -14,7 +14,37 @@ export const STAGE_LABELS = {
   assembling: "Assembling",
   done: "Done",
   failed: "Failed",
+  aborted: "Aborted",
 };
+
+/** Stages of a job that has ended. */
+export const END_STAGES = ["done", "failed", "aborted"];
+
+/**
+ * Colour of each tone (badge backgrounds behind white text, contrast >= 4.5:1); the same as
+ * bytenite_nb/notebook/widgets/_view.py COLORS and the --bn-* variables in bytenite.css.
+ */
+export const TONE_COLORS = {
+  success: "#1a7f37",
+  danger: "#cf222e",
+  active: "#0969da",
+  warning: "#9a6700",
+  neutral: "#59636e",
+};
+
+/** The colour family of a stage (success, warning: complete with warnings, danger,
+ * neutral: aborted, active). */
+export function toneOf(stage, warnings) {
+  if (stage === "done") return warnings && warnings.length ? "warning" : "success";
+  if (stage === "failed") return "danger";
+  if (stage === "aborted") return "neutral";
+  return "active";
+}
+
+/** A status word as a label: the same word in capitals ("aborted" -> "ABORTED"). */
+export function label(word) {
+  return String(word || "").toUpperCase();
+}
 
 /**
  * One character per task in the `grid` trait (kept in sync with
@@ -22,9 +52,9 @@ export const STAGE_LABELS = {
  */
 export const GRID_STATES = {
   q: { name: "queued", color: "#c9d1d9" },
-  r: { name: "running", color: "#3b82f6" },
+  r: { name: "running", color: "#0969da" },
   y: { name: "retrying", color: "#d4a72c" },
-  d: { name: "done", color: "#2da44e" },
+  d: { name: "done", color: "#1a7f37" },
   f: { name: "failed", color: "#cf222e" },
   c: { name: "cancelled", color: "#8c959f" },
 };
@@ -133,16 +163,20 @@ export function viewModel(s, nowMs) {
   const failed = s.failed || 0;
   const running = s.running || 0;
   const stage = s.stage || "queued";
-  const terminal = stage === "done" || stage === "failed";
-  const tone = stage === "done" ? "success" : stage === "failed" ? "danger" : "active";
-  const reached = stage === "failed" ? s.failed_at || "queued" : stage;
+  const terminal = END_STAGES.includes(stage);
+  const ended = stage === "failed" || stage === "aborted";
+  const warnings = Array.isArray(s.warnings) ? s.warnings : [];
+  const tone = s.tone || toneOf(stage, warnings);
+  // A bare job record knows how many tasks there are, not how many are done.
+  const counted = s.counted === undefined ? total > 0 : !!s.counted;
+  const reached = ended ? s.failed_at || "queued" : stage;
   const reachedIdx = Math.max(0, STAGES.indexOf(reached));
   const steps = STAGES.map((name, i) => {
     let status = "todo";
     if (stage === "done" || i < reachedIdx) status = "done";
-    else if (i === reachedIdx) status = stage === "failed" ? "failed" : "current";
-    const label = i === STAGES.length - 1 && stage === "failed" ? "Failed" : STAGE_LABELS[name];
-    return { name, label, status };
+    else if (i === reachedIdx) status = ended ? stage : "current";
+    const text = i === STAGES.length - 1 && ended ? STAGE_LABELS[stage] : STAGE_LABELS[name];
+    return { name, label: text, status };
   });
   const finished = done + failed;
   const pct = total > 0 ? Math.min(100, (100 * finished) / total) : stage === "done" ? 100 : 0;
@@ -150,20 +184,22 @@ export function viewModel(s, nowMs) {
   const failedPct = total > 0 ? (100 * failed) / total : 0;
   const runningPct = total > 0 ? (100 * running) / total : 0;
   const elapsed = formatElapsed(elapsedMs(s.started_ms, s.ended_ms, nowMs));
-  const counts =
-    total > 0
-      ? `${done}/${total} done` +
-        (running ? ` · ${running} running` : "") +
-        (failed ? ` · ${failed} failed` : "")
-      : stage === "queued"
-        ? "waiting for tasks"
-        : "";
+  let counts = "";
+  if (total > 0 && !counted) counts = `${total} task${total === 1 ? "" : "s"}`;
+  else if (total > 0) {
+    counts =
+      `${done}/${total} done` +
+      (running ? ` · ${running} running` : "") +
+      (failed ? ` · ${failed} failed` : "");
+  } else if (stage === "queued") counts = "waiting for tasks";
   return {
     title: s.name || s.job_id || "job",
     jobId: s.job_id || "",
     state: s.state || "",
+    badge: label(s.state || stage),
     stage,
     tone,
+    color: TONE_COLORS[tone] || TONE_COLORS.active,
     terminal,
     steps,
     pct,
@@ -173,8 +209,9 @@ export function viewModel(s, nowMs) {
     counts,
     elapsed,
     summary: s.summary || "",
-    error: s.error_message || "",
-    taskError: s.task_error || "",
+    error: stage === "failed" ? s.error_message || "" : "",
+    taskError: stage === "failed" ? s.task_error || "" : "",
+    warnings: stage === "done" ? warnings : [],
     logs: Array.isArray(s.logs) ? s.logs : [],
     canAbort: !terminal && !!s.abortable && !s.abort_requested,
     notice: s.notice || "",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import logging
 import os
@@ -25,12 +26,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from bytenite_nb import wire
+from bytenite_nb import vocabulary, wire
+from bytenite_nb.api import checks
 from bytenite_nb.api._http import Transport
 from bytenite_nb.api.config import Settings, resolve_settings
-from bytenite_nb.api.errors import APIStatusError, ByteniteError, NotFoundError
+from bytenite_nb.api.errors import (
+    APIStatusError,
+    BadRequestError,
+    ByteniteError,
+    ByteniteWarning,
+    NotFoundError,
+    ResultsNotReadyError,
+)
 from bytenite_nb.api.events import EventStream
-from bytenite_nb.api.jobs import Job
+from bytenite_nb.api.jobs import Job, has_live, mark_deleted
 from bytenite_nb.api.models import (
     DataSourceInfo,
     LogEntry,
@@ -278,21 +287,29 @@ class Client:
     ) -> Iterator[Job]:
         """Iterate jobs lazily, one request per ``page_size`` jobs.
 
-        ``state`` (a JobState or name, or several) and ``template_id`` become filters; any
-        filter sends ``POST /jobs/filter``, otherwise ``GET /jobs``. ``filters`` takes
-        :func:`Filter` dicts. ``limit`` caps how many jobs are yielded.
+        ``state``: a status word (``running``, ``complete``, ``failed``, ``aborted``...), an
+        alias (``completed``, ``cancelled``...), a wire name, or several of them (see
+        :mod:`bytenite_nb.vocabulary`; an unknown word is a ``ValueError`` with a
+        did-you-mean). ``state`` and ``template_id`` become filters; any filter sends
+        ``POST /jobs/filter``, otherwise ``GET /jobs``. ``failed`` and ``aborted`` share the
+        wire's FAILED, so those are told apart here, job by job. ``filters`` takes
+        :func:`Filter` dicts. ``limit`` caps how many jobs are yielded. A ``template_id`` no
+        template has, when nothing matched, gives a :class:`ByteniteWarning` with a
+        did-you-mean (it may be a typo; jobs of a deleted template still list).
         """
         all_filters = list(filters or ())
+        wanted: tuple[str, ...] = ()
         if state is not None:
-            if isinstance(state, (list, tuple, set, frozenset)):
-                names = [wire.JobState.parse(s).value for s in state]
-                all_filters.append(Filter("state", wire.FilterCondition.IN, names))
+            wanted = vocabulary.parse_statuses(state)
+            names = [s.value for s in vocabulary.wire_states(wanted)]
+            if len(names) == 1:
+                all_filters.append(Filter("state", wire.FilterCondition.EQ, names[0]))
             else:
-                all_filters.append(
-                    Filter("state", wire.FilterCondition.EQ, wire.JobState.parse(state).value)
-                )
+                all_filters.append(Filter("state", wire.FilterCondition.IN, names))
         if template_id is not None:
             all_filters.append(Filter("templateId", wire.FilterCondition.EQ, template_id))
+        # failed/aborted are one wire state: the server's filter cannot tell them apart.
+        refine = len({vocabulary.FAILED, vocabulary.ABORTED} & set(wanted)) == 1
 
         def fetch(offset: int, size: int) -> Page[Job]:
             if all_filters:
@@ -312,10 +329,40 @@ class Client:
             items = [Job(self, raw) for raw in answer.get("data") or ()]
             return Page(items, Pagination.from_json(answer.get("pagination")))
 
-        return paginate(fetch, page_size=page_size, limit=limit)
+        listing = paginate(fetch, page_size=page_size, limit=None if refine else limit)
+        if refine:
+            listing = (job for job in listing if job.status in wanted)
+            if limit is not None:
+                listing = itertools.islice(listing, limit)
+        if template_id is None:
+            return listing
+        return self._warn_unknown_template(listing, template_id)
+
+    def _warn_unknown_template(self, listing: Iterator[Job], template_id: str) -> Iterator[Job]:
+        """``listing``, and when it turned out empty, a warning if no template is called
+        ``template_id`` (with a did-you-mean)."""
+        found = False
+        for job in listing:
+            found = True
+            yield job
+        if found:
+            return
+        try:
+            known = [t.id for t in self.templates()]
+        except ByteniteError:  # the warning is a courtesy; the listing stands
+            return
+        if template_id not in known:
+            import warnings
+
+            hint = vocabulary.suggest(template_id, known, cutoff=checks.ID_CUTOFF)
+            warnings.warn(
+                f"no jobs, and no template is called {template_id!r} on {self.base_url}."
+                f"{hint or ' `%bytenite templates` lists them.'}",
+                ByteniteWarning, stacklevel=3)
 
     def jobs_df(self, *, page_size: int = 1000, **kwargs: Any) -> pd.DataFrame:
-        """:meth:`jobs` as a typed DataFrame indexed by job id (``frames.jobs_df``)."""
+        """:meth:`jobs` as a typed DataFrame indexed by job id (``frames.jobs_df``);
+        ``jobs_df(state="aborted")`` keeps the aborted ones."""
         from bytenite_nb import frames
 
         return frames.jobs_df(self.jobs(page_size=page_size, **kwargs))
@@ -360,17 +407,38 @@ class Client:
         )
 
     def run_job(self, job_id: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
-        """``POST /jobs/{id}/run``: start a NEW job. Not retried after a lost answer."""
+        """``POST /jobs/{id}/run``: start a NEW job. Not retried after a lost answer. The
+        job's live handles, if any, are brought up to date."""
         body = {"config": wire.camelize_keys(config)} if config else {}
-        return self._call("POST", f"{_C}/jobs/{job_id}/run", json=body, idempotent=False)
+        answer = self._call("POST", f"{_C}/jobs/{job_id}/run", json=body, idempotent=False)
+        self._update_handles(job_id)
+        return answer
 
     def abort_job(self, job_id: str) -> dict[str, Any]:
-        """``POST /jobs/{id}/abort``: a running job ends FAILED; a never-started one is deleted."""
-        return self._call("POST", f"{_C}/jobs/{job_id}/abort", idempotent=False)
+        """``POST /jobs/{id}/abort``: a running job ends ``aborted`` (FAILED on the wire); a
+        never-started one is deleted. The job's live handles, if any, are brought up to
+        date."""
+        answer = self._call("POST", f"{_C}/jobs/{job_id}/abort", idempotent=False)
+        self._update_handles(job_id)
+        return answer
+
+    def _update_handles(self, job_id: str) -> None:
+        """Re-read a job that was just changed, when a handle of it is alive (the read
+        updates them all; a job gone is marked deleted). Nothing is read otherwise."""
+        if not has_live(self, job_id):
+            return
+        try:
+            self.job(job_id)
+        except NotFoundError:
+            mark_deleted(self, job_id)
+        except ByteniteError as exc:  # the change itself succeeded: that is what counts
+            log.debug("could not re-read job %s after changing it: %s", job_id, exc)
 
     def delete_job(self, job_id: str) -> dict[str, Any]:
-        """``DELETE /jobs/{id}``."""
-        return self._call("DELETE", f"{_C}/jobs/{job_id}")
+        """``DELETE /jobs/{id}`` (the job's live handles then say ``deleted``)."""
+        answer = self._call("DELETE", f"{_C}/jobs/{job_id}")
+        mark_deleted(self, job_id)
+        return answer
 
     def upload_completed(self, job_id: str) -> dict[str, Any]:
         """``PATCH /jobs/{id}/uploadcompleted``: the ``file`` input is in place."""
@@ -414,8 +482,21 @@ class Client:
         self.upload_completed(job_id)
 
     def results(self, job_id: str) -> list[ResultFile]:
-        """``GET /jobs/{id}/results``: names and temporary links (400 until COMPLETE)."""
-        answer = self._call("GET", f"{_C}/jobs/{job_id}/results")
+        """``GET /jobs/{id}/results``: names and temporary links.
+
+        Raises :class:`~bytenite_nb.api.errors.ResultsNotReadyError` (a ``BadRequestError``
+        saying to call ``job.wait()``) while the job has not completed.
+        """
+        try:
+            answer = self._call("GET", f"{_C}/jobs/{job_id}/results")
+        except BadRequestError as exc:
+            try:
+                job = self.job(job_id)
+            except ByteniteError:
+                raise exc from None
+            if not job.is_terminal:
+                raise ResultsNotReadyError.for_job(job, exc) from None
+            raise
         return [ResultFile.from_json(r) for r in answer.get("results") or ()]
 
     def download_results(
@@ -639,7 +720,10 @@ class Client:
         ``source``: an ``http(s)://`` URL (url source), a local path, bytes or a binary file
         (file source, uploaded streamed), a wire dict, a descriptor name such as
         ``"bypass"``, or ``None`` for the template's default. Inputs are checked before
-        anything is created; if a later step fails, the draft job is deleted again.
+        anything is created (:mod:`bytenite_nb.api.checks`: the template exists, a template
+        that needs input data gets some, every param is one its section's schema declares;
+        ``NotFoundError``/``InputError`` naming the fix); if a later step fails, the draft
+        job is deleted again.
         """
         upload: Any = None
         data_source: dict[str, Any] | None = None
@@ -668,6 +752,10 @@ class Client:
         destination = _data_source(data_destination) if data_destination is not None else None
         if params is not None:
             _check_param_sections(params)
+        template = checks.find_template(self, template_id)
+        checks.check_input(template, data_source, uploading=upload is not None)
+        if params is not None:
+            params = checks.route_params(template, params)
 
         job = self.create_job(template_id, name=name, description=description)
         try:

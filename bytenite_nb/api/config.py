@@ -1,18 +1,35 @@
 """Where the client's API key and base URL come from: one function, one fixed order.
 
+A key belongs to a server, so the two are resolved together: first the server, then the key
+meant for it.
+
+Base URL, first match wins:
+
+1. the ``base_url`` argument;
+2. the server the notebook's ``%bytenite`` magics use, in a kernel where they chose one
+   (``%bytenite local``, ``%config ByteniteMagics.base_url``): a ``Client()`` or widget made
+   there talks to the same server as the magics, with the same key;
+3. ``BYTENITE_BASE_URL``;
+4. ``base_url`` in the ``[default]`` table of ``config.toml`` in
+   ``platformdirs.user_config_dir("bytenite-nb")`` (or the file ``BYTENITE_CONFIG_FILE`` names);
+5. a running ByteNite Local you started (its ``server.json``);
+6. :data:`DEFAULT_BASE_URL`.
+
 API key, first match wins:
 
 1. the ``api_key`` argument;
-2. the ``BYTENITE_API_KEY`` environment variable;
-3. ``api_key`` in the ``[default]`` table of ``config.toml`` in
-   ``platformdirs.user_config_dir("bytenite-nb")`` (or the file ``BYTENITE_CONFIG_FILE`` names);
-4. the OS keyring (service ``bytenite-nb``, user = profile), if ``keyring`` is installed;
-5. the key of a ByteNite Local you started (``<data dir>/api_key`` next to its ``server.json``),
-   when the base URL is that server's.
+2. a key that belongs to that server: the magics' key for their server; ``BYTENITE_API_KEY``
+   when ``BYTENITE_BASE_URL`` names that server; the config file's ``api_key`` when its
+   ``base_url`` names it; the key file of the ByteNite Local serving it
+   (``<data dir>/api_key`` next to its ``server.json``);
+3. a key that names no server: ``BYTENITE_API_KEY`` without ``BYTENITE_BASE_URL``, the config
+   file's ``api_key`` without a ``base_url``, the OS keyring (service ``bytenite-nb``, user =
+   profile, if ``keyring`` is installed).
 
-Base URL: argument, ``BYTENITE_BASE_URL``, ``base_url`` in the config file, a running
-ByteNite Local (its ``server.json``), then :data:`DEFAULT_BASE_URL`. A base URL is the host
-root; a trailing ``/v1/customer`` (or ``/v1/computing``) is trimmed.
+So ``BYTENITE_API_KEY`` set for a hosted account is never sent to the ByteNite Local that
+``%bytenite local`` started (that server's own key is), and a key the environment pairs with
+one server is not sent to another. A base URL is the host root; a trailing ``/v1/customer``
+(or ``/v1/computing``) is trimmed.
 
 The key is held in :class:`Settings`, whose repr masks it.
 """
@@ -23,6 +40,7 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +55,7 @@ __all__ = [
     "CONFIG_FILE_ENV",
     "DEFAULT_BASE_URL",
     "LOCAL_DIR_ENV",
+    "SessionServer",
     "Settings",
     "config_path",
     "normalize_base_url",
@@ -44,6 +63,7 @@ __all__ = [
     "resolve_settings",
     "save_config",
     "save_keyring_key",
+    "set_session_server",
 ]
 
 API_KEY_ENV = "BYTENITE_API_KEY"
@@ -195,13 +215,40 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: ``() -> (base URL, its key or None) | None``: the server the notebook's magics use now.
+SessionServer = Callable[[], "tuple[str, str | None] | None"]
+_SESSION_SERVER: SessionServer | None = None
+
+
+def set_session_server(provider: SessionServer | None) -> None:
+    """Let :func:`resolve_settings` ask ``provider`` which server (and key) the notebook's
+    magics use; ``None`` forgets it. The notebook extension sets it; the client never
+    imports the notebook layer."""
+    global _SESSION_SERVER
+    _SESSION_SERVER = provider
+
+
+def _session_server() -> tuple[str, str | None] | None:
+    provider = _SESSION_SERVER
+    if provider is None:
+        return None
+    try:
+        found = provider()
+    except Exception:  # a broken provider must not break every Client()
+        return None
+    if not found or not found[0]:
+        return None
+    return found[0], (found[1] or None)
+
+
 def resolve_settings(
     api_key: str | None = None, base_url: str | None = None, *, profile: str = DEFAULT_PROFILE
 ) -> Settings:
-    """Resolve the API key and base URL in the documented order (see the module docstring).
+    """Resolve the base URL, then the API key meant for it, in the documented order (see the
+    module docstring).
 
-    Raises :class:`MissingCredentialsError` naming every place it looked when no key is found,
-    :class:`ConfigurationError` for an invalid URL or unreadable config file.
+    Raises :class:`MissingCredentialsError` naming every place it looked when no key is found
+    for that server, :class:`ConfigurationError` for an invalid URL or unreadable config file.
     """
     path = config_path()
     file_cfg: dict[str, Any] | None = None
@@ -222,13 +269,17 @@ def resolve_settings(
             local = _running_local()
         return local  # type: ignore[return-value]
 
-    # Base URL first: the local server's key only applies when we talk to that server.
+    session = _session_server() if not base_url else None
+    env_url = os.environ.get(BASE_URL_ENV, "").strip() or None
+    env_key = os.environ.get(API_KEY_ENV, "").strip() or None
     url_source = ""
     url = base_url
     if url:
         url_source = "argument"
-    elif os.environ.get(BASE_URL_ENV, "").strip():
-        url, url_source = os.environ[BASE_URL_ENV], f"environment variable {BASE_URL_ENV}"
+    elif session:
+        url, url_source = session[0], "the server the %bytenite magics use"
+    elif env_url:
+        url, url_source = env_url, f"environment variable {BASE_URL_ENV}"
     elif file_value("base_url"):
         url, url_source = file_value("base_url"), f"config file {path}"
     elif running_local():
@@ -238,29 +289,54 @@ def resolve_settings(
     assert url is not None
     url = normalize_base_url(url)
 
-    key, key_source = api_key, "argument"
-    if not key and os.environ.get(API_KEY_ENV, "").strip():
-        key, key_source = os.environ[API_KEY_ENV].strip(), f"environment variable {API_KEY_ENV}"
-    if not key and file_value("api_key"):
-        key, key_source = file_value("api_key"), f"config file {path}"
+    def same(server: str | None) -> bool:
+        try:
+            return server is not None and normalize_base_url(server) == url
+        except ConfigurationError:
+            return False
+
+    # (key, where it came from, the server it belongs to or None) in the documented order.
+    candidates: list[tuple[str | None, str, str | bool | None]] = [
+        (api_key, "argument", True),
+    ]
+    if session:
+        candidates.append((session[1], "the %bytenite magics' key for their server",
+                           session[0]))
+    candidates.append((env_key, f"environment variable {API_KEY_ENV}", env_url))
+    candidates.append((file_value("api_key"), f"config file {path}", file_value("base_url")))
+    found_local = running_local()
+    if found_local and found_local[1]:
+        candidates.append((found_local[1], f"ByteNite Local data dir {_local_dir()}",
+                           found_local[0]))
+    key, key_source = None, ""
+    for bound in (True, False):
+        for value, source, server in candidates:
+            if not value:
+                continue
+            if server is True or (bound and same(server)) or (not bound and server is None):
+                key, key_source = value, source
+                break
+        if key:
+            break
     if not key:
-        key, key_source = _keyring_key(profile), f"keyring service {KEYRING_SERVICE!r}"
+        key = _keyring_key(profile)
+        key_source = f"keyring service {KEYRING_SERVICE!r}"
     if not key:
-        found = running_local()
-        if found and found[1] and normalize_base_url(found[0]) == url:
-            key, key_source = found[1], f"ByteNite Local data dir {_local_dir()}"
-    if not key:
-        raise MissingCredentialsError(
-            [
-                "the api_key argument: Client(api_key=...)",
-                f"the {API_KEY_ENV} environment variable",
-                f'api_key = "..." under [{profile}] in {path}'
-                " (write it with bytenite_nb.api.config.save_config)",
-                f"the OS keyring, service {KEYRING_SERVICE!r}, user {profile!r}"
-                " (needs the 'keyring' package)",
-                f"a running ByteNite Local at {url} (its key file {_local_dir() / 'api_key'})",
-            ]
-        )
+        elsewhere = [f"{source} (it is for {server})" for value, source, server in candidates
+                     if value and isinstance(server, str) and not same(server)]
+        places = [
+            "the api_key argument: Client(api_key=...)",
+            f"the {API_KEY_ENV} environment variable",
+            f'api_key = "..." under [{profile}] in {path}'
+            " (write it with bytenite_nb.api.config.save_config)",
+            f"the OS keyring, service {KEYRING_SERVICE!r}, user {profile!r}"
+            " (needs the 'keyring' package)",
+            f"a running ByteNite Local at {url} (its key file {_local_dir() / 'api_key'})",
+        ]
+        if elsewhere:
+            places.append(f"keys for other servers were not sent to {url}: "
+                          + "; ".join(elsewhere))
+        raise MissingCredentialsError(places, base_url=url, elsewhere=elsewhere)
     return Settings(
         api_key=key, base_url=url, api_key_source=key_source, base_url_source=url_source
     )

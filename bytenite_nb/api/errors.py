@@ -11,6 +11,7 @@ was not reachable"::
     ├── APIError                             anything that went wrong talking to the API
     │   ├── APIStatusError                   the server answered with an error status
     │   │   ├── BadRequestError              400 (also ValueError)
+    │   │   │   └── ResultsNotReadyError     results asked for before the job completed
     │   │   ├── AuthenticationError          401
     │   │   ├── PermissionDeniedError        403
     │   │   ├── NotFoundError                404 (also LookupError)
@@ -21,7 +22,9 @@ was not reachable"::
     │   ├── APIConnectionError               no answer: refused, reset, DNS, retries exhausted
     │   │   └── APITimeoutError              connect or read timeout (also TimeoutError)
     │   └── APIResponseError                 an answer that is not the JSON the API promises
-    ├── JobFailedError                       a waited-for job ended JOB_STATE_FAILED
+    ├── InputError                          inputs refused before a job exists (also ValueError)
+    ├── JobFailedError                       a waited-for job ended failed or aborted
+    ├── EmptyResultsError                    a completed job produced nothing to read
     └── WaitTimeoutError                     Job.wait(timeout=...) ran out (also TimeoutError)
 
 ``APIStatusError`` carries ByteNite's error body: ``status_code``, ``message`` (the top-level
@@ -39,6 +42,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from bytenite_nb import wire
+from bytenite_nb._warnings import ByteniteWarning
 
 if TYPE_CHECKING:  # pragma: no cover
     import requests
@@ -54,14 +58,18 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ByteniteError",
+    "ByteniteWarning",
     "ConfigurationError",
     "ConflictError",
+    "EmptyResultsError",
+    "InputError",
     "InternalServerError",
     "JobFailedError",
     "MissingCredentialsError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResultsNotReadyError",
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "make_status_error",
@@ -72,15 +80,24 @@ class ByteniteError(Exception):
     """Root of every exception raised by bytenite-nb on purpose."""
 
 
+
+
 class ConfigurationError(ByteniteError):
     """The client is configured in a way that cannot work (bad URL, unreadable config file)."""
 
 
 class MissingCredentialsError(ConfigurationError):
-    """No API key was found; the message lists every place the client looked."""
+    """No API key was found for the server; the message lists every place the client looked.
 
-    def __init__(self, places: list[str]) -> None:
+    ``base_url`` is the server a key was looked for; ``elsewhere`` names the keys found that
+    belong to other servers (not sent to this one).
+    """
+
+    def __init__(self, places: list[str], *, base_url: str | None = None,
+                 elsewhere: list[str] | None = None) -> None:
         self.places = list(places)
+        self.base_url = base_url
+        self.elsewhere = list(elsewhere or [])
         listing = "\n".join(f"  - {place}" for place in self.places)
         super().__init__(
             "No ByteNite API key found. Set one in any of these places "
@@ -138,16 +155,22 @@ class APIStatusError(APIError):
         self.error_message = error_message or None
         self.body = body
 
+    @property
+    def detail(self) -> str | None:
+        """The description when it adds something to the message, else ``None``.
+
+        ByteNite's generic per-status descriptions ("Returned when the user is not
+        authenticated.") repeat what the status says; a specific description is kept.
+        """
+        text = (self.description or "").strip()
+        if not text or text in self.message or text.startswith("Returned when"):
+            return None
+        return text
+
     def __str__(self) -> str:
         text = f"{self.status_code} {self.message}"
-        # ByteNite's generic per-status descriptions ("Returned when the user is not
-        # authenticated.") repeat what the status says; a specific description is kept.
-        if (
-            self.description
-            and self.description not in self.message
-            and not self.description.startswith("Returned when")
-        ):
-            text += f": {self.description}"
+        if self.detail:
+            text += f": {self.detail}"
         where = f"{self.method} {_path(self.url)}: " if self.method and self.url else ""
         rid = f" (request id {self.request_id})" if self.request_id else ""
         return f"{where}{text}{rid}"
@@ -165,6 +188,29 @@ def _path(url: str) -> str:
 
 class BadRequestError(APIStatusError, ValueError):
     """400: the request was malformed or not allowed in the job's current state."""
+
+
+class ResultsNotReadyError(BadRequestError):
+    """400: the job's results were asked for before it completed.
+
+    ``job`` is the job (when known); the message says what to call instead.
+    """
+
+    job: Job | None = None
+
+    @classmethod
+    def for_job(cls, job: Job, cause: APIStatusError | None = None) -> ResultsNotReadyError:
+        """The error for ``job``, which has not completed yet (``cause``: the server's)."""
+        error = cls(
+            f"job {job.id} is still {job.status}: its results exist once it completes; "
+            "call job.wait() first, or job.load_results(), which waits",
+            status_code=400,
+            method=getattr(cause, "method", None), url=getattr(cause, "url", None),
+            request_id=getattr(cause, "request_id", None),
+            body=getattr(cause, "body", None),
+        )
+        error.job = job
+        return error
 
 
 class AuthenticationError(APIStatusError):
@@ -208,17 +254,19 @@ class APIResponseError(APIError):
 
 
 class JobFailedError(ByteniteError):
-    """A job ended ``JOB_STATE_FAILED``.
+    """A job ended ``JOB_STATE_FAILED``: its status is ``failed``, or ``aborted``.
 
     Attributes: ``job`` (the refreshed :class:`~bytenite_nb.api.jobs.Job`), ``error_message``
-    (the job's ``errorMessage``), ``error_logs`` (the first ERROR-or-worse log lines).
+    (the job's ``errorMessage``), ``error_logs`` (the first ERROR-or-worse log lines),
+    ``aborted`` (whether it ended by an abort rather than a failure).
     """
 
     def __init__(self, job: Job, error_logs: list[str] | None = None) -> None:
         self.job = job
         self.error_message = job.error_message
         self.error_logs = list(error_logs or [])
-        text = f"Job {job.id} failed"
+        self.aborted = getattr(job, "status", "") == "aborted"
+        text = f"Job {job.id} was aborted" if self.aborted else f"Job {job.id} failed"
         if self.error_message:
             text += f": {self.error_message}"
         if self.error_logs:
@@ -226,6 +274,23 @@ class JobFailedError(ByteniteError):
                 f"  {line}" for line in self.error_logs
             )
         super().__init__(text)
+
+
+class InputError(ByteniteError, ValueError):
+    """A job's inputs were refused on the client, before anything was created: a param its
+    template does not take, a param whose section is ambiguous, no input data for a template
+    that needs some. The message names the fix."""
+
+
+class EmptyResultsError(ByteniteError, ValueError):
+    """A completed job produced nothing to read: no result files, or only empty ones.
+
+    ``job`` is the job; the message names what was found and what usually causes it.
+    """
+
+    def __init__(self, message: str, job: Job | None = None) -> None:
+        self.job = job
+        super().__init__(message)
 
 
 class WaitTimeoutError(ByteniteError, TimeoutError):
@@ -237,8 +302,9 @@ class WaitTimeoutError(ByteniteError, TimeoutError):
     def __init__(self, job: Job, timeout: float) -> None:
         self.job = job
         self.timeout = timeout
+        status = getattr(job, "status", None) or job.state.name
         super().__init__(
-            f"Job {job.id} still {job.state.name} after waiting {timeout:g} s "
+            f"Job {job.id} still {status} after waiting {timeout:g} s "
             "(it keeps running; call wait() again or abort())"
         )
 

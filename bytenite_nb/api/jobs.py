@@ -2,19 +2,33 @@
 
 Attributes are read from the job's protojson (``raw``) on access, so unknown fields are kept
 and building thousands of jobs from a listing costs one small object each.
+
+Handles are live. Every handle of one job on one server shares one record, and every answer
+that carries the job (any client call that returns it, an abort, a delete, a watcher's poll
+or a ``job.state`` event it follows) updates that record, so ``job.state`` and
+``job.status`` in your namespace say what the server says without a ``refresh()``: after
+``%bytenite abort $job``, ``job.status`` is ``aborted``. A record never moves backwards in the
+job's lifecycle (an older answer arriving late is ignored). A deleted job's handles say
+``deleted``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bytenite_nb import wire
-from bytenite_nb.api.errors import JobFailedError, WaitTimeoutError
+from bytenite_nb import vocabulary, wire
+from bytenite_nb.api.errors import (
+    JobFailedError,
+    ResultsNotReadyError,
+    WaitTimeoutError,
+)
 from bytenite_nb.api.models import (
     LogEntry,
     ResultFile,
@@ -35,13 +49,96 @@ if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.api.watcher import JobWatcher
     from bytenite_nb.timeline import Timeline
 
-__all__ = ["Job"]
+__all__ = ["Job", "set_wait_view"]
 
 log = logging.getLogger("bytenite_nb.api")
 
 #: How many ERROR-or-worse log lines a JobFailedError quotes.
 ERROR_LOG_LINES = 5
 _ERROR_LEVELS = (wire.LogLevel.ERROR, wire.LogLevel.FATAL, wire.LogLevel.PANIC)
+_RANK = {state: i for i, state in enumerate(wire.JOB_STATE_ORDER)}
+
+
+def _rank(raw: dict[str, Any]) -> int:
+    try:
+        state = wire.JobState.parse(raw.get("state") or "JOB_STATE_UNKNOWN")
+    except ValueError:
+        return -1
+    if state is wire.JobState.UNKNOWN:
+        return -1
+    return len(_RANK) if state.is_terminal else _RANK[state]
+
+
+class _Record:
+    """The one copy of a job's JSON that every handle of that job shares."""
+
+    __slots__ = ("__weakref__", "deleted", "outputs", "raw", "template_info")
+
+    def __init__(self, raw: dict[str, Any], template_info: dict[str, Any] | None) -> None:
+        self.raw = raw
+        self.template_info = template_info
+        self.deleted = False
+        self.outputs: Outputs | None = None  # what the job produced, once someone asked
+
+    def take(self, raw: dict[str, Any], template_info: dict[str, Any] | None) -> None:
+        """Adopt a newer answer about the job (never one from earlier in its lifecycle)."""
+        if _rank(raw) >= _rank(self.raw):
+            self.raw = raw
+        if template_info:
+            self.template_info = template_info
+
+
+#: (base URL, job id) -> the record the live handles of that job share.
+_LIVE: weakref.WeakValueDictionary[tuple[str, str], _Record] = weakref.WeakValueDictionary()
+_LIVE_LOCK = threading.Lock()
+
+
+def _shared(client: Client, raw: dict[str, Any],
+            template_info: dict[str, Any] | None) -> _Record:
+    job_id = str(raw.get("id") or "")
+    if not job_id:
+        return _Record(raw, template_info)
+    key = (str(getattr(client, "base_url", "")), job_id)
+    with _LIVE_LOCK:
+        record = _LIVE.get(key)
+        if record is None:
+            record = _LIVE[key] = _Record(raw, template_info)
+            return record
+    record.take(raw, template_info)
+    return record
+
+
+def update_live(client: Client, job_id: str, fields: dict[str, Any]) -> None:
+    """Merge ``fields`` (camelCase job fields, e.g. from a ``job.state`` event) into the live
+    record of ``job_id``, if any handle of it is alive."""
+    record = _LIVE.get((str(getattr(client, "base_url", "")), job_id))
+    if record is not None:
+        record.take({**record.raw, **{k: v for k, v in fields.items() if v is not None}}, None)
+
+
+def has_live(client: Client, job_id: str) -> bool:
+    """Whether some handle of ``job_id`` on ``client``'s server is alive."""
+    return (str(getattr(client, "base_url", "")), job_id) in _LIVE
+
+
+def mark_deleted(client: Client, job_id: str) -> None:
+    """Tell every live handle of ``job_id`` that the job no longer exists."""
+    record = _LIVE.get((str(getattr(client, "base_url", "")), job_id))
+    if record is not None:
+        record.deleted = True
+
+
+#: Shows a job's progress while :meth:`Job.load_results` waits for it; the notebook layer
+#: sets it (``None``: wait without showing anything).
+_WAIT_VIEW: Callable[[Job], contextlib.AbstractContextManager[Any]] | None = None
+
+
+def set_wait_view(factory: Callable[[Job], contextlib.AbstractContextManager[Any]] | None,
+                  ) -> None:
+    """Set what shows a job's progress while ``load_results`` waits for it (a context
+    manager factory taking the job), or ``None``. The notebook extension sets it."""
+    global _WAIT_VIEW
+    _WAIT_VIEW = factory
 
 
 class Job:
@@ -49,18 +146,38 @@ class Job:
 
     Read-only attributes mirror the job's JSON (``id``, ``name``, ``state``, ``template_id``,
     ``error_message``, ``num_chunks``, timestamps as aware UTC datetimes, ``duration`` as a
-    timedelta); ``raw`` is the JSON itself. Methods act on the server and refresh the handle.
+    timedelta); ``raw`` is the JSON itself. ``status`` is the job's state in the words a
+    person reads (``running``, ``complete``, ``aborted``...; see
+    :mod:`bytenite_nb.vocabulary`), ``state`` the wire's :class:`~bytenite_nb.wire.JobState`.
+    Methods act on the server. Handles are live (see the module docstring).
     """
 
-    __slots__ = ("_client", "_outputs", "raw", "template_info")
+    __slots__ = ("_client", "_rec")
 
     def __init__(
         self, client: Client, raw: dict[str, Any], template_info: dict[str, Any] | None = None
     ) -> None:
         self._client = client
-        self.raw: dict[str, Any] = raw
-        self.template_info: dict[str, Any] | None = template_info or raw.get("templateInfo")
-        self._outputs: Outputs | None = None
+        self._rec = _shared(client, raw, template_info or raw.get("templateInfo"))
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The job's JSON, as the server last sent it."""
+        return self._rec.raw
+
+    @property
+    def template_info(self) -> dict[str, Any] | None:
+        """The template the job was made from, when the server sent it (``templateInfo``)."""
+        return self._rec.template_info
+
+    @property
+    def _outputs(self) -> Outputs | None:
+        # Kept with the shared record: what one handle learned, every handle knows.
+        return self._rec.outputs
+
+    @_outputs.setter
+    def _outputs(self, value: Outputs | None) -> None:
+        self._rec.outputs = value
 
     @classmethod
     def from_response(cls, client: Client, body: dict[str, Any]) -> Job:
@@ -71,9 +188,10 @@ class Job:
 
     def _replace(self, other: Job | dict[str, Any]) -> Job:
         if isinstance(other, Job):
-            self.raw, self.template_info = other.raw, other.template_info or self.template_info
+            if other._rec is not self._rec:
+                self._rec.take(other.raw, other.template_info)
         else:
-            self.raw = other
+            self._rec.take(other, None)
         return self
 
     # -- attributes -----------------------------------------------------------------------
@@ -101,6 +219,26 @@ class Job:
     @property
     def state(self) -> wire.JobState:
         return parse_enum(wire.JobState, self.raw.get("state"), wire.JobState.UNKNOWN)
+
+    @property
+    def status(self) -> str:
+        """The job's state as a person reads it: ``draft``, ``queued``, ``partitioning``,
+        ``running``, ``assembling``, ``complete``, ``failed`` or ``aborted`` (``deleted`` once
+        deleted). See :mod:`bytenite_nb.vocabulary`."""
+        if self._rec.deleted:
+            return "deleted"
+        return vocabulary.status_of(self.raw.get("state"), self.raw.get("errorMessage"))
+
+    @property
+    def outcome(self) -> str | None:
+        """How the job ended (``complete``, ``failed``, ``aborted``), ``None`` until then."""
+        status = self.status
+        return status if status in vocabulary.OUTCOMES else None
+
+    @property
+    def deleted(self) -> bool:
+        """Whether this job was deleted (by this client, a magic, or an abort before it ran)."""
+        return self._rec.deleted
 
     @property
     def is_terminal(self) -> bool:
@@ -137,11 +275,11 @@ class Job:
         start, end = self.started_at, self.ended_at
         if start and end:
             return end - start
+        if start and self.state.is_running:
+            return wire.utcnow() - start  # elapsed so far (the server's field says 0)
         seconds = opt_int(self.raw.get("duration"))
         if seconds:
             return dt.timedelta(seconds=seconds)
-        if start and self.state.is_running:
-            return wire.utcnow() - start
         return None
 
     @property
@@ -189,7 +327,7 @@ class Job:
         name = f" {self.name!r}" if self.name else ""
         out = self.outputs
         what = f" · {out.describe()} · .load_results()" if out is not None else ""
-        return f"<Job {self.id}{name} {self.state.name}{what}>"
+        return f"<Job {self.id}{name} {self.status}{what}>"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Job) and other.id == self.id
@@ -204,20 +342,19 @@ class Job:
         return self._replace(self._client.job(self.id))
 
     def run(self, config: dict[str, Any] | None = None) -> Job:
-        """Start a NEW job (``POST /jobs/{id}/run``); returns ``self``, refreshed."""
+        """Start a NEW job (``POST /jobs/{id}/run``); returns ``self``, refreshed (by the
+        client, which brings every live handle of the job up to date)."""
         self._client.run_job(self.id, config=config)
-        return self.refresh()
+        return self
 
     def abort(self) -> Job:
-        """Abort: a running job ends FAILED; a job that never started is deleted."""
-        self._client.abort_job(self.id)
-        try:
-            return self.refresh()
-        except LookupError:  # it had not started, so the server deleted it
-            return self
+        """Abort: a running job ends ``aborted`` (FAILED on the wire, with a message saying
+        so); a job that never started is deleted (then :attr:`deleted` is true)."""
+        self._client.abort_job(self.id)  # (re-reads the job for its live handles, this one too)
+        return self
 
     def delete(self) -> None:
-        """Delete the job."""
+        """Delete the job (every handle of it then says ``deleted``)."""
         self._client.delete_job(self.id)
 
     def set_params(self, params: dict[str, Any]) -> Job:
@@ -246,7 +383,8 @@ class Job:
         return self.refresh()
 
     def results(self) -> list[ResultFile]:
-        """The result files (raises BadRequestError while the job has not completed)."""
+        """The result files. Raises :class:`ResultsNotReadyError` (a ``BadRequestError``)
+        while the job runs."""
         from bytenite_nb.api.outputs import outputs_of
 
         files = self._client.results(self.id)
@@ -311,29 +449,50 @@ class Job:
         return self._client.events(since=since, job_id=self.id, **kwargs)
 
     def load_results(self, *, concat: bool = False, directory: str | Path | None = None,
-                     read_options: dict[str, dict[str, Any]] | None = None) -> Any:
-        """Download the results and read the tabular ones into DataFrames.
+                     read_options: dict[str, dict[str, Any]] | None = None,
+                     wait: bool = True, timeout: float | None = None) -> Any:
+        """Download the results and read them: tables as DataFrames, text as ``str``.
 
-        CSV, TSV, JSON, JSON Lines and Parquet are read as tables with pandas' defaults
-        (so ``NA``, ``null`` or an empty field become missing values); ``.txt``/``.log``
-        files as one row per line (column ``line``); other files are skipped. Returns
-        ``{name: df}``, or one DataFrame with a ``result_file`` column when ``concat=True``.
-        ``read_options`` passes arguments to a format's pandas reader, e.g.
-        ``{"csv": {"keep_default_na": False, "dtype": {"zip": str}}}``.
+        ``docs/results.md`` is the rule, in one place: CSV, TSV, JSON, JSON Lines and Parquet
+        become DataFrames (pandas' defaults: ``NA``, ``null`` or an empty field are missing
+        values; ``read_options`` passes arguments to a format's reader, e.g. ``{"csv":
+        {"keep_default_na": False}}``); ``.txt``/``.log``/``.md`` become one ``str`` each;
+        other files are left out. Returns ``{name: DataFrame | str}``, or with
+        ``concat=True`` one DataFrame of every table with a ``result_file`` column.
+
+        A job still running is waited for first (its progress shows where a display
+        exists); ``wait=False`` raises :class:`ResultsNotReadyError` instead. A failed or
+        aborted job raises :class:`JobFailedError`. A job that produced nothing (no result
+        files, or only empty ones) raises :class:`EmptyResultsError` saying so.
         """
         from bytenite_nb import frames
 
         options = frames.check_read_options(read_options)  # before anything is downloaded
+        self._ready(wait=wait, timeout=timeout)
         if directory is None:
             import tempfile
 
             with tempfile.TemporaryDirectory(prefix="bytenite-results-") as tmp:
                 paths = self.download(tmp)
                 return frames.load_result_files(paths, Path(tmp), concat=concat,
-                                                read_options=options)
+                                                read_options=options, job=self)
         target = Path(directory)
         return frames.load_result_files(self.download(target), target, concat=concat,
-                                        read_options=options)
+                                        read_options=options, job=self)
+
+    def _ready(self, *, wait: bool, timeout: float | None) -> None:
+        """Make sure the job completed: wait for it (showing progress where the notebook
+        layer can), or raise what says why its results cannot be read."""
+        if not self.is_terminal:
+            self.refresh()
+        if not self.is_terminal:
+            if not wait:
+                raise ResultsNotReadyError.for_job(self)
+            view = _WAIT_VIEW(self) if _WAIT_VIEW is not None else contextlib.nullcontext()
+            with view:
+                self.wait(timeout)
+        if self.state is wire.JobState.FAILED:
+            raise JobFailedError(self, self.error_log_lines())
 
     def watch(
         self, on_update: Callable[[JobSnapshot], None] | None = None, **kwargs: Any

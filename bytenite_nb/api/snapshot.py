@@ -59,7 +59,11 @@ class JobSnapshot:
 
     ``tasks_total`` is the chunk count once partitioning is done; the ``tasks_*`` counters
     are recounted from ``task_states`` (chunk number -> TaskState). ``log_tail`` keeps the
-    last :data:`LOG_TAIL` log lines. ``seq`` is the last event applied.
+    last :data:`LOG_TAIL` log lines. ``seq`` is the last event applied. ``furthest`` is the
+    furthest state the job reached before it ended (from its ``stateTimestamps`` and the
+    states seen), so a failure can say where it happened. ``warnings`` are what the job's
+    end should not hide: WARN-or-worse lines of its partitioner and assembler, a completed
+    job without result files (the watcher fills them in when the job ends).
     """
 
     job_id: str
@@ -78,6 +82,15 @@ class JobSnapshot:
     log_tail: deque[LogEntry] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
     seq: str | None = None
     updated_at: dt.datetime | None = None
+    furthest: wire.JobState = wire.JobState.UNKNOWN
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """The job's status word (``running``, ``complete``, ``aborted``...)."""
+        from bytenite_nb.vocabulary import status_of
+
+        return status_of(self.state, self.error_message)
 
     @property
     def stage(self) -> str:
@@ -109,6 +122,7 @@ class JobSnapshot:
         twin.task_states = dict(self.task_states)
         twin.task_attempts = dict(self.task_attempts)
         twin.log_tail = deque(self.log_tail, maxlen=self.log_tail.maxlen)
+        twin.warnings = list(self.warnings)
         return twin
 
     # -- folding --------------------------------------------------------------------------
@@ -165,6 +179,8 @@ class JobSnapshot:
             if value is not None and getattr(self, attr) != value:
                 setattr(self, attr, value)
                 changed = True
+        for name in raw.get("stateTimestamps") or {}:
+            changed |= self._reach(parse_enum(wire.JobState, name, wire.JobState.UNKNOWN))
         if changed:
             self.updated_at = wire.utcnow()
         return changed
@@ -182,6 +198,16 @@ class JobSnapshot:
             self.updated_at = wire.utcnow()
         return changed
 
+    def _reach(self, state: wire.JobState) -> bool:
+        """Remember ``state`` as reached, if it is further than any before (terminal states
+        are where a job ends, not where it got to)."""
+        if state.is_terminal or state is wire.JobState.UNKNOWN:
+            return False
+        if self.furthest is wire.JobState.UNKNOWN or _rank(state) > _rank(self.furthest):
+            self.furthest = state
+            return True
+        return False
+
     def _set_state(
         self,
         state: wire.JobState,
@@ -190,7 +216,7 @@ class JobSnapshot:
         error: str | None,
         chunks: int | None,
     ) -> bool:
-        changed = False
+        changed = self._reach(state)
         if state is not wire.JobState.UNKNOWN and (
             self.state is wire.JobState.UNKNOWN or _rank(state) > _rank(self.state)
         ):
@@ -204,6 +230,8 @@ class JobSnapshot:
         if chunks is not None and chunks > 0 and chunks != self.tasks_total:
             self.tasks_total = chunks
             changed = True
+        if chunks:  # a chunk count exists once partitioning is done
+            changed |= self._reach(wire.JobState.PARTITIONED)
         if (
             error
             and error != self.error_message
@@ -223,6 +251,7 @@ class JobSnapshot:
             return False
         self.task_states[chunk] = state
         self.task_attempts[chunk] = max(attempt, known_attempt)
+        self._reach(wire.JobState.PARTITIONED)
         if (
             error
             and self.first_task_error is None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +23,11 @@ __all__ = ["JobWatcher"]
 
 log = logging.getLogger("bytenite_nb.api.events")
 
+_WARN_LEVELS = (wire.LogLevel.WARN, wire.LogLevel.ERROR, wire.LogLevel.FATAL,
+                wire.LogLevel.PANIC)
+#: A line's own level word ("WARNING: ...", "[WARN] ..."), said again by the warning itself.
+_LEVEL_WORD = re.compile(r"^\[?(?:WARNING|WARN|ERROR|CRITICAL|FATAL)\]?(?::|\s+-\s|\s)\s*")
+
 
 class JobWatcher:
     """Follow one job on a daemon thread and report every change of its :class:`JobSnapshot`.
@@ -31,6 +38,12 @@ class JobWatcher:
     stream at all. ``on_update(snapshot)`` gets a copy after every change, and exactly once
     more at the end: with the terminal snapshot, or the last one if :meth:`stop` was called.
     It runs on the watcher thread, so it should only hand data over (set traits, queue).
+
+    When the job ends, the terminal snapshot is completed from the server before it is
+    delivered: the job's final record (which also brings every live ``Job`` handle of it up
+    to date), its task states, its log tail, and its ``warnings`` (WARN-or-worse lines of
+    the partitioner and assembler; no result files for a completed job). Every ``job.state``
+    event updates the live handles too.
     """
 
     def __init__(
@@ -59,6 +72,8 @@ class JobWatcher:
         self._stop = threading.Event()
         self._stream: EventStream | None = None
         self._tasks_supported = True
+        self._ended_by_event = False
+        self._record: dict | None = None
         self._last_news = time.monotonic()
         self._thread = threading.Thread(
             target=self._run, name=f"bytenite-watch-{job_id[:8]}", daemon=True
@@ -68,7 +83,7 @@ class JobWatcher:
 
     def __repr__(self) -> str:
         status = "done" if self.done.is_set() else "watching"
-        return f"<JobWatcher {self.job_id} {self._snapshot.state.name} {status}>"
+        return f"<JobWatcher {self.job_id} {self._snapshot.status} {status}>"
 
     @property
     def snapshot(self) -> JobSnapshot:
@@ -122,10 +137,48 @@ class JobWatcher:
                 self.error = exc
                 log.debug("watcher for %s ended: %s", self.job_id, exc)
         finally:
-            if self._snapshot.is_terminal and not self._snapshot.log_tail:
-                self._fill_log_tail()
+            if self._snapshot.is_terminal:
+                self._complete_the_end()
             self._deliver()
             self.done.set()
+
+    def _complete_the_end(self) -> None:
+        """The job ended: read what its end should show from the server (each step is a
+        courtesy: the terminal state itself is already known)."""
+        if self._ended_by_event:
+            with contextlib.suppress(Exception):  # the final record: endedAt, duration...
+                self._poll()
+        if not self._snapshot.log_tail:
+            self._fill_log_tail()
+        if self._snapshot.state is wire.JobState.COMPLETE:
+            self._fill_warnings()
+
+    def _fill_warnings(self) -> None:
+        """A completed job's WARN-or-worse partitioner and assembler lines, and its missing
+        results, as the snapshot's ``warnings`` (a failure already says what went wrong)."""
+        found: list[str] = []
+        try:
+            records = self.client.log_records(
+                self.job_id, levels=_WARN_LEVELS,
+                services=(wire.LogService.PARTITIONER, wire.LogService.ASSEMBLER))
+        except Exception as exc:
+            log.debug("could not fetch the warnings of %s: %s", self.job_id, exc)
+            records = []
+        for record in records:
+            entry = LogEntry.from_json(record)
+            message = _LEVEL_WORD.sub("", entry.message.strip(), count=1)
+            if entry.level in _WARN_LEVELS and message:
+                found.append(f"{entry.service.lower()}: {message}")
+        destination = ((self._record or {}).get("dataDestination") or {}).get(
+            "dataSourceDescriptor")
+        try:  # (a bypass destination discards the output: no results is what it means)
+            if destination != wire.Descriptor.BYPASS.value and not self.client.results(
+                    self.job_id):
+                found.append("the job produced no result files")
+        except Exception as exc:
+            log.debug("could not list the results of %s: %s", self.job_id, exc)
+        with self._lock:
+            self._snapshot.warnings = found
 
     def _fill_log_tail(self) -> None:
         """The job ended before its log lines streamed past us (it was already done, or the
@@ -165,8 +218,12 @@ class JobWatcher:
                     self._last_news = time.monotonic()
                     with self._lock:
                         changed = self._snapshot.apply(event)
+                    if changed and event.name == wire.EVENT_JOB_STATE:
+                        self._update_handles(event.data)
                     if changed and not self._snapshot.is_terminal:
                         self._deliver()
+                    elif self._snapshot.is_terminal:
+                        self._ended_by_event = True
                 if self._finished():
                     break
         except APIStatusError as exc:
@@ -175,6 +232,17 @@ class JobWatcher:
         finally:
             stream.close()
             self._stream = None
+
+    def _update_handles(self, data: dict) -> None:
+        """Bring the live ``Job`` handles of this job up to date with a ``job.state`` event."""
+        from bytenite_nb.api.jobs import update_live
+
+        fields = {"state": data.get("state"), "errorMessage": data.get("errorMessage"),
+                  "numChunks": data.get("numChunks")}
+        try:
+            update_live(self.client, self.job_id, fields)
+        except Exception:  # a handle's bookkeeping must not stop the watching
+            log.debug("could not update the handles of %s", self.job_id, exc_info=True)
 
     def _poll_quietly(self) -> None:
         try:
@@ -191,6 +259,7 @@ class JobWatcher:
     def _poll(self) -> None:
         self._last_news = time.monotonic()
         job = self.client.job(self.job_id)
+        self._record = job.raw
         with self._lock:
             changed = self._snapshot.apply_job(job)
         if self._tasks_supported and (

@@ -115,7 +115,11 @@ def api_errors(not_found: str = "") -> Iterator[None]:
 
     try:
         yield
-    except errors.MissingCredentialsError:
+    except errors.MissingCredentialsError as exc:
+        if exc.elsewhere:  # a key paired with another server is never sent to this one
+            raise CliError(f"no API key for {exc.base_url}: the keys found belong to other "
+                           f"servers ({'; '.join(exc.elsewhere)}); run '{PROG} auth --server "
+                           f"{exc.base_url}' to store one for it", AUTH) from None
         raise CliError(f"no API key found: run '{PROG} auth' to store one (or set "
                        "BYTENITE_API_KEY)", AUTH) from None
     except errors.ConfigurationError as exc:

@@ -387,8 +387,10 @@ def _complete_value(c: _Completer, position: _Position, words: list[str]) -> Non
         c.add(_job_ids(c.magics), "job id")
     elif dest == "topic":
         c.add(list(VERBS), "verb")
-    elif dest == "state":
-        c.add(_enum_names("JobState"), "state")
+    elif dest == "state":  # the status words (bytenite_nb/vocabulary.py), not the wire's
+        from bytenite_nb.vocabulary import STATUSES
+
+        c.add([s for s in STATUSES if s != "unknown"], "state")
     elif dest == "level":
         c.add(_enum_names("LogLevel"), "level")
     elif dest == "destination":

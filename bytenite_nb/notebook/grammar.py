@@ -18,7 +18,6 @@ subclass, or argparse's ``SystemExit``, as a traceback).
 from __future__ import annotations
 
 import argparse
-import difflib
 import math
 import shlex
 from collections.abc import Callable, Sequence
@@ -171,26 +170,24 @@ def _key_value(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
-def _enum_option(enum_name: str, what: str) -> Callable[[str], str]:
-    """An argparse type reading a ``wire`` enum by full or short name, any case."""
+def _job_state(text: str) -> str:
+    """A job status word (aliases and wire names accepted), as the status word."""
+    from bytenite_nb.vocabulary import parse_status
 
-    def parse(text: str) -> str:
-        from bytenite_nb import wire
-
-        enum = getattr(wire, enum_name)
-        try:
-            return enum.parse(text).value
-        except ValueError:
-            names = ", ".join(member.name.lower() for member in enum)
-            raise argparse.ArgumentTypeError(
-                f"unknown {what} {text!r}; use one of: {names}"
-            ) from None
-
-    return parse
+    try:
+        return parse_status(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-_job_state = _enum_option("JobState", "job state")
-_log_level = _enum_option("LogLevel", "log level")
+def _log_level(text: str) -> str:
+    """A log level (``warning`` and other aliases accepted), as the wire's name."""
+    from bytenite_nb.vocabulary import parse_level
+
+    try:
+        return parse_level(text).value
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,7 +266,9 @@ def _build_cell(p: MagicArgumentParser) -> None:
 
 
 def _build_jobs(p: MagicArgumentParser) -> None:
-    p.add_argument("--state", type=_job_state, metavar="STATE", help="only jobs in this state")
+    p.add_argument("--state", type=_job_state, metavar="STATE",
+                   help="only jobs in this state: draft, queued, partitioning, running, "
+                   "assembling, complete, failed, aborted (completed, cancelled... accepted)")
     p.add_argument("--template", metavar="TEMPLATE", help="only jobs of this template")
     p.add_argument("--limit", type=_non_negative_int, metavar="N",
                    help="at most N most recent jobs (0: all)")
@@ -289,7 +288,8 @@ def _build_logs(p: MagicArgumentParser) -> None:
     _build_job_id(p)
     p.add_argument("--task", metavar="TASK", help="only this task (task-3 or 3)")
     p.add_argument("--level", type=_log_level, metavar="LEVEL",
-                   help="only lines at this level or more severe")
+                   help="only lines at this level or more severe: debug, info, warn (warning), "
+                   "error, fatal")
     p.add_argument("--limit", type=_non_negative_int, metavar="N",
                    help="at most the last N lines (0: all)")
     _add_out(p)
@@ -491,10 +491,9 @@ def split_line(line: str) -> list[str]:
 
 def suggest(word: str, choices: Sequence[str]) -> str:
     """`` Did you mean 'x'?`` for the closest of ``choices``, or an empty string."""
-    close = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)
-    if not close:
-        return ""
-    return " Did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+    from bytenite_nb.vocabulary import suggest as closest
+
+    return closest(word, choices)
 
 
 def _refuse_secrets(words: list[str]) -> None:

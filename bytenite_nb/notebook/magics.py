@@ -15,11 +15,13 @@ exact ``UsageError`` instances, which IPython prints as one line; ``--debug`` on
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, validate
+from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, observe, validate
 
 from bytenite_nb.notebook.commands.errors import friendly_error, is_user_error, redact
 from bytenite_nb.notebook.commands.session import Connection
@@ -110,6 +112,13 @@ class ByteniteMagics(Magics):
             raise TraitError(f"base_url must be an http(s) URL or empty, got {value!r}")
         return value.rstrip("/")
 
+    @observe("base_url")
+    def _share_server(self, change: dict[str, Any]) -> None:
+        """Once the magics choose a server, a ``Client()`` or widget made in this kernel
+        uses it too, with the key the magics use for it (see ``bytenite_nb.api.config``)."""
+        if change["new"]:
+            share_session_server(self)
+
     @validate("display_limit")
     def _check_limit(self, proposal: dict[str, Any]) -> int:
         if proposal["value"] < 0:
@@ -145,7 +154,9 @@ class ByteniteMagics(Magics):
             debug = command.debug or debug
             if cell is not None and command.verb != "help":
                 command = Command(CELL_VERB, command.options, command.debug)
-            return verb_named(command.verb).handler_function()(Context(self, command, cell))
+            handler = verb_named(command.verb).handler_function()
+            with _warnings_as_lines():
+                return handler(Context(self, command, cell))
         except UsageError as exc:
             if type(exc) is not UsageError:
                 raise
@@ -159,6 +170,66 @@ class ByteniteMagics(Magics):
             raise friendly_error(
                 exc, base_url=self.base_url or None, secrets=self.connection.secrets()
             ) from None
+
+
+def share_session_server(magics: ByteniteMagics) -> None:
+    """Tell the client's config resolution which server (and key) ``magics`` use, for as long
+    as ``magics`` belong to the current IPython shell (so another shell, or a test's next
+    shell, does not inherit it)."""
+    import weakref
+
+    from bytenite_nb.api import config
+
+    ref = weakref.ref(magics)
+
+    def provide() -> tuple[str, str | None] | None:
+        current = ref()
+        if current is None or not current.base_url:
+            return None
+        from IPython import get_ipython
+
+        if get_ipython() is not current.shell:
+            return None
+        from bytenite_nb.notebook.ledger import normalize_base_url
+
+        url = current.base_url
+        return url, current.connection.session_keys.get(normalize_base_url(url))
+
+    provide.magics = ref  # type: ignore[attr-defined]  # (whose it is, for unloading)
+    config.set_session_server(provide)
+
+
+def _forget_session_server(magics: ByteniteMagics) -> None:
+    """Undo :func:`share_session_server` if ``magics`` shared theirs."""
+    import sys
+
+    config = sys.modules.get("bytenite_nb.api.config")  # not loaded: nothing was shared
+    provider = getattr(config, "_SESSION_SERVER", None) if config is not None else None
+    owner = getattr(provider, "magics", None)
+    if owner is not None and owner() is magics:
+        config.set_session_server(None)
+
+
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Print the client's :class:`ByteniteWarning` s raised by a verb as one line each on
+    stderr ("Warning: ..."), instead of Python's file-and-line warning format."""
+    import sys
+    import warnings
+
+    from bytenite_nb._warnings import ByteniteWarning
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ByteniteWarning)
+            yield
+    finally:
+        for item in caught:
+            if issubclass(item.category, ByteniteWarning):
+                print(f"Warning: {item.message}", file=sys.stderr)
+            else:  # not ours: hand it back to the warnings machinery as it was
+                warnings.warn_explicit(item.message, item.category, item.filename,
+                                       item.lineno)
 
 
 def load_ipython_extension(ip: Any) -> None:
@@ -184,6 +255,7 @@ def unload_ipython_extension(ip: Any) -> None:
     for kind in ("line", "cell"):
         manager.magics[kind].pop("bytenite", None)
     if magics is not None:
+        _forget_session_server(magics)
         from bytenite_nb.notebook import completion
 
         completion.uninstall(ip, magics)

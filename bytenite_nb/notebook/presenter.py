@@ -20,7 +20,8 @@ Modes (:func:`display_mode`, chosen once per display):
             nothing is printed from threads.
 ``log``     (``BYTENITE_NONINTERACTIVE=1``: papermill, nbconvert, CI) the text line, then
             plain ``logging`` lines on state changes and every ``LOG_PROGRESS_EVERY`` seconds,
-            and the outcome line when the job ends.
+            and the outcome line when the job ends; the text line is replaced by the
+            outcome too, so the saved notebook shows how the job ended.
 ``line``    (progress of ``--wait`` when the Job formatter is not registered) one printed
             "Waiting for job ..." line.
 
@@ -51,6 +52,17 @@ Threads: renderers and the end hook run on the watcher's or the throttle's threa
 ``print``. The one place a thread publishes (a display update) first sets the thread's parent
 header to the cell that created the display, so the update is routed to that cell and not to
 whichever cell happens to be running.
+
+The outcome reaches saved notebooks too. JupyterLab applies a display update whatever cell it
+is addressed to, but nbclient (nbconvert ``--execute``, papermill, nbval) only reads the
+messages of the cell it is running and applies display updates by id from those. So
+:meth:`JobDisplay._finish` publishes the outcome to the cell that created the display and,
+when another cell has run since, to the latest cell as well; every outcome is published
+once more at the start of the next cell that runs (a ``pre_run_cell`` hook), for jobs that
+ended while no cell was running; and a cell whose code saw a displayed job end (``Job``
+handles are live: ``job.wait()`` updated them) waits at its end (a ``post_run_cell`` hook, at
+most ``SETTLE_SECONDS``) for that display's outcome, since the last cell of a notebook has no
+next cell. Publishing the same outcome twice changes nothing.
 """
 
 from __future__ import annotations
@@ -61,6 +73,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, Literal
@@ -91,8 +104,9 @@ LOG_PROGRESS_EVERY = 10.0
 HTML_UPDATE_INTERVAL = 0.5
 #: Seconds between two folds of a feed nothing renders live (a wait without a view).
 QUIET_INTERVAL = 0.1
-#: Modes whose output is replaced in place through its display id.
-_IN_PLACE = frozenset({"widget", "html"})
+#: Modes whose output is replaced in place through its display id. ``text`` (terminal
+#: IPython) is not: a terminal prints every update anew; nor is ``log`` outside a kernel.
+_IN_PLACE = frozenset({"widget", "html", "log"})
 
 progress_log = logging.getLogger("bytenite_nb.progress")
 
@@ -155,12 +169,22 @@ def _timeline_html(job: Any, view: MonitorState) -> str:
 
 
 def register_formatters(ip: Any) -> None:
-    """Make ``ip`` render every ``bytenite_nb.Job`` through :func:`show_job`.
+    """Make ``ip`` render every ``bytenite_nb.Job`` through :func:`show_job`, republish
+    finished outcomes at the next cell (see the module docstring), and show the progress of
+    a job ``job.load_results()`` waits for.
 
     Registered by name so ``%load_ext`` stays cheap (the client is imported on first use).
     """
+    global _SHELL
     formatter = ip.display_formatter.ipython_display_formatter
     formatter.for_type_by_name("bytenite_nb.api.jobs", "Job", lambda job: show_job(job, ip=ip))
+    _SHELL = ip
+    events = getattr(ip, "events", None)
+    if events is not None:
+        for name, hook in (("pre_run_cell", _before_cell), ("post_run_cell", _after_cell)):
+            with suppress(ValueError):
+                events.unregister(name, hook)
+            events.register(name, hook)
 
 
 def unregister_formatters(ip: Any) -> None:
@@ -168,12 +192,81 @@ def unregister_formatters(ip: Any) -> None:
     formatter = ip.display_formatter.ipython_display_formatter
     with suppress(KeyError):
         formatter.pop("bytenite_nb.api.jobs.Job")
+    global _SHELL
+    _SHELL = None
+    events = getattr(ip, "events", None)
+    if events is not None:
+        for name, hook in (("pre_run_cell", _before_cell), ("post_run_cell", _after_cell)):
+            with suppress(ValueError):
+                events.unregister(name, hook)
     try:
-        from bytenite_nb.api.jobs import Job
+        from bytenite_nb.api.jobs import Job, set_wait_view
 
         formatter.pop(Job, None)
+        set_wait_view(None)
     except ImportError:  # pragma: no cover
         pass
+
+
+@contextmanager
+def waiting_view(job: Any, *, ip: Any = None) -> Iterator[None]:
+    """Show ``job``'s progress while the block runs (what ``job.load_results()`` shows while
+    it waits), then retire it to a one-line note."""
+    started = time.monotonic()
+    shown = JobDisplay.progress(job, ip=ip)
+    try:
+        yield
+    finally:
+        shown.retire(f"(waited {time.monotonic() - started:.0f} s for job {job.id})")
+
+
+#: Outcomes published since the last cell started, to publish once more in the next one.
+_PENDING: list[tuple[Any, dict[str, str]]] = []
+_PENDING_LOCK = threading.Lock()
+
+
+#: The shell the formatters are registered on (the waiting view shows in it).
+_SHELL: Any = None
+
+
+def _before_cell(*_args: Any) -> None:
+    """``pre_run_cell``: republish outcomes (below), and once the client is imported, let
+    ``job.load_results()`` show the progress of a job it waits for. (Installed here, not
+    at ``%load_ext``, which must not import the client.)"""
+    jobs = sys.modules.get("bytenite_nb.api.jobs")
+    if jobs is not None and getattr(jobs, "_WAIT_VIEW", True) is None and _SHELL is not None:
+        shell = _SHELL
+        jobs.set_wait_view(lambda job: waiting_view(job, ip=shell))
+    _republish_outcomes()
+
+
+#: Result displays still following their job (to settle at the end of a cell).
+_FOLLOWING: weakref.WeakSet[JobDisplay] = weakref.WeakSet()
+#: Seconds a cell's end waits for the outcome of a job its code saw end.
+SETTLE_SECONDS = 5.0
+
+
+def _after_cell(*_args: Any) -> None:
+    """``post_run_cell``: a display whose job the cell's code saw end (the handles are live:
+    ``job.wait()`` or ``load_results()`` updated them) shows its outcome before the cell
+    ends, while nbclient still reads this cell's messages: the last cell of an executed
+    notebook has no next cell to republish it."""
+    for shown in list(_FOLLOWING):
+        if shown.ended.is_set():
+            _FOLLOWING.discard(shown)
+        elif getattr(shown.job, "is_terminal", False):
+            shown.ended.wait(SETTLE_SECONDS)
+
+
+def _republish_outcomes(*_args: Any) -> None:
+    """Publish once more, now addressed to the cell starting, every outcome shown since the
+    last cell started (nbclient reads that cell's messages)."""
+    with _PENDING_LOCK:
+        pending = list(_PENDING)
+        _PENDING.clear()
+    for handle, bundle in pending:
+        with suppress(Exception):  # a closed frontend must not break the user's cell
+            handle.update(bundle, raw=True)
 
 
 def show_job(job: Any, *, ip: Any = None, mode: str | None = None) -> JobDisplay:
@@ -304,7 +397,7 @@ class JobDisplay:
             self.handle = display(static_bundle(self.feed.state), raw=True, display_id=True)
             self.feed.render_with(self._update_html)
         elif mode == "line":
-            print(f"Waiting for job {job.id} ({job.state.name}); Ctrl-C aborts it.", flush=True)
+            print(f"Waiting for job {job.id} ({job.status}); Ctrl-C aborts it.", flush=True)
         else:  # text, log: drawn once
             view = _settled_view(job) if self.role == "result" else JobFeed(job).state
             self.handle = display({"text/plain": render_text(view)}, raw=True, display_id=True)
@@ -317,6 +410,8 @@ class JobDisplay:
             self.feed = JobFeed(job, interval=QUIET_INTERVAL, poll_interval=self.poll_interval)
         if self.feed is not None:
             self.feed.on_end(self._finish)
+            if self.role == "result" and self._in_place():
+                _FOLLOWING.add(self)
             self.feed.start()
         return self
 
@@ -329,15 +424,31 @@ class JobDisplay:
         with as_child_of(self.ip, self._parent):
             self.handle.update(bundle, raw=True)
 
+    def _publish_outcome(self, bundle: dict[str, str]) -> None:
+        """Publish the outcome so every frontend applies it (see the module docstring)."""
+        self._publish(bundle)
+        latest = current_parent(self.ip)  # from this thread: the latest cell's header
+        if latest is not None and self._parent is not None and latest != self._parent:
+            with as_child_of(self.ip, latest):
+                self.handle.update(bundle, raw=True)
+        with _PENDING_LOCK:
+            _PENDING.append((self.handle, bundle))
+
     # -- ending -----------------------------------------------------------------------------
 
     def _finish(self, view: MonitorState) -> None:
         """The job has ended: show its outcome. The one end hook of every display."""
         if self.log is not None:
             self.log.outcome(view)
-        if self.role == "result" and self.mode in _IN_PLACE and self.handle is not None:
-            self._publish(outcome_bundle(view, _timeline_html(self.job, view)))
+        if self.role == "result" and self._in_place() and self.handle is not None:
+            self._publish_outcome(outcome_bundle(view, _timeline_html(self.job, view)))
 
+    def _in_place(self) -> bool:
+        """Whether this display's output is replaced in place (``log`` only in a kernel,
+        where the saved notebook keeps it; a terminal would print it again)."""
+        if self.mode == "log":
+            return getattr(self.ip, "kernel", None) is not None
+        return self.mode in _IN_PLACE
     def retire(self, note: str | None = None) -> None:
         """Stop following and, where the output updates in place, replace it by ``note``.
 
@@ -345,7 +456,7 @@ class JobDisplay:
         """
         if self.feed is not None:
             self.feed.close()
-        if note and self.handle is not None and self.mode in _IN_PLACE:
+        if note and self.handle is not None and self._in_place():
             self.handle.update(
                 {"text/plain": note, "text/html": f"<small>{html.escape(note)}</small>"},
                 raw=True,
@@ -391,8 +502,10 @@ class LogReporter:
                                  paced)
 
     def outcome(self, view: MonitorState) -> None:
-        """Log the final line: INFO for COMPLETE, ERROR for FAILED."""
-        level = logging.INFO if view.stage == "done" else logging.ERROR
+        """Log the final line: INFO when complete, WARNING when complete with warnings or
+        aborted, ERROR when failed."""
+        level = {"success": logging.INFO, "danger": logging.ERROR}.get(view.tone,
+                                                                       logging.WARNING)
         self.logger.log(level, "%s", render_text(view))
 
 

@@ -17,9 +17,19 @@ HEAD_ROWS = 5
 
 
 def _shape(frame: Any) -> str:
+    if isinstance(frame, str):  # a text result (docs/results.md): its lines
+        lines = len(frame.splitlines())
+        return f"text, {lines:,} line{'s' if lines != 1 else ''}"
     rows, columns = frame.shape
     return (f"{rows:,} row{'s' if rows != 1 else ''} × {columns} "
             f"column{'s' if columns != 1 else ''}")
+
+
+def _head(value: Any) -> str:
+    """The first rows of a table, or the first lines of a text, as text."""
+    if isinstance(value, str):
+        return "\n".join(value.splitlines()[:HEAD_ROWS])
+    return value.head(HEAD_ROWS).to_string()
 
 
 class ResultsPreview:
@@ -54,7 +64,7 @@ class ResultsPreview:
         for name, frame in self._tables():
             if name:
                 lines.append(f"{name}: {_shape(frame)}")
-            lines.append(frame.head(HEAD_ROWS).to_string())
+            lines.append(_head(frame))
         return "\n".join(lines)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
@@ -66,6 +76,9 @@ class ResultsPreview:
             if name:
                 parts.append(f"<div><code>{html.escape(name)}</code>: "
                              f"{html.escape(_shape(frame))}</div>")
-            parts.append(frame.head(HEAD_ROWS)._repr_html_() or "")
+            if isinstance(frame, str):
+                parts.append(f"<pre>{html.escape(_head(frame))}</pre>")
+            else:
+                parts.append(frame.head(HEAD_ROWS)._repr_html_() or "")
         parts.append("</div>")
         return "".join(parts)

@@ -221,7 +221,9 @@ class JobSpec:
 
     ``data_source`` is the wire-form descriptor (``None``: the template's default). When the
     data is local, ``data_source`` is the ``file`` descriptor and ``upload`` the path or bytes
-    to upload after the job is created.
+    to upload after the job is created. ``params`` are by section; ``loose_params`` were given
+    without one (``--param key=value``, ``params: {key: value}``) and go to the section whose
+    schema declares them when the job is submitted (``bytenite_nb.api.checks``).
     """
 
     template_id: str
@@ -232,14 +234,18 @@ class JobSpec:
     data_destination: dict[str, Any] | None = None
     params: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
+    loose_params: dict[str, Any] | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        """The ``POST /jobs`` body this spec makes (for ``--dry-run`` and the ledger)."""
+        """The ``POST /jobs`` body this spec makes (for ``--dry-run``). Params given without
+        a section are shown as given: which section takes them is known once the template's
+        schemas are read, at submit time."""
         body: dict[str, Any] = {"templateId": self.template_id}
+        params = {**(self.params or {}), **(self.loose_params or {})} or None
         for key, value in (
             ("name", self.name), ("description", self.description),
             ("dataSource", self.data_source), ("dataDestination", self.data_destination),
-            ("params", self.params), ("config", self.config),
+            ("params", params), ("config", self.config),
         ):
             if value is not None:
                 body[key] = value
@@ -357,26 +363,20 @@ def _destination(value: Any, where: str) -> dict[str, Any] | None:
     raise _error(f"{where}: use 'bucket', 'bypass' or a descriptor dict")
 
 
-def _params(value: Any, where: str) -> dict[str, Any] | None:
+def _params(value: Any, where: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(params by section, params without a section) of a spec's ``params``."""
     if value is None:
-        return None
+        return None, None
     params = to_json_compatible(value, where)
     if not isinstance(params, dict):
         raise _error(f"{where}: must be a mapping, e.g. {{app: {{case: upper}}}}")
-    sections = [k for k in params if k in wire.PARAM_SECTIONS]
-    if params and not sections:
-        # Most params are the app's: `params: {case: upper}` means `params: {app: {...}}`.
-        return {"app": params}
-    if len(sections) != len(params):
-        stray = sorted(k for k in params if k not in wire.PARAM_SECTIONS)
-        raise _error(
-            f"{where}: mixes sections ({', '.join(sections)}) with other keys "
-            f"({', '.join(stray)}); put those under app, partitioner or assembler"
-        )
-    for section in sections:
-        if section != "preset" and not isinstance(params[section], dict):
+    sections = {k: v for k, v in params.items() if k in wire.PARAM_SECTIONS}
+    # `params: {case: upper}`: the section whose schema declares `case` takes it at submit.
+    loose = {k: v for k, v in params.items() if k not in wire.PARAM_SECTIONS}
+    for section, values in sections.items():
+        if section != "preset" and not isinstance(values, dict):
             raise _error(f"{where}.{section}: must be a mapping")
-    return params
+    return sections or None, loose or None
 
 
 def _config(value: Any, where: str) -> dict[str, Any] | None:
@@ -432,6 +432,7 @@ def build_spec(data: Any, overrides: Mapping[str, Any] | None = None) -> JobSpec
     if not isinstance(template, str):
         raise _error(f"templateId must be text, got {type(template).__name__}")
     data_source, upload = _source(fields.get("dataSource"), "dataSource")
+    params, loose = _params(fields.get("params"), "params")
     return JobSpec(
         template_id=template.strip(),
         name=_text(fields.get("name"), "name"),
@@ -439,15 +440,17 @@ def build_spec(data: Any, overrides: Mapping[str, Any] | None = None) -> JobSpec
         data_source=data_source,
         upload=upload,
         data_destination=_destination(fields.get("dataDestination"), "dataDestination"),
-        params=_params(fields.get("params"), "params"),
+        params=params,
         config=_config(fields.get("config"), "config"),
+        loose_params=loose,
     )
 
 
 def _set_dotted(target: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``SECTION.key`` (or, without a section, the loose ``key``) in ``target``."""
     parts = key.split(".")
     if parts[0] not in wire.PARAM_SECTIONS:
-        parts = ["app", *parts]  # `case=upper` is app.case, as in the spec shorthand
+        parts = ["", *parts]  # no section: "" holds the loose ones until submit routes them
     node = target
     for part in parts[:-1]:
         child = node.setdefault(part, {})
@@ -476,11 +479,16 @@ def spec_from_run_options(
                     "--params: expected JSON (quote it: --params '{\"app\": {...}}') "
                     "or $VAR holding a dict"
                 ) from None
-        params = _params(value, "--params")
+        sections, loose = _params(value, "--params")
+        params = {**(sections or {}), **({"": loose} if loose else {})}
     for key, raw in options.get("param") or []:
         params = params if params is not None else {}
         value = fill(raw, f"--param {key}")
         _set_dotted(params, key, coerce_scalar(value) if isinstance(value, str) else value)
+    if params is not None:
+        loose_given = params.pop("", None)
+        if loose_given:
+            params.update(loose_given)  # build_spec splits them again
     config: dict[str, Any] | None = None
     for key, raw in options.get("config") or []:
         config = config if config is not None else {}

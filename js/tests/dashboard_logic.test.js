@@ -1,20 +1,33 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  shortState, stateClass, rowActions, formatDuration, formatCreated, pageInfo,
+  statusLabel, statusClass, rowActions, rowSeconds, formatDuration, formatCreated, pageInfo,
 } from "../dashboard_logic.js";
 
-test("states", () => {
-  assert.equal(shortState("JOB_STATE_COMPLETE"), "COMPLETE");
-  assert.equal(stateClass("JOB_STATE_FAILED"), "FAILED");
-  assert.equal(stateClass("JOB_STATE_PARTITIONING"), "running");
-  assert.equal(stateClass("JOB_STATE_NEW"), "new");
+test("statuses: one word each, shown as a capitalised label", () => {
+  assert.equal(statusLabel("aborted"), "ABORTED");
+  assert.equal(statusClass("complete"), "complete");
+  assert.equal(statusClass("failed"), "failed");
+  assert.equal(statusClass("aborted"), "aborted");
+  assert.equal(statusClass("running"), "running");
+  assert.equal(statusClass("partitioning"), "running");
+  assert.equal(statusClass("draft"), "new");
 });
 
-test("row actions depend on state", () => {
-  assert.deepEqual(rowActions("JOB_STATE_COMPLETE"), ["monitor", "logs", "results"]);
-  assert.deepEqual(rowActions("JOB_STATE_FAILED"), ["monitor", "logs"]);
-  assert.deepEqual(rowActions("JOB_STATE_PARTITIONING"), ["monitor", "logs", "abort"]);
+test("row actions depend on the status", () => {
+  assert.deepEqual(rowActions("complete"), ["monitor", "logs", "results"]);
+  assert.deepEqual(rowActions("failed"), ["monitor", "logs"]);
+  assert.deepEqual(rowActions("aborted"), ["monitor", "logs"]);
+  assert.deepEqual(rowActions("running"), ["monitor", "logs", "abort"]);
+});
+
+test("a running job's duration counts up from its start; a finished one keeps its own", () => {
+  const start = "2026-01-01T00:00:00.000Z";
+  const now = Date.parse(start) + 12_500;
+  // The server's duration of a running job is 0: the row must not say 0.0s.
+  assert.equal(rowSeconds({ status: "running", started_at: start, duration: 0 }, now), 12.5);
+  assert.equal(rowSeconds({ status: "complete", started_at: start, duration: 3 }, now), 3);
+  assert.equal(rowSeconds({ status: "draft", started_at: null, duration: null }, now), null);
 });
 
 test("formatting", () => {

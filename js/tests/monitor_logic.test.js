@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  STAGES, cellStyle, countGrid, diffGrid, gridLayout, cellRect, cellAt, formatElapsed,
-  elapsedMs, viewModel,
+  STAGES, TONE_COLORS, cellStyle, countGrid, diffGrid, gridLayout, cellRect, cellAt,
+  formatElapsed, elapsedMs, toneOf, viewModel,
 } from "../monitor_logic.js";
 
 test("grid characters map to states and colours", () => {
@@ -59,11 +59,13 @@ test("formatElapsed and elapsedMs", () => {
 
 test("viewModel: running job", () => {
   const vm = viewModel(
-    { job_id: "j1", name: "demo", state: "PARTITIONED", stage: "tasks", done: 3, running: 2,
-      failed: 1, total: 10, started_ms: 1000, abortable: true, logs: ["a", "b"] },
+    { job_id: "j1", name: "demo", state: "running", stage: "tasks", done: 3, running: 2,
+      failed: 1, total: 10, counted: true, started_ms: 1000, abortable: true,
+      logs: ["a", "b"] },
     6000,
   );
   assert.equal(vm.tone, "active");
+  assert.equal(vm.badge, "RUNNING"); // tasks run: the badge says so, not PARTITIONED
   assert.equal(vm.terminal, false);
   assert.deepEqual(vm.steps.map((s) => s.status), ["done", "done", "current", "todo", "todo"]);
   assert.equal(vm.counts, "3/10 done · 2 running · 1 failed");
@@ -75,13 +77,13 @@ test("viewModel: running job", () => {
 });
 
 test("viewModel: end states are final", () => {
-  const ok = viewModel({ stage: "done", state: "COMPLETE", total: 4, done: 4, abortable: true,
-    started_ms: 1, ended_ms: 2001, summary: "4 tasks" }, 99999);
+  const ok = viewModel({ stage: "done", state: "complete", total: 4, done: 4, abortable: true,
+    counted: true, started_ms: 1, ended_ms: 2001, summary: "4 tasks" }, 99999);
   assert.equal(ok.tone, "success");
   assert.equal(ok.canAbort, false);
   assert.ok(ok.steps.every((s) => s.status === "done"));
   assert.equal(ok.elapsed, "2.0s"); // the clock stops at ended_ms
-  const bad = viewModel({ stage: "failed", failed_at: "tasks", state: "FAILED",
+  const bad = viewModel({ stage: "failed", failed_at: "tasks", state: "failed",
     error_message: "boom", task_error: "task-3: exit 1" }, 0);
   assert.equal(bad.tone, "danger");
   assert.deepEqual(bad.steps.map((s) => s.status), ["done", "done", "failed", "todo", "todo"]);
@@ -95,4 +97,26 @@ test("viewModel: abort requested disables the button; queued job with no tasks",
   assert.equal(vm.canAbort, false);
   assert.equal(vm.counts, "waiting for tasks");
   assert.equal(vm.pct, 0);
+});
+
+test("viewModel: an abort is neutral, not a failure", () => {
+  const vm = viewModel({ stage: "aborted", failed_at: "tasks", state: "aborted", tone: "neutral",
+    total: 100, done: 17, counted: true, error_message: "Job aborted by user request" }, 0);
+  assert.equal(vm.tone, "neutral");
+  assert.equal(vm.badge, "ABORTED");
+  assert.equal(vm.color, TONE_COLORS.neutral);
+  assert.deepEqual(vm.steps.map((s) => s.status), ["done", "done", "aborted", "todo", "todo"]);
+  assert.equal(vm.steps[STAGES.length - 1].label, "Aborted");
+  assert.equal(vm.error, ""); // no red error box for an abort
+  assert.equal(vm.counts, "17/100 done");
+});
+
+test("viewModel: complete with warnings is amber; an uncounted total is not 0 done", () => {
+  const warn = viewModel({ stage: "done", state: "complete", total: 1, done: 1, counted: true,
+    warnings: ["partitioner: WARNING: 0 rows"] }, 0);
+  assert.equal(warn.tone, "warning");
+  assert.deepEqual(warn.warnings, ["partitioner: WARNING: 0 rows"]);
+  assert.equal(toneOf("done", []), "success");
+  const bare = viewModel({ stage: "tasks", state: "running", total: 100, counted: false }, 0);
+  assert.equal(bare.counts, "100 tasks");
 });

@@ -37,7 +37,7 @@ def test_dashboard_lists_filters_and_updates_live(page: Any, lab: Lab, shots: Pa
     late = page.locator(".bn-dash-table tr:has(td.bn-name:text-is('dash-late'))")
     late.locator("td.bn-state:text-is('COMPLETE')").wait_for()
     table.screenshot(path=str(shots / "dashboard.png"))
-    page.locator(".bn-dash-bar select").first.select_option("COMPLETE")
+    page.locator(".bn-dash-bar select").first.select_option("complete")
     page.wait_for_function(
         "() => { const states = [...document.querySelectorAll('.bn-dash-table td.bn-state')];"
         " return states.length > 0 && states.every(td => td.textContent === 'COMPLETE'); }")

@@ -189,7 +189,7 @@ def test_template_help_timeline_and_a_monitor_with_rate_and_eta(themed: Any, lab
         assert coloured_pixels(page, png, (0x2D, 0xA4, 0x4E)) > 2000
         assert coloured_pixels(page, png, (0xD4, 0xA7, 0x2C)) > 50
     # The finished monitor's outcome offers the same timeline, folded.
-    page.locator(".bn-monitor-static[data-state='COMPLETE']").wait_for(timeout=120_000)
+    page.locator(".bn-monitor-static[data-state='complete']").wait_for(timeout=120_000)
     toggle = page.locator("details.bn-timeline-toggle").last
     toggle.locator("summary").click()
     assert toggle.locator("svg.bn-timeline rect.bn-task").count() == 80

@@ -69,7 +69,7 @@ def test_form_fill_copy_and_run(page: Any, lab: Lab, shots: Path) -> None:
     assert page.evaluate("document.activeElement.classList.contains('bn-copy-text')")
     form.screenshot(path=str(shots / "copy-refused.png"))
     run.click()
-    done = form.locator(".bn-monitor[data-state='COMPLETE']")
+    done = form.locator(".bn-monitor[data-state='complete']")
     done.wait_for()
     assert "8/8 tasks done" in done.inner_text()
     form.screenshot(path=str(shots / "ran.png"))

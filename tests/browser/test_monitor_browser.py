@@ -52,11 +52,11 @@ def test_monitor_renders_a_fake_feed_live(page: Any, lab: Lab, shots: Path) -> N
     run_all(page)
     card = page.locator(".bn-monitor")
     card.wait_for()
-    page.wait_for_selector(".bn-monitor[data-state='PARTITIONED']")
+    page.wait_for_selector(".bn-monitor[data-state='running']")  # tasks run: RUNNING
     page.wait_for_selector(".bn-grid-canvas[data-tasks='600']")
     card.screenshot(path=str(shots / "running.png"))
-    page.wait_for_selector(".bn-monitor[data-state='COMPLETE'][data-tone='success']")
-    summary = page.locator(".bn-monitor .bn-summary").inner_text()
+    page.wait_for_selector(".bn-monitor[data-state='complete'][data-tone='success']")
+    summary = page.locator(".bn-monitor .bn-summary-text").inner_text()
     assert summary.startswith("COMPLETE")
     assert page.locator(".bn-monitor .bn-abort").is_hidden()
     card.screenshot(path=str(shots / "complete.png"))
@@ -83,7 +83,7 @@ def test_job_cell_shows_live_monitor_then_a_saved_outcome(page: Any, lab: Lab,
     page.wait_for_selector(".bn-grid-canvas[data-tasks='40']")
     page.locator(".bn-monitor").screenshot(path=str(shots / "live.png"))
     # The end: the display is replaced in place by the static outcome (HTML + text).
-    final = page.locator(".bn-monitor-static[data-state='COMPLETE']")
+    final = page.locator(".bn-monitor-static[data-state='complete']")
     final.wait_for()
     assert "COMPLETE" in final.inner_text() and "40/40 tasks done" in final.inner_text()
     final.screenshot(path=str(shots / "complete.png"))
@@ -96,7 +96,7 @@ def test_job_cell_shows_live_monitor_then_a_saved_outcome(page: Any, lab: Lab,
     # "model not found": no widget reference is left in the saved output.
     assert "application/vnd.jupyter.widget-view+json" not in data
     assert "".join(data["text/plain"]).startswith("✔ ByteNite job browser-live")
-    assert 'data-state="COMPLETE"' in "".join(data["text/html"])
+    assert 'data-state="complete"' in "".join(data["text/html"])
     assert APPS_KEY not in (lab.root / name).read_text()
 
 
@@ -120,8 +120,8 @@ def test_abort_button_stops_a_slow_job(page: Any, lab: Lab, shots: Path) -> None
         " === 'idle'")
     page.locator(".bn-monitor").screenshot(path=str(shots / "before-abort.png"))
     page.locator(".bn-monitor .bn-abort").click()
-    final = page.locator(".bn-monitor-static[data-state='FAILED']")
+    final = page.locator(".bn-monitor-static[data-state='aborted'][data-tone='neutral']")
     final.wait_for()
     text = final.inner_text()
-    assert "FAILED" in text and "aborted" in text.lower()
+    assert "ABORTED during tasks" in text and "FAILED" not in text
     final.screenshot(path=str(shots / "aborted.png"))

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bytenite_nb import frames, wire
+from bytenite_nb import frames, vocabulary, wire
 from bytenite_nb.api.decoding import Event
+from bytenite_nb.api.errors import ByteniteWarning, EmptyResultsError
 from bytenite_nb.api.models import LogEntry, ResultFile, TaskInfo, Template
 
 
@@ -69,9 +70,9 @@ def test_jobs_df_values_and_dtypes() -> None:
     dtypes_match(frame, frames.JOBS_SCHEMA)
     assert frame.index.name == "id" and frame.index.dtype == "str"
     row = frame.loc["6f1c"]
-    assert row.state == "JOB_STATE_COMPLETE"
-    assert frame["state"].cat.categories.tolist() == [s.value for s in wire.JOB_STATE_ORDER]
-    assert frame["state"].cat.ordered
+    assert row.status == "complete"
+    assert frame["status"].cat.categories.tolist() == list(vocabulary.STATUSES)
+    assert frame["status"].cat.ordered
     assert row.created_at == pd.Timestamp("2026-01-01T00:00:00.123Z")
     assert row.duration == pd.Timedelta(seconds=3.25)  # from the timestamps, not the int field
     assert row.num_chunks == 3 and row.payment_amount == 9007199254740993  # exact int64
@@ -95,9 +96,30 @@ def test_jobs_df_accepts_job_objects_and_mixed_inputs() -> None:
     )
 
 
-def test_unknown_state_is_missing_not_an_error() -> None:
+def test_unknown_state_is_unknown_not_an_error() -> None:
     frame = frames.jobs_df([dict(JOB, state="JOB_STATE_FROM_THE_FUTURE")])
-    assert pd.isna(frame["state"].iloc[0])
+    assert frame["status"].iloc[0] == "unknown"
+
+
+def test_status_is_the_one_vocabulary_and_tells_an_abort_from_a_failure() -> None:
+    """Case 10 and 8: frames read the same words as every view; an abort is its own word."""
+    rows = [
+        dict(JOB, id="a", state="JOB_STATE_PARTITIONED", endedAt=None),
+        dict(JOB, id="b", state="JOB_STATE_FAILED", errorMessage="Job aborted by user request"),
+        dict(JOB, id="c", state="JOB_STATE_FAILED", errorMessage="task for chunk 2 failed"),
+        dict(JOB, id="d", state="JOB_STATE_MERGING", endedAt=None),
+    ]
+    frame = frames.jobs_df(rows)
+    assert frame["status"].tolist() == ["running", "aborted", "failed", "assembling"]
+    assert frame.loc[frame.status == "aborted"].index.tolist() == ["b"]
+    # A running job's duration is not the server's 0: it is not known yet.
+    assert pd.isna(frame.loc["a", "duration"])
+
+
+def test_task_status_words() -> None:
+    frame = frames.tasks_df([{"id": "task-0", "chunkNumber": 0, "state": "TASK_STATE_CANCELLED"}])
+    assert frame["status"].tolist() == ["cancelled"]
+    assert frame["status"].cat.categories.tolist() == list(vocabulary.TASK_STATUSES)
 
 
 def test_nanosecond_timestamps_fall_back_to_pandas_parsing() -> None:
@@ -150,8 +172,14 @@ _job = st.fixed_dictionaries(
 @given(jobs=st.lists(_job, max_size=6, unique_by=lambda j: j["id"]))
 def test_jobs_round_trip(jobs: list[dict[str, Any]]) -> None:
     frame = all_jobs(jobs)
-    assert frames.jobs_to_records(frame) == jobs
-    again = all_jobs(frames.jobs_to_records(frame))
+    back = frames.jobs_to_records(frame)
+    # The status keeps the state's meaning, not its exact wire name (MERGED reads as
+    # assembling, and is written back as MERGING).
+    assert [vocabulary.status_of(r["state"], r["errorMessage"]) for r in back] == [
+        vocabulary.status_of(j["state"], j["errorMessage"]) for j in jobs]
+    strip = [{k: v for k, v in r.items() if k != "state"} for r in back]
+    assert strip == [{k: v for k, v in j.items() if k != "state"} for j in jobs]
+    again = all_jobs(back)
     pd.testing.assert_frame_equal(again, frame)
 
 
@@ -254,7 +282,7 @@ def test_tasks_df_from_task_records_and_from_events() -> None:
     ]
     frame = frames.tasks_df(events)
     assert frame["task_id"].tolist() == ["task-0", "task-1"]
-    assert frame["state"].tolist() == ["TASK_STATE_COMPLETE", "TASK_STATE_FAILED"]
+    assert frame["status"].tolist() == ["complete", "failed"]
     assert frame["attempts"].tolist() == [1, 2]
     assert frame["duration"].tolist() == [pd.Timedelta(seconds=2), pd.Timedelta(seconds=8)]
 
@@ -281,12 +309,30 @@ def test_load_result_files(tmp_path: Path) -> None:
     paths = sorted(p for p in tmp_path.rglob("*") if p.is_file())
     tables = frames.load_result_files(paths, tmp_path)
     assert sorted(tables) == ["a.csv", "c.json", "d.txt", "f.parquet", "sub/b.jsonl"]
-    assert tables["d.txt"]["line"].tolist() == ["one", "two"]
+    assert tables["d.txt"] == "one\ntwo\n"  # text results are str (docs/results.md)
     numeric = [n for n in tables if n != "d.txt"]
     combined = frames.load_result_files([tmp_path / n for n in numeric], tmp_path, concat=True)
     assert sorted(combined["x"].tolist()) == [1, 3, 5, 7, 9]
     assert combined["result_file"].dtype == "str"
-    assert frames.load_result_files([tmp_path / "e.bin"], tmp_path, concat=True).empty
+    with pytest.raises(EmptyResultsError, match=r"not tables \(e\.bin\)"):
+        frames.load_result_files([tmp_path / "e.bin"], tmp_path, concat=True)
+    with pytest.warns(ByteniteWarning, match=r"left out .*text results \(d\.txt\)"):
+        mixed = frames.load_result_files([tmp_path / "a.csv", tmp_path / "d.txt"], tmp_path,
+                                         concat=True)
+    assert mixed["result_file"].unique().tolist() == ["a.csv"]
+
+
+def test_a_job_that_produced_nothing_says_so(tmp_path: Path) -> None:
+    """Case 1: an empty result is a clear error, never pandas' EmptyDataError."""
+    (tmp_path / "result.csv").write_bytes(b"")
+    with pytest.raises(EmptyResultsError, match=r"result files are empty \(result\.csv\).*"
+                                                 r"no rows .*did it get its input"):
+        frames.load_result_files([tmp_path / "result.csv"], tmp_path, concat=True)
+    with pytest.raises(EmptyResultsError, match="without any result files"):
+        frames.load_result_files([], tmp_path)
+    (tmp_path / "header.csv").write_text("a,b\n")  # no rows, but a table: an empty frame
+    frame = frames.load_result_files([tmp_path / "header.csv"], tmp_path, concat=True)
+    assert frame.empty and list(frame.columns) == ["a", "b", "result_file"]
 
 
 def test_without_pyarrow_fast_paths_the_frames_are_the_same(
@@ -351,13 +397,13 @@ LONG_ID = "6f1c0a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
 def test_jobs_df_shows_the_columns_people_read_and_all_on_request() -> None:
     jobs = [dict(JOB, id=LONG_ID, errorMessage="boom " * 30)]
     frame = frames.jobs_df(jobs)
-    assert list(frame.columns) == ["name", "template_id", "state", "created_at", "duration",
+    assert list(frame.columns) == ["name", "template_id", "status", "created_at", "duration",
                                    "num_chunks", "error_message"]
     assert list(frames.jobs_df(jobs, columns="all").columns) == list(frames.JOBS_SCHEMA)
-    assert list(frames.jobs_df(jobs, columns=["state", "duration"]).columns) == [
-        "state", "duration"]
+    assert list(frames.jobs_df(jobs, columns=["status", "duration"]).columns) == [
+        "status", "duration"]
     with pytest.raises(ValueError, match=r"unknown column.*'colour'.*'all'"):
-        frames.jobs_df(jobs, columns=["state", "colour"])
+        frames.jobs_df(jobs, columns=["status", "colour"])
     # The same values as the full frame.
     pd.testing.assert_frame_equal(frame, frames.jobs_df(jobs, columns="all")[frame.columns])
 

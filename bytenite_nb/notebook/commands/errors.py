@@ -2,8 +2,12 @@
 
 IPython prints an exception as a single ``UsageError: ...`` line only when its type *is*
 ``UsageError`` (an identity check: subclasses get a full traceback), so every user-facing
-error becomes an exact ``UsageError`` whose text carries the kind, the message, the request id
-and a hint. Unexpected exceptions (bugs) are left alone so they keep their traceback.
+error becomes an exact ``UsageError`` whose text is one line: the kind, the server's message,
+and a hint only when it says something the message does not. ByteNite's generic per-status
+descriptions ("Returned when ...") are left out; the request id stays on the exception (and
+in the ``--debug`` traceback) and is shown only for server failures (5xx), where it is what
+to report. Long text is cut at a word, never mid-word. Unexpected exceptions (bugs) are left
+alone so they keep their traceback.
 """
 
 from __future__ import annotations
@@ -16,10 +20,17 @@ _MAX_LEN = 600
 
 
 def one_line(text: str, limit: int = _MAX_LEN) -> str:
-    """Collapse newlines so a message prints as one line, at most ``limit`` characters."""
+    """Collapse newlines so a message prints as one line of at most ``limit`` characters,
+    cut at a word boundary (with "…") when longer."""
     lines = [part.strip() for part in str(text).splitlines() if part.strip()]
     flat = "; ".join(lines)
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ;,:") + "…"
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
@@ -49,7 +60,10 @@ def _hint(exc: BaseException, base_url: str | None) -> str:
     if isinstance(exc, e.PermissionDeniedError):
         return "this key may not touch that resource; check the job id and the account"
     if isinstance(exc, e.NotFoundError):
-        return "check the id: `%bytenite jobs` lists jobs, `%bytenite templates` templates"
+        url = str(exc.url or "")
+        if "/templates" in url:
+            return "" if "Did you mean" in exc.message else "`%bytenite templates` lists them"
+        return "`%bytenite jobs` lists your jobs" if "/jobs/" in url else ""
     if isinstance(exc, e.RateLimitError):
         return "the server is throttling requests; wait a little and try again"
     if isinstance(exc, e.InternalServerError):
@@ -60,14 +74,29 @@ def _hint(exc: BaseException, base_url: str | None) -> str:
         return (f"cannot reach {where}; start ByteNite Local with `%bytenite local` or set "
                 "the URL with `%config ByteniteMagics.base_url = '...'`")
     if isinstance(exc, e.JobFailedError):
-        return f"see `%bytenite logs {exc.job.id} --level error`"
+        return "" if exc.aborted else f"`%bytenite logs {exc.job.id} --level error`"
     if isinstance(exc, e.WaitTimeoutError):
         return f"the job keeps running; `%bytenite attach {exc.job.id} --wait` to wait again"
     if isinstance(exc, e.ConfigurationError):
         return "see `%bytenite info` for the current settings"
-    if isinstance(exc, (e.BadRequestError, e.UnprocessableEntityError, e.ConflictError)):
-        return "the server refused the request as sent; see its message"
     return ""
+
+
+def _job_failed_text(exc: BaseException) -> str:
+    """A failed job in one line: what failed, then the first error line of the failing task
+    when it adds something to the job's own message."""
+    job = exc.job  # type: ignore[attr-defined]
+    message = (exc.error_message or "").strip()  # type: ignore[attr-defined]
+    if getattr(exc, "aborted", False):
+        return f"job {job.id} was aborted"
+    text = f"job {job.id} failed" + (f": {message}" if message else "")
+    for line in getattr(exc, "error_logs", ()) or ():
+        body = str(line).split(": ", 1)[-1].strip()  # without "<time> ERROR SERVICE/task:"
+        if body and body not in message and not body.startswith("Traceback ("):
+            where = str(line).split(": ", 1)[0].rsplit("/", 1)[-1]
+            text += f"; {where}: {body}" if where.startswith("task-") else f"; {body}"
+            break
+    return text
 
 
 def friendly_error(
@@ -81,7 +110,9 @@ def friendly_error(
     """
     from bytenite_nb.api import errors as e
 
-    if isinstance(exc, UsageError) and type(exc) is UsageError:
+    if (isinstance(exc, UsageError) and type(exc) is UsageError) or isinstance(
+            exc, e.InputError):
+        # A usage mistake, refused before anything was made: its message is the whole line.
         text = str(exc)
         if note:
             text = f"{text} ({note})"
@@ -89,11 +120,14 @@ def friendly_error(
     kind = type(exc).__name__
     if isinstance(exc, e.APIStatusError):
         message = exc.message
-        if exc.description and exc.description not in message:
-            message = f"{message}: {exc.description}"
-        text = f"{kind} (HTTP {exc.status_code}): {message}"
+        if exc.detail:
+            message = f"{message}: {exc.detail}"
+        named = type(exc) is not e.APIStatusError  # the class already says the status
+        text = f"{kind}: {message}" if named else f"{kind} (HTTP {exc.status_code}): {message}"
     elif isinstance(exc, e.MissingCredentialsError):
         text = f"{kind}: no ByteNite API key found (looked at: " + ", ".join(exc.places) + ")"
+    elif isinstance(exc, e.JobFailedError):
+        text = f"{kind}: {_job_failed_text(exc)}"
     elif isinstance(exc, e.APIError):
         text = f"{kind}: {exc.message}"
     elif isinstance(exc, OSError) and exc.filename is not None:
@@ -102,11 +136,11 @@ def friendly_error(
         text = f"{kind}: {exc}"
     text = one_line(text)  # bound the message itself so the hint below always survives
     request_id = getattr(exc, "request_id", None)
-    if request_id:
+    if request_id and isinstance(exc, e.InternalServerError):
         text += f" [request id {request_id}]"
     if note:
         text += f" ({note})"
     hint = _hint(exc, base_url)
-    if hint:
+    if hint and hint not in text:
         text += f". Hint: {hint}"
     return UsageError(redact(one_line(text, limit=_MAX_LEN + 400), secrets))

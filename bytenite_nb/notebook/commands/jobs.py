@@ -43,7 +43,7 @@ def _discard(client: Client, job_id: str) -> str:
                     f"`%bytenite delete {job_id}`")
         return f"the draft job {job_id} was deleted"
     try:
-        state = client.job(job_id).state.name
+        state = client.job(job_id).status
     except LookupError:
         return f"the draft job {job_id} was deleted"
     except Exception:
@@ -51,13 +51,27 @@ def _discard(client: Client, job_id: str) -> str:
     return f"job {job_id} was aborted (now {state})"
 
 
+def _checked(ctx: Context, client: Client, spec: JobSpec) -> dict[str, Any] | None:
+    """Check ``spec`` against its template before anything is created (the template exists,
+    input data is given where needed, every param is one its section takes; see
+    ``bytenite_nb.api.checks``); returns the params to send, routed by section."""
+    from bytenite_nb.api import checks
+
+    phrasing = checks.CELL if ctx.command.verb == "cell" else checks.MAGIC
+    template = checks.find_template(client, spec.template_id)
+    checks.check_input(template, spec.data_source, uploading=spec.upload is not None,
+                       phrasing=phrasing)
+    return checks.route_params(template, spec.params, spec.loose_params, phrasing=phrasing)
+
+
 def submit(ctx: Context, spec: JobSpec, names: tuple[str | None, ...], *,
            wait: bool = False) -> Job:
-    """Create, upload, run; bind and record the job; wait if asked (``--wait``, the
+    """Check, create, upload, run; bind and record the job; wait if asked (``--wait``, the
     configuration, or ``wait``). Returns the Job."""
     from bytenite_nb.api.errors import APIConnectionError
 
     client = ctx.client()
+    params = _checked(ctx, client, spec)
     # Our own id: if the create is interrupted or its answer is lost, we can still find (and
     # remove) the job it may have made.
     job_id = str(uuid.uuid4())
@@ -65,7 +79,7 @@ def submit(ctx: Context, spec: JobSpec, names: tuple[str | None, ...], *,
         created = client.create_job(
             spec.template_id, name=spec.name, description=spec.description,
             data_source=spec.data_source, data_destination=spec.data_destination,
-            params=spec.params, config=spec.config, job_id=job_id,
+            params=params, config=spec.config, job_id=job_id,
         )
     except (KeyboardInterrupt, APIConnectionError) as exc:
         note = _discard(client, job_id)
@@ -144,17 +158,19 @@ def cell(ctx: Context) -> Any:
 def load_results(ctx: Context, job: Job, names: tuple[str | None, ...]) -> Any:
     """``--load``: the finished job's results instead of the job.
 
-    One table (or ``--concat``): a DataFrame; several: a dict of them. The job stays at hand:
-    ``attrs["job_id"]`` on every frame, and the ledger (``%bytenite attach --last``). With a
-    variable the results are stored there and the cell shows a preview (shape and head);
-    without one they are the cell's value.
+    One result (or ``--concat``): a DataFrame (or, for a text result, a ``str``: see
+    ``docs/results.md``); several: a dict of them. The job stays at hand: ``attrs["job_id"]``
+    on every frame, and the ledger (``%bytenite attach --last``). With a variable the results
+    are stored there and the cell shows a preview (shape and head); without one they are the
+    cell's value.
     """
     from bytenite_nb.notebook.preview import ResultsPreview
 
     loaded = job.load_results(concat=bool(ctx.command.options.get("concat")))
     frames = loaded.values() if isinstance(loaded, dict) else [loaded]
     for frame in frames:
-        frame.attrs.update(job_id=job.id, job_name=job.name or "")
+        if hasattr(frame, "attrs"):  # (a text result is a str)
+            frame.attrs.update(job_id=job.id, job_name=job.name or "")
     if isinstance(loaded, dict) and len(loaded) == 1:
         loaded = next(iter(loaded.values()))
     bound = [n for n in names if n]
@@ -232,27 +248,30 @@ def status(ctx: Context) -> JobStatus:
     """``%bytenite status JOB_ID``: one line."""
     handle = ctx.job()
     return JobStatus(
-        job_id=handle.id, state=handle.state.name, name=handle.name,
+        job_id=handle.id, state=handle.status, name=handle.name,
         num_chunks=handle.num_chunks, duration=handle.duration,
         error_message=handle.error_message,
     )
 
 
 def abort(ctx: Context) -> None:
-    """``%bytenite abort JOB_ID``."""
+    """``%bytenite abort JOB_ID``: the Job handles you hold say ``aborted`` at once."""
+    from bytenite_nb.api.jobs import mark_deleted
+
     client = ctx.client()
     job_id = ctx.job_id()
     client.abort_job(job_id)
     try:
-        state = client.job(job_id).state.name
+        state = client.job(job_id).status  # also brings every live handle of it up to date
     except LookupError:
+        mark_deleted(client, job_id)
         print(f"Job {job_id} had not started, so it was deleted.")
         return
     print(f"Aborted job {job_id} (now {state}).")
 
 
 def delete(ctx: Context) -> None:
-    """``%bytenite delete JOB_ID``."""
+    """``%bytenite delete JOB_ID`` (the Job handles you hold then say ``deleted``)."""
     job_id = ctx.job_id()
     ctx.client().delete_job(job_id)
     print(f"Deleted job {job_id}.")

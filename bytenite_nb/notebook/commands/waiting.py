@@ -138,6 +138,6 @@ def interrupted(ctx: Context, job: Job) -> UsageError:
                  f"retry with `%bytenite abort {job.id}`",
         )
     return UsageError(
-        f"Interrupted: aborted job {job.id} on the server (now {job.state.name}). "
+        f"Interrupted: aborted job {job.id} on the server (now {job.status}). "
         "Add --keep-running to leave a job running when you interrupt the wait."
     )

@@ -1,7 +1,12 @@
 """The monitor's view model: job snapshot -> trait values -> text/plain and static HTML.
 
 Pure functions with no widget or IPython dependency, so the live widget, the updating-HTML
-fallback, the logging fallback and the frozen final output all render the same facts.
+fallback, the logging fallback and the frozen final output all render the same facts, in the
+words of :mod:`bytenite_nb.vocabulary` (the badge says ``RUNNING`` while tasks run, an
+abort reads ``ABORTED`` in a neutral colour, a job that completed over nothing is amber).
+
+Colours: the static HTML uses JupyterLab's CSS variables (``--jp-*``) with light-theme
+fallbacks, so a finished card stays readable in a dark theme, saved, or rendered elsewhere.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from bytenite_nb import vocabulary
 from bytenite_nb.wire import JobState, TaskState
 
 #: The lifecycle steps the monitor shows, in order. ``js/monitor_logic.js`` has the same STAGES,
-#: STAGE_LABELS and grid characters; ``tests/unit/notebook/test_view_parity.py`` keeps them in step.
+#: STAGE_LABELS, grid characters, tones and colours; ``tests/unit/notebook/test_view_parity.py``
+#: keeps them in step.
 STAGES: tuple[str, ...] = ("queued", "partitioning", "tasks", "assembling", "done")
 STAGE_LABELS = {
     "queued": "Queued",
@@ -24,7 +31,30 @@ STAGE_LABELS = {
     "assembling": "Assembling",
     "done": "Done",
     "failed": "Failed",
+    "aborted": "Aborted",
 }
+#: Stages of a job that has ended.
+END_STAGES = ("done", "failed", "aborted")
+
+#: Tone colours, each readable as a badge background behind white text (contrast >= 4.5:1)
+#: in any theme. Fixed on purpose: JupyterLab's --jp-success/--jp-warn colours are too light
+#: behind white text; every text, border and background colour follows the theme instead.
+COLORS = {
+    "success": "#1a7f37",
+    "danger": "#cf222e",
+    "active": "#0969da",
+    "warning": "#9a6700",
+    "neutral": "#59636e",
+}
+_OK, _BAD, _RUN, _WARN, _NEUTRAL = (COLORS[k] for k in ("success", "danger", "active",
+                                                         "warning", "neutral"))
+#: Theme-aware colours of the static HTML (JupyterLab's variables, light fallbacks).
+_FG = "var(--jp-content-font-color1, #1f2328)"
+_MUTED = "var(--jp-content-font-color2, #57606a)"
+_BORDER = "var(--jp-border-color2, #d0d7de)"
+_TRACK = "var(--jp-layout-color2, #eaeef2)"
+_CHIP_BG = "var(--jp-layout-color2, #eaeef2)"
+_CHIP_FG = "var(--jp-content-font-color1, #1f2328)"
 
 _STAGE_OF_STATE: dict[JobState, str] = {
     JobState.UNKNOWN: "queued",
@@ -69,12 +99,10 @@ def stage_of(state: JobState | str | None) -> str:
     return _STAGE_OF_STATE.get(state, "queued")  # type: ignore[arg-type]
 
 
-def short_state(state: JobState | str | None) -> str:
-    """``JOB_STATE_COMPLETE`` -> ``COMPLETE``."""
-    if state is None:
-        return "UNKNOWN"
-    value = state.value if isinstance(state, JobState) else str(state)
-    return value.removeprefix("JOB_STATE_")
+def label(word: str) -> str:
+    """How a status word is shown as a label (badges, the first word of a summary): the same
+    word in capitals (``aborted`` -> ``ABORTED``)."""
+    return word.upper()
 
 
 def epoch_ms(when: dt.datetime | None) -> float:
@@ -141,18 +169,28 @@ def format_log_line(entry: Any) -> str:
 
 @dataclass(frozen=True)
 class MonitorState:
-    """Everything the monitor shows: one value per synced trait of ``JobMonitor``."""
+    """Everything the monitor shows: one value per synced trait of ``JobMonitor``.
+
+    ``state`` is the job's status word (``running``, ``complete``, ``aborted``...);
+    ``stage`` the step of :data:`STAGES` it is at, or ``failed``/``aborted`` once it ended
+    that way (``failed_at``: the step it had reached); ``tone`` the colour family
+    (``success``, ``warning``: complete with warnings, ``danger``, ``neutral``: aborted,
+    ``active``); ``counted`` whether the task counts are known (a bare job record has a
+    task total but no task states).
+    """
 
     job_id: str = ""
     name: str = ""
     template_id: str = ""
-    state: str = "UNKNOWN"
+    state: str = "unknown"
     stage: str = "queued"
     failed_at: str = ""
+    tone: str = "active"
     done: int = 0
     running: int = 0
     failed: int = 0
     total: int = 0
+    counted: bool = False
     started_ms: float = 0.0
     ended_ms: float = 0.0
     elapsed: float = 0.0
@@ -160,6 +198,7 @@ class MonitorState:
     logs: tuple[str, ...] = field(default_factory=tuple)
     error_message: str = ""
     task_error: str = ""
+    warnings: tuple[str, ...] = field(default_factory=tuple)
     summary: str = ""
     #: Smoothed tasks per second (0: not known yet) and seconds left (-1: not known yet),
     #: from the feed's ``RateMeter`` (``widgets/_rate.py``) while tasks run.
@@ -170,13 +209,14 @@ class MonitorState:
 
     @property
     def terminal(self) -> bool:
-        """True for COMPLETE and FAILED."""
-        return self.stage in ("done", "failed")
+        """True once the job ended (complete, failed or aborted)."""
+        return self.stage in END_STAGES
 
     def traits(self) -> dict[str, Any]:
         """Trait name -> value (lists, not tuples, so traitlets compares like with like)."""
         values = asdict(self)
         values["logs"] = list(self.logs)
+        values["warnings"] = list(self.warnings)
         return values
 
 
@@ -192,6 +232,33 @@ def _count(grid: str, chars: str) -> int:
     return sum(grid.count(c) for c in chars)
 
 
+def _reached_stage(snapshot: Any) -> str:
+    """The furthest step a job reached before it ended, from its record: the snapshot's
+    ``furthest`` state, else the job's ``stateTimestamps``; ``""`` when unknown."""
+    state = getattr(snapshot, "furthest", None)
+    if state is None or state is JobState.UNKNOWN:
+        raw = getattr(snapshot, "raw", None)
+        stamps = (raw.get("stateTimestamps") if isinstance(raw, Mapping) else None) or {}
+        ranks = [s for s in (_parse_state(name) for name in stamps)
+                 if s is not None and not s.is_terminal and s is not JobState.UNKNOWN]
+        state = max(ranks, key=list(JobState).index) if ranks else None
+    return stage_of(state) if state is not None else ""
+
+
+def _parse_state(name: Any) -> JobState | None:
+    try:
+        return JobState.parse(name)
+    except ValueError:
+        return None
+
+
+def tone_of(stage: str, warnings: Iterable[str] = ()) -> str:
+    """The colour family of a stage: success/warning/danger/neutral/active."""
+    if stage == "done":
+        return "warning" if any(True for _ in warnings) else "success"
+    return {"failed": "danger", "aborted": "neutral"}.get(stage, "active")
+
+
 def state_from_snapshot(
     snapshot: Any,
     *,
@@ -201,32 +268,32 @@ def state_from_snapshot(
     reached: str = "queued",
     now: dt.datetime | None = None,
 ) -> MonitorState:
-    """Build a :class:`MonitorState` from a ``JobSnapshot`` (see docs/internals.md).
+    """Build a :class:`MonitorState` from a ``JobSnapshot`` or a ``Job`` record.
 
-    ``reached`` is the furthest stage seen before, so a failure can say where it happened.
+    ``reached`` is the furthest stage seen before, so a failure can say where it happened;
+    the record's own history (``stateTimestamps``, the snapshot's ``furthest``) counts too.
     Reads attributes defensively: the snapshot may be mutated by the watcher thread while we
     read it, and a few fields are optional.
     """
     raw_state = _get(snapshot, "state", default=JobState.UNKNOWN)
-    stage = stage_of(raw_state)
+    status = vocabulary.job_status(snapshot)
+    stage = "aborted" if status == vocabulary.ABORTED else stage_of(raw_state)
     task_states = dict(_get(snapshot, "task_states", default={}) or {})
     total = int(_get(snapshot, "tasks_total", "num_chunks", default=0) or 0)
     grid = encode_grid(task_states, total)
-    if stage == "failed":
-        # A failed job runs nothing more: unfinished tasks will never finish, show that.
+    if stage in ("failed", "aborted"):
+        # An ended job runs nothing more: unfinished tasks will never finish, show that.
         grid = grid.translate(_CANCEL_UNFINISHED)
     total = max(total, len(grid))
-    done = _get(snapshot, "tasks_done")
-    failed = _get(snapshot, "tasks_failed")
-    running = _get(snapshot, "tasks_running")
-    if done is None and stage == "done" and not task_states:
+    counted = bool(task_states) or stage == "done"
+    done = failed = running = 0
+    if task_states:
+        done, failed, running = _count(grid, "d"), _count(grid, "f"), _count(grid, "ry")
+    elif stage == "done":
         done = total  # a COMPLETE job completed every task, even when we saw none of them
-    done = int(done) if done is not None else _count(grid, "d")
-    failed = int(failed) if failed is not None else _count(grid, "f")
-    running = int(running) if running is not None else _count(grid, "ry")
     started = _get(snapshot, "started_at")
     ended = _get(snapshot, "ended_at")
-    if stage in ("done", "failed") and ended is None:
+    if stage in END_STAGES and ended is None:
         ended = now or dt.datetime.now(dt.timezone.utc)
     elapsed = 0.0
     if started is not None:
@@ -236,20 +303,27 @@ def state_from_snapshot(
     logs = tuple(format_log_line(e) for e in list(tail)[-LOG_LINES:])
     error = _clip(str(_get(snapshot, "error_message", default="") or ""), _MAX_ERROR)
     task_error = _clip(str(_get(snapshot, "first_task_error", default="") or ""), _MAX_ERROR)
+    warnings = tuple(_clip(str(w), _MAX_LINE)
+                     for w in (_get(snapshot, "warnings", default=()) or ()))
     failed_at = ""
-    if stage == "failed":
-        failed_at = reached if reached in STAGES[:-1] else "queued"
+    if stage in ("failed", "aborted"):
+        if total:
+            reached = furthest(reached, "tasks")
+        where = furthest(reached, _reached_stage(snapshot) or reached)
+        failed_at = where if where in STAGES[:-1] else "queued"
     state = MonitorState(
         job_id=job_id,
         name=name,
         template_id=template_id,
-        state=short_state(raw_state),
+        state=status,
         stage=stage,
         failed_at=failed_at,
+        tone=tone_of(stage, warnings if stage == "done" else ()),
         done=done,
-        running=0 if stage in ("done", "failed") else running,
+        running=0 if stage in END_STAGES else running,
         failed=failed,
         total=total,
+        counted=counted,
         started_ms=epoch_ms(started),
         ended_ms=epoch_ms(ended),
         elapsed=round(elapsed, 3),
@@ -257,12 +331,13 @@ def state_from_snapshot(
         logs=logs,
         error_message=error,
         task_error=task_error,
+        warnings=warnings if stage == "done" else (),
     )
     return replace(state, summary=summarize(state)) if state.terminal else state
 
 
 def furthest(reached: str, stage: str) -> str:
-    """The later of two stages in lifecycle order (``failed`` never advances)."""
+    """The later of two stages in lifecycle order (``failed``/``aborted`` never advance)."""
     if stage not in STAGES:
         return reached
     if reached not in STAGES:
@@ -273,7 +348,10 @@ def furthest(reached: str, stage: str) -> str:
 def _tasks_phrase(s: MonitorState) -> str:
     if not s.total:
         return "no tasks"
-    text = f"{s.done}/{s.total} task{'s' if s.total != 1 else ''} done"
+    plural = "s" if s.total != 1 else ""
+    if not s.counted:
+        return f"{s.total} task{plural}"
+    text = f"{s.done}/{s.total} task{plural} done"
     if s.failed:
         text += f", {s.failed} failed"
     return text
@@ -283,42 +361,56 @@ def summarize(s: MonitorState) -> str:
     """The one-line outcome shown when a job ends."""
     took = format_elapsed(s.elapsed) if s.started_ms else ""
     if s.stage == "done":
-        return f"COMPLETE{' in ' + took if took else ''} · {_tasks_phrase(s)}"
-    if s.stage == "failed":
+        head = label(vocabulary.COMPLETE)
+        if s.warnings:
+            count = len(s.warnings)
+            head += f" with {count} warning{'s' if count != 1 else ''}"
+        return f"{head}{' in ' + took if took else ''} · {_tasks_phrase(s)}"
+    if s.stage in ("failed", "aborted"):
         stage = STAGE_LABELS.get(s.failed_at, s.failed_at).lower()
         where = f" during {stage}" if s.failed_at else ""
-        head = f"FAILED{where}{' after ' + took if took else ''} · {_tasks_phrase(s)}"
+        word = label(vocabulary.ABORTED if s.stage == "aborted" else vocabulary.FAILED)
+        head = f"{word}{where}{' after ' + took if took else ''} · {_tasks_phrase(s)}"
+        if s.stage == "aborted":
+            return head  # the message only says it was aborted: the word already does
         return f"{head}: {s.error_message}" if s.error_message else head
     return ""
 
 
 def _bar(s: MonitorState, width: int = 24) -> str:
-    if not s.total:
+    if not s.total or not s.counted:
         return ""
     filled = round(width * (s.done + s.failed) / s.total)
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
+#: The mark in front of a finished job's text line, by tone.
+_MARKS = {"success": "✔", "warning": "⚠", "danger": "✘", "neutral": "■"}
+
+
 def render_text(s: MonitorState) -> str:
     """``text/plain``: one line while running (tqdm style), the outcome once it ends."""
-    label = s.name or s.job_id or "job"
-    ident = f" ({s.job_id})" if s.job_id and s.job_id != label else ""
+    title = s.name or s.job_id or "job"
+    ident = f" ({s.job_id})" if s.job_id and s.job_id != title else ""
     if s.terminal:
-        mark = "✔" if s.stage == "done" else "✘"
-        lines = [f"{mark} ByteNite job {label}{ident}: {s.summary}"]
+        lines = [f"{_MARKS.get(s.tone, '✔')} ByteNite job {title}{ident}: {s.summary}"]
+        lines.extend(f"  warning: {w}" for w in s.warnings)
         if s.outputs:
             lines.append(f"  {outputs_line(s.outputs, s.job_id)}")
-        if s.task_error:
+        if s.task_error and s.stage == "failed":
             lines.append(f"  first failing task: {s.task_error}")
         return "\n".join(lines)
-    parts = [f"ByteNite job {label}{ident}", s.state, STAGE_LABELS.get(s.stage, s.stage)]
+    parts = [f"ByteNite job {title}{ident}", label(s.state), STAGE_LABELS.get(s.stage, s.stage)]
     if s.total:
         parts.append(_bar(s))
-        counts = f"{s.done}/{s.total} done"
-        if s.running:
-            counts += f", {s.running} running"
-        if s.failed:
-            counts += f", {s.failed} failed"
+        if s.counted:
+            counts = f"{s.done}/{s.total} done"
+            if s.running:
+                counts += f", {s.running} running"
+            if s.failed:
+                counts += f", {s.failed} failed"
+        else:
+            counts = f"{s.total} tasks"
         parts.append(counts)
     if s.started_ms:
         parts.append(format_elapsed(s.elapsed))
@@ -348,26 +440,29 @@ def static_bundle(s: MonitorState) -> dict[str, str]:
     return {"text/plain": render_text(s), "text/html": render_html(s)}
 
 
-_OK, _BAD, _RUN, _MUTED, _BORDER = "#2da44e", "#cf222e", "#3b82f6", "#656d76", "#d0d7de"
-
-
 def render_html(s: MonitorState) -> str:
-    """Static HTML card (inline styles only: it must survive sanitisers and nbconvert)."""
+    """Static HTML card (inline styles only: it must survive sanitisers and nbconvert).
+
+    Colours come from JupyterLab's CSS variables with light-theme fallbacks; the badge and
+    the coloured marks carry the tone, text stays in the theme's own colours.
+    """
     e = html.escape
-    tone = "success" if s.stage == "done" else "danger" if s.stage == "failed" else "active"
-    accent = {"success": _OK, "danger": _BAD}.get(tone, _RUN)
-    label = s.name or s.job_id or "job"
-    reached = s.failed_at if s.stage == "failed" else s.stage
+    accent = COLORS.get(s.tone, _RUN)
+    title = s.name or s.job_id or "job"
+    reached = s.failed_at if s.stage in ("failed", "aborted") else s.stage
     reached_idx = STAGES.index(reached) if reached in STAGES else 0
     steps = []
     for i, name in enumerate(STAGES):
         if s.stage == "done" or i < reached_idx:
             color, weight = _OK, "normal"
         elif i == reached_idx:
-            color, weight = (_BAD if s.stage == "failed" else _RUN), "bold"
+            color = {"failed": _BAD, "aborted": _NEUTRAL}.get(s.stage, _RUN)
+            weight = "bold"
         else:
             color, weight = _BORDER, "normal"
-        text = "Failed" if (i == len(STAGES) - 1 and s.stage == "failed") else STAGE_LABELS[name]
+        text = STAGE_LABELS[name]
+        if i == len(STAGES) - 1 and s.stage in ("failed", "aborted"):
+            text = STAGE_LABELS[s.stage]
         steps.append(
             f'<span style="flex:1;text-align:center;border-bottom:3px solid {color};'
             f'font-weight:{weight};padding:1px 0">{e(text)}</span>'
@@ -380,37 +475,49 @@ def render_html(s: MonitorState) -> str:
     if pace(s):
         counts += f" · {pace(s)}"
     took = format_elapsed(s.elapsed) if s.started_ms else ""
+    chip = (f'<code style="color:{_CHIP_FG};background:{_CHIP_BG};border-radius:3px;'
+            f'padding:0 4px">{e(s.job_id)}</code> ' if s.job_id and s.job_id != title else "")
     body = [
         f'<div class="bn-static bn-monitor-static" data-state="{e(s.state)}" '
-        f'data-stage="{e(s.stage)}" style="font-family:system-ui,sans-serif;font-size:13px;'
+        f'data-stage="{e(s.stage)}" data-tone="{e(s.tone)}" '
+        f'style="font-family:system-ui,sans-serif;font-size:13px;color:{_FG};'
         f"border:1px solid {_BORDER};border-left:4px solid {accent};border-radius:4px;"
         f'padding:8px 10px;max-width:760px">',
-        f'<div><b>{e(label)}</b> <code style="color:{_MUTED}">{e(s.job_id)}</code> '
-        f'<span style="background:{accent};color:#fff;border-radius:10px;padding:0 6px;'
-        f'font-size:11px;font-weight:bold">{e(s.state)}</span> '
+        f'<div><b>{e(title)}</b> {chip}'
+        f'<span class="bn-badge" style="background:{accent};color:#fff;border-radius:10px;'
+        f'padding:0 6px;font-size:11px;font-weight:bold">{e(label(s.state))}</span> '
         f'<span style="color:{_MUTED}">{e(took)}</span></div>',
         f'<div style="display:flex;gap:4px;margin:6px 0;font-size:12px">{"".join(steps)}</div>',
-        f'<div style="display:flex;height:8px;background:#f0f0f0;border-radius:4px;'
+        f'<div style="display:flex;height:8px;background:{_TRACK};border-radius:4px;'
         f'overflow:hidden"><div style="width:{pct_done:.1f}%;background:{_OK}"></div>'
         f'<div style="width:{pct_failed:.1f}%;background:{_BAD}"></div></div>',
-        f'<div style="color:{_MUTED};margin:3px 0">{e(counts)}</div>',
+        f'<div class="bn-counts" style="color:{_FG};margin:3px 0">{e(counts)}</div>',
     ]
-    if s.error_message or s.task_error:
+    if s.stage == "failed" and (s.error_message or s.task_error):
         body.append(
             f'<div style="border:1px solid {_BAD};border-radius:4px;padding:6px 8px;margin:6px 0">'
-            f'<div style="color:{_BAD};font-weight:bold;white-space:pre-wrap">'
-            f"{e(s.error_message)}</div>"
+            f'<div style="font-weight:bold;white-space:pre-wrap">'
+            f'<span style="color:{_BAD}">✘</span> {e(s.error_message)}</div>'
             + (
-                f'<pre style="margin:4px 0 0;white-space:pre-wrap">first failing task: '
-                f"{e(s.task_error)}</pre>"
+                f'<pre style="margin:4px 0 0;white-space:pre-wrap;color:{_FG};'
+                f'background:transparent">first failing task: {e(s.task_error)}</pre>'
                 if s.task_error
                 else ""
             )
             + "</div>"
         )
+    if s.warnings:
+        items = "".join(f"<li>{e(w)}</li>" for w in s.warnings)
+        body.append(
+            f'<div class="bn-warnings" style="border:1px solid {_WARN};border-radius:4px;'
+            f'padding:4px 8px;margin:6px 0"><b><span style="color:{_WARN}">⚠</span> '
+            f'warning{"s" if len(s.warnings) != 1 else ""}</b>'
+            f'<ul style="margin:2px 0;padding-left:18px">{items}</ul></div>'
+        )
     if s.summary:
-        color = _OK if s.stage == "done" else _BAD
-        body.append(f'<div style="color:{color};font-weight:bold">{e(s.summary)}</div>')
+        mark = _MARKS.get(s.tone, "")
+        body.append(f'<div class="bn-summary" style="font-weight:bold">'
+                    f'<span style="color:{accent}">{mark}</span> {e(s.summary)}</div>')
     if s.outputs:
         body.append(
             f'<div class="bn-outputs" style="margin:2px 0">→ {e(s.outputs)}; load them: '
@@ -420,8 +527,8 @@ def render_html(s: MonitorState) -> str:
         opened = " open" if s.stage == "failed" else ""
         body.append(
             f'<details{opened}><summary style="color:{_MUTED}">last log lines</summary>'
-            f'<pre style="font-size:12px;white-space:pre-wrap;margin:2px 0">'
-            f"{e(chr(10).join(s.logs))}</pre></details>"
+            f'<pre style="font-size:12px;white-space:pre-wrap;margin:2px 0;color:{_FG};'
+            f'background:transparent">{e(chr(10).join(s.logs))}</pre></details>'
         )
     if s.terminal and s.job_id:
         body.append(

@@ -20,7 +20,7 @@ import ipywidgets
 import pandas as pd
 import traitlets as t
 
-from bytenite_nb import wire
+from bytenite_nb import vocabulary, wire
 from bytenite_nb.notebook.widgets._assets import css_source, esm_source
 from bytenite_nb.notebook.widgets.throttle import Throttle
 
@@ -44,15 +44,17 @@ class DashboardTable(anywidget.AnyWidget):
     total = t.Int(0).tag(sync=True)
     page = t.Int(0).tag(sync=True)
     page_size = t.Int(20).tag(sync=True)
+    #: The status words present in the data (the filter's choices).
     states = t.List(t.Unicode()).tag(sync=True)
     templates = t.List(t.Unicode()).tag(sync=True)
+    #: A status word (any alias or wire name is read as its status word).
     state_filter = t.Unicode("").tag(sync=True)
     template_filter = t.Unicode("").tag(sync=True)
     notice = t.Unicode("").tag(sync=True)
 
 
-def _short(state: Any) -> str:
-    return str(state).removeprefix("JOB_STATE_") if state is not None and not pd.isna(state) else ""
+def _word(status: Any) -> str:
+    return "" if status is None or pd.isna(status) else str(status)
 
 
 def _row(job_id: str, rec: Any) -> dict[str, Any]:
@@ -60,17 +62,28 @@ def _row(job_id: str, rec: Any) -> dict[str, Any]:
         return None if value is None or value is pd.NA or pd.isna(value) else value
 
     created = opt(rec.created_at)
+    started = opt(rec.started_at)
     duration = opt(rec.duration)
     chunks = opt(rec.num_chunks)
     return {
         "id": job_id,
         "name": opt(rec.name) or "",
-        "state": str(rec.state) if opt(rec.state) is not None else "",
+        "status": _word(rec.status),
         "template_id": opt(rec.template_id) or "",
         "created_at": wire.format_timestamp(created.to_pydatetime()) if created else None,
+        # A running job's duration counts up in the browser from its start.
+        "started_at": wire.format_timestamp(started.to_pydatetime()) if started else None,
         "duration": duration.total_seconds() if duration is not None else None,
         "num_chunks": int(chunks) if chunks is not None else None,
     }
+
+
+def _status_filter(text: str) -> str:
+    """The status word a filter value means (aliases and wire names accepted)."""
+    try:
+        return vocabulary.parse_status(text)
+    except ValueError:
+        return text  # matches nothing, which is what an unknown word should show
 
 
 class JobsDashboard(ipywidgets.VBox):
@@ -152,7 +165,7 @@ class JobsDashboard(ipywidgets.VBox):
             return frame
         state = self.table.state_filter
         if state:
-            frame = frame[frame["state"].astype("str").str.removeprefix("JOB_STATE_") == state]
+            frame = frame[frame["status"].astype("str") == _status_filter(state)]
         template = self.table.template_filter
         if template:
             frame = frame[frame["template_id"] == template]
@@ -175,7 +188,8 @@ class JobsDashboard(ipywidgets.VBox):
             page = min(max(0, self.table.page), pages - 1)
             shown = frame.iloc[page * size : (page + 1) * size]
             rows = [_row(str(i), r) for i, r in zip(shown.index, shown.itertuples(), strict=True)]
-            states = sorted({_short(s) for s in self.frame.get("state", []) if _short(s)})
+            present = {_word(s) for s in self.frame.get("status", [])} - {""}
+            states = [s for s in vocabulary.STATUSES if s in present]
             templates = sorted(
                 {str(x) for x in self.frame.get("template_id", []) if isinstance(x, str) and x}
             )
@@ -283,14 +297,14 @@ class JobsDashboard(ipywidgets.VBox):
         lines = [f"JobsDashboard: {total} jobs, page {self.table.page + 1}/{pages}"
                  + (f" ({filters})" if filters else "")]
         for row in self.table.rows:
-            lines.append(f"  {_short(row['state']):<16} {row['id']}  {row['name']}")
+            lines.append(f"  {row['status']:<13} {row['id']}  {row['name']}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         e = html.escape
-        head = "".join(f"<th>{c}</th>" for c in ("state", "name", "id", "template", "created"))
+        head = "".join(f"<th>{c}</th>" for c in ("status", "name", "id", "template", "created"))
         body = "".join(
-            f"<tr><td>{e(_short(r['state']))}</td><td>{e(r['name'])}</td>"
+            f"<tr><td>{e(r['status'])}</td><td>{e(r['name'])}</td>"
             f"<td><code>{e(r['id'])}</code></td><td>{e(r['template_id'])}</td>"
             f"<td>{e(r['created_at'] or '')}</td></tr>"
             for r in self.table.rows

@@ -404,19 +404,43 @@ class JobForm(w.VBox):
         return None, None
 
     def validate(self) -> list[str]:
-        """Re-check every input, update the messages, enable Run only when all is valid."""
+        """Re-check every input, update the messages, enable Run only when all is valid.
+
+        A template that needs input data cannot run on its default without one: Run stays
+        disabled and the form says so in the words ``%bytenite run`` uses.
+        """
         problems: list[str] = []
         if not self.template.value:
             problems.append("no template available")
-        _source, source_problem = self.source()
-        self.source_message.value = (f'<span style="color:#cf222e">{source_problem}</span>'
-                                     if source_problem else "")
+        source, source_problem = self.source()
+        if source_problem is None:
+            source_problem = self._input_problem(source)
+        self.source_message.value = (
+            f'<span class="bn-field-error" style="color:var(--jp-error-color1, #cf222e)">'
+            f"{html.escape(source_problem)}</span>" if source_problem else "")
         if source_problem:
             problems.append(source_problem)
         problems.extend(self.params()[1])
         self.run_button.disabled = bool(problems)
         self.copy_button.text = self.cell_text()
         return problems
+
+    def _input_problem(self, source: Any) -> str | None:
+        """The needs-input message when the chosen source gives a template that needs input
+        data none (the template default without a default source, or bypass)."""
+        from bytenite_nb.api import checks
+        from bytenite_nb.api.errors import InputError
+
+        template = self.templates.get(self.template.value or "")
+        if template is None:
+            return None
+        data_source = {"dataSourceDescriptor": "bypass"} if source == "bypass" else None
+        try:
+            checks.check_input(template, data_source, uploading=source is not None
+                               and source != "bypass", phrasing=checks.FORM)
+        except InputError as exc:
+            return str(exc)
+        return None
 
     # -- actions --------------------------------------------------------------------------------
 

@@ -57,9 +57,12 @@ class JobMonitor(anywidget.AnyWidget):
     job_id = t.Unicode("").tag(sync=True)
     name = t.Unicode("").tag(sync=True)
     template_id = t.Unicode("").tag(sync=True)
-    state = t.Unicode("UNKNOWN").tag(sync=True)
+    #: The job's status word (``running``, ``complete``, ``aborted``...).
+    state = t.Unicode("unknown").tag(sync=True)
     stage = t.Unicode("queued").tag(sync=True)
     failed_at = t.Unicode("").tag(sync=True)
+    tone = t.Unicode("active").tag(sync=True)
+    counted = t.Bool(False).tag(sync=True)
     done = t.Int(0).tag(sync=True)
     running = t.Int(0).tag(sync=True)
     failed = t.Int(0).tag(sync=True)
@@ -72,6 +75,7 @@ class JobMonitor(anywidget.AnyWidget):
     logs = t.List(t.Unicode()).tag(sync=True)
     error_message = t.Unicode("").tag(sync=True)
     task_error = t.Unicode("").tag(sync=True)
+    warnings = t.List(t.Unicode()).tag(sync=True)
     summary = t.Unicode("").tag(sync=True)
     #: Smoothed tasks per second (0: unknown) and seconds left (-1: unknown), from the kernel;
     #: the browser keeps its own meter on ``done``/``failed`` and shows these until it has one.
@@ -155,8 +159,6 @@ class JobMonitor(anywidget.AnyWidget):
         if view.terminal:
             values["abort_requested"] = False
             values["notice"] = ""
-            if self.abort_requested and view.stage == "failed":
-                values["notice"] = "aborted on request"
         with self.hold_sync():
             for name, value in values.items():
                 if getattr(self, name) != value:

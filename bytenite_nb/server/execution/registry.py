@@ -86,7 +86,8 @@ ENTRYPOINT_PROGRAMS: dict[str, str | None] = {
 #: Keys of a template file that ByteNite Local reads (camelCase), and those it knows and
 #: ignores (bookkeeping its own records carry, so a record pushed back is not "unknown").
 TEMPLATE_KEYS = frozenset({"id", "description", "app", "partitioner", "assembler", "dataSource",
-                           "dataDestination", "params", "defaultParams", "config", "owner"})
+                           "dataDestination", "params", "defaultParams", "config", "owner",
+                           "needsInput"})
 _TEMPLATE_RECORD_KEYS = frozenset({"createdAt", "updatedAt", "isPublic", "userName",
                                    "paramsSchema", "unknownKeys"})
 # The keys of ByteNite's job-request shape for one section ({"app_id", "version",
@@ -197,6 +198,10 @@ class Template:
     created_at: _dt.datetime = field(default_factory=wire.utcnow)
     path: Path | None = None
     updated_at: _dt.datetime | None = None
+    #: ``needsInput`` in template.json (a ByteNite Local extension): a job of this template
+    #: needs input data; without a data source (or with ``bypass``) it is refused, not run
+    #: over an empty dummy file.
+    needs_input: bool = False
     #: Keys of the template file that ByteNite Local does not read (as written there).
     unknown_keys: tuple[str, ...] = ()
 
@@ -214,6 +219,7 @@ class Template:
             "params": self.params,
             "config": self.config,
             "createdAt": wire.format_timestamp(self.created_at),
+            "needsInput": self.needs_input,
             "unknownKeys": list(self.unknown_keys),
         }
 
@@ -343,6 +349,9 @@ def _template_from(data: Any, *, path: Path | None, owner: str) -> Template:
         has_descriptor = isinstance(value, dict) and value.get("dataSourceDescriptor")
         if value is not None and not has_descriptor:
             raise ValueError(f"template {tid!r}: {key} must have a dataSourceDescriptor")
+    needs_input = keys.get("needsInput", False)
+    if not isinstance(needs_input, bool):
+        raise ValueError(f"template {tid!r}: needsInput must be true or false")
     return Template(
         id=tid,
         description=str(keys.get("description") or ""),
@@ -355,6 +364,7 @@ def _template_from(data: Any, *, path: Path | None, owner: str) -> Template:
         config=config,
         owner=str(keys.get("owner") or owner),
         path=path,
+        needs_input=needs_input,
         unknown_keys=unknown,
     )
 

@@ -342,6 +342,11 @@ class JobTemplateOut(Out):
         default=None,
         description="ByteNite Local extension: the JSON Schema (schema.json) of each params "
                     "section (app, partitioner, assembler) whose engine has one; {} when none")
+    needsInput: bool | None = Field(
+        default=None,
+        description="ByteNite Local extension (template.json `needsInput`): jobs of this "
+                    "template need input data; running one without a data source (or with "
+                    "bypass) is refused")
     unknownKeys: list[str] = Field(
         default_factory=list,
         description="ByteNite Local extension: keys of the template file that ByteNite Local "

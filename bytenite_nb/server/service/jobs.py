@@ -51,6 +51,7 @@ from bytenite_nb.server.storage.store import Store
 
 JobState = wire.JobState
 FILE = wire.Descriptor.FILE.value
+BYPASS = wire.Descriptor.BYPASS.value
 
 #: How long an abort waits for the job's run to wind down before it answers (seconds).
 ABORT_WAIT = 0.5
@@ -365,6 +366,11 @@ class JobService:
         source = job.get("dataSource") or wire.bypass()
         destination = job.get("dataDestination") or wire.bucket_destination()
         check_data_source(source, destination)  # type: ignore[arg-type]
+        if template.needs_input and source.get("dataSourceDescriptor") == BYPASS:
+            # A run over bypass's empty dummy file would "complete" over nothing.
+            raise InvalidRequest(
+                f"{template.id} needs input data and none was given: set the job's data "
+                f"source first (PATCH /jobs/{job_id}/datasource with a url or file source)")
         if source.get("dataSourceDescriptor") == FILE:
             upload = self.store.upload_for_job(job_id)
             if upload is None or not upload.completed:

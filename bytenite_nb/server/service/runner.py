@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 JobState = wire.JobState
 TaskState = wire.TaskState
 
-ABORTED_MESSAGE = "Job aborted by user request"
+ABORTED_MESSAGE = wire.ABORTED_MESSAGE
 SHUTDOWN_MESSAGE = (
     "ByteNite Local was stopped while this job was running: create and run the job again"
 )

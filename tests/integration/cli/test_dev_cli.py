@@ -290,6 +290,12 @@ def test_keys_servers_and_command_lines(cli: Cli, env: Path,
     monkeypatch.delenv("BYTENITE_API_KEY")
     failed(cli("template", "list"), 4, "no API key found", "bytenite-nb auth")
     monkeypatch.setenv("BYTENITE_API_KEY", KEY)
+    # The environment pairs the key with its BYTENITE_BASE_URL: it is not sent elsewhere.
+    line = failed(cli("app", "list", "--server", "http://127.0.0.1:9"), 4,
+                  "no API key for http://127.0.0.1:9", "belong to other servers",
+                  "auth --server http://127.0.0.1:9")
+    assert KEY not in line
+    monkeypatch.delenv("BYTENITE_BASE_URL")  # a key that names no server goes anywhere
     failed(cli("app", "list", "--server", "http://127.0.0.1:9"), 5,
            "cannot reach http://127.0.0.1:9", "bytenite-nb serve", "--server")
     failed(cli("app", "list", "--server", "ftp://x"), 2, "http(s) URL")

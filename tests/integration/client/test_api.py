@@ -18,6 +18,7 @@ from bytenite_nb.api import (
     Client,
     Filter,
     NotFoundError,
+    ResultsNotReadyError,
 )
 from tests.kit.apps import REVERSE, write_app, write_engine
 from tests.kit.loopback import serve_dir
@@ -108,7 +109,7 @@ def test_run_logs_tasks_results_and_frames(client: Client, source_url: str, tmp_
     ]
     assert tasks[0].duration is not None and tasks[0].exit_code == 0
     tdf = job.tasks_df()
-    assert tdf["state"].tolist() == ["TASK_STATE_COMPLETE"] and tdf.attrs["job_id"] == job.id
+    assert tdf["status"].tolist() == ["complete"] and tdf.attrs["job_id"] == job.id
     assert "job_id" not in tdf.columns  # one job: not repeated on every row
 
     all_logs = client.logs(job.id)
@@ -133,11 +134,16 @@ def test_run_logs_tasks_results_and_frames(client: Client, source_url: str, tmp_
 
 
 def test_results_before_completion_is_a_clear_error(client: Client) -> None:
+    """Case 7: asking for results too early says what to call instead."""
     job = client.create_job(TEMPLATE)
-    with pytest.raises(BadRequestError) as info:
+    with pytest.raises(BadRequestError) as info:  # (a ResultsNotReadyError)
         job.results()
-    assert "not yet been completed" in str(info.value)
+    assert isinstance(info.value, ResultsNotReadyError) and info.value.job == job
+    assert "is still draft" in str(info.value) and "call job.wait() first" in str(info.value)
+    with pytest.raises(ResultsNotReadyError, match=r"job\.wait\(\)"):
+        job.load_results(wait=False)
     job.delete()
+    assert job.status == "deleted"  # the handle knows
 
 
 def test_abort_a_draft_deletes_it(client: Client) -> None:
@@ -209,8 +215,8 @@ def test_pagination_filters_and_jobs_df(client: Client) -> None:
 
         df = client.jobs_df(filters=by_name)
         assert set(df.index) == made and df.index.name == "id"
-        assert df["state"].dtype == frames.JOB_STATE_DTYPE
-        assert (df["state"] == "JOB_STATE_NEW").all()
+        assert df["status"].dtype == frames.JOB_STATUS_DTYPE
+        assert (df["status"] == "draft").all()
         assert str(df["created_at"].dtype) == "datetime64[us, UTC]"
     finally:
         for job_id in made:

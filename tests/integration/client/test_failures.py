@@ -36,7 +36,7 @@ def test_wait_raises_with_error_message_and_first_error_lines(client: Client) ->
     assert updates[-1].state is wire.JobState.FAILED
     assert updates[-1].first_task_error is not None or updates[-1].tasks_failed == 1
     tasks = job.tasks_df()
-    assert tasks["state"].tolist() == ["TASK_STATE_FAILED"] and tasks["exit_code"].tolist() == [3]
+    assert tasks["status"].tolist() == ["failed"] and tasks["exit_code"].tolist() == [3]
     logs = job.logs_df()
     assert "ERROR" in set(logs["level"].astype("str"))
 

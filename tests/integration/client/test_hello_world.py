@@ -45,7 +45,7 @@ def test_hello_world_end_to_end(client: Client, source_url: str, tmp_path: Path)
 
     table = job.load_results()
     assert list(table) == ["hello_world_processed.txt"]
-    assert table["hello_world_processed.txt"]["line"].tolist() == [TEXT.strip().upper()]
+    assert table["hello_world_processed.txt"] == TEXT.upper()  # text results are str
 
     logs = job.logs()
     assert logs and all(entry.job_id == job.id for entry in logs)
@@ -97,4 +97,4 @@ def test_csv_job_results_load_into_one_dataframe(client: Client) -> None:
     assert len(combined) == 1250 and set(combined["result_file"]) == {"result.csv"}
     tasks = job.tasks_df()
     assert tasks["chunk_number"].tolist() == [0, 1, 2]
-    assert (tasks["state"] == "TASK_STATE_COMPLETE").all()
+    assert (tasks["status"] == "complete").all()

@@ -73,6 +73,7 @@ def test_template_ids_states_levels_and_choices(ip: TestingShell) -> None:
     assert texts(ip, "%bytenite jobs --template csv") == [CSV]
     assert texts(ip, "%bytenite template hel") == [HELLO]
     assert "complete" in texts(ip, "%bytenite jobs --state ")
+    assert "aborted" in texts(ip, "%bytenite jobs --state ")  # the status words
     assert texts(ip, "%bytenite jobs --state fa") == ["failed"]
     assert texts(ip, "%bytenite logs abc --level w") == ["warn"]
     assert texts(ip, "%bytenite local st") == ["start", "stop", "status"]

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from IPython.core.displaypub import CapturingDisplayPublisher
+from IPython.core.error import UsageError
 
 from bytenite_nb.api.client import Client
 from bytenite_nb.notebook import presenter
@@ -57,7 +58,7 @@ def test_load_binds_one_table_and_shows_a_preview(ip: TestingShell, readings: Pa
     assert "<table" in shown._repr_html_()
     # The job stays at hand.
     job = ip.run_line_magic("bytenite", "attach --last")
-    assert df.attrs["job_id"] == job.id and job.state.name == "COMPLETE"
+    assert df.attrs["job_id"] == job.id and job.status == "complete"
     assert job.num_chunks == 3
 
 
@@ -76,16 +77,18 @@ def test_a_load_cell_binds_its_variable_to_the_results(ip: TestingShell,
     assert len(table) == 50
 
 
-def test_several_tables_are_a_dict_or_one_frame_with_concat(ip: TestingShell) -> None:
+def test_several_results_are_a_dict_and_text_is_str(ip: TestingShell) -> None:
     line = (f"run {SLEEPY_TEMPLATE_ID} --source bypass --param partitioner.chunks=3 "
             "--param app.seconds=0")
-    ip.run_line_magic("bytenite", f"{line} --load -o parts")
+    shown = ip.run_line_magic("bytenite", f"{line} --load -o parts")
     parts = ip.user_ns["parts"]
-    assert isinstance(parts, dict) and sorted(parts) == ["out_0.txt", "out_1.txt", "out_2.txt"]
-    assert all(frame.attrs["job_id"] for frame in parts.values())
-    whole = ip.run_line_magic("bytenite", f"{line} --load --concat")
-    assert isinstance(whole, pd.DataFrame) and len(whole) == 3
-    assert sorted(whole["line"]) == ["done 0", "done 1", "done 2"]
+    # Text results are str (docs/results.md), so there is nothing to concatenate.
+    assert parts == {f"out_{i}.txt": f"done {i}\n" for i in range(3)}
+    assert "out_0.txt: text, 1 line" in repr(shown)
+    with pytest.raises(UsageError, match=r"^EmptyResultsError: job .*'s results are text "
+                                         r"\(out_0\.txt, out_1\.txt, out_2\.txt\): nothing to "
+                                         r"concatenate"):
+        ip.run_line_magic("bytenite", f"{line} --load --concat")
 
 
 def test_every_finished_summary_says_what_came_out(

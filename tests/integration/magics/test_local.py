@@ -59,7 +59,7 @@ def test_local_start_reuse_and_stop(env: Path, capsys: pytest.CaptureFixture[str
         second = _shell(env)
         second.run_line_magic("bytenite", f"local --data-dir {data_dir}")
         assert "re-used" in capsys.readouterr().out
-        assert second.run_line_magic("bytenite", f"status {job.id}").state == "COMPLETE"
+        assert second.run_line_magic("bytenite", f"status {job.id}").state == "complete"
         second.run_line_magic("bytenite", "local stop")
         assert "keeps running" in capsys.readouterr().out
         assert find_running(data_dir) is not None
@@ -164,7 +164,7 @@ def test_an_idle_local_server_stops_and_the_next_command_restarts_it(
         assert again.pid != first.pid and again.data_dir == first.data_dir
         assert shell.run_line_magic("config", "ByteniteMagics.base_url") == again.base_url
         # (If it went idle again meanwhile, this restarts it once more: nothing fails.)
-        assert shell.run_line_magic("bytenite", f"status {job.id}").state == "COMPLETE"
+        assert shell.run_line_magic("bytenite", f"status {job.id}").state == "complete"
 
         # Stopping a server that already stopped by itself just detaches from it.
         _wait_until_stopped(shell, capsys)

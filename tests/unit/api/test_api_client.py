@@ -53,6 +53,7 @@ def test_submit_bytes_creates_sets_uploads_without_auth_and_runs(mocked: Any) ->
             "params": {"@type": wire.LOCAL_FILE_DATA_SOURCE_TYPE, "tempUrl": UPLOAD},
         }
     )
+    mocked.get(f"{C}/jobs/templates/t", json={"id": "t", "app": "a"})  # submit checks it first
     mocked.post(f"{C}/jobs", json=job())
     mocked.patch(f"{C}/jobs/j1/datasource", json=file_job)
     mocked.patch(f"{C}/jobs/j1/params", json=file_job)
@@ -96,6 +97,7 @@ def test_submit_streams_a_path(mocked: Any, tmp_path: Path,
     src = tmp_path / "notes.txt"
     src.write_bytes(b"x" * 100_000)
     file_job = job(dataSource={"dataSourceDescriptor": "file", "params": {"tempUrl": UPLOAD}})
+    mocked.get(f"{C}/jobs/templates/t", json={"id": "t", "app": "a"})
     mocked.post(f"{C}/jobs", json=job())
     mocked.patch(f"{C}/jobs/j1/datasource", json=file_job)
     mocked.put(UPLOAD, json={"ok": True})
@@ -112,6 +114,7 @@ def test_submit_streams_a_path(mocked: Any, tmp_path: Path,
 
 
 def test_submit_deletes_the_draft_when_a_step_fails(mocked: Any) -> None:
+    mocked.get(f"{C}/jobs/templates/t", json={"id": "t", "app": "a"})
     mocked.post(f"{C}/jobs", json=job())
     mocked.patch(
         f"{C}/jobs/j1/params",

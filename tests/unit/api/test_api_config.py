@@ -154,8 +154,11 @@ def test_first_source_in_the_documented_order_wins(
                 json.dumps({"pid": os.getpid(), "url": DEFAULT_BASE_URL})
             )
             (root / "local" / "api_key").write_text("local")
+        # The argument first, then the key that belongs to the chosen server (the running
+        # ByteNite Local's own), then the keys that name no server (env, then file).
         expected = next(
-            (k for k, on in (("arg", arg), ("env", env), ("file", file), ("local", local)) if on),
+            (k for k, on in (("arg", arg), ("local", local), ("env", env), ("file", file))
+             if on),
             None,
         )
         if expected is None:
@@ -163,3 +166,44 @@ def test_first_source_in_the_documented_order_wins(
                 resolve_settings()
         else:
             assert resolve_settings("arg" if arg else None).api_key == expected
+
+
+def _running_local(root: Path, url: str, key: str) -> None:
+    (root / "server.json").write_text(json.dumps({"pid": os.getpid(), "url": url}))
+    (root / "api_key").write_text(key)
+
+
+def test_a_key_travels_with_its_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Case 13: BYTENITE_API_KEY for a hosted account is not sent to a running ByteNite
+    Local; a key the environment pairs with one server is not sent to another."""
+    local = tmp_path / "local"
+    local.mkdir()
+    _running_local(local, "http://127.0.0.1:9999", "local-key")
+    monkeypatch.setenv("BYTENITE_LOCAL_DIR", str(local))
+    monkeypatch.setenv("BYTENITE_API_KEY", "hosted-key")
+    s = resolve_settings()
+    assert (s.base_url, s.api_key) == ("http://127.0.0.1:9999", "local-key")
+    # Paired with its server, the environment's key goes to that server only.
+    monkeypatch.setenv("BYTENITE_BASE_URL", "https://api.example.test")
+    s = resolve_settings()
+    assert (s.base_url, s.api_key) == ("https://api.example.test", "hosted-key")
+    assert resolve_settings(base_url="http://127.0.0.1:9999").api_key == "local-key"
+    with pytest.raises(MissingCredentialsError, match=r"keys for other servers were not sent"):
+        resolve_settings(base_url="http://third.test")
+
+
+def test_the_magics_server_and_key_win_over_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from bytenite_nb.api import config
+
+    monkeypatch.setenv("BYTENITE_API_KEY", "hosted-key")
+    monkeypatch.setenv("BYTENITE_BASE_URL", "https://api.example.test")
+    monkeypatch.setattr(config, "_SESSION_SERVER", lambda: ("http://127.0.0.1:8111", "nb-key"))
+    s = resolve_settings()
+    assert (s.base_url, s.api_key) == ("http://127.0.0.1:8111", "nb-key")
+    assert "magics" in s.base_url_source and "magics" in s.api_key_source
+    # Told otherwise, the arguments win.
+    s = resolve_settings(base_url="https://api.example.test")
+    assert (s.base_url, s.api_key) == ("https://api.example.test", "hosted-key")
+    monkeypatch.setattr(config, "_SESSION_SERVER", lambda: None)  # the magics chose nothing
+    assert resolve_settings().base_url == "https://api.example.test"

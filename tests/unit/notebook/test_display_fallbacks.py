@@ -80,7 +80,7 @@ def test_widget_mode_freezes_to_static_html_when_the_job_ends(shell: Any,
     assert final["update"] and final["transient"]["display_id"] == display_id
     assert set(final["data"]) == {"text/plain", "text/html"}
     assert final["data"]["text/plain"].startswith("✔ ByteNite job widget-mode")
-    assert 'data-state="COMPLETE"' in final["data"]["text/html"]
+    assert 'data-state="complete"' in final["data"]["text/html"]
 
 
 def test_html_mode_updates_in_place_until_the_outcome(shell: Any, client: Client) -> None:
@@ -91,7 +91,7 @@ def test_html_mode_updates_in_place_until_the_outcome(shell: Any, client: Client
     assert all(o["transient"]["display_id"] == shown.handle.display_id for o in outputs)
     assert not any(WIDGET_MIME in o["data"] for o in outputs)
     assert outputs[-1]["update"]
-    assert 'data-state="COMPLETE"' in outputs[-1]["data"]["text/html"]
+    assert 'data-state="complete"' in outputs[-1]["data"]["text/html"]
     # Retiring the display stops updates: nothing lands after its note.
     shown.retire("retired")
     count = len(outputs)

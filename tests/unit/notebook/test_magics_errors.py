@@ -1,4 +1,5 @@
-"""Exceptions become one exact-UsageError line: kind, message, request id, hint."""
+"""Exceptions become one exact-UsageError line: the kind, the server's message, and a hint
+only when it says something the message does not."""
 
 from __future__ import annotations
 
@@ -16,9 +17,27 @@ def test_status_error_line() -> None:
     out = friendly_error(exc)
     assert type(out) is UsageError
     text = str(out)
-    assert text.startswith("NotFoundError (HTTP 404): job not found: no job 'x' [request id req-1]")
-    assert "Hint: check the id" in text
+    # The request id stays on the exception (and in --debug), not on the line.
+    assert text == ("NotFoundError: job not found: no job 'x'. "
+                    "Hint: `%bytenite jobs` lists your jobs")
+    assert exc.request_id == "req-1"
     assert "\n" not in text
+
+
+def test_a_bad_request_is_its_message_alone() -> None:
+    """Case 11: no generic description, no request id, no hint that says nothing."""
+    exc = e.BadRequestError(
+        "Invalid params: app: 'rows_per_chunk' is not allowed", status_code=400,
+        description="Returned when the users sends a malformed request.",
+        request_id="cc9d0001", method="POST", url="http://h/v1/customer/jobs")
+    text = str(friendly_error(exc))
+    assert text == "BadRequestError: Invalid params: app: 'rows_per_chunk' is not allowed"
+
+
+def test_a_server_failure_keeps_its_request_id_to_report() -> None:
+    exc = e.InternalServerError("boom", status_code=500, request_id="req-9")
+    text = str(friendly_error(exc))
+    assert "[request id req-9]" in text and "report it with the request id" in text
 
 
 def test_connection_error_hint_names_the_server() -> None:
@@ -35,10 +54,36 @@ def test_missing_credentials_is_one_line() -> None:
 
 
 def test_job_failed_has_the_logs_hint() -> None:
-    job = SimpleNamespace(id="j9", error_message="boom")
+    job = SimpleNamespace(id="j9", error_message="boom", status="failed")
     text = str(friendly_error(e.JobFailedError(job, ["ERROR x", "ERROR y"])))  # type: ignore[arg-type]
-    assert "Job j9 failed: boom; First error log lines:; ERROR x; ERROR y" in text
-    assert "%bytenite logs j9 --level error" in text
+    assert text == ("JobFailedError: job j9 failed: boom; ERROR x. "
+                    "Hint: `%bytenite logs j9 --level error`")
+
+
+def test_a_failed_wait_is_one_line_without_repeats() -> None:
+    """Case 11: the job's error once, then the failing task's first error line only when it
+    adds something; a traceback header is not an error line."""
+    message = "task for chunk 2 failed with exit code 3: KeyError: 'temprature_c'"
+    job = SimpleNamespace(id="j7", error_message=message, status="failed")
+    logs = ["2026-01-01T00:00:00.000Z ERROR TASKRUNNER/task-2: Traceback (most recent call last):",
+            "2026-01-01T00:00:00.001Z ERROR TASKRUNNER/task-2: KeyError: 'temprature_c'"]
+    text = str(friendly_error(e.JobFailedError(job, logs)))  # type: ignore[arg-type]
+    assert text.count("temprature_c") == 1 and "Traceback" not in text
+    assert text.startswith(f"JobFailedError: job j7 failed: {message}.")
+    extra = ["2026-01-01T00:00:00.000Z ERROR TASKRUNNER/task-2: column temprature_c is missing"]
+    text = str(friendly_error(e.JobFailedError(job, extra)))  # type: ignore[arg-type]
+    assert "; task-2: column temprature_c is missing. Hint" in text
+
+
+def test_an_aborted_wait_says_aborted() -> None:
+    job = SimpleNamespace(id="j8", error_message="Job aborted by user request", status="aborted")
+    text = str(friendly_error(e.JobFailedError(job, [])))  # type: ignore[arg-type]
+    assert text == "JobFailedError: job j8 was aborted"
+
+
+def test_long_lines_are_cut_at_a_word() -> None:
+    text = one_line("word " * 200, limit=60)
+    assert len(text) <= 60 and text.endswith("word…")
 
 
 def test_notes_and_redaction() -> None:

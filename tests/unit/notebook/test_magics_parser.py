@@ -77,13 +77,20 @@ def test_missing_argument_shows_usage() -> None:
 
 
 def test_states_and_levels_are_validated_with_the_valid_names() -> None:
-    assert parse_line("jobs --state complete").options["state"] == "JOB_STATE_COMPLETE"
-    assert parse_line("jobs --state JOB_STATE_FAILED").options["state"] == "JOB_STATE_FAILED"
-    with pytest.raises(UsageError, match="use one of: unknown, new"):
-        parse_line("jobs --state done")
+    assert parse_line("jobs --state complete").options["state"] == "complete"
+    assert parse_line("jobs --state JOB_STATE_FAILED").options["state"] == "failed"
+    # Aliases people type are accepted; unknown words get a did-you-mean.
+    assert parse_line("jobs --state completed").options["state"] == "complete"
+    assert parse_line("jobs --state done").options["state"] == "complete"
+    assert parse_line("jobs --state cancelled").options["state"] == "aborted"
+    assert parse_line("jobs --state PARTITIONED").options["state"] == "running"
+    with pytest.raises(UsageError, match=r"unknown job state 'abortd'\. Did you mean 'aborted'"):
+        parse_line("jobs --state abortd")
     assert parse_line("logs j --level warn").options["level"] == "WARN"
-    with pytest.raises(UsageError, match="unknown log level"):
-        parse_line("logs j --level loud")
+    assert parse_line("logs j --level warning").options["level"] == "WARN"
+    assert parse_line("logs j --level Critical").options["level"] == "FATAL"
+    with pytest.raises(UsageError, match=r"unknown log level 'eror'\. Did you mean 'error'"):
+        parse_line("logs j --level eror")
 
 
 def test_numbers_are_validated() -> None:

@@ -119,9 +119,10 @@ def test_dry_run_needs_no_server(ip: TestingShell) -> None:
     ip.run_cell("%config ByteniteMagics.base_url = 'http://127.0.0.1:9'")
     ip.user_ns["casing"] = "upper"
     ip.run_cell("%%bytenite --dry-run -o spec\ntemplateId: t\nparams: {case: $casing}\n")
-    assert ip.user_ns["spec"] == {"templateId": "t", "params": {"app": {"case": "upper"}}}
+    # A param without a section is shown as given: its section is known at submit time.
+    assert ip.user_ns["spec"] == {"templateId": "t", "params": {"case": "upper"}}
     ip.run_cell("spec2 = %bytenite run t --param case=$casing --dry-run")
-    assert ip.user_ns["spec2"] == {"templateId": "t", "params": {"app": {"case": "upper"}}}
+    assert ip.user_ns["spec2"] == {"templateId": "t", "params": {"case": "upper"}}
 
 
 def test_ipython_does_not_expand_variables_on_the_line(ip: TestingShell) -> None:

@@ -67,7 +67,7 @@ def test_a_failed_job_ends_with_the_same_outcome_in_every_mode(
         else:
             last = shell.display_pub.outputs[-1]
             assert last["update"] and last["transient"]["display_id"] == shown.handle.display_id
-            assert 'data-state="FAILED"' in last["data"]["text/html"]
+            assert 'data-state="failed"' in last["data"]["text/html"]
             outcomes[mode] = last["data"]["text/plain"]
     first = outcomes["widget"]
     assert first.startswith("✘ ByteNite job fails-in-task") and "FAILED during tasks" in first
@@ -122,11 +122,11 @@ def test_a_feed_ends_once_and_late_hooks_hear_at_once() -> None:
     feed.submit(final)
     feed.submit(final)  # a repeated end changes nothing
     assert feed.ended.is_set()
-    assert seen == ["PARTITIONED", "COMPLETE"]
+    assert seen == ["running", "complete"]
     assert len(ends) == 1 and ends[0].startswith("COMPLETE")
     late: list[str] = []
     feed.on_end(lambda view: late.append(view.state))
-    assert late == ["COMPLETE"]
+    assert late == ["complete"]
 
 
 def test_a_closed_feed_renders_nothing_more() -> None:
@@ -137,7 +137,7 @@ def test_a_closed_feed_renders_nothing_more() -> None:
     feed.submit(_snapshot(wire.JobState.PARTITIONED, total=2))  # pending for a minute
     feed.close()
     feed.submit(_snapshot(wire.JobState.COMPLETE, total=2))
-    assert seen == ["PARTITIONING"] and not feed.ended.is_set()
+    assert seen == ["partitioning"] and not feed.ended.is_set()
 
 
 def test_a_view_may_close_its_feed_when_the_job_ends() -> None:

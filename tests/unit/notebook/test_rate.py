@@ -82,7 +82,7 @@ def test_every_view_of_a_running_job_shows_rate_and_time_left(
         feed.throttle.flush()
         texts.append(render_text(feed.state))
         pages.append(render_html(feed.state))
-    running = [t for t in texts if "PARTITIONED" in t]
+    running = [t for t in texts if "RUNNING" in t]
     done_3 = next(t for t in running if "3/10 done" in t)
     done_2 = next(t for t in running if "2/10 done" in t)
     assert "tasks/s" not in done_2 and "left" not in done_2
@@ -104,8 +104,8 @@ def test_log_lines_carry_rate_and_time_left(caplog: pytest.LogCaptureFixture) ->
 
     caplog.set_level(logging.INFO, logger="bytenite_nb.progress")
     reporter = LogReporter(SimpleNamespace(name="paced", id="j-1"), every=0.0)
-    running = MonitorState(job_id="j-1", state="PARTITIONED", stage="tasks", done=3,
-                           total=10, rate=1.0, eta=7.0)
+    running = MonitorState(job_id="j-1", state="running", stage="tasks", done=3,
+                           total=10, counted=True, rate=1.0, eta=7.0)
     reporter.update(running)
     reporter.update(MonitorState(**{**running.traits(), "done": 4, "eta": 6.0,
                                     "logs": ()}))

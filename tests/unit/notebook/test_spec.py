@@ -182,11 +182,12 @@ def test_sources() -> None:
 
 
 def test_params_shorthand_and_sections() -> None:
-    assert build_spec({"templateId": "t", "params": {"case": "upper"}}).params == {
-        "app": {"case": "upper"}
-    }
-    with pytest.raises(UsageError, match="mixes sections"):
-        build_spec({"templateId": "t", "params": {"app": {}, "case": "upper"}})
+    # Without a section a param is "loose": the section whose schema declares it takes it at
+    # submit time (bytenite_nb.api.checks), not the app by default.
+    spec = build_spec({"templateId": "t", "params": {"case": "upper"}})
+    assert spec.params is None and spec.loose_params == {"case": "upper"}
+    mixed = build_spec({"templateId": "t", "params": {"app": {}, "rows_per_chunk": 5}})
+    assert mixed.params == {"app": {}} and mixed.loose_params == {"rows_per_chunk": 5}
     with pytest.raises(UsageError, match="must be a mapping"):
         build_spec({"templateId": "t", "params": [1]})
 
@@ -230,8 +231,8 @@ def test_run_options() -> None:
                     config=[("taskTimeout", "60")], source="$url", name="job {n}"),
         ns,
     )
-    assert spec.params == {"app": {"case": "upper", "flag": True, "text": "a b"},
-                           "partitioner": {"n": 4}}
+    assert spec.params == {"app": {"case": "lower"}, "partitioner": {"n": 4}}
+    assert spec.loose_params == {"case": "upper", "flag": True, "text": "a b"}
     assert ns["p"] == {"app": {"case": "lower"}}  # the user's dict is not mutated
     assert spec.config == {"taskTimeout": 60}
     assert spec.data_source == wire.url_source("https://h/x")

@@ -32,7 +32,12 @@ const ms = JSON.parse(process.argv[2]);
 console.log(JSON.stringify({
   stages: m.STAGES,
   labels: m.STAGE_LABELS,
+  endStages: m.END_STAGES,
   grid: m.GRID_STATES,
+  tones: m.TONE_COLORS,
+  toneOf: [["done", []], ["done", ["w"]], ["failed", []], ["aborted", []], ["tasks", []]]
+    .map(([stage, w]) => m.toneOf(stage, w)),
+  labelOf: ["aborted", "running"].map((w) => m.label(w)),
   elapsed: ms.map((x) => m.formatElapsed(x)),
   outputs: m.outputsLine("1 result file (result.csv), 1.2 KB, 250 rows", "job-1"),
   noOutputs: m.outputsLine("", "job-1"),
@@ -60,6 +65,16 @@ def js() -> dict[str, Any]:
 def test_stages_and_their_labels_match(js: dict[str, Any]) -> None:
     assert js["stages"] == list(_view.STAGES)
     assert js["labels"] == _view.STAGE_LABELS
+    assert js["endStages"] == list(_view.END_STAGES)
+
+
+def test_tones_colours_and_labels_match(js: dict[str, Any]) -> None:
+    """An abort is neutral grey and a complete job with warnings amber on both sides."""
+    assert js["tones"] == _view.COLORS
+    cases = [("done", ()), ("done", ("w",)), ("failed", ()), ("aborted", ()), ("tasks", ())]
+    assert js["toneOf"] == [_view.tone_of(stage, w) for stage, w in cases]
+    assert js["toneOf"] == ["success", "warning", "danger", "neutral", "active"]
+    assert js["labelOf"] == [_view.label("aborted"), _view.label("running")]
 
 
 def test_grid_characters_mean_the_same_task_states(js: dict[str, Any]) -> None:

@@ -51,7 +51,7 @@ def test_burst_of_5000_events_in_one_second_is_throttled_and_ends_complete() -> 
             time.sleep(0.01)  # ~5,000 events/s, as a busy stream would deliver them
     elapsed = time.monotonic() - start
     # The terminal snapshot is applied at once, no waiting for the throttle window.
-    assert monitor.state == "COMPLETE"
+    assert monitor.state == "complete"
     assert monitor.stage == "done"
     assert monitor.done == tasks and monitor.total == tasks and monitor.failed == 0
     assert monitor.grid == "d" * tasks
@@ -81,7 +81,7 @@ def test_failure_keeps_error_first_task_error_and_where_it_failed() -> None:
     snap.state = wire.JobState.FAILED
     snap.ended_at = wire.utcnow()
     monitor.update(snap.copy())
-    assert monitor.state == "FAILED" and monitor.stage == "failed"
+    assert monitor.state == "failed" and monitor.stage == "failed"
     assert monitor.failed_at == "tasks"
     assert monitor.error_message == "task task-1 failed after 1 attempt"
     assert monitor.task_error.startswith("task-1: exit code 3")
@@ -90,7 +90,7 @@ def test_failure_keeps_error_first_task_error_and_where_it_failed() -> None:
     assert text.startswith("✘") and "FAILED during tasks" in text
     assert "first failing task: task-1: exit code 3" in text
     html = monitor._repr_html_()
-    assert 'data-state="FAILED"' in html and "ValueError: bad chunk" in html
+    assert 'data-state="failed"' in html and "ValueError: bad chunk" in html
 
 
 def test_mimebundle_has_widget_text_and_html() -> None:
@@ -115,10 +115,10 @@ def test_logs_request_without_a_job_answers_with_an_error_message() -> None:
 
 
 def test_render_text_while_running_is_one_line() -> None:
-    s = MonitorState(job_id="j", name="n", state="PARTITIONED", stage="tasks", done=5,
-                     running=2, total=10, started_ms=1.0, elapsed=3.25)
+    s = MonitorState(job_id="j", name="n", state="running", stage="tasks", done=5,
+                     running=2, total=10, counted=True, started_ms=1.0, elapsed=3.25)
     assert render_text(s) == (
-        "ByteNite job n (j) PARTITIONED Tasks [############............] 5/10 done, "
+        "ByteNite job n (j) RUNNING Tasks [############............] 5/10 done, "
         "2 running 3.2s"
     )
     html = render_html(s)
@@ -127,7 +127,7 @@ def test_render_text_while_running_is_one_line() -> None:
 
 def test_html_escapes_untrusted_text() -> None:
     s = MonitorState(job_id="j", name="<img src=x onerror=alert(1)>", stage="failed",
-                     state="FAILED", error_message="<b>boom</b>")
+                     state="failed", error_message="<b>boom</b>")
     html = render_html(s)
     assert "<img" not in html and "&lt;img" in html and "&lt;b&gt;boom" in html
 

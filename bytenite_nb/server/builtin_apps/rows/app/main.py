@@ -4,7 +4,8 @@
 Every file in SOURCE_DIR (in name order) is read as one table; every `rows_per_chunk` data
 rows become one chunk `data_{i}.bin` in CHUNKS_DIR. CSV chunks repeat the header row, so each
 task sees a complete little CSV; JSON Lines chunks are the lines themselves. An empty table
-still gives one chunk (the header alone), so the job runs and produces an empty result.
+still gives one chunk (the header alone), so the job runs and produces an empty result, and
+a WARNING line says there were no rows (the job's summary shows it).
 """
 
 import csv
@@ -161,3 +162,7 @@ if __name__ == "__main__":
         writer = split_csv(paths, delimiter)
     print(f"{writer.count} rows from {len(paths)} file(s) -> {writer.index} chunk(s) "
           f"of up to {rows_per_chunk} rows ({kind})")
+    if writer.count == 0:
+        names = ", ".join(os.path.basename(p) for p in paths)
+        print(f"WARNING: no data rows in {names}: the result will have no rows "
+              "(was this the input you meant?)")
