@@ -85,6 +85,37 @@ def test_retries_exhausted(tmp_path: Path, executor: object) -> None:
                                              TaskState.FAILED]
 
 
+#: A task that dies the way playwright does when its browser is missing: the exception, then
+#: a framed hint of several lines (its last line is box-drawing characters only).
+FRAMED_HINT = """import sys
+print("working", file=sys.stderr)
+print("lib.errors.Error: Executable doesn't exist at /x/chrome", file=sys.stderr)
+for line in ("\u2554" + "\u2550" * 20 + "\u2557", "\u2551 run: lib install  \u2551",
+             "\u255a" + "\u2550" * 20 + "\u255d"):
+    print(line, file=sys.stderr)
+sys.exit(1)
+"""
+
+
+def test_the_error_message_is_the_exception_not_a_frame_around_its_hint(
+        tmp_path: Path, executor: object) -> None:
+    app = load_engine(tmp_path / "apps", "framed", FRAMED_HINT)
+    with pytest.raises(PipelineError) as caught:
+        run_pipeline(spec(tmp_path, app), Recorder(), threading.Event(),
+                     executor=executor)  # type: ignore[arg-type]
+    assert ("chunk 0 failed with exit code 1: lib.errors.Error: Executable doesn't exist "
+            "at /x/chrome") in str(caught.value)
+
+
+def test_a_last_line_without_words_is_passed_over(tmp_path: Path, executor: object) -> None:
+    app = load_engine(tmp_path / "apps", "dashes", "import sys\n"
+                      "print('disk full while writing out.csv', file=sys.stderr)\n"
+                      "print('-' * 40, file=sys.stderr)\nsys.exit(3)\n")
+    with pytest.raises(PipelineError, match=r"exit code 3: disk full while writing out\.csv"):
+        run_pipeline(spec(tmp_path, app), Recorder(), threading.Event(),
+                     executor=executor)  # type: ignore[arg-type]
+
+
 def test_task_timeout_kills_and_counts_as_failed_attempt(tmp_path: Path,
                                                          executor: object) -> None:
     marker = unique_marker("timeout")

@@ -485,7 +485,7 @@ class _Task:
         if self.error is not None and outcome == "exited":
             outcome = "error"
         return ProcessResult(exit_code=self.exit_code, outcome=outcome,
-                             last_stderr=self.run.err.last_line, pid=self.pid,
+                             last_stderr=self.run.err.telling_line, pid=self.pid,
                              duration=time.monotonic() - self.run.started, error=self.error)
 
     def wait(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import os
+import re
 import select
 import signal
 import threading
@@ -20,6 +21,15 @@ from .zygote import kill_tree
 
 #: Longest output line passed on; a longer one (or a runaway line without newlines) is cut.
 MAX_LINE = 64 * 1024
+#: The line a runtime prints when it dies of an exception: ``pkg.module.SomeError: why``,
+#: node's ``Error: why``, ``KeyboardInterrupt``.
+_EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?\w*(?:Error|Exception|Interrupt)\b(?::|$)")
+#: How many lines after an exception line may still belong to its message (a message of
+#: several lines, such as a framed hint); past that, the exception is no longer the story.
+_EXCEPTION_TAIL = 30
+#: A line that says something: it has a letter or a digit (a frame of box-drawing characters or
+#: a row of dashes does not).
+_SAYS_SOMETHING = re.compile(r"[^\W_]")
 #: After a kill, how long to wait for the pipes and the exit status before giving up.
 KILL_GRACE = 5.0
 
@@ -45,7 +55,26 @@ class _Stream:
     )
     pending: str = ""
     last_line: str | None = None
+    exception_line: str | None = None
+    since_exception: int = 0
     open: bool = True
+
+    @property
+    def telling_line(self) -> str | None:
+        """The line that best says why the process failed, for its ``errorMessage``: the
+        exception it died of when one was printed near the end (its message may go on for a
+        few lines, e.g. a framed hint), else the last line with a letter or digit in it."""
+        if self.exception_line is not None and self.since_exception <= _EXCEPTION_TAIL:
+            return self.exception_line
+        return self.last_line
+
+    def _note(self, line: str) -> None:
+        if _EXCEPTION.match(line.strip()):
+            self.exception_line, self.since_exception = line, 0
+        else:
+            self.since_exception += 1
+        if _SAYS_SOMETHING.search(line):
+            self.last_line = line
 
     def _cut(self, line: str) -> list[str]:
         if len(line) <= MAX_LINE:
@@ -73,7 +102,7 @@ class _Stream:
         for line in pieces:
             line = line.rstrip("\r")
             if line.strip():
-                self.last_line = line
+                self._note(line)
                 self.on_output(self.name, line)
 
 

@@ -140,7 +140,7 @@ class SubprocessExecutor:
         return ProcessResult(
             exit_code=exit_code,
             outcome=run.outcome,
-            last_stderr=run.err.last_line,
+            last_stderr=run.err.telling_line,
             pid=proc.pid,
             duration=time.monotonic() - run.started,
         )
