@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -360,12 +360,14 @@ class Client:
                 f"{hint or ' `%bytenite templates` lists them.'}",
                 ByteniteWarning, stacklevel=3)
 
-    def jobs_df(self, *, page_size: int = 1000, **kwargs: Any) -> pd.DataFrame:
+    def jobs_df(self, *, page_size: int = 1000, columns: str | Sequence[str] = "default",
+                **kwargs: Any) -> pd.DataFrame:
         """:meth:`jobs` as a typed DataFrame indexed by job id (``frames.jobs_df``);
-        ``jobs_df(state="aborted")`` keeps the aborted ones."""
+        ``jobs_df(state="aborted")`` keeps the aborted ones. ``columns``: ``"default"`` (the
+        ones people read), ``"all"``, or a list of names (see ``frames.jobs_df``)."""
         from bytenite_nb import frames
 
-        return frames.jobs_df(self.jobs(page_size=page_size, **kwargs))
+        return frames.jobs_df(self.jobs(page_size=page_size, **kwargs), columns=columns)
 
     def set_data_source(
         self, job_id: str, data_source: Any = None, data_destination: Any = None

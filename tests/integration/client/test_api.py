@@ -218,6 +218,11 @@ def test_pagination_filters_and_jobs_df(client: Client) -> None:
         assert df["status"].dtype == frames.JOB_STATUS_DTYPE
         assert (df["status"] == "draft").all()
         assert str(df["created_at"].dtype) == "datetime64[us, UTC]"
+        # The README's call for every column, and a chosen few.
+        every = client.jobs_df(filters=by_name, columns="all")
+        assert list(every.columns) == list(frames.JOBS_SCHEMA) and set(every.index) == made
+        assert list(client.jobs_df(filters=by_name, columns=["name", "status"]).columns) == [
+            "name", "status"]
     finally:
         for job_id in made:
             client.delete_job(job_id)
