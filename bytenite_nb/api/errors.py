@@ -257,7 +257,8 @@ class JobFailedError(ByteniteError):
     """A job ended ``JOB_STATE_FAILED``: its status is ``failed``, or ``aborted``.
 
     Attributes: ``job`` (the refreshed :class:`~bytenite_nb.api.jobs.Job`), ``error_message``
-    (the job's ``errorMessage``), ``error_logs`` (the first ERROR-or-worse log lines),
+    (the job's ``errorMessage``), ``error_logs`` (the first ERROR-or-worse log lines, those of
+    the step that failed first),
     ``aborted`` (whether it ended by an abort rather than a failure).
     """
 

@@ -553,17 +553,23 @@ class Job:
 
         When the job has an ``errorMessage``, ByteNite Local's own lines (container
         ``bytenite-local``: "attempt 1 of 1 failed …") are left out: they restate it, and
-        the app's own output is what explains it.
+        the app's own output is what explains it. They still say which step failed (their
+        ``service``: partitioner, task runner, assembler), and the lines of that step come
+        first: a partitioner that logs to stderr has its lines counted as errors, and they
+        should not stand in front of the task's traceback.
         """
         try:
             entries = self._client.logs(self.id, levels=_ERROR_LEVELS)
         except Exception as exc:
             log.debug("could not fetch logs of failed job %s: %s", self.id, exc)
             return []
-        skip_runtime = bool(self.error_message)
-        lines = [str(e) for e in entries if e.level in _ERROR_LEVELS
-                 and not (skip_runtime and e.container == wire.RUNTIME_LOG_CONTAINER)]
-        return lines[:limit]
+        errors = [e for e in entries if e.level in _ERROR_LEVELS]
+        runtime = [e for e in errors if e.container == wire.RUNTIME_LOG_CONTAINER]
+        if self.error_message:
+            errors = [e for e in errors if e.container != wire.RUNTIME_LOG_CONTAINER]
+        failed_steps = {e.service for e in runtime}
+        errors.sort(key=lambda e: e.service not in failed_steps)  # stable: order kept within
+        return [str(e) for e in errors[:limit]]
 
 
 def _wait_interruptibly(

@@ -7,7 +7,7 @@ import pytest
 from bytenite_nb import wire
 from bytenite_nb.api import Client, JobFailedError, JobSnapshot
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import FAILING, FAILING_MESSAGE, SLEEPY, write_app
+from tests.kit.apps import FAILING, FAILING_MESSAGE, SLEEPY, write_app, write_engine
 from tests.kit.servers import ServerFactory
 
 
@@ -17,6 +17,15 @@ def server(start_module_server: ServerFactory,
     apps = tmp_path_factory.mktemp("apps")
     write_app(apps, "crash", FAILING)
     write_app(apps, "sleepy", SLEEPY, template={"params": {"app": {"seconds": 120}}})
+    # A partitioner that reports on stderr, as Python's logging does by default: its lines
+    # are recorded at ERROR level although nothing went wrong there.
+    write_engine(apps, "chatty", """
+        import os, sys
+        for i in range(8):
+            print(f"progress: writing chunk {i}", file=sys.stderr)
+        open(os.path.join(os.environ["CHUNKS_DIR"], "data_0.bin"), "w").write("x")
+        """, "partitioner")
+    write_app(apps, "crash-after-chatter", FAILING, template={"partitioner": "chatty"})
     return start_module_server(apps_dirs=(apps,))
 
 
@@ -39,6 +48,15 @@ def test_wait_raises_with_error_message_and_first_error_lines(client: Client) ->
     assert tasks["status"].tolist() == ["failed"] and tasks["exit_code"].tolist() == [3]
     logs = job.logs_df()
     assert "ERROR" in set(logs["level"].astype("str"))
+
+
+def test_the_error_lines_shown_are_those_of_the_step_that_failed(client: Client) -> None:
+    job = client.submit("crash-after-chatter-template", source=b"x")
+    with pytest.raises(JobFailedError) as info:
+        job.wait(timeout=120)
+    lines = info.value.error_logs
+    assert lines and FAILING_MESSAGE in lines[0]
+    assert "TASKRUNNER" in lines[0]
 
 
 def test_abort_a_running_job(client: Client) -> None:
