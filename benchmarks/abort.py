@@ -16,16 +16,17 @@ Usage: ``python benchmarks/abort.py [--rounds 5] [--tasks 2]``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import requests
+
+sys.path.insert(0, str(Path(__file__).parent))  # fanout_http.py sits beside this file
+import fanout_http
 
 from bytenite_nb.local import LocalServer
 
@@ -58,19 +59,8 @@ time.sleep(300)
 
 
 def write_apps(root: Path) -> Path:
-    for name, code, kind in (("bench-abort-app", APP, "app"),
-                             ("bench-abort-part", PARTITIONER, "partitioner")):
-        folder = root / name
-        (folder / "app").mkdir(parents=True)
-        manifest: dict[str, Any] = {"name": name, "version": "0.1", "entrypoint": "main.py"}
-        if kind != "app":
-            manifest["type"] = kind
-        (folder / "manifest.json").write_text(json.dumps(manifest))
-        (folder / "app" / "main.py").write_text(code)
-    (root / "bench-abort-app" / "template.json").write_text(json.dumps({
-        "id": "bench-abort-template", "app": "bench-abort-app",
-        "partitioner": "bench-abort-part", "assembler": "passthrough"}))
-    return root
+    return fanout_http.write_apps(root, APP, PARTITIONER, prefix="bench-abort",
+                                  description=None)
 
 
 def alive(pid: int) -> bool:

@@ -26,10 +26,12 @@ from typing import Any
 KEY = "bench-fanout-key-0123456789"
 
 
-def write_apps(root: Path, app_code: str, partitioner_code: str) -> Path:
-    """``bench-http-app`` (with ``bench-http-template``) and ``bench-http-part`` under root."""
-    for name, code, kind in (("bench-http-app", app_code, "app"),
-                             ("bench-http-part", partitioner_code, "partitioner")):
+def write_apps(root: Path, app_code: str, partitioner_code: str, *, prefix: str = "bench-http",
+               description: str | None = "fan-out benchmark") -> Path:
+    """``<prefix>-app`` (with ``<prefix>-template``, the passthrough assembler) and
+    ``<prefix>-part`` under root."""
+    for name, code, kind in ((f"{prefix}-app", app_code, "app"),
+                             (f"{prefix}-part", partitioner_code, "partitioner")):
         folder = root / name
         (folder / "app").mkdir(parents=True)
         manifest: dict[str, Any] = {"name": name, "version": "0.1", "entrypoint": "main.py"}
@@ -37,9 +39,11 @@ def write_apps(root: Path, app_code: str, partitioner_code: str) -> Path:
             manifest["type"] = kind
         (folder / "manifest.json").write_text(json.dumps(manifest))
         (folder / "app" / "main.py").write_text(code)
-    (root / "bench-http-app" / "template.json").write_text(json.dumps({
-        "id": "bench-http-template", "app": "bench-http-app", "partitioner": "bench-http-part",
-        "assembler": "passthrough", "description": "fan-out benchmark"}))
+    template = {"id": f"{prefix}-template", "app": f"{prefix}-app",
+                "partitioner": f"{prefix}-part", "assembler": "passthrough"}
+    if description is not None:
+        template["description"] = description
+    (root / f"{prefix}-app" / "template.json").write_text(json.dumps(template))
     return root
 
 

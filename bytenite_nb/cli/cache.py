@@ -14,10 +14,11 @@ from bytenite_nb.cli.common import (
     CliError,
     Column,
     add_common,
-    api_errors,
-    connect,
+    add_group,
+    call,
+    print_answer,
     print_json,
-    print_table,
+    print_listing,
     when,
 )
 from bytenite_nb.cli.envs import human_size
@@ -35,9 +36,8 @@ def _push(args: argparse.Namespace) -> int:
         raise CliError(f"no file at {source}: give the file to upload, then its path in "
                        f"the cache ('{PROG} cache push model.bin models/model.bin')", USAGE)
     path = args.path or source.name
-    client = connect(args)
-    with client, api_errors():
-        stored = client.dev.upload_to_cache(source, path, shared=args.shared)
+    stored = call(args, lambda client: client.dev.upload_to_cache(source, path,
+                                                                  shared=args.shared))
     size = source.stat().st_size
     if args.json:
         print_json({"path": stored, "size": str(size), "shared": args.shared})
@@ -48,14 +48,9 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    client = connect(args)
-    with client, api_errors():
-        files = client.dev.cache_files(shared=args.shared)
-    if args.json:
-        print_json(files)
-        return 0
+    files = call(args, lambda client: client.dev.cache_files(shared=args.shared))
     flag = " --shared" if args.shared else ""
-    print_table(files, [
+    print_listing(args, files, [
         Column("PATH", "path", shrink=True),
         Column("SIZE", lambda r: human_size(r.get("size"))),
         Column("MODIFIED", lambda r: when(r.get("modifiedAt"))),
@@ -64,25 +59,20 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
-    client = connect(args)
     flag = " --shared" if args.shared else ""
-    with client, api_errors(f"see '{PROG} cache list{flag}' for what is there"):
-        answer = client.dev.delete_from_cache(args.path, shared=args.shared)
-    if args.json:
-        print_json(answer)
-    else:
-        print(answer.get("message") or f"Deleted {args.path}")
+    answer = call(args, lambda client: client.dev.delete_from_cache(args.path,
+                                                                    shared=args.shared),
+                  not_found=f"see '{PROG} cache list{flag}' for what is there")
+    print_answer(args, answer, f"Deleted {args.path}")
     return 0
 
 
 def add_parsers(sub: Any) -> None:
     """Add the ``cache`` group to the ``bytenite-nb`` subcommands ``sub``."""
-    top = sub.add_parser("cache", help="fill the caches jobs read (USER_CACHE_DIR, "
-                                       "SHARED_CACHE_DIR)",
-                         description="Files every job finds in USER_CACHE_DIR, or with "
-                                     "--shared in SHARED_CACHE_DIR (read-only for jobs).")
-    verbs = top.add_subparsers(dest="verb", metavar="COMMAND")
-    top.set_defaults(group="cache", func=None, group_parser=top)
+    verbs = add_group(sub, "cache", help="fill the caches jobs read (USER_CACHE_DIR, "
+                                         "SHARED_CACHE_DIR)",
+                      description="Files every job finds in USER_CACHE_DIR, or with --shared "
+                                  "in SHARED_CACHE_DIR (read-only for jobs).")
 
     def shared(p: argparse.ArgumentParser) -> None:
         p.add_argument("--shared", action="store_true",

@@ -23,7 +23,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.api.client import Client
@@ -38,13 +38,19 @@ __all__ = [
     "CliError",
     "Column",
     "Parser",
+    "add_group",
     "api_errors",
+    "call",
     "connect",
+    "print_answer",
     "print_fields",
     "print_json",
+    "print_listing",
     "print_table",
     "read_json_file",
 ]
+
+T = TypeVar("T")
 
 OK = 0
 API_ERROR = 1
@@ -99,6 +105,15 @@ def connect(args: argparse.Namespace) -> Client:
 
     with api_errors():
         return Client(base_url=getattr(args, "server", None), max_retries=CLI_RETRIES)
+
+
+def call(args: argparse.Namespace, request: Callable[[Client], T], *,
+         not_found: str = "") -> T:
+    """One API request: connect as ``args`` say, return ``request(client)`` with the client's
+    exceptions turned into `CliError` (``not_found`` as for `api_errors`), close the client."""
+    client = connect(args)
+    with client, api_errors(not_found):
+        return request(client)
 
 
 def _one_line(text: str) -> str:
@@ -161,6 +176,15 @@ def add_common(parser: argparse.ArgumentParser, *, json_output: bool = True) -> 
     if json_output:
         parser.add_argument("--json", action="store_true",
                             help="print the server's answer as JSON (for scripts)")
+
+
+def add_group(sub: Any, name: str, *, help: str, description: str) -> Any:
+    """Add the command group ``name`` (e.g. ``cache``) to the subcommands ``sub``; returns its
+    subcommands, to add the verbs to. Typed alone, the group prints its help."""
+    top = sub.add_parser(name, help=help, description=description)
+    verbs = top.add_subparsers(dest="verb", metavar="COMMAND")
+    top.set_defaults(group=name, func=None, group_parser=top)
+    return verbs
 
 
 # -- output --------------------------------------------------------------------------------
@@ -230,6 +254,25 @@ def print_table(records: Sequence[dict[str, Any]], columns: Sequence[Column], *,
         cells = [_cut(v, widths[i]) if i == last else _cut(v, widths[i]).ljust(widths[i])
                  for i, v in enumerate(row)]
         print((" " * gap).join(cells).rstrip())
+
+
+def print_listing(args: argparse.Namespace, records: Sequence[dict[str, Any]],
+                  columns: Sequence[Column], *, empty: str) -> None:
+    """A list command's output: ``records`` as JSON under ``--json``, else as a table (see
+    `print_table`)."""
+    if args.json:
+        print_json(records)
+    else:
+        print_table(records, columns, empty=empty)
+
+
+def print_answer(args: argparse.Namespace, answer: dict[str, Any], done: str) -> None:
+    """A change's output: the server's answer as JSON under ``--json``, else its message
+    (``done`` when it has none)."""
+    if args.json:
+        print_json(answer)
+    else:
+        print(answer.get("message") or done)
 
 
 def print_fields(pairs: Sequence[tuple[str, Any]]) -> None:

@@ -22,11 +22,13 @@ from bytenite_nb.cli.common import (
     CliError,
     Column,
     add_common,
+    add_group,
     api_errors,
+    call,
     connect,
     print_fields,
     print_json,
-    print_table,
+    print_listing,
     read_json_file,
     when,
 )
@@ -147,10 +149,8 @@ def _new(args: argparse.Namespace) -> int:
 def _push(args: argparse.Namespace) -> int:
     folder, _manifest, kind = read_manifest(args.folder)
     group = "app" if kind == "app" else "engine"
-    client = connect(args)
-    with client, api_errors():
-        record = client.dev.push_app(folder) if kind == "app" else \
-            client.dev.push_engine(folder)
+    record = call(args, lambda client: (client.dev.push_app(folder) if kind == "app" else
+                                        client.dev.push_engine(folder)))
     if group != args.group:
         # Said on stderr under --json, so that stdout stays the server's answer.
         print(f"{folder}'s manifest says it is {_a(kind)}: pushed it as {_a(kind)} "
@@ -220,20 +220,16 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    client = connect(args)
-    with client, api_errors():
-        records = client.dev.apps() if args.group == "app" else client.dev.engines()
-    if args.json:
-        print_json(records)
-        return 0
+    records = call(args, lambda client: (client.dev.apps() if args.group == "app" else
+                                         client.dev.engines()))
     columns = [Column("NAME", "name", shrink=True), Column("VERSION", "version")]
     if args.group == "engine":
         columns.append(Column("TYPE", "type"))
     columns += [Column("STATUS", "status"),
                 Column("UPDATED", lambda r: when(r.get("updatedAt"))),
                 Column("DESCRIPTION", "description", shrink=True)]
-    print_table(records, columns, empty=f"No {args.group}s yet: '{PROG} {args.group} push "
-                                        "FOLDER' adds one")
+    print_listing(args, records, columns,
+                  empty=f"No {args.group}s yet: '{PROG} {args.group} push FOLDER' adds one")
     return 0
 
 
@@ -266,10 +262,8 @@ def _status_action(verb: str) -> Any:
 def add_parsers(sub: Any) -> None:
     """Add the ``app`` and ``engine`` groups to the ``bytenite-nb`` subcommands ``sub``."""
     for group, what in (("app", "apps"), ("engine", "engines (partitioners, assemblers)")):
-        top = sub.add_parser(group, help=f"create, push, pull and activate {what}",
-                             description=f"ByteNite's Dev CLI '{group}' commands: {what}.")
-        verbs = top.add_subparsers(dest="verb", metavar="COMMAND")
-        top.set_defaults(group=group, func=None, group_parser=top)
+        verbs = add_group(sub, group, help=f"create, push, pull and activate {what}",
+                          description=f"ByteNite's Dev CLI '{group}' commands: {what}.")
         kinds = scaffold.KINDS if group == "app" else _ENGINE_TYPES
 
         p = verbs.add_parser("new", help=f"scaffold a new {group} folder")

@@ -11,10 +11,11 @@ from bytenite_nb.cli.common import (
     PROG,
     Column,
     add_common,
-    api_errors,
-    connect,
+    add_group,
+    call,
+    print_answer,
     print_json,
-    print_table,
+    print_listing,
     when,
 )
 
@@ -34,9 +35,7 @@ def human_size(size: Any) -> str:
 
 
 def _fetch(args: argparse.Namespace) -> list[dict[str, Any]]:
-    client = connect(args)
-    with client, api_errors():
-        return client.dev.environments()
+    return call(args, lambda client: client.dev.environments())
 
 
 def _used_by(record: dict[str, Any]) -> str:
@@ -47,11 +46,7 @@ def _used_by(record: dict[str, Any]) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    records = _fetch(args)
-    if args.json:
-        print_json(records)
-        return 0
-    print_table(records, [
+    print_listing(args, _fetch(args), [
         Column("NAME", "name"),
         Column("SIZE", lambda r: human_size(r.get("size"))),
         Column("REQUIREMENTS", lambda r: ", ".join(r.get("requirements") or []), shrink=True),
@@ -80,24 +75,17 @@ def _size(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    client = connect(args)
-    with client, api_errors(f"see '{PROG} envs list' for the names there are"):
-        answer = client.dev.remove_environment(args.name)
-    if args.json:
-        print_json(answer)
-    else:
-        print(answer.get("message") or f"Removed environment {args.name}")
+    answer = call(args, lambda client: client.dev.remove_environment(args.name),
+                  not_found=f"see '{PROG} envs list' for the names there are")
+    print_answer(args, answer, f"Removed environment {args.name}")
     return 0
 
 
 def _remove_unused(args: argparse.Namespace) -> int:
-    client = connect(args)
-    with client, api_errors():
-        answer = client.dev.remove_unused_environments()
+    answer = call(args, lambda client: client.dev.remove_unused_environments())
+    print_answer(args, answer, "Removed the unused environments")
     if args.json:
-        print_json(answer)
         return 0
-    print(answer.get("message") or "Removed the unused environments")
     for name in answer.get("removed") or []:
         print(f"  {name}")
     return 0
@@ -105,12 +93,10 @@ def _remove_unused(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: Any) -> None:
     """Add the ``envs`` group to the ``bytenite-nb`` subcommands ``sub``."""
-    top = sub.add_parser("envs", help="list and remove the app environments ByteNite Local "
-                                      "built",
-                         description="The Python environments ByteNite Local builds from app "
-                                     "folders' requirements.txt, one per requirement set.")
-    verbs = top.add_subparsers(dest="verb", metavar="COMMAND")
-    top.set_defaults(group="envs", func=None, group_parser=top)
+    verbs = add_group(sub, "envs", help="list and remove the app environments ByteNite "
+                                        "Local built",
+                      description="The Python environments ByteNite Local builds from app "
+                                  "folders' requirements.txt, one per requirement set.")
 
     p = verbs.add_parser("list", help="every environment: size, requirements, who uses it")
     add_common(p)

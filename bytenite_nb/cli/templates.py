@@ -14,11 +14,11 @@ from bytenite_nb.cli.common import (
     CliError,
     Column,
     add_common,
-    api_errors,
-    connect,
+    add_group,
+    call,
     print_fields,
     print_json,
-    print_table,
+    print_listing,
     read_json_file,
     when,
 )
@@ -64,9 +64,7 @@ def _new(args: argparse.Namespace) -> int:
 
 def _push(args: argparse.Namespace) -> int:
     path, body = _read_template(args.path)
-    client = connect(args)
-    with client, api_errors():
-        record = client.dev.push_template(body)
+    record = call(args, lambda client: client.dev.push_template(body))
     if args.json:
         print_json(record)
         return 0
@@ -77,9 +75,7 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> dict[str, Any]:
-    client = connect(args)
-    with client, api_errors(_listing()):
-        return client.dev.template(args.id)
+    return call(args, lambda client: client.dev.template(args.id), not_found=_listing())
 
 
 def _pull(args: argparse.Namespace) -> int:
@@ -120,13 +116,8 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    client = connect(args)
-    with client, api_errors():
-        records = client.dev.templates()
-    if args.json:
-        print_json(records)
-        return 0
-    print_table(records, [
+    records = call(args, lambda client: client.dev.templates())
+    print_listing(args, records, [
         Column("ID", "id", shrink=True), Column("APP", "app", shrink=True),
         Column("PARTITIONER", "partitioner", shrink=True),
         Column("ASSEMBLER", "assembler", shrink=True),
@@ -137,11 +128,9 @@ def _list(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: Any) -> None:
     """Add the ``template`` group to the ``bytenite-nb`` subcommands ``sub``."""
-    top = sub.add_parser("template", help="create, push and pull job templates",
-                         description="ByteNite's Dev CLI 'template' commands: job templates "
-                                     "(which app, partitioner and assembler a job runs).")
-    verbs = top.add_subparsers(dest="verb", metavar="COMMAND")
-    top.set_defaults(group="template", func=None, group_parser=top)
+    verbs = add_group(sub, "template", help="create, push and pull job templates",
+                      description="ByteNite's Dev CLI 'template' commands: job templates "
+                                  "(which app, partitioner and assembler a job runs).")
 
     p = verbs.add_parser("new", help="write a template file to edit and push")
     p.add_argument("id", help="the template id, e.g. my-app-template")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 import yaml
 
+from bytenite_nb.api import checks
 from bytenite_nb.api.template_doc import ParamDoc, resolve, section_docs
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,10 +32,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from bytenite_nb.api.jobs import Job
     from bytenite_nb.api.models import Template
 
-SECTIONS = ("app", "partitioner", "assembler")
+SECTIONS = checks.SECTIONS
 SOURCE_KINDS = ("template default", "URL", "local file", "file upload", "bypass")
 _SIMPLE = {"string", "integer", "number", "boolean"}
-_URL = re.compile(r"^https?://\S+$")
+_URL = re.compile(r"https?://\S+")
 _MUTED = "#656d76"
 #: Width of the top-level labels (Template, Name, Data, ...), so their inputs line up.
 _LABEL = {"description_width": "6em"}
@@ -44,20 +45,15 @@ def template_schemas(client: Any, template: Template | None) -> dict[str, dict[s
     """The params schemas a template exposes, per section (``{"app": {...}}``), if any.
 
     ByteNite's API dropped its schema endpoint in 2025; a server may still send the schemas
-    with the template (``schemas``/``paramsSchema`` per section, or ``schema`` for the app;
-    ByteNite Local sends ``paramsSchema``), or the client may offer ``template_schema(id)``.
-    Nothing found: the form falls back to JSON.
+    with the template (read as the client-side checks read them: ByteNite Local sends
+    ``paramsSchema``), or the client may offer ``template_schema(id)``. Nothing found: the
+    form falls back to JSON.
     """
     if template is None:
         return {}
-    raw = getattr(template, "raw", {}) or {}
-    for key in ("schemas", "paramsSchema", "params_schema"):
-        value = raw.get(key)
-        if isinstance(value, Mapping):
-            return {k: dict(v) for k, v in value.items()
-                    if k in SECTIONS and isinstance(v, Mapping)}
-    if isinstance(raw.get("schema"), Mapping):
-        return {"app": dict(raw["schema"])}
+    sent = checks.template_schemas(template)
+    if sent:
+        return sent
     getter = getattr(client, "template_schema", None)
     if callable(getter):
         try:
@@ -383,7 +379,7 @@ class JobForm(w.VBox):
         kind = self.source_kind.value
         if kind == "URL":
             url = self.url.value.strip()
-            if not _URL.match(url):
+            if not _URL.fullmatch(url):
                 return None, "enter an http(s) URL"
             return url, None
         if kind == "local file":

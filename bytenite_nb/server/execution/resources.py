@@ -29,6 +29,7 @@ __all__ = [
     "Gpu",
     "Machine",
     "format_bytes",
+    "manifest_value",
     "parse_size",
     "this_machine",
 ]
@@ -122,6 +123,20 @@ def parse_size(text: str | int) -> int:
     return value
 
 
+def manifest_value(mapping: Any, *names: str) -> Any:
+    """The value of the first of ``names`` found in ``mapping`` (a manifest, or an object in
+    one), keys compared lower-cased and without underscores so that ``device_requirements``,
+    ``deviceRequirements`` and ``Device_Requirements`` are one key (``names`` are given that
+    way: ``"devicerequirements"``); None when absent or when ``mapping`` is not an object."""
+    if not isinstance(mapping, Mapping):
+        return None
+    keys = {str(k).lower().replace("_", ""): v for k, v in mapping.items()}
+    for name in names:
+        if name in keys:
+            return keys[name]
+    return None
+
+
 def _number(value: Any, what: str) -> float:
     if isinstance(value, bool):
         raise ValueError(f"device_requirements.{what} must be a number, got {value!r}")
@@ -153,18 +168,17 @@ class DeviceRequirements:
     def from_manifest(cls, manifest: Mapping[str, Any]) -> DeviceRequirements:
         """Read them from a manifest (keys in any case, ``minCpu`` too); ``ValueError``
         naming the field when one is not what ByteNite takes."""
-        keys = {str(k).lower().replace("_", ""): v for k, v in manifest.items()}
-        raw = keys.get("devicerequirements")
+        raw = manifest_value(manifest, "devicerequirements")
         if raw is None:
             return cls()
         if not isinstance(raw, Mapping):
             raise ValueError("device_requirements must be an object such as "
                              '{"min_cpu": 2, "min_memory": 4}')
-        fields = {str(k).lower().replace("_", ""): v for k, v in raw.items()}
-        cpu = _number(fields["mincpu"], "min_cpu") if fields.get("mincpu") is not None else 0
-        memory = (_number(fields["minmemory"], "min_memory")
-                  if fields.get("minmemory") is not None else 0)
-        gpu = fields.get("gpu")
+        cpu = manifest_value(raw, "mincpu")
+        min_cpu = _number(cpu, "min_cpu") if cpu is not None else 0
+        memory = manifest_value(raw, "minmemory")
+        min_memory = _number(memory, "min_memory") if memory is not None else 0
+        gpu = manifest_value(raw, "gpu")
         if gpu in (None, False, 0, "", []):
             models: tuple[str, ...] = ()
         elif gpu is True or (isinstance(gpu, int) and not isinstance(gpu, bool) and gpu > 0):
@@ -176,7 +190,7 @@ class DeviceRequirements:
         else:
             raise ValueError("device_requirements.gpu must be a list of GPU models such as "
                              f'["NVIDIA A100-SXM4-40GB"], got {gpu!r}')
-        return cls(min_cpu=cpu, min_memory=memory, gpu=models)
+        return cls(min_cpu=min_cpu, min_memory=min_memory, gpu=models)
 
     @property
     def slots(self) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 from bytenite_nb import wire
 from bytenite_nb.server.execution.registry import Engine, Template
+from bytenite_nb.server.execution.resources import manifest_value
 from bytenite_nb.server.service.developer import engine_id
 from bytenite_nb.server.storage.listing import query
 
@@ -27,8 +28,7 @@ TEMPLATE_FIELDS = {**query.TEMPLATE_FIELDS, "updatedAt": "time"}
 
 
 def _platform_config(manifest: dict[str, Any]) -> dict[str, Any]:
-    keys = {str(k).lower().replace("_", ""): v for k, v in manifest.items()}
-    raw = keys.get("platformconfig") or {}
+    raw = manifest_value(manifest, "platformconfig") or {}
     if not isinstance(raw, dict):
         return {}
     # Registry credentials never leave the server (ByteNite's records omit them too).
@@ -37,8 +37,7 @@ def _platform_config(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def _device_requirements(manifest: dict[str, Any]) -> dict[str, Any]:
-    keys = {str(k).lower().replace("_", ""): v for k, v in manifest.items()}
-    raw = keys.get("devicerequirements") or {}
+    raw = manifest_value(manifest, "devicerequirements") or {}
     if not isinstance(raw, dict):
         return {"minCpu": 0, "minMemory": 0}
     out = {wire.to_camel(str(k)): v for k, v in raw.items()}

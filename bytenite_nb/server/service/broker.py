@@ -18,7 +18,6 @@ import contextlib
 import json
 import threading
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -29,19 +28,15 @@ from bytenite_nb.server.storage.store import EventRow, Store
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Event:
-    """An event as delivered: sequence number, name, job id (None for heartbeats) and data."""
+#: An event as delivered is the event as stored: sequence number, name, job id (None for
+#: heartbeats) and data.
+Event = EventRow
 
-    seq: int
-    name: str
-    job_id: str | None
-    data: dict[str, Any]
 
-    def line(self) -> bytes:
-        """The NDJSON line: ``{"result":{"event","seq","data":{"@type",...}}}``."""
-        body = {"result": {"event": self.name, "seq": str(self.seq), "data": self.data}}
-        return (json.dumps(body, separators=(",", ":")) + "\n").encode()
+def event_line(event: Event) -> bytes:
+    """The NDJSON line: ``{"result":{"event","seq","data":{"@type",...}}}``."""
+    body = {"result": {"event": event.name, "seq": str(event.seq), "data": event.data}}
+    return (json.dumps(body, separators=(",", ":")) + "\n").encode()
 
 
 class Subscription:
@@ -188,30 +183,30 @@ class Broker:
         sub = self.subscribe(asyncio.get_running_loop())
         try:
             # Heartbeat first so a client learns the resume point and that the stream is live.
-            yield self.heartbeat(last).line()
+            yield event_line(self.heartbeat(last))
             catch_up = True
             while not sub.closed:
                 if catch_up or sub.lagging:
                     sub.rejoin()
                     while True:
-                        rows: list[EventRow] = await run_in_threadpool(
+                        rows: list[Event] = await run_in_threadpool(
                             self._store.events_after, last, 500)
                         if not rows:
                             break
                         for row in rows:
                             last = row.seq
                             if job_id is None or row.job_id == job_id:
-                                yield Event(row.seq, row.name, row.job_id, row.data).line()
+                                yield event_line(row)
                     catch_up = False
                 batch = await sub.wait(self.heartbeat_interval)
                 if batch is None:
-                    yield self.heartbeat(last).line()
+                    yield event_line(self.heartbeat(last))
                     continue
                 for event in batch:
                     if event.seq <= last:
                         continue  # already delivered by the catch-up read
                     last = event.seq
                     if job_id is None or event.job_id == job_id:
-                        yield event.line()
+                        yield event_line(event)
         finally:
             self.unsubscribe(sub)

@@ -11,7 +11,6 @@ server: see ``test_kernel.py`` and ``test_local.py``; case 12 (dark theme) is a 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from bytenite_nb.api.errors import (
 from bytenite_nb.local import LocalServer
 from bytenite_nb.notebook.presenter import JobDisplay, outcome_bundle
 from bytenite_nb.testing import TestingShell
+from tests.integration.magics.conftest import ShellFor
 from tests.kit.apps import SLEEPY_TEMPLATE_ID, standard_apps, write_app
 from tests.kit.processes import until
 from tests.kit.servers import ServerFactory
@@ -48,21 +48,10 @@ def server(start_module_server: ServerFactory,
 
 
 @pytest.fixture()
-def ip(server: LocalServer, tmp_path: Path,
-       monkeypatch: pytest.MonkeyPatch) -> Iterator[TestingShell]:
-    monkeypatch.setenv("BYTENITE_CONFIG_FILE", str(tmp_path / "config.toml"))
-    monkeypatch.setenv("BYTENITE_LOCAL_DIR", str(tmp_path / "no-local"))
-    monkeypatch.delenv("BYTENITE_BASE_URL", raising=False)
-    monkeypatch.delenv("BYTENITE_DISPLAY", raising=False)
-    monkeypatch.delenv("BYTENITE_NONINTERACTIVE", raising=False)
-    monkeypatch.setenv("BYTENITE_API_KEY", server.api_key)
-    shell = TestingShell.create()
-    shell.run_cell(f"%config ByteniteMagics.base_url = '{server.base_url}'")
-    shell.run_cell(f"%config ByteniteMagics.ledger_path = '{tmp_path / 'ledger.jsonl'}'")
+def ip(server: LocalServer, shell_for: ShellFor) -> TestingShell:
+    shell = shell_for(server)
     shell.run_cell("%config ByteniteMagics.poll_interval = 0.2")
-    yield shell
-    shell.run_cell("%unload_ext bytenite_nb")
-    shell.dispose()
+    return shell
 
 
 @pytest.fixture()

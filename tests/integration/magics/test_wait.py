@@ -11,7 +11,6 @@ from __future__ import annotations
 import _thread
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from bytenite_nb.api.client import Client
 from bytenite_nb.api.errors import JobFailedError
 from bytenite_nb.local import LocalServer
 from bytenite_nb.testing import TestingShell
+from tests.integration.magics.conftest import ShellFor
 from tests.kit.apps import SLEEPY as SLEEPY_APP
 from tests.kit.apps import write_app
 from tests.kit.servers import ServerFactory
@@ -42,19 +42,10 @@ def server(start_module_server: ServerFactory,
 
 
 @pytest.fixture()
-def ip(
-    server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TestingShell]:
-    monkeypatch.setenv("BYTENITE_CONFIG_FILE", str(tmp_path / "config.toml"))
-    monkeypatch.setenv("BYTENITE_LOCAL_DIR", str(tmp_path / "no-local"))
-    monkeypatch.delenv("BYTENITE_BASE_URL", raising=False)
-    monkeypatch.setenv("BYTENITE_API_KEY", server.api_key)
-    shell = TestingShell.create()
-    shell.run_cell(f"%config ByteniteMagics.base_url = '{server.base_url}'")
-    shell.run_cell(f"%config ByteniteMagics.ledger_path = '{tmp_path / 'ledger.jsonl'}'")
+def ip(server: LocalServer, shell_for: ShellFor) -> TestingShell:
+    shell = shell_for(server)
     shell.run_cell("%config ByteniteMagics.poll_interval = 0.2")
-    yield shell
-    shell.dispose()
+    return shell
 
 
 def _interrupt_when_running(ip: TestingShell, client: Client, var: str) -> threading.Thread:

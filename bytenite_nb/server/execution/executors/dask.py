@@ -91,6 +91,7 @@ from bytenite_nb.server.execution.executors.base import (
     ProcessSpec,
 )
 from bytenite_nb.server.execution.executors.forkserver import ForkServerExecutor
+from bytenite_nb.server.execution.resources import manifest_value
 
 __all__ = ["DaskExecutor", "device_resources", "remote_sources"]
 
@@ -191,26 +192,17 @@ def device_resources(manifest: dict[str, Any]) -> dict[str, float]:
     any GPU model, or the number it gives), ``CPU`` (``min_cpu``), ``MEMORY`` (``min_memory``
     GiB, in bytes). Keys in any casing (``device_requirements``, ``deviceRequirements``,
     ``minCpu``, ...); absent, zero or malformed values are left out."""
-    def find(mapping: Any, *names: str) -> Any:
-        if not isinstance(mapping, dict):
-            return None
-        keys = {str(k).replace("_", "").lower(): v for k, v in mapping.items()}
-        for name in names:
-            if name in keys:
-                return keys[name]
-        return None
-
-    req = find(manifest, "devicerequirements")
+    req = manifest_value(manifest, "devicerequirements")
     found: dict[str, float] = {}
-    gpu = find(req, "gpu", "gpus")
+    gpu = manifest_value(req, "gpu", "gpus")
     if isinstance(gpu, bool):
         gpu = 1 if gpu else 0
     elif isinstance(gpu, (list, tuple)):
         gpu = 1 if any(str(g).strip() for g in gpu) else 0
     elif isinstance(gpu, str):
         gpu = 1 if gpu.strip() else 0
-    for name, value, scale in (("GPU", gpu, 1), ("CPU", find(req, "mincpu"), 1),
-                               ("MEMORY", find(req, "minmemory"), _GIB)):
+    for name, value, scale in (("GPU", gpu, 1), ("CPU", manifest_value(req, "mincpu"), 1),
+                               ("MEMORY", manifest_value(req, "minmemory"), _GIB)):
         with contextlib.suppress(TypeError, ValueError):
             number = float(value) * scale
             if number > 0 and math.isfinite(number):
