@@ -32,7 +32,7 @@ _START_TIMEOUT = 60.0
 #: `ServerConfig` fields ``config_overrides`` may set for a child process too (its command
 #: line carries them).
 _CLI_OVERRIDES = frozenset({"app_envs", "envs_dir", "env_installer", "ignore_requirements",
-                            "task_memory_limit", "pass_env"})
+                            "task_memory_limit", "pass_env", "max_request_bytes"})
 
 
 class ServerStartError(RuntimeError):
@@ -332,7 +332,8 @@ class LocalServer:
                 "--ready-file", str(ready)]
         if config.idle_timeout:
             args += ["--idle-timeout", repr(config.idle_timeout)]
-        args += ["--max-log-lines", str(config.max_log_lines)]
+        args += ["--max-log-lines", str(config.max_log_lines),
+                 "--max-request-bytes", str(config.max_request_bytes)]
         if config.deny_private_sources:
             args.append("--deny-private-sources")
         for folder in config.apps_dirs:

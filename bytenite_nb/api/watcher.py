@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import threading
@@ -26,6 +25,9 @@ log = logging.getLogger("bytenite_nb.api.events")
 _WARN_LEVELS = (wire.LogLevel.WARN, wire.LogLevel.ERROR, wire.LogLevel.FATAL,
                 wire.LogLevel.PANIC)
 #: A line's own level word ("WARNING: ...", "[WARN] ..."), said again by the warning itself.
+#: Pauses (seconds) before each read of a finished job's final record and task states (see
+#: `JobWatcher._complete_the_end`).
+_FINAL_READ_PAUSES = (0.0, 0.25, 1.0)
 _LEVEL_WORD = re.compile(r"^\[?(?:WARNING|WARN|ERROR|CRITICAL|FATAL)\]?(?::|\s+-\s|\s)\s*")
 
 
@@ -73,6 +75,8 @@ class JobWatcher:
         self._stream: EventStream | None = None
         self._tasks_supported = True
         self._ended_by_event = False
+        #: Whether the task states were read after the job's record said it ended.
+        self._tasks_final = False
         self._record: dict | None = None
         self._last_news = time.monotonic()
         self._thread = threading.Thread(
@@ -133,6 +137,10 @@ class JobWatcher:
             if self._stop.is_set() and not isinstance(exc, APIStatusError):
                 # Stopping closes the stream mid-read; whatever that raises is not a problem.
                 log.debug("watcher for %s stopped during: %r", self.job_id, exc)
+            elif self._snapshot.is_terminal:
+                # The job's end is known (a read after it failed): nothing was cut short,
+                # and the end is completed below.
+                log.debug("watcher for %s: a read after the end failed: %s", self.job_id, exc)
             else:
                 self.error = exc
                 log.debug("watcher for %s ended: %s", self.job_id, exc)
@@ -144,10 +152,25 @@ class JobWatcher:
 
     def _complete_the_end(self) -> None:
         """The job ended: read what its end should show from the server (each step is a
-        courtesy: the terminal state itself is already known)."""
-        if self._ended_by_event:
-            with contextlib.suppress(Exception):  # the final record: endedAt, duration...
-                self._poll()
+        courtesy: the terminal state itself is already known).
+
+        The task states must be read once the job's record says it ended: only then are they
+        final. Events alone may not have brought them (a stream that fell behind, a job end
+        learnt by polling whose read of the tasks failed), and an end drawn with the counts
+        of a moment before would say a COMPLETE job did 38 of its 40 tasks. So the record
+        and the tasks are read again, a few times if a read fails.
+        """
+        if self._ended_by_event or not self._tasks_final:
+            for pause in _FINAL_READ_PAUSES:
+                if pause and self._stop.wait(pause):
+                    break
+                try:  # the final record (endedAt, duration...) and the final task states
+                    self._poll()
+                except Exception as exc:
+                    log.debug("could not read the end of %s: %s", self.job_id, exc)
+                    continue
+                if self._tasks_final or not self._tasks_supported:
+                    break
         if not self._snapshot.log_tail:
             self._fill_log_tail()
         if self._snapshot.state is wire.JobState.COMPLETE:
@@ -262,6 +285,7 @@ class JobWatcher:
         self._record = job.raw
         with self._lock:
             changed = self._snapshot.apply_job(job)
+            ended = self._snapshot.state.is_terminal
         if self._tasks_supported and (
             self._snapshot.tasks_total or self._snapshot.state.is_terminal
         ):
@@ -275,6 +299,8 @@ class JobWatcher:
             else:
                 with self._lock:
                     changed |= self._snapshot.apply_tasks(tasks)
+                # Read after a record that says the job ended: these states are final.
+                self._tasks_final = self._tasks_final or ended
         if changed and not self._snapshot.is_terminal:
             self._deliver()
 

@@ -36,7 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
         kwargs["envs_dir"] = Path(args.envs_dir)
     kwargs["deny_private_sources"] = args.deny_private_sources
     for name in ("workers", "token_ttl", "heartbeat_interval", "scheduler_timeout",
-                 "worker_timeout", "idle_timeout", "max_log_lines"):
+                 "worker_timeout", "idle_timeout", "max_log_lines", "max_request_bytes"):
         value = getattr(args, name)
         if value is not None:
             kwargs[name] = value
@@ -163,6 +163,9 @@ def add_parsers(sub: Any) -> None:
     serve.add_argument("--max-log-lines", type=int, metavar="N",
                        help="output lines kept per job: the first N/2 and the last N/2, "
                             "with one line saying how many were dropped (default 100000)")
+    serve.add_argument("--max-request-bytes", metavar="SIZE",
+                       help="largest request body a JSON route reads, e.g. 4M; larger ones "
+                            "get a 413 (default 1M; uploads have their own cap)")
     serve.add_argument("--deny-private-sources", action="store_true",
                        help="refuse url data sources on loopback, link-local and private "
                             "addresses (checked after resolving and on every redirect): for "

@@ -85,7 +85,8 @@ class ServerConfig:
     #: Largest request body (bytes) a JSON route reads; larger ones are a 413 (a job's params
     #: are part of every job list it appears in: data belongs in a data source). The upload
     #: targets and the Developer API's pushes stream or decode under `max_upload_bytes`.
-    max_request_bytes: int = 1024**2
+    #: A size such as ``"4M"`` is accepted too (``serve --max-request-bytes``).
+    max_request_bytes: int | str = 1024**2
     #: Output lines kept per job: the first half and the last half of them, with one line
     #: saying how many were dropped in between (``serve --max-log-lines``).
     max_log_lines: int = 100_000
@@ -130,9 +131,15 @@ class ServerConfig:
         if self.max_log_lines < 2:
             raise ValueError("--max-log-lines (max_log_lines=) must be at least 2: the first "
                              f"and the last lines are kept; got {self.max_log_lines}")
+        from bytenite_nb.server.execution.resources import parse_size
+
+        try:
+            self.max_request_bytes = parse_size(self.max_request_bytes)
+        except ValueError as exc:
+            raise ValueError(f"--max-request-bytes (max_request_bytes=): {exc}") from None
         if self.max_request_bytes < 1024:
-            raise ValueError("max_request_bytes must be at least 1024 bytes, got "
-                             f"{self.max_request_bytes}")
+            raise ValueError("--max-request-bytes (max_request_bytes=) must be at least 1024 "
+                             f"bytes, got {self.max_request_bytes}")
         if self.executor not in ("local", "dask"):
             raise ValueError(f"executor must be 'local' or 'dask', got {self.executor!r}")
         if self.idle_timeout is not None:

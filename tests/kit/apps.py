@@ -392,3 +392,26 @@ def standard_apps(root: Path) -> Path:
                         "description": "copy the input, no params schema"})
     write_app(root, "failing", FAILING, manifest={"description": "always fails"})
     return root
+
+
+#: App: reads SHARED_CACHE_DIR/<params.path> into its results, then tries to write next to
+#: it, to replace it and to delete it, recording what each attempt said.
+READ_SHARED = """
+import json, os
+params = json.loads(os.environ["APP_PARAMS"])
+shared = os.environ["SHARED_CACHE_DIR"]
+target = os.path.join(shared, params["path"])
+report = {"content": open(target).read(), "attempts": {}}
+for name, attempt in (("create", lambda: open(os.path.join(shared, "new.txt"), "w")),
+                      ("replace", lambda: open(target, "w")),
+                      ("delete", lambda: os.remove(target))):
+    try:
+        attempt()
+        report["attempts"][name] = "allowed"
+    except OSError as exc:
+        report["attempts"][name] = exc.strerror
+user = os.path.join(os.environ["USER_CACHE_DIR"], "from-job.txt")
+open(user, "w").write("user cache stays writable")
+with open(os.path.join(os.environ["TASK_RESULTS_DIR"], "report.json"), "w") as f:
+    json.dump(report, f)
+"""

@@ -84,6 +84,7 @@ GRID_CHARS: dict[TaskState, str] = {
 #: How many log lines the widget keeps (the full logs are one click away).
 LOG_LINES = 8
 _CANCEL_UNFINISHED = str.maketrans({"q": "c", "r": "c", "y": "c"})
+_COMPLETE_UNFINISHED = str.maketrans({"q": "d", "r": "d", "y": "d"})
 _MAX_LINE = 400
 _MAX_ERROR = 4000
 
@@ -284,6 +285,10 @@ def state_from_snapshot(
     if stage in ("failed", "aborted"):
         # An ended job runs nothing more: unfinished tasks will never finish, show that.
         grid = grid.translate(_CANCEL_UNFINISHED)
+    elif stage == "done":
+        # A COMPLETE job completed every task: a task still queued or running here is one
+        # whose last events had not been seen when the job's end was (its record says so).
+        grid = grid.translate(_COMPLETE_UNFINISHED)
     total = max(total, len(grid))
     counted = bool(task_states) or stage == "done"
     done = failed = running = 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import threading
 from collections.abc import Callable
@@ -78,6 +79,21 @@ class Runtime:
     path_first: str | None = None
     environment: str | None = None  # the environment's name
     requirements: str | None = None  # the file it was built from, relative to the folder
+    #: Its processes run on other machines (app tasks on Dask workers), in their own Python:
+    #: no environment is built for them.
+    elsewhere: bool = False
+    #: What its requirements file lists, for an engine that runs elsewhere (its processes
+    #: need them installed where they run).
+    needs: tuple[str, ...] = ()
+
+
+def pip_install_line(requirements: tuple[str, ...]) -> str:
+    """``pip install 'numpy>=1.26' 'pandas'``: the requirement lines as one shell command
+    (option lines such as ``--extra-index-url URL`` split into their words)."""
+    words: list[str] = []
+    for line in requirements:
+        words += shlex.split(line) if line.startswith("-") else [line]
+    return "pip install " + shlex.join(words)
 
 
 def _where(engine: Engine) -> str:
@@ -109,7 +125,8 @@ def plan_runtimes(engines: list[Engine], settings: RuntimeSettings, *, workers: 
 
     machine = settings.machine or this_machine()
     problems: list[tuple[Engine, str]] = []
-    plans: dict[str, Runtime] = {}
+    plans: dict[str, Runtime] = {
+        e.kind: _elsewhere(e, note) for e in engines if not e.builtin and e.kind in elsewhere}
     engines = [e for e in engines if not e.builtin and e.kind not in elsewhere]
     for engine in engines:
         needs = engine.device_requirements
@@ -145,6 +162,29 @@ def plan_runtimes(engines: list[Engine], settings: RuntimeSettings, *, workers: 
         plans[engine.kind] = _with_environment(engine, plans[engine.kind], settings, note,
                                                cancel, deadline)
     return plans
+
+
+def _elsewhere(engine: Engine, note: Note) -> Runtime:
+    """The runtime of an engine whose processes run on the Dask workers, in the workers' own
+    Python: no environment is built there, so requirements it declares are said out loud
+    (a WARN line in the job's log, once per job and engine) with the line that installs
+    them."""
+    requirements = None
+    if engine.program is None and engine.folder is not None:
+        try:
+            requirements = find_requirements(engine.folder, engine.entrypoint)
+        except RequirementsError as exc:
+            raise PlanError(f"{_where(engine)}: {exc}") from None
+    if requirements is None or not requirements.lines:
+        return Runtime(elsewhere=True)
+    label = requirements.label(engine.folder)
+    count = len(requirements.lines)
+    note(engine, "WARN",
+         f"{_where(engine)} lists {count} requirement{'s' if count != 1 else ''} in "
+         f"{label} ({', '.join(requirements.lines)}), and its tasks run on the Dask "
+         "workers: app environments are not built there, so the workers' own Python must "
+         f"provide them. Install them on every worker: {pip_install_line(requirements.lines)}")
+    return Runtime(elsewhere=True, requirements=label, needs=requirements.lines)
 
 
 def _with_environment(engine: Engine, plan: Runtime, settings: RuntimeSettings, note: Note,
@@ -255,6 +295,15 @@ class Diagnosis:
         top = module.split(".")[0]
         folder = "app/" + os.path.dirname(self.engine.entrypoint)
         beside = folder.rstrip("/") + "/requirements.txt"
+        if self.runtime.elsewhere:
+            where = ("the task ran on a Dask worker, in the worker's own Python (app "
+                     "environments are not built on Dask workers): install ")
+            if self.runtime.needs:
+                return (f"{where}what {self.runtime.requirements} lists on every worker "
+                        f"({pip_install_line(self.runtime.needs)}), and make sure it "
+                        f"provides {top!r}")
+            return (f"{where}the package that provides {top!r} on every worker (pip "
+                    f"install it there), and list it in {beside}")
         if self.runtime.environment:
             return (f"the environment built from {self.runtime.requirements} does not have "
                     f"it: add the package that provides {top!r} to "

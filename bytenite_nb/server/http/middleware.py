@@ -63,8 +63,8 @@ class BodyLimitMiddleware:
 
     def _too_large(self, size: str) -> HTTPException:
         return HTTPException(413, f"Request body of {size} is larger than the {self.limit} "
-                                  "byte limit of this server (max_request_bytes): send less, "
-                                  "e.g. a data source instead of data inline in params")
+                                  "byte limit of this server (serve --max-request-bytes): send "
+                                  "less, e.g. a data source instead of data inline in params")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] != "http" or scope.get("method") in _NO_BODY

@@ -415,10 +415,13 @@ class JobService:
         return False
 
     def delete(self, job_id: str) -> None:
-        """Delete a job with its files and results (a running job is aborted first)."""
+        """Delete a job with its files and results. A running job is aborted first, the way
+        `abort` does it (its processes are killed at once, the answer waits for its run to
+        wind down at most ``ABORT_WAIT``); whatever that run still writes afterwards is
+        removed when it ends (`Runner` sees its job gone)."""
         job = self.get(job_id)
         if JobState.parse(job["state"]).is_running:
-            self.runner.abort(job_id)
+            self.runner.abort(job_id, wait=ABORT_WAIT)
         self.store.delete_job(job_id)
         self.remove_files(job_id, results=True)
 

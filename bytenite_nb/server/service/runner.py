@@ -416,10 +416,23 @@ class Runner:
             self.cancel_open_tasks(job_id)  # safety net: no task stays RUNNING forever
             self.log_caps.trim(self.store, job_id, final=True)
             shutil.rmtree(workdir, ignore_errors=True)
+            if self.store.get_job(job_id) is None:
+                self._remove_deleted(job_id)
             with self._lock:
-                self._threads.pop(job_id, None)
-                self._cancels.pop(job_id, None)
+                # (A job deleted while it ran may have been created and started again under
+                # the same id since: its new run's entries stay.)
+                if self._threads.get(job_id) is threading.current_thread():
+                    self._threads.pop(job_id, None)
+                    self._cancels.pop(job_id, None)
                 self.last_job_end = time.monotonic()
+
+    def _remove_deleted(self, job_id: str) -> None:
+        """Remove what the run of a job deleted while it ran wrote after the delete (a
+        delete does not wait for the run to wind down): rows of log lines and tasks, its
+        folder and results."""
+        self.store.delete_job(job_id)
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        shutil.rmtree(self.results_dir(job_id), ignore_errors=True)
 
     def cancel_open_tasks(self, job_id: str) -> None:
         """Mark the job's unfinished tasks CANCELLED, with their ``task.state`` events."""

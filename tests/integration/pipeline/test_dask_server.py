@@ -58,6 +58,9 @@ if not os.path.exists(flag):
     time.sleep(120)
 open(os.path.join(os.environ["TASK_RESULTS_DIR"], "ok.txt"), "w").write("survived")
 """
+# Imports a package its requirements.txt lists and no Dask worker has.
+NEEDS_ABSENT = "import bytenite_nb_absent_pkg\n"
+ABSENT_REQUIREMENT = "bytenite-nb-absent-pkg==1.0"
 DASK_KEY = "sk-dask-7Hq2secretVALUE-across-the-cut"
 DASK_PEM = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----"
 ROWS = [{"id": i, "city": ["Rome", "Oslo", "Lima"][i % 3], "price": i * 1.5, "qty": i % 4}
@@ -70,6 +73,9 @@ def _apps(root: Path) -> Path:
     write_app(root, "victim", VICTIM)
     write_app(root, "slow", SLOW_WITH_CHILD, template={"partitioner": "fanout@0"})
     write_app(root, "gated", GATED)
+    write_app(root, "needs-absent", NEEDS_ABSENT,
+              files={"app/requirements.txt": ABSENT_REQUIREMENT + "\n"},
+              template={"partitioner": "fanout@0", "params": {"partitioner": {"chunks": 2}}})
     write_app(root, "leaky", SECRET_ACROSS_THE_CUT, manifest={"platform_config": {"secrets": [
         "DASK_KEY", "DASK_PEM"]}}, template={"params": {"app": {"key": "DASK_KEY",
                                                                "lines": "DASK_PEM"}}})
@@ -243,3 +249,31 @@ def test_child_process_server_on_dask(dask_cluster: Any, apps: Path, tmp_path: P
     banner = (tmp_path / "data" / "server.log").read_text()
     assert f"executor: dask at {dask_cluster.scheduler_address}" in banner
     assert not (tmp_path / "data" / "server.json").exists()  # stopped cleanly
+
+
+def test_an_app_with_requirements_on_dask_says_they_must_be_on_the_workers(
+        dask_api: Api) -> None:
+    # App environments are built for processes on this machine only: on Dask the tasks run in
+    # the workers' own Python. The job's log says so (WARN, once for the job's two tasks),
+    # naming the requirements and the pip line, and a task missing one fails saying which
+    # module is missing, where it ran and what to install there.
+    job = dask_api.run(templateId="needs-absent-template")
+    assert job["state"] == "JOB_STATE_FAILED"
+    message = job["errorMessage"]
+    assert "'bytenite_nb_absent_pkg' is not installed" in message, message
+    assert "Dask worker" in message and "not built on Dask workers" in message, message
+    assert f"pip install {ABSENT_REQUIREMENT}" in message, message
+    events = read_events(dask_api, 0, lambda results: any(
+        e["event"] == "job.state" and e["data"]["state"] == "JOB_STATE_FAILED"
+        for e in results), jobId=job["id"])
+    warned = [e["data"] for e in events if e["event"] == "job.log"
+              and "app environments are not built there" in e["data"]["log"]]
+    assert len(warned) == 1, warned
+    [line] = warned
+    assert line["level"] == "WARN" and line["service"] == "TASKRUNNER"
+    assert "app/requirements.txt" in line["log"] and ABSENT_REQUIREMENT in line["log"]
+    assert f"pip install {ABSENT_REQUIREMENT}" in line["log"]
+    logs = dask_api.ok("POST", f"{C}/logs", json={"jobId": job["id"]})
+    kept = [entry["log"] for task in logs["taskrunner"].values() for entry in task["logs"]]
+    kept += [entry["log"] for entry in logs["partitioner"] + logs["assembler"]]
+    assert sum("app environments are not built there" in text for text in kept) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import threading
 from pathlib import Path
 
 import psutil
@@ -225,19 +226,42 @@ def test_delete_removes_job_files_and_results(api: Api, server: LocalServer,
     assert not (data / "jobs" / uploaded["id"]).exists()
     assert_error(requests.put(temp_url, data=b"x", timeout=30), 404)
 
-    marker = unique_marker("delete")
-    running, pids = _start_slow(api, tmp_path, marker, n=1)
-    processes = _task_pids(pids)
-    api.ok("DELETE", f"{C}/jobs/{running}")
-    assert until(lambda: all(gone(pid) for pid in processes), timeout=20)
-    assert marked(marker) == []
-    assert_error(api("GET", f"{C}/jobs/{running}"), 404)
-    assert until(lambda: not (data / "jobs" / running).exists(), timeout=20)
     with sqlite3.connect(data / "bytenite-local.db") as db:
         for table in ("tasks", "logs", "results", "uploads"):
-            count = db.execute(f"SELECT COUNT(*) FROM {table} WHERE job_id IN (?, ?, ?)",
-                               (done["id"], uploaded["id"], running)).fetchone()[0]
+            count = db.execute(f"SELECT COUNT(*) FROM {table} WHERE job_id IN (?, ?)",
+                               (done["id"], uploaded["id"])).fetchone()[0]
             assert count == 0, table
+
+
+def test_deleting_a_running_job_aborts_it_and_leaves_nothing_of_it(
+        api: Api, server: LocalServer, tmp_path: Path) -> None:
+    data = Path(server.data_dir)
+    marker = unique_marker("delete")
+    since = current_seq(api)
+    running, pids = _start_slow(api, tmp_path, marker)
+    processes = _task_pids(pids)
+    api.ok("DELETE", f"{C}/jobs/{running}")
+    assert_error(api("GET", f"{C}/jobs/{running}"), 404)
+    assert until(lambda: all(gone(pid) for pid in processes), timeout=20)
+    assert marked(marker) == []  # the apps' own children died with them
+    # whoever watches the job is told it ended, aborted, after its tasks were cancelled
+    events = _job_events(api, since, running)
+    [ended] = [e["data"] for e in events if e["event"] == "job.state"
+               and e["data"]["state"] == "JOB_STATE_FAILED"]
+    assert "aborted" in ended["errorMessage"].lower()
+    # The delete answers without waiting for the run to wind down; once it has, nothing of
+    # the job is left, also what the run wrote after the delete.
+    assert until(lambda: f"bytenite-job-{running}" not in {
+        t.name for t in threading.enumerate()}, timeout=30)
+    assert not (data / "jobs" / running).exists()
+    assert not (data / "results" / running).exists()
+    with sqlite3.connect(data / "bytenite-local.db") as db:
+        for table in ("jobs", "tasks", "logs", "results", "uploads"):
+            column = "id" if table == "jobs" else "job_id"
+            count = db.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} = ?",
+                               (running,)).fetchone()[0]
+            assert count == 0, table
+    assert_error(api("GET", f"{C}/jobs/{running}/tasks"), 404)
 
 
 def test_sigkill_mid_job_then_restart(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from bytenite_nb.api import Client
+from bytenite_nb.cli import main
 from bytenite_nb.local import LocalServer
 from bytenite_nb.server.http import limits
 from tests.kit.apps import ECHO, write_app
@@ -195,6 +196,27 @@ def test_request_bodies_past_the_cap_are_413_and_nothing_is_stored(
     job = api.create(dataSource={"dataSourceDescriptor": "file", "params": {}})
     temp_url = job["dataSource"]["params"]["tempUrl"]
     assert requests.put(temp_url, data=b"y" * 10_000, timeout=30).status_code == 200
+
+
+def test_serve_max_request_bytes_reaches_the_server_and_its_413_names_the_flag(
+        start_server: ServerFactory) -> None:
+    # a child process: the cap travels as `bytenite-nb serve --max-request-bytes 4K`
+    server = start_server(in_process=False, config_overrides={"max_request_bytes": "4K"})
+    api = Api(server.base_url, server.api_key)
+    big = {"templateId": "hello-world-template", "params": {"app": {"blob": "x" * 5000}}}
+    response = api("POST", f"{C}/jobs", json=big)
+    assert_error(response, 413, "4096")
+    assert "--max-request-bytes" in response.text
+    small = {"templateId": "hello-world-template", "params": {"app": {"blob": "x" * 3000}}}
+    assert api("POST", f"{C}/jobs", json=small).status_code == 200
+
+
+def test_serve_refuses_a_max_request_bytes_that_is_not_a_size(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    for bad, says in (("lots", "is not a size"), ("100", "at least 1024")):
+        code = main(["serve", "--data-dir", str(tmp_path), "--max-request-bytes", bad])
+        err = capsys.readouterr().err
+        assert code == 2 and "--max-request-bytes" in err and says in err
 
 
 def test_a_job_printing_too_many_lines_keeps_the_first_and_last_and_says_how_many_went(

@@ -13,34 +13,11 @@ import requests
 
 from bytenite_nb.api import Client, NotFoundError
 from bytenite_nb.local import LocalServer
-from tests.kit.apps import write_app
+from tests.kit.apps import READ_SHARED, write_app
 from tests.kit.loopback import Api, assert_error
 from tests.kit.servers import ServerFactory
 
 D = "/v1/dev"
-
-#: App: reads SHARED_CACHE_DIR/<params.path> into its results, then tries to write next to
-#: it, to replace it and to delete it, recording what each attempt said.
-READ_SHARED = """
-import json, os
-params = json.loads(os.environ["APP_PARAMS"])
-shared = os.environ["SHARED_CACHE_DIR"]
-target = os.path.join(shared, params["path"])
-report = {"content": open(target).read(), "attempts": {}}
-for name, attempt in (("create", lambda: open(os.path.join(shared, "new.txt"), "w")),
-                      ("replace", lambda: open(target, "w")),
-                      ("delete", lambda: os.remove(target))):
-    try:
-        attempt()
-        report["attempts"][name] = "allowed"
-    except OSError as exc:
-        report["attempts"][name] = exc.strerror
-user = os.path.join(os.environ["USER_CACHE_DIR"], "from-job.txt")
-open(user, "w").write("user cache stays writable")
-with open(os.path.join(os.environ["TASK_RESULTS_DIR"], "report.json"), "w") as f:
-    json.dump(report, f)
-"""
-
 
 @pytest.fixture(scope="module")
 def server(start_module_server: ServerFactory,

@@ -215,6 +215,35 @@ def test_watcher_polls_when_there_is_no_event_stream(mocked: Any) -> None:
     assert [u.state.name for u in updates] == ["STARTED", "PARTITIONED", "COMPLETE"]
 
 
+def test_watcher_reads_the_final_task_states_after_the_job_ended(mocked: Any) -> None:
+    # The poll that finds the job COMPLETE fails to read its tasks (a 500): the end must not
+    # be reported with the task states of the poll before (1 of 2 done); the tasks are read
+    # again once the job has ended.
+    mocked.get(f"{C}/events", status=404, json={"message": "no stream here"})
+    mocked.get(f"{C}/jobs/j1", json=job("JOB_STATE_PARTITIONED", numChunks="2"))
+    mocked.get(f"{C}/jobs/j1", json=job("JOB_STATE_COMPLETE", numChunks="2"))
+
+    def tasks(*states: str) -> dict[str, Any]:
+        return {"tasks": [{"id": f"task-{n}", "chunkNumber": n, "state": state, "attempts": 1}
+                          for n, state in enumerate(states)]}
+
+    mocked.get(f"{C}/jobs/j1/tasks",
+               json=tasks("TASK_STATE_COMPLETE", "TASK_STATE_RUNNING"))
+    mocked.get(f"{C}/jobs/j1/tasks", status=500, json={"message": "busy"})
+    mocked.get(f"{C}/jobs/j1/tasks",
+               json=tasks("TASK_STATE_COMPLETE", "TASK_STATE_COMPLETE"))
+    updates: list[JobSnapshot] = []
+    watcher = JobWatcher(
+        Client(api_key=KEY, base_url=BASE, max_retries=0), "j1", updates.append,
+        poll_interval=0.01,
+    )
+    final = watcher.wait(timeout=30)
+    assert final.state is wire.JobState.COMPLETE
+    assert watcher.error is None  # the job's end was known: nothing to report as a problem
+    assert (final.tasks_done, final.tasks_running) == (2, 0)
+    assert updates[-1].is_terminal and updates[-1].tasks_done == 2
+
+
 def test_watcher_polls_when_the_stream_is_silent(mocked: Any) -> None:
     # The stream only ever sends a heartbeat and ends: the watcher must learn from polls.
     heartbeat = json.dumps({"result": {"event": "heartbeat", "seq": "1", "data": {}}}) + "\n"

@@ -93,6 +93,26 @@ def test_failure_keeps_error_first_task_error_and_where_it_failed() -> None:
     assert 'data-state="failed"' in html and "ValueError: bad chunk" in html
 
 
+def test_a_job_complete_before_its_last_task_events_is_drawn_with_every_task_done() -> None:
+    # The job's end reached the view before the last two tasks' COMPLETE events (a stream
+    # that fell behind, an end learnt by polling): a COMPLETE job completed every task, and
+    # its card, text and outcome say so, never "38/40".
+    monitor = JobMonitor(job_id="j-late", name="late events")
+    snapshot = JobSnapshot("j-late")
+    events = list(job_events("j-late", 40, 0))
+    late = [e for e in events if e.name == wire.EVENT_TASK_STATE
+            and e.data["chunkNumber"] in (38, 39)]
+    for event in events:
+        if event not in late and snapshot.apply(event):
+            monitor.update(snapshot.copy())
+    assert snapshot.is_terminal and snapshot.tasks_done == 38  # what the events brought
+    assert monitor.state == "complete" and monitor.ended.is_set()
+    assert (monitor.done, monitor.total, monitor.running) == (40, 40, 0)
+    assert monitor.grid == "d" * 40
+    assert "40/40" in repr(monitor) and "38/40" not in repr(monitor)
+    assert "38/40" not in render_html(monitor.view_state)
+
+
 def test_mimebundle_has_widget_text_and_html() -> None:
     monitor = JobMonitor(job_id="abc", name="hello")
     data, _meta = monitor._repr_mimebundle_()

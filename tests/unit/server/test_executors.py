@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bytenite_nb.server.execution.executors import (
+    NOTE_STREAM,
     ForkServerExecutor,
     ProcessResult,
     ProcessSpec,
@@ -205,3 +206,19 @@ def test_a_failing_task_prints_what_python_main_py_prints(
                           cwd=script.parent, env=base_environment())
     assert result.exit_code == real.returncode
     assert ours == [line for line in real.stderr.splitlines() if line.strip()]
+
+
+def test_a_read_only_folder_that_cannot_be_made_so_is_said_and_the_task_still_runs(
+        tmp_path: Path, executor: object) -> None:
+    # A folder that does not exist cannot be bind-mounted: the run is told, in a line of the
+    # executor's own, which folder stays writable and why; the task itself runs.
+    missing = str(tmp_path / "no-such-folder")
+    script = _script(tmp_path / "app", "print('ran')\n")
+    lines: list[tuple[str, str]] = []
+    result = executor.run(  # type: ignore[attr-defined]
+        ProcessSpec(script, script.parent, base_environment(), readonly=(missing,)),
+        lambda stream, line: lines.append((stream, line)))
+    assert result.exit_code == 0
+    assert ("stdout", "ran") in lines
+    [note] = [line for stream, line in lines if stream == NOTE_STREAM]
+    assert missing in note and "writable" in note and "read-only" in note

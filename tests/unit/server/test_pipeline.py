@@ -21,7 +21,7 @@ from bytenite_nb.server.execution.pipeline import (
 )
 from bytenite_nb.server.execution.registry import Registry
 from bytenite_nb.wire import JobState, LogLevel, LogService, TaskState
-from tests.kit.apps import REPLICAS, ZIPPER
+from tests.kit.apps import READ_SHARED, REPLICAS, ZIPPER
 from tests.kit.pipeline import Recorder, load_engine, spec
 
 DUMP_ENV = """
@@ -324,3 +324,24 @@ sys.stderr.buffer.write(b"bad bytes \\xff\\xfe\\n")
     assert "WARNING:app:careful" in rec.messages(LogLevel.WARN)
     assert "bad bytes \ufffd\ufffd" in rec.messages(LogLevel.ERROR)
     assert all(c == "main" for *_, c in rec.logs)
+
+
+def test_the_shared_cache_is_read_only_for_tasks_on_every_local_executor(
+        tmp_path: Path, executor: object) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "weights.bin").write_text("model weights")
+    app = load_engine(tmp_path / "apps", "read-shared", READ_SHARED)
+    rec = Recorder()
+    out = run_pipeline(spec(tmp_path, app, shared_cache_dir=shared,
+                            params={"app": {"path": "weights.bin"}}),
+                       rec, threading.Event(), executor=executor)  # type: ignore[arg-type]
+    report = json.loads((out / "report.json").read_text())
+    assert report == {"content": "model weights",
+                      "attempts": {"create": "Read-only file system",
+                                   "replace": "Read-only file system",
+                                   "delete": "Read-only file system"}}
+    # the server itself can still write there; nothing of the task's is
+    assert sorted(p.name for p in shared.iterdir()) == ["weights.bin"]
+    assert (shared / "weights.bin").read_text() == "model weights"
+    assert not [line for *_, line, _ in rec.logs if "writable" in line]

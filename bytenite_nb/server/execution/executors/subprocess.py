@@ -2,9 +2,11 @@
 
 Slower than the fork server (a fresh interpreter per task costs tens of milliseconds) and
 the simplest; also what the fork server's behaviour is compared with in tests and
-benchmarks. It honours a spec's interpreter, slots, GPUs and memory limit as the fork server
-does, but not ``readonly`` (the fork server makes such folders read-only in a mount namespace
-of its own; a plain ``subprocess`` has none).
+benchmarks. It honours a spec's interpreter, slots, GPUs, memory limit and ``readonly``
+folders as the fork server does: each process that has such folders (``SHARED_CACHE_DIR``)
+enters a mount namespace of its own before its program starts, with the folders bind-mounted
+read-only there (`zygote.readonly_folders`, the fork server's own mechanism); where that is
+not possible the run gets a note saying the folder stays writable.
 
 A cancel or a timeout kills the task with everything it started (`kill_task`); when a task
 ends by itself, what it left in its process group is killed, but a process it started in a
@@ -20,9 +22,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bytenite_nb.server.execution.executors.base import (
+    NOTE_STREAM,
     POLL,
     Grant,
     OutputCallback,
@@ -36,9 +40,29 @@ from bytenite_nb.server.execution.executors.process import (
     kill_group,
     kill_task,
 )
-from bytenite_nb.server.execution.executors.zygote import set_child_subreaper
+from bytenite_nb.server.execution.executors.zygote import (
+    prepare_readonly,
+    readonly_folders,
+    set_child_subreaper,
+)
 
 __all__ = ["SubprocessExecutor"]
+
+
+def _in_child(readonly: list[str], notes_fd: int) -> Callable[[], None]:
+    """The ``preexec_fn`` of a task: a child subreaper, with ``readonly`` made read-only in a
+    mount namespace of its own (why not, if it cannot be, written to ``notes_fd``, which is
+    closed by the exec)."""
+    def run() -> None:
+        set_child_subreaper()
+        if readonly:
+            try:
+                note = readonly_folders(readonly)
+            except Exception as exc:  # told to the run: never a task that cannot start
+                note = f"{', '.join(readonly)} stays writable for this task: {exc}"
+            if note:
+                os.write(notes_fd, note.encode(errors="replace"))
+    return run
 
 
 class SubprocessExecutor:
@@ -86,6 +110,10 @@ class SubprocessExecutor:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(spec.path0),
                                                               env.get("PYTHONPATH")]))
         program = list(spec.command) or [spec.python or self.python]
+        readonly = [str(p) for p in spec.readonly]
+        notes_r, notes_w = os.pipe() if readonly else (-1, -1)
+        if readonly:
+            prepare_readonly()
         try:
             proc = subprocess.Popen(
                 [*program, str(spec.script), *list(req["argv"])[1:]],  # type: ignore[index]
@@ -97,11 +125,22 @@ class SubprocessExecutor:
                 start_new_session=True,  # its own process group, killed as a whole
                 # A child subreaper (set between fork and exec; it survives the exec): what
                 # the task starts stays in its process tree, for `kill_task`.
-                preexec_fn=set_child_subreaper,
+                preexec_fn=_in_child(readonly, notes_w),
                 umask=0o077,  # what tasks write in the data dir is the user's alone
             )
         except OSError as exc:
+            if readonly:
+                os.close(notes_r)
             return ProcessResult(None, "error", error=f"cannot start {program[0]}: {exc}")
+        finally:
+            if readonly:
+                os.close(notes_w)
+        if readonly:
+            # The child wrote its note (if any) before its exec, which Popen waited for.
+            with os.fdopen(notes_r, "rb") as notes:
+                note = notes.read().decode(errors="replace")
+            if note:
+                on_output(NOTE_STREAM, note)
         if spec.memory_limit:
             # Right after the start (an interpreter takes milliseconds to reach the script);
             # preexec_fn would do it before, but is unsafe in a server that runs threads.

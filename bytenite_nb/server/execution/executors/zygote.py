@@ -417,20 +417,30 @@ _readonly: dict[str, str] = {}  # folder -> "" once read-only, else why it could
 _namespace: list[str] = []  # [""] once in our own mount namespace, [reason] if that failed
 
 
-def _libc():  # type: ignore[no-untyped-def]
-    import ctypes
+_libc_cache: list[ctypes.CDLL] = []
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                           ctypes.c_void_p)
-    libc.unshare.argtypes = (ctypes.c_int,)
-    return libc
+
+def _libc():  # type: ignore[no-untyped-def]
+    """libc with ``mount`` and ``unshare``, loaded once (`prepare_readonly` loads it before a
+    fork, so that a ``preexec_fn`` need not call ``dlopen``)."""
+    if not _libc_cache:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                               ctypes.c_ulong, ctypes.c_void_p)
+        libc.unshare.argtypes = (ctypes.c_int,)
+        _libc_cache.append(libc)
+    return _libc_cache[0]
+
+
+def prepare_readonly() -> None:
+    """Load what `readonly_folders` needs, in a process that will call it from the child of
+    a fork (a ``subprocess`` ``preexec_fn``)."""
+    with contextlib.suppress(OSError, AttributeError):
+        _libc()
 
 
 def _check(result: int, what: str) -> None:
     if result != 0:
-        import ctypes
-
         errno = ctypes.get_errno()
         raise OSError(errno, f"{what}: {os.strerror(errno)}")
 
