@@ -77,3 +77,18 @@ def dask_cluster() -> Iterator[Any]:
 @pytest.fixture()
 def api_key() -> str:
     return TEST_API_KEY
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_ipython() -> Iterator[None]:
+    """Clear an IPython singleton a test left behind without meaning to (ipywidgets'
+    ``Output.append_display_data`` makes a plain ``InteractiveShell.instance()`` when none
+    exists): it would stay the process's IPython, and a later test's ``TestingShell`` would
+    then leave it in place and ``display()`` would publish past that test's shell."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    before = InteractiveShell._instance if InteractiveShell.initialized() else None
+    yield
+    after = InteractiveShell._instance if InteractiveShell.initialized() else None
+    if after is not None and after is not before and type(after) is InteractiveShell:
+        InteractiveShell.clear_instance()

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from IPython.core.displaypub import CapturingDisplayPublisher
-from IPython.core.interactiveshell import InteractiveShell
 
 from bytenite_nb.api.client import Client
 from bytenite_nb.notebook import presenter as job_display
+from bytenite_nb.testing import TestingShell
 from tests.kit.processes import until
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -20,12 +20,15 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 @pytest.fixture()
 def shell(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The IPython singleton (``display()`` always publishes through it), capturing output."""
-    ip = InteractiveShell.instance()
+    # A TestingShell, disposed at the end: a plain InteractiveShell.instance() would stay the
+    # process's IPython, and later tests' shells would publish past it.
+    ip = TestingShell.create(load_extension=False)
     pub = CapturingDisplayPublisher()
     monkeypatch.setattr(ip, "display_pub", pub)
     monkeypatch.delenv("BYTENITE_NONINTERACTIVE", raising=False)
     monkeypatch.delenv("BYTENITE_DISPLAY", raising=False)
     yield ip
+    ip.dispose()
 
 
 def hello(client: Client, name: str) -> Any:

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from IPython.core.displaypub import CapturingDisplayPublisher
-from IPython.core.interactiveshell import InteractiveShell
 
 from bytenite_nb import wire
 from bytenite_nb.api.client import Client
@@ -31,11 +30,14 @@ def client(widget_server: Any) -> Iterator[Client]:
 @pytest.fixture()
 def shell(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The IPython singleton (``display()`` publishes through it), capturing output."""
-    ip = InteractiveShell.instance()
+    # A TestingShell, disposed at the end: a plain InteractiveShell.instance() would stay the
+    # process's IPython, and later tests' shells would publish past it.
+    ip = TestingShell.create(load_extension=False)
     monkeypatch.setattr(ip, "display_pub", CapturingDisplayPublisher())
     monkeypatch.delenv("BYTENITE_NONINTERACTIVE", raising=False)
     monkeypatch.delenv("BYTENITE_DISPLAY", raising=False)
     yield ip
+    ip.dispose()
 
 
 def _failed_job(client: Client) -> Any:
