@@ -24,10 +24,10 @@ log = logging.getLogger("bytenite_nb.api.events")
 
 _WARN_LEVELS = (wire.LogLevel.WARN, wire.LogLevel.ERROR, wire.LogLevel.FATAL,
                 wire.LogLevel.PANIC)
-#: A line's own level word ("WARNING: ...", "[WARN] ..."), said again by the warning itself.
 #: Pauses (seconds) before each read of a finished job's final record and task states (see
 #: `JobWatcher._complete_the_end`).
 _FINAL_READ_PAUSES = (0.0, 0.25, 1.0)
+#: A line's own level word ("WARNING: ...", "[WARN] ..."), said again by the warning itself.
 _LEVEL_WORD = re.compile(r"^\[?(?:WARNING|WARN|ERROR|CRITICAL|FATAL)\]?(?::|\s+-\s|\s)\s*")
 
 
