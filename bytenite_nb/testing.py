@@ -17,6 +17,7 @@ configuration points at (use ``bytenite_nb.local.LocalServer`` for a real ByteNi
 
 from __future__ import annotations
 
+import atexit
 from typing import Any
 
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
@@ -55,6 +56,10 @@ class TestingShell(InteractiveShell):
             shell = cls.instance(config=cfg)
         else:
             shell = cls(config=cfg)
+        # IPython registers every shell's exit clean-up (a reset with a full gc.collect()); a
+        # test session makes hundreds of shells, whose clean-ups then cost a minute at exit
+        # and keep nothing (the history is in memory).
+        atexit.unregister(shell.atexit_operations)
         if load_extension:
             shell.run_cell("%load_ext bytenite_nb")
         return shell

@@ -168,3 +168,15 @@ def test_lazy_magics_autoload(capsys: pytest.CaptureFixture[str]) -> None:
         assert "run and inspect ByteNite jobs" in capsys.readouterr().out
     finally:
         shell.dispose()
+
+
+def test_testing_shells_leave_no_exit_clean_up_behind() -> None:
+    # IPython's exit clean-up of every shell (a reset and a full gc.collect()) made the test
+    # session's exit take a minute; a TestingShell has nothing to clean up at exit.
+    import atexit
+
+    before = atexit._ncallbacks()
+    shells = [TestingShell.create(load_extension=False) for _ in range(3)]
+    for shell in shells:
+        shell.dispose()
+    assert atexit._ncallbacks() == before
