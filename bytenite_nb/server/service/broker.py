@@ -39,6 +39,18 @@ def event_line(event: Event) -> bytes:
     return (json.dumps(body, separators=(",", ":")) + "\n").encode()
 
 
+def _encode(data: dict[str, Any]) -> str:
+    """``data`` as stored in the events table and sent: compact JSON."""
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _line(name: str, seq: int, data_json: str) -> bytes:
+    """`event_line` of an event whose data is already encoded (`_encode`): the same bytes,
+    without encoding the data a second time."""
+    return (f'{{"result":{{"event":{json.dumps(name)},"seq":"{seq}","data":{data_json}}}}}\n'
+            ).encode()
+
+
 class Subscription:
     """One ``/events`` consumer's bounded queue, fed from any thread, read on the event loop."""
 
@@ -46,13 +58,15 @@ class Subscription:
         self._loop = loop
         self._maxsize = maxsize
         self._lock = threading.Lock()
-        self._items: collections.deque[Event] = collections.deque()
+        #: Each queued event with its NDJSON line (encoded once for every subscriber).
+        self._items: collections.deque[tuple[Event, bytes]] = collections.deque()
         self._wake = asyncio.Event()
         self.lagging = False
         self.closed = False
 
-    def offer(self, event: Event) -> None:
-        """Queue ``event`` unless full (then mark lagging). Never blocks."""
+    def offer(self, event: Event, line: bytes) -> None:
+        """Queue ``event`` (``line``: its `event_line`) unless full (then mark lagging).
+        Never blocks."""
         with self._lock:
             if self.closed or self.lagging:
                 return
@@ -61,7 +75,11 @@ class Subscription:
                 self._items.clear()
                 self.lagging = True
             else:
-                self._items.append(event)
+                self._items.append((event, line))
+                if len(self._items) > 1:
+                    # The reader was woken for the first queued item and takes them all:
+                    # one wake-up of the event loop per batch, not per event.
+                    return
         self._notify()
 
     def close(self) -> None:
@@ -80,7 +98,7 @@ class Subscription:
         with self._lock:
             self.lagging = False
 
-    async def wait(self, timeout: float) -> list[Event] | None:
+    async def wait(self, timeout: float) -> list[tuple[Event, bytes]] | None:
         """The queued events (possibly empty if lagging/closed), or None after ``timeout``."""
         with self._lock:
             if self._items or self.lagging or self.closed:
@@ -93,7 +111,7 @@ class Subscription:
         with self._lock:
             return self._take()
 
-    def _take(self) -> list[Event]:
+    def _take(self) -> list[tuple[Event, bytes]]:
         items = list(self._items)
         self._items.clear()
         return items
@@ -114,12 +132,20 @@ class Broker:
     def publish(self, name: str, job_id: str | None, data: dict[str, Any]) -> Event:
         """Persist and fan out one event. ``data`` gets its ``@type`` from `wire.EVENT_TYPES`."""
         payload = {"@type": wire.EVENT_TYPES.get(name, wire.PROTOBUF_VALUE_TYPE), **data}
+        text = _encode(payload)
         with self._lock:
-            seq = self._store.add_event(name, job_id, payload)
+            seq = self._store.add_event(name, job_id, text)
             event = Event(seq, name, job_id, payload)
-            for sub in list(self._subs):
-                sub.offer(event)
+            self._fan_out(event, text)
         return event
+
+    def _fan_out(self, event: Event, data_json: str) -> None:
+        """Offer ``event`` to every subscriber (called under the lock, in seq order)."""
+        if not self._subs:
+            return
+        line = _line(event.name, event.seq, data_json)
+        for sub in list(self._subs):
+            sub.offer(event, line)
 
     def publish_with(self, write: Callable[[], T], name: str, job_id: str | None,
                      data: Callable[[T], dict[str, Any]]) -> tuple[T, Event]:
@@ -131,10 +157,10 @@ class Broker:
                 result = write()
                 payload = {"@type": wire.EVENT_TYPES.get(name, wire.PROTOBUF_VALUE_TYPE),
                            **data(result)}
-                seq = self._store.add_event(name, job_id, payload)
+                text = _encode(payload)
+                seq = self._store.add_event(name, job_id, text)
             event = Event(seq, name, job_id, payload)
-            for sub in list(self._subs):
-                sub.offer(event)
+            self._fan_out(event, text)
         return result, event
 
     def subscribe(self, loop: asyncio.AbstractEventLoop) -> Subscription:
@@ -193,20 +219,28 @@ class Broker:
                             self._store.events_after, last, 500)
                         if not rows:
                             break
+                        lines = []
                         for row in rows:
                             last = row.seq
                             if job_id is None or row.job_id == job_id:
-                                yield event_line(row)
+                                lines.append(event_line(row))
+                        if lines:
+                            yield b"".join(lines)
                     catch_up = False
                 batch = await sub.wait(self.heartbeat_interval)
                 if batch is None:
                     yield event_line(self.heartbeat(last))
                     continue
-                for event in batch:
+                # Written as one chunk: one send through the middleware and the socket for
+                # every event that arrived since the last wake-up.
+                lines = []
+                for event, line in batch:
                     if event.seq <= last:
                         continue  # already delivered by the catch-up read
                     last = event.seq
                     if job_id is None or event.job_id == job_id:
-                        yield event_line(event)
+                        lines.append(line)
+                if lines:
+                    yield b"".join(lines)
         finally:
             self.unsubscribe(sub)

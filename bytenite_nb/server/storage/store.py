@@ -344,11 +344,13 @@ class Store:
 
     # -- events -------------------------------------------------------------------------------
 
-    def add_event(self, name: str, job_id: str | None, data: dict[str, Any]) -> int:
-        """Persist an event; returns its sequence number."""
+    def add_event(self, name: str, job_id: str | None, data: dict[str, Any] | str) -> int:
+        """Persist an event (``data`` as a dict, or already encoded as JSON); returns its
+        sequence number."""
+        text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
         with self._lock:
             cur = self._conn.execute("INSERT INTO events (name, job_id, data) VALUES (?, ?, ?)",
-                                     (name, job_id, json.dumps(data)))
+                                     (name, job_id, text))
             return int(cur.lastrowid or 0)
 
     def events_after(self, seq: int, limit: int = 500) -> list[EventRow]:

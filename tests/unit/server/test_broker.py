@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,14 @@ import pytest
 from bytenite_nb import wire
 from bytenite_nb.server.service.broker import Broker
 from bytenite_nb.server.storage.store import Store
+
+
+async def _lines(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The NDJSON lines of a stream, whose chunks each hold one or more whole lines."""
+    async for chunk in stream:
+        assert chunk.endswith(b"\n"), chunk  # a chunk never splits a line
+        for line in chunk.splitlines():
+            yield line
 
 
 def _decode(line: bytes) -> dict:
@@ -22,7 +31,7 @@ async def _collect(broker: Broker, since: int | None, count: int, *,
                    job_id: str | None = None, pause: float = 0.0) -> list[dict]:
     out: list[dict] = []
     stream = broker.stream(since, job_id)
-    async for line in stream:
+    async for line in _lines(stream):
         event = _decode(line)
         if event["event"] != wire.EVENT_HEARTBEAT:
             out.append(event)
@@ -59,7 +68,7 @@ def test_heartbeats_carry_the_resume_point(tmp_path: Path) -> None:
     async def beats() -> list[dict]:
         out = []
         stream = broker.stream(None)
-        async for line in stream:
+        async for line in _lines(stream):
             out.append(_decode(line))
             if len(out) == 3:
                 break
@@ -87,7 +96,7 @@ def test_a_slow_consumer_blocks_nobody_and_misses_nothing(tmp_path: Path) -> Non
     async def slow_reader() -> list[dict]:
         stream = broker.stream(start)
         out: list[dict] = []
-        async for line in stream:
+        async for line in _lines(stream):
             event = _decode(line)
             if event["event"] == wire.EVENT_HEARTBEAT:
                 continue
