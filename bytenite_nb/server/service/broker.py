@@ -17,7 +17,7 @@ import collections
 import contextlib
 import json
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -135,9 +135,12 @@ class Broker:
         self._store = store
         self._queue_size = queue_size
         self.heartbeat_interval = heartbeat_interval
-        self._lock = threading.Lock()
+        # Re-entrant: a batch holds it while its publish calls take it again.
+        self._lock = threading.RLock()
         self._subs: set[Subscription] = set()
         self._closed = False
+        #: The events of the open `batch` (only touched by the thread holding the lock).
+        self._pending: list[tuple[Event, str]] | None = None
 
     def publish(self, name: str, job_id: str | None, data: dict[str, Any]) -> Event:
         """Persist and fan out one event. ``data`` gets its ``@type`` from `wire.EVENT_TYPES`."""
@@ -149,8 +152,32 @@ class Broker:
             self._fan_out(event, text)
         return event
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Events published in the block (by this thread) are stored in one transaction and
+        fanned out, in order, once it committed; other threads' publish calls wait meanwhile,
+        so delivery order stays seq order. A `publish_with` that raises inside the block
+        undoes only its own writes. Nested batches join the outer one."""
+        with self._lock:
+            if self._pending is not None:
+                yield
+                return
+            self._pending = []
+            try:
+                with self._store.transaction():
+                    yield
+                pending = self._pending
+            finally:
+                self._pending = None
+            for event, text in pending:
+                self._fan_out(event, text)
+
     def _fan_out(self, event: Event, data_json: str) -> None:
-        """Offer ``event`` to every subscriber (called under the lock, in seq order)."""
+        """Offer ``event`` to every subscriber (called under the lock, in seq order); in a
+        batch, once the batch committed."""
+        if self._pending is not None:
+            self._pending.append((event, data_json))
+            return
         if not self._subs:
             return
         line = _line(event.name, event.seq, data_json)
@@ -163,7 +190,9 @@ class Broker:
         transaction, then the event fanned out; returns both. One commit instead of two for
         a change and its event (a task's state, hundreds of times a second)."""
         with self._lock:  # (fanned out under the lock too: streams see seq order)
-            with self._store.transaction():
+            # In a batch, a savepoint: a write that fails is undone without the batch's others.
+            with (self._store.savepoint() if self._pending is not None
+                  else self._store.transaction()):
                 result = write()
                 payload = {"@type": wire.EVENT_TYPES.get(name, wire.PROTOBUF_VALUE_TYPE),
                            **data(result)}

@@ -8,6 +8,7 @@ backwards and never leave a terminal state, so a late callback after an abort is
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import shutil
@@ -122,6 +123,10 @@ class _Observer:
         self._job_id = job_id
         #: When each running task's current attempt started (``time.monotonic()``).
         self._started: dict[int, float] = {}
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """The calls made in the block stored in one transaction (see `Broker.batch`)."""
+        return self._runner.broker.batch()
 
     def stage(self, state: JobState) -> None:
         self._jobs.transition(self._job_id, JobState.parse(state))

@@ -111,6 +111,20 @@ class Store:
         store's lock is held meanwhile; the store's own methods join it)."""
         return self._tx()
 
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a `transaction`: the block's writes are undone if it raises, the
+        transaction's others are kept."""
+        with self._lock:
+            self._conn.execute("SAVEPOINT block")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK TO block")
+                self._conn.execute("RELEASE block")
+                raise
+            self._conn.execute("RELEASE block")
+
     # -- jobs ---------------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> StoredJob | None:

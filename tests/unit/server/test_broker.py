@@ -159,3 +159,29 @@ def test_a_change_and_its_event_are_stored_together_or_not_at_all(tmp_path: Path
     later = broker.publish(wire.EVENT_JOB_LOG, "j1", {"jobId": "j1", "log": "next"})
     assert [e.seq for e in store.events_after(0)] == [event.seq, later.seq]
     store.close()
+
+
+def test_a_batch_is_delivered_in_order_once_stored_and_a_failed_change_in_it_alone_is_lost(
+        tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite")
+    broker = Broker(store, heartbeat_interval=0.05)
+    sub = broker.subscribe(asyncio.new_event_loop())
+
+    def broken() -> None:
+        store.upsert_task("j1", 1, state=wire.TaskState.QUEUED.value)
+        raise RuntimeError("the write failed half way")
+
+    with broker.batch():
+        first = broker.publish(wire.EVENT_JOB_LOG, "j1", {"jobId": "j1", "log": "a"})
+        with pytest.raises(RuntimeError, match="half way"):
+            broker.publish_with(broken, wire.EVENT_TASK_STATE, "j1", lambda _: {"jobId": "j1"})
+        _, second = broker.publish_with(
+            lambda: store.upsert_task("j1", 0, state=wire.TaskState.QUEUED.value),
+            wire.EVENT_TASK_STATE, "j1", lambda task: {"jobId": "j1", "state": task.state})
+        assert sub._take() == []  # nothing is sent before the batch is stored
+    delivered = [event for event, _ in sub._take()]
+    assert [e.seq for e in delivered] == [first.seq, second.seq]
+    assert [e.seq for e in store.events_after(0)] == [first.seq, second.seq]
+    assert store.get_task("j1", 1) is None and store.get_task("j1", 0) is not None
+    broker.unsubscribe(sub)
+    store.close()
