@@ -483,7 +483,9 @@ class Runner:
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             # One rename for every result (the job's folder and its results are both in the
-            # data dir), rather than one per file.
+            # data dir), rather than one per file; files only from a real folder.
+            if output.is_symlink():
+                raise OSError("OUTPUT_DIR was replaced by a symbolic link")
             os.rename(output, target)
         except OSError:
             target.mkdir(parents=True, exist_ok=True)
