@@ -105,6 +105,9 @@ log = logging.getLogger(__name__)
 APP_CONTAINER = wire.APP_LOG_CONTAINER
 RUNTIME_CONTAINER = wire.RUNTIME_LOG_CONTAINER
 _POLL = 0.05
+#: Observer calls wrapped in one `PipelineObserver` batch at most (a batch holds the
+#: observer, and a server's store, for its duration).
+_BATCH = 500
 
 
 class PipelineException(Exception):
@@ -155,7 +158,12 @@ class PipelineSpec:
 
 
 class PipelineObserver(Protocol):
-    """Progress callbacks. The pipeline serialises calls (one at a time, from any thread)."""
+    """Progress callbacks. The pipeline serialises calls (one at a time, from any thread).
+
+    An observer may also have ``batch()``, a context manager: the pipeline wraps runs of many
+    calls in a row (every task's ``QUEUED``, the assembler's notes) in it, so an observer that
+    stores them can do so in one transaction. Calls still come one by one, in order.
+    """
 
     def stage(self, state: JobState) -> None: ...
 
@@ -186,7 +194,30 @@ class _Serialised:
 
     def __init__(self, observer: PipelineObserver) -> None:
         self._observer = observer
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # (re-entrant: held by `batch` around its calls)
+
+    @contextlib.contextmanager
+    def batch(self) -> Any:
+        """The calls made in the block, in the observer's ``batch()`` if it has one (other
+        threads' calls wait until the block ends); its failure never breaks the job."""
+        with self._lock:
+            opener = getattr(self._observer, "batch", None)
+            batch = None
+            if opener is not None:
+                try:
+                    batch = opener()
+                    batch.__enter__()
+                except Exception:
+                    log.exception("pipeline observer batch() failed")
+                    batch = None
+            try:
+                yield
+            finally:
+                if batch is not None:
+                    try:
+                        batch.__exit__(None, None, None)
+                    except Exception:
+                        log.exception("pipeline observer batch() failed")
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> None:
         with self._lock:
@@ -449,8 +480,10 @@ class _Job:
         return chunks
 
     def run_tasks(self, chunks: list[Path]) -> list[tuple[int, Path]]:
-        for n in range(len(chunks)):
-            self.obs.task(n, TaskState.QUEUED, 1)
+        for start in range(0, len(chunks), _BATCH):
+            with self.obs.batch():
+                for n in range(start, min(start + _BATCH, len(chunks))):
+                    self.obs.task(n, TaskState.QUEUED, 1)
         results = [(n, self.task_results_dir / str(n)) for n in range(len(chunks))]
         # One thread per worker slot, each taking the next chunk until none is left: no
         # Future per task, and the wait below does not re-scan every pending task each time
@@ -575,16 +608,27 @@ class _Job:
         self.check()
         self.obs.stage(JobState.MERGING)
 
-        def on_note(chunk: int, message: str) -> None:
-            self.note(LogService.ASSEMBLER, chunk, LogLevel.INFO, message)
+        notes: list[tuple[int, str]] = []
+
+        def flatten(dest: Path) -> None:
+            # A note per renamed result, possibly one per task: said in batches once the
+            # results are in place.
+            try:
+                flatten_results(task_results, dest, lambda chunk, text: notes.append(
+                    (chunk, text)))
+            finally:
+                for start in range(0, len(notes), _BATCH):
+                    with self.obs.batch():
+                        for chunk, text in notes[start:start + _BATCH]:
+                            self.note(LogService.ASSEMBLER, chunk, LogLevel.INFO, text)
 
         engine = self.spec.assembler
         if engine.builtin:
             # The passthrough's output is the flattened results themselves: flattened
             # straight into OUTPUT_DIR, not into results/ and then moved again one by one.
-            flatten_results(task_results, self.output_dir, on_note)
+            flatten(self.output_dir)
         else:
-            flatten_results(task_results, self.results_dir, on_note)
+            flatten(self.results_dir)
             self.output_dir.mkdir(parents=True, exist_ok=True)
             result = self.run_engine(
                 engine, LogService.ASSEMBLER,

@@ -8,7 +8,9 @@ backwards and never leave a terminal state, so a late callback after an abort is
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import secrets
 import shutil
 import threading
@@ -122,6 +124,10 @@ class _Observer:
         self._job_id = job_id
         #: When each running task's current attempt started (``time.monotonic()``).
         self._started: dict[int, float] = {}
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """The calls made in the block stored in one transaction (see `Broker.batch`)."""
+        return self._runner.broker.batch()
 
     def stage(self, state: JobState) -> None:
         self._jobs.transition(self._job_id, JobState.parse(state))
@@ -474,14 +480,23 @@ class Runner:
             return  # bypass: the job's output is discarded, as ByteNite does
         target = self.results_dir(job_id)
         shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # One rename for every result (the job's folder and its results are both in the
+            # data dir), rather than one per file; files only from a real folder.
+            if output.is_symlink():
+                raise OSError("OUTPUT_DIR was replaced by a symbolic link")
+            os.rename(output, target)
+        except OSError:
+            target.mkdir(parents=True, exist_ok=True)
+            for path in sorted(p for p in output.rglob("*") if p.is_file()):
+                dest = target / path.relative_to(output)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(path), dest)
         expires = time.time() + self.config.result_link_ttl
         rows = []
-        for path in sorted(p for p in output.rglob("*") if p.is_file()):
-            name = path.relative_to(output).as_posix()
-            dest = target / name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(path), dest)
-            rows.append(ResultRow(token=secrets.token_urlsafe(24), job_id=job_id, name=name,
-                                  path=str(dest), size=dest.stat().st_size, expires_at=expires))
+        for dest in sorted(p for p in target.rglob("*") if p.is_file()):
+            rows.append(ResultRow(token=secrets.token_urlsafe(24), job_id=job_id,
+                                  name=dest.relative_to(target).as_posix(), path=str(dest),
+                                  size=dest.stat().st_size, expires_at=expires))
         self.store.add_results(rows)

@@ -111,6 +111,20 @@ class Store:
         store's lock is held meanwhile; the store's own methods join it)."""
         return self._tx()
 
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a `transaction`: the block's writes are undone if it raises, the
+        transaction's others are kept."""
+        with self._lock:
+            self._conn.execute("SAVEPOINT block")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK TO block")
+                self._conn.execute("RELEASE block")
+                raise
+            self._conn.execute("RELEASE block")
+
     # -- jobs ---------------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> StoredJob | None:
@@ -344,11 +358,13 @@ class Store:
 
     # -- events -------------------------------------------------------------------------------
 
-    def add_event(self, name: str, job_id: str | None, data: dict[str, Any]) -> int:
-        """Persist an event; returns its sequence number."""
+    def add_event(self, name: str, job_id: str | None, data: dict[str, Any] | str) -> int:
+        """Persist an event (``data`` as a dict, or already encoded as JSON); returns its
+        sequence number."""
+        text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
         with self._lock:
             cur = self._conn.execute("INSERT INTO events (name, job_id, data) VALUES (?, ?, ?)",
-                                     (name, job_id, json.dumps(data)))
+                                     (name, job_id, text))
             return int(cur.lastrowid or 0)
 
     def events_after(self, seq: int, limit: int = 500) -> list[EventRow]:

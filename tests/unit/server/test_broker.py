@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,14 @@ import pytest
 from bytenite_nb import wire
 from bytenite_nb.server.service.broker import Broker
 from bytenite_nb.server.storage.store import Store
+
+
+async def _lines(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The NDJSON lines of a stream, whose chunks each hold one or more whole lines."""
+    async for chunk in stream:
+        assert chunk.endswith(b"\n"), chunk  # a chunk never splits a line
+        for line in chunk.splitlines():
+            yield line
 
 
 def _decode(line: bytes) -> dict:
@@ -22,7 +31,7 @@ async def _collect(broker: Broker, since: int | None, count: int, *,
                    job_id: str | None = None, pause: float = 0.0) -> list[dict]:
     out: list[dict] = []
     stream = broker.stream(since, job_id)
-    async for line in stream:
+    async for line in _lines(stream):
         event = _decode(line)
         if event["event"] != wire.EVENT_HEARTBEAT:
             out.append(event)
@@ -59,7 +68,7 @@ def test_heartbeats_carry_the_resume_point(tmp_path: Path) -> None:
     async def beats() -> list[dict]:
         out = []
         stream = broker.stream(None)
-        async for line in stream:
+        async for line in _lines(stream):
             out.append(_decode(line))
             if len(out) == 3:
                 break
@@ -87,7 +96,7 @@ def test_a_slow_consumer_blocks_nobody_and_misses_nothing(tmp_path: Path) -> Non
     async def slow_reader() -> list[dict]:
         stream = broker.stream(start)
         out: list[dict] = []
-        async for line in stream:
+        async for line in _lines(stream):
             event = _decode(line)
             if event["event"] == wire.EVENT_HEARTBEAT:
                 continue
@@ -149,4 +158,30 @@ def test_a_change_and_its_event_are_stored_together_or_not_at_all(tmp_path: Path
     assert [e.seq for e in store.events_after(0)] == [event.seq]
     later = broker.publish(wire.EVENT_JOB_LOG, "j1", {"jobId": "j1", "log": "next"})
     assert [e.seq for e in store.events_after(0)] == [event.seq, later.seq]
+    store.close()
+
+
+def test_a_batch_is_delivered_in_order_once_stored_and_a_failed_change_in_it_alone_is_lost(
+        tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite")
+    broker = Broker(store, heartbeat_interval=0.05)
+    sub = broker.subscribe(asyncio.new_event_loop())
+
+    def broken() -> None:
+        store.upsert_task("j1", 1, state=wire.TaskState.QUEUED.value)
+        raise RuntimeError("the write failed half way")
+
+    with broker.batch():
+        first = broker.publish(wire.EVENT_JOB_LOG, "j1", {"jobId": "j1", "log": "a"})
+        with pytest.raises(RuntimeError, match="half way"):
+            broker.publish_with(broken, wire.EVENT_TASK_STATE, "j1", lambda _: {"jobId": "j1"})
+        _, second = broker.publish_with(
+            lambda: store.upsert_task("j1", 0, state=wire.TaskState.QUEUED.value),
+            wire.EVENT_TASK_STATE, "j1", lambda task: {"jobId": "j1", "state": task.state})
+        assert sub._take() == []  # nothing is sent before the batch is stored
+    delivered = [event for event, _ in sub._take()]
+    assert [e.seq for e in delivered] == [first.seq, second.seq]
+    assert [e.seq for e in store.events_after(0)] == [first.seq, second.seq]
+    assert store.get_task("j1", 1) is None and store.get_task("j1", 0) is not None
+    broker.unsubscribe(sub)
     store.close()
